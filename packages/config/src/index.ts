@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/** Thrown at start-up when the environment does not satisfy a process's config schema. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    /** The environment variables that failed validation, in the order reported. */
+    readonly variables: string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates `env` against a zod object whose keys are environment variable names and returns
+ * the typed result. Every failing variable is named in the error, with what it received, so a
+ * process fails at start-up with a message an operator can act on.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const names: string[] = [];
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '(root)');
+    names.push(name);
+    const received = env[name];
+    return `  ${name}: ${issue.message} (received ${received === undefined ? 'nothing' : JSON.stringify(received)})`;
+  });
+  return throwConfigError(`Invalid configuration:\n${lines.join('\n')}`, names);
+}
+
+function throwConfigError(message: string, names: string[]): never {
+  throw new ConfigError(message, names);
+}
+
+/** An optional string variable: an empty string counts as unset. */
+export const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
+
+/** A TCP port (0 means "any free port", used by tests). */
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/** A positive integer with a default. */
+export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** A non-negative integer with a default. */
+export const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+/** A boolean written as true/false/1/0/yes/no/on/off. */
+export const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? fallback : ['true', '1', 'yes', 'on'].includes(v)));
+
+/** An optional URL with one of the given protocols. */
+export const optionalUrl = (...protocols: string[]) =>
+  optionalString.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL with protocol ${protocols.join(' or ')}` },
+  );
+
+export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/** Settings every subgraph process shares; each subgraph extends it with its own port and database. */
+export const commonSubgraphEnv = {
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: logLevel,
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  REDIS_URL: optionalUrl('redis', 'rediss'),
+  AMQP_URL: optionalUrl('amqp', 'amqps'),
+  DATA_DIR: z.string().default('.data'),
+  PAGE_MAX: positiveInt(100),
+  SEED: flag(true),
+  SEED_USERS: nonNegativeInt(1000),
+  SEED_PRODUCTS: nonNegativeInt(1000),
+  SEED_REVIEWS: nonNegativeInt(10000),
+};
+
+export { z };
+
+/** The validated settings of one subgraph process. */
+export interface SubgraphConfig {
+  service: string;
+  port: number;
+  host: string;
+  logLevel: z.infer<typeof logLevel>;
+  nodeEnv: 'development' | 'production' | 'test';
+  /** Services mode: this service's own PostgreSQL database. Unset: SQLite under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  amqpUrl: string | undefined;
+  pageMax: number;
+  seed: { users: number; products: number; reviews: number } | false;
+}
+
+/**
+ * Reads one subgraph's settings: `<SERVICE>_PORT` (default `defaultPort`), `<SERVICE>_DATABASE_URL`
+ * and the settings every subgraph shares (`commonSubgraphEnv`).
+ */
+export function loadSubgraphConfig(service: string, defaultPort: number, env: NodeJS.ProcessEnv = process.env): SubgraphConfig {
+  const prefix = service.toUpperCase();
+  const portVar = `${prefix}_PORT`;
+  const dbVar = `${prefix}_DATABASE_URL`;
+  const schema = z.object({
+    ...commonSubgraphEnv,
+    [portVar]: port(defaultPort),
+    [dbVar]: optionalUrl('postgres', 'postgresql'),
+  });
+  const raw = loadConfig(schema, env) as Record<string, unknown> & z.infer<z.ZodObject<typeof commonSubgraphEnv>>;
+  return {
+    service,
+    port: raw[portVar] as number,
+    host: raw.HOST,
+    logLevel: raw.LOG_LEVEL,
+    nodeEnv: raw.NODE_ENV,
+    databaseUrl: raw[dbVar] as string | undefined,
+    dataDir: raw.DATA_DIR,
+    redisUrl: raw.REDIS_URL,
+    amqpUrl: raw.AMQP_URL,
+    pageMax: raw.PAGE_MAX,
+    seed: raw.SEED ? { users: raw.SEED_USERS, products: raw.SEED_PRODUCTS, reviews: raw.SEED_REVIEWS } : false,
+  };
+}

@@ -1,0 +1,35 @@
+import { ConfigError, commonSubgraphEnv, flag, loadConfig, optionalUrl, port, z } from '../src';
+
+describe('loadConfig', () => {
+  const schema = z.object({ PORT: port(4001), DEBUG: flag(false), DB: optionalUrl('postgres', 'postgresql') });
+
+  it('applies defaults and coerces values', () => {
+    expect(loadConfig(schema, {})).toEqual({ PORT: 4001, DEBUG: false, DB: undefined });
+    expect(loadConfig(schema, { PORT: '0', DEBUG: 'yes', DB: 'postgres://x/y' })).toEqual({
+      PORT: 0,
+      DEBUG: true,
+      DB: 'postgres://x/y',
+    });
+  });
+
+  it('fails naming every bad variable and what it received', () => {
+    let error: unknown;
+    try {
+      loadConfig(schema, { PORT: 'eighty', DB: 'mysql://x' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.variables).toEqual(['PORT', 'DB']);
+    expect(configError.message).toContain('PORT');
+    expect(configError.message).toContain('"eighty"');
+    expect(configError.message).toContain('DB: must be a URL with protocol postgres or postgresql');
+  });
+
+  it('treats an empty optional string as unset', () => {
+    const cfg = loadConfig(z.object(commonSubgraphEnv), { REDIS_URL: '' });
+    expect(cfg.REDIS_URL).toBeUndefined();
+    expect(cfg.PAGE_MAX).toBe(100);
+  });
+});

@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
+import { HeaderMap } from '@apollo/server';
+import type { Logger, Telemetry } from '@shop/telemetry';
+
+/** What a request handler sees besides Node's request and response. */
+export interface RequestInfo {
+  req: IncomingMessage;
+  requestId: string;
+  logger: Logger;
+}
+
+/** A route handler; return false to fall through to the next matching route (404 at the end). */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => Promise<boolean | void>;
+
+export interface HttpServerOptions<TContext extends BaseContext> {
+  telemetry: Telemetry;
+  /** The GraphQL server, mounted at `graphqlPath`. It must already be started. */
+  apollo: ApolloServer<TContext>;
+  /** Builds the per-request context (DataLoaders live here). */
+  context: (info: RequestInfo) => Promise<TContext>;
+  /** Answers `GET /ready`: true when every dependency this process needs is reachable. */
+  ready: () => Promise<boolean>;
+  /** @default '/graphql' */
+  graphqlPath?: string;
+  /** Largest request body accepted, in bytes. @default 1_000_000 */
+  bodyLimit?: number;
+  /** Extra routes by path, tried before the GraphQL endpoint (the explorer, admin endpoints). */
+  routes?: Record<string, RouteHandler>;
+  /** Extra `/metrics` text appended to this process's registry (not normally needed). */
+}
+
+/** A listening HTTP server that drains in-flight requests on `stop()`. */
+export interface RunningServer {
+  server: Server;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Writes a GraphQL-shaped error response: `{ errors: [{ message, extensions: { code } }] }`. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': JSON_TYPE });
+  res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Creates the HTTP front of a process: `/health`, `/ready`, `/metrics`, extra routes and the
+ * GraphQL endpoint on Apollo Server's framework-neutral `executeHTTPGraphQLRequest`. Bodies that
+ * are not JSON, or too large, get a GraphQL error with a code before Apollo sees them.
+ */
+export function createHttpServer<TContext extends BaseContext>(options: HttpServerOptions<TContext>): Server {
+  const { telemetry, apollo } = options;
+  const graphqlPath = options.graphqlPath ?? '/graphql';
+  const bodyLimit = options.bodyLimit ?? 1_000_000;
+  const routes = options.routes ?? {};
+  const httpRequests = telemetry.metrics.httpRequests;
+
+  const handleGraphQL = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let body: unknown = undefined;
+    if (method === 'POST') {
+      const text = await readBody(req, bodyLimit);
+      const contentType = String(req.headers['content-type'] ?? '');
+      if (contentType.includes('json')) {
+        if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+        try {
+          body = JSON.parse(text);
+        } catch (err) {
+          throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
+        }
+      } else {
+        body = text;
+      }
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const httpGraphQLRequest: HTTPGraphQLRequest = { method, headers, search: url.search, body };
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest,
+      context: () => options.context(info),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+    } else {
+      for await (const chunk of response.body.asyncIterator) res.write(chunk);
+      res.end();
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const requestIdHeader = req.headers['x-request-id'];
+    const requestId = typeof requestIdHeader === 'string' && requestIdHeader.length <= 128 ? requestIdHeader : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const info: RequestInfo = { req, requestId, logger: telemetry.logger.child({ requestId }) };
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    let route = 'other';
+    try {
+      if (path === '/health') {
+        route = 'health';
+        res.writeHead(200, { 'content-type': JSON_TYPE }).end(JSON.stringify({ status: 'ok', service: telemetry.service }));
+      } else if (path === '/ready') {
+        route = 'ready';
+        const ok = await options.ready().catch(() => false);
+        res
+          .writeHead(ok ? 200 : 503, { 'content-type': JSON_TYPE })
+          .end(JSON.stringify({ status: ok ? 'ready' : 'not ready', service: telemetry.service }));
+      } else if (path === '/metrics') {
+        route = 'metrics';
+        const text = await telemetry.registry.metrics();
+        res.writeHead(200, { 'content-type': telemetry.registry.contentType }).end(text);
+      } else {
+        const handler = routes[path];
+        if (handler) {
+          route = path;
+          const handled = await handler(req, res, info);
+          if (handled !== false) return;
+        }
+        if (path === graphqlPath) {
+          route = 'graphql';
+          await handleGraphQL(req, res, info);
+        } else {
+          sendError(res, 404, 'NOT_FOUND', `No route for ${req.method ?? 'GET'} ${path}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof HttpError) {
+        sendError(res, err.status, err.code, err.message);
+      } else {
+        info.logger.error({ err }, 'request failed');
+        sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
+      }
+    } finally {
+      httpRequests.inc({ service: telemetry.service, route, status: String(res.statusCode) });
+    }
+  };
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  // Keep-alive longer than typical client/load-balancer idle timeouts avoids racing resets.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
+}
+
+/**
+ * Listens on `port` (0 for any free port) and returns a handle whose `stop()` stops accepting
+ * connections, lets in-flight requests finish, then closes idle keep-alive connections.
+ */
+export async function listen(server: Server, port: number, host = '0.0.0.0'): Promise<RunningServer> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return {
+    server,
+    port: address.port,
+    url: `http://${shownHost}:${address.port}`,
+    stop: () => stopServer(server),
+  };
+}
+
+/** Stops accepting, waits for in-flight requests (at most `graceMs`), then drops what is left. */
+export function stopServer(server: Server, graceMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

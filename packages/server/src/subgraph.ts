@@ -1,0 +1,73 @@
+import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
+import type { DocumentNode } from 'graphql';
+import type { Telemetry } from '@shop/telemetry';
+import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
+
+export interface SubgraphOptions<TContext extends BaseContext> {
+  telemetry: Telemetry;
+  typeDefs: DocumentNode;
+  // The generated resolver types are structurally narrower than Apollo's map; accept both.
+  resolvers: object;
+  /** Builds the per-request context: DataLoaders are created here, one set per request. */
+  context: (info: RequestInfo) => Promise<TContext>;
+  /** Dependencies reachable (the store, the cache, the broker). */
+  ready: () => Promise<boolean>;
+  /** Released on stop, after the HTTP server has drained. */
+  close?: () => Promise<void>;
+  /** Show stack traces in errors. @default false */
+  debug?: boolean;
+  plugins?: ApolloServerPlugin<TContext>[];
+}
+
+/** A subgraph that is built but not listening: tests start it on port 0, `index.ts` on its contract port. */
+export interface Subgraph {
+  readonly name: string;
+  listen(port: number, host?: string): Promise<RunningServer>;
+  /** Drains in-flight requests, stops Apollo, then releases the service's resources. */
+  stop(): Promise<void>;
+}
+
+/** Builds a subgraph server from its SDL and resolvers: Apollo Server, federation schema, HTTP front. */
+export async function createSubgraph<TContext extends BaseContext>(options: SubgraphOptions<TContext>): Promise<Subgraph> {
+  const { telemetry } = options;
+  const schema = buildSubgraphSchema({
+    typeDefs: options.typeDefs,
+    resolvers: options.resolvers as GraphQLResolverMap<unknown>,
+  });
+  const apollo = new ApolloServer<TContext>({
+    schema,
+    includeStacktraceInErrorResponses: options.debug ?? false,
+    // Subgraphs sit behind the gateway: it introspects nothing, but `_service { sdl }` must answer.
+    introspection: true,
+    // The gateway forwards subgraph cache hints to its response cache.
+    plugins: [
+      ApolloServerPluginCacheControl({ calculateHttpHeaders: true }),
+      ApolloServerPluginLandingPageDisabled(),
+      ...(options.plugins ?? []),
+    ],
+    logger: telemetry.logger,
+  });
+  await apollo.start();
+  const server = createHttpServer({ telemetry, apollo, context: options.context, ready: options.ready });
+  let running: RunningServer | undefined;
+  let stopped = false;
+  return {
+    name: telemetry.service,
+    async listen(port, host) {
+      running = await listen(server, port, host);
+      telemetry.logger.info({ url: `${running.url}/graphql` }, 'subgraph listening');
+      return running;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await running?.stop();
+      await apollo.stop();
+      await options.close?.();
+    },
+  };
+}

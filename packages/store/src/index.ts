@@ -1,0 +1,166 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import {
+  Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely';
+import pg from 'pg';
+import type { Telemetry } from '@shop/telemetry';
+
+export { sql, type Kysely, type Migration };
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** Where a service keeps its data: PostgreSQL in services mode, SQLite (file or memory) embedded. */
+export interface StoreLocation {
+  /** A PostgreSQL URL (services mode). The database is created when missing. Wins over `sqlitePath`. */
+  postgresUrl?: string | undefined;
+  /** A SQLite file path, or ':memory:' (embedded mode). @default ':memory:' */
+  sqlitePath?: string | undefined;
+}
+
+export interface StoreOptions extends StoreLocation {
+  /** The owning service; labels `store_queries_total`. */
+  service: string;
+  telemetry: Telemetry;
+  /** Connections in the PostgreSQL pool. @default 10 */
+  poolSize?: number;
+}
+
+/** A service's own store: a typed query builder whose every round trip is counted. */
+export interface Store<DB> {
+  readonly db: Kysely<DB>;
+  readonly dialect: StoreDialect;
+  /** Runs the service's migrations, in name order, once each. */
+  migrate(migrations: Record<string, Migration>): Promise<void>;
+  /** True when the store answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Opens a service's store; on PostgreSQL, creates the database first if it does not exist. */
+export async function openStore<DB>(options: StoreOptions): Promise<Store<DB>> {
+  const { service, telemetry } = options;
+  const counter = telemetry.metrics.storeQueries.labels({ service });
+  const log = (event: { level: 'query' | 'error'; error?: unknown; query: { sql: string } }) => {
+    counter.inc();
+    if (event.level === 'error') telemetry.logger.debug({ err: event.error, sql: event.query.sql }, 'store query failed');
+  };
+
+  if (options.postgresUrl) {
+    await ensurePostgresDatabase(options.postgresUrl);
+    const pool = new pg.Pool({
+      connectionString: options.postgresUrl,
+      max: options.poolSize ?? 10,
+      types: { getTypeParser: pgTypeParser },
+    });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    pool.on('error', (err) => telemetry.logger.warn({ err }, 'idle PostgreSQL client error'));
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), log });
+    return makeStore(db, 'postgres');
+  }
+
+  const path = options.sqlitePath ?? ':memory:';
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new SqliteDatabase(path);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }), log });
+  return makeStore(db, 'sqlite');
+}
+
+function makeStore<DB>(db: Kysely<DB>, dialect: StoreDialect): Store<DB> {
+  return {
+    db,
+    dialect,
+    async migrate(migrations) {
+      const provider: MigrationProvider = { getMigrations: async () => migrations };
+      const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+        throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
+      }
+    },
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+/** Counts and sums come back as numbers, not strings: our values stay far below 2^53. */
+function pgTypeParser(oid: number, format?: 'text' | 'binary') {
+  if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+  return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+}
+
+/** Creates the database named in `url` when it does not exist, connecting to the `postgres` database. */
+export async function ensurePostgresDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`PostgreSQL URL has no database name: ${redact(url)}`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount === 0) {
+      try {
+        await client.query(`create database ${quoteIdent(name)}`);
+      } catch (err) {
+        // Another replica created it first: that is the state we wanted.
+        const code = (err as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw err;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops a PostgreSQL database (used by tests to clean up what they created). */
+export async function dropPostgresDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A URL with its password replaced, safe to log. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -1,0 +1,135 @@
+import pino, { type Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type { Logger };
+
+/** The metric names of the contract in ARCHITECTURE.md, each labelled with its service or subgraph. */
+export interface Metrics {
+  /** Round trips to a service's store. Labels: service. */
+  storeQueries: Counter<'service'>;
+  /** Requests the gateway sent to a subgraph. Labels: subgraph. */
+  subgraphRequests: Counter<'subgraph'>;
+  /** Entity representations the gateway sent to a subgraph. Labels: subgraph. */
+  entityRepresentations: Counter<'subgraph'>;
+  /** Cache look-ups. Labels: service, cache, result (hit or miss). */
+  cacheRequests: Counter<'service' | 'cache' | 'result'>;
+  /** Keys per DataLoader batch. Labels: service, loader. */
+  dataloaderBatchSize: Histogram<'service' | 'loader'>;
+  /** HTTP requests served. Labels: service, route, status. */
+  httpRequests: Counter<'service' | 'route' | 'status'>;
+  eventsPublished: Counter<'service' | 'type'>;
+  eventsConsumed: Counter<'service' | 'type'>;
+  outboxPending: Gauge<'service'>;
+}
+
+const metricsByRegistry = new WeakMap<Registry, Metrics>();
+
+/**
+ * The contract metrics registered on `registry`. Memoised per registry so that several services
+ * sharing one registry (the embedded mode) share the same series, told apart by their label.
+ */
+export function metricsFor(registry: Registry): Metrics {
+  const existing = metricsByRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const metrics: Metrics = {
+    storeQueries: new Counter({
+      name: 'store_queries_total',
+      help: 'Round trips to a service store',
+      labelNames: ['service'],
+      registers,
+    }),
+    subgraphRequests: new Counter({
+      name: 'gateway_subgraph_requests_total',
+      help: 'Requests sent by the gateway to a subgraph',
+      labelNames: ['subgraph'],
+      registers,
+    }),
+    entityRepresentations: new Counter({
+      name: 'gateway_entity_representations_total',
+      help: 'Entity representations sent by the gateway to a subgraph',
+      labelNames: ['subgraph'],
+      registers,
+    }),
+    cacheRequests: new Counter({
+      name: 'cache_requests_total',
+      help: 'Cache look-ups by cache and result',
+      labelNames: ['service', 'cache', 'result'],
+      registers,
+    }),
+    dataloaderBatchSize: new Histogram({
+      name: 'dataloader_batch_size',
+      help: 'Keys per DataLoader batch',
+      labelNames: ['service', 'loader'],
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests served',
+      labelNames: ['service', 'route', 'status'],
+      registers,
+    }),
+    eventsPublished: new Counter({
+      name: 'events_published_total',
+      help: 'Events published to the bus',
+      labelNames: ['service', 'type'],
+      registers,
+    }),
+    eventsConsumed: new Counter({
+      name: 'events_consumed_total',
+      help: 'Events consumed from the bus',
+      labelNames: ['service', 'type'],
+      registers,
+    }),
+    outboxPending: new Gauge({
+      name: 'outbox_pending',
+      help: 'Outbox rows not yet confirmed by the broker',
+      labelNames: ['service'],
+      registers,
+    }),
+  };
+  metricsByRegistry.set(registry, metrics);
+  return metrics;
+}
+
+/** Everything a process needs to observe itself: its service name, a logger and its metrics. */
+export interface Telemetry {
+  service: string;
+  logger: Logger;
+  registry: Registry;
+  metrics: Metrics;
+}
+
+export interface TelemetryOptions {
+  service: string;
+  /** @default 'info' */
+  logLevel?: string;
+  /** Share one registry between services in one process (embedded mode). @default a new registry */
+  registry?: Registry;
+  /** Share one root logger between services in one process. @default a new pino logger on stdout */
+  logger?: Logger;
+  /** Collect Node's default process metrics into the registry. @default false */
+  processMetrics?: boolean;
+}
+
+/** Creates the telemetry of one service. */
+export function createTelemetry(options: TelemetryOptions): Telemetry {
+  const registry = options.registry ?? new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  const logger = options.logger
+    ? options.logger.child({ service: options.service })
+    : pino({ level: options.logLevel ?? 'info', base: { service: options.service } });
+  return { service: options.service, logger, registry, metrics: metricsFor(registry) };
+}
+
+/** Reads the current value of a counter or gauge for the given labels (0 when never set). */
+export async function metricValue(
+  metric: Counter<string> | Gauge<string>,
+  labels: Record<string, string>,
+): Promise<number> {
+  const data = await metric.get();
+  return data.values
+    .filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
+    .reduce((sum, v) => sum + v.value, 0);
+}

@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
+import { dropPostgresDatabase, type StoreLocation } from '@shop/store';
+
+/** The real services the int tier talks to. Override with TEST_POSTGRES_URL / TEST_REDIS_URL / TEST_AMQP_URL. */
+export const services = {
+  postgres: process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  redis: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  amqp: process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+} as const;
+
+export type ServiceName = keyof typeof services;
+
+function reachable(url: string, defaultPort: number): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.setTimeout(2000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+    socket.connect(Number(u.port || defaultPort), u.hostname);
+  });
+}
+
+const defaultPorts: Record<ServiceName, number> = { postgres: 5432, redis: 6379, amqp: 5672 };
+
+/**
+ * Fails with a clear message when a real service does not answer: the int tier needs it, and a
+ * test that needs a service must fail, not skip (CI runs every tier).
+ */
+export async function requireService(name: ServiceName): Promise<void> {
+  if (await reachable(services[name], defaultPorts[name])) return;
+  throw new Error(`${name} is not reachable at ${services[name]}: start it (see README, "Services") or run \`npm run test:unit\``);
+}
+
+/** A fresh, uniquely named PostgreSQL database URL (created on first connect, dropped by \`drop\`). */
+export function tempPostgres(prefix: string): { url: string; drop: () => Promise<void> } {
+  const u = new URL(services.postgres);
+  u.pathname = `/t_${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+  const url = u.toString();
+  return { url, drop: () => dropPostgresDatabase(url) };
+}
+
+/** A store backend the shared contract suites run over. */
+export interface Backend {
+  name: 'sqlite' | 'postgres';
+  /** A new, empty store location. */
+  location: () => Promise<StoreLocation>;
+  /** Drops what \`location\` created. */
+  cleanup: () => Promise<void>;
+}
+
+/** SQLite in memory, or a fresh database on real PostgreSQL (which must be reachable). */
+export function storeBackend(name: Backend['name'], prefix: string): Backend {
+  if (name === 'sqlite') return { name, location: async () => ({ sqlitePath: ':memory:' }), cleanup: async () => {} };
+  const created: Array<() => Promise<void>> = [];
+  return {
+    name,
+    location: async () => {
+      await requireService('postgres');
+      const db = tempPostgres(prefix);
+      created.push(db.drop);
+      return { postgresUrl: db.url };
+    },
+    cleanup: async () => {
+      await Promise.all(created.splice(0).map((drop) => drop()));
+    },
+  };
+}

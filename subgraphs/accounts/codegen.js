@@ -1,0 +1,6 @@
+const { subgraphCodegen } = require('@shop/codegen');
+
+module.exports = subgraphCodegen({
+  contextType: '../context#Context',
+  mappers: { User: '../data/repository#UserRow' },
+});

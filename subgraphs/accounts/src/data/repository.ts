@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { chunks, type SeedSizes, seedUsers } from '@shop/seed';
+import { DomainError, notFound } from '@shop/server';
+import type { Store } from '@shop/store';
+
+/** accounts' tables, as the query builder sees them. */
+export interface AccountsDB {
+  users: { id: string; name: string; email: string; created_at: string };
+}
+
+export interface UserRow {
+  id: string;
+  name: string;
+  email: string;
+  createdAt: string;
+}
+
+const toUser = (r: AccountsDB['users']): UserRow => ({ id: r.id, name: r.name, email: r.email, createdAt: r.created_at });
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint/.test(e.message ?? '');
+}
+
+/** The only code that reads or writes accounts' store. */
+export class UsersRepository {
+  constructor(private readonly store: Store<AccountsDB>) {}
+
+  /** One round trip for any number of ids; the result follows `ids`, null where missing. */
+  async byIds(ids: readonly string[]): Promise<(UserRow | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.db.selectFrom('users').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const found = new Map(rows.map((r) => [r.id, toUser(r)]));
+    return ids.map((id) => found.get(id) ?? null);
+  }
+
+  /** Up to `limit` users with id greater than `after`, in id order. */
+  async list(limit: number, after?: string): Promise<UserRow[]> {
+    let q = this.store.db.selectFrom('users').selectAll().orderBy('id').limit(limit);
+    if (after !== undefined) q = q.where('id', '>', after);
+    return (await q.execute()).map(toUser);
+  }
+
+  async count(): Promise<number> {
+    const row = await this.store.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async create(input: { name: string; email: string }): Promise<UserRow> {
+    const row = { id: randomUUID(), name: input.name, email: input.email, created_at: new Date().toISOString() };
+    try {
+      await this.store.db.insertInto('users').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${JSON.stringify(input.email)} is already registered`, 'input.email');
+      throw err;
+    }
+    return toUser(row);
+  }
+
+  async update(id: string, patch: { name?: string | undefined; email?: string | undefined }): Promise<UserRow> {
+    const values: Partial<AccountsDB['users']> = {};
+    if (patch.name !== undefined) values.name = patch.name;
+    if (patch.email !== undefined) values.email = patch.email;
+    try {
+      if (Object.keys(values).length > 0) {
+        const result = await this.store.db.updateTable('users').set(values).where('id', '=', id).executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) throw notFound('User', id);
+      }
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${JSON.stringify(patch.email)} is already registered`, 'input.email');
+      throw err;
+    }
+    const [user] = await this.byIds([id]);
+    if (!user) throw notFound('User', id);
+    return user;
+  }
+
+  /** Inserts the deterministic seed users when the table is empty. */
+  async seed(sizes: SeedSizes): Promise<number> {
+    if ((await this.count()) > 0) return 0;
+    let n = 0;
+    await this.store.db.transaction().execute(async (trx) => {
+      for (const batch of chunks(seedUsers(sizes), 500)) {
+        await trx
+          .insertInto('users')
+          .values(batch.map((u) => ({ id: u.id, name: u.name, email: u.email, created_at: u.createdAt })))
+          .execute();
+        n += batch.length;
+      }
+    });
+    return n;
+  }
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { coded, pageRequest, toConnection, validateInput } from '@shop/server';
+import type { Resolvers } from './generated/graphql';
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const email = z.string().trim().toLowerCase().email('must be an email address').max(320);
+const createInput = z.object({ name, email });
+const updateInput = z.object({ name: name.optional(), email: email.optional() });
+
+export const resolvers: Resolvers = {
+  Query: {
+    user: (_, { id }, { loaders }) => loaders.user.load(id),
+    users: (_, { first, after }, { users, pageMax }) =>
+      coded(async () => {
+        const page = pageRequest(first, after, pageMax);
+        const rows = await users.list(page.first + 1, page.after);
+        return toConnection(rows, page.first, (u) => u.id);
+      }),
+  },
+  Mutation: {
+    createUser: (_, { input }, { users }) => coded(() => users.create(validateInput(createInput, input))),
+    updateUser: (_, { id, input }, { users, loaders }) =>
+      coded(async () => {
+        const user = await users.update(id, validateInput(updateInput, input));
+        loaders.user.clear(id).prime(id, user);
+        return user;
+      }),
+  },
+  User: {
+    __resolveReference: (ref, { loaders }) => loaders.user.load(ref.id),
+  },
+};
