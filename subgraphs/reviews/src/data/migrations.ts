@@ -1,0 +1,21 @@
+import type { Kysely, Migration } from '@shop/store';
+
+/** reviews' schema history. Append new migrations; never edit one that has shipped. */
+export const migrations: Record<string, Migration> = {
+  '0001_reviews': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('reviews')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('author_id', 'text', (c) => c.notNull())
+        .addColumn('product_id', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('rating', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      // Both relation lists read "newest N per parent": these indexes serve the window query.
+      await db.schema.createIndex('reviews_by_product').on('reviews').columns(['product_id', 'created_at']).execute();
+      await db.schema.createIndex('reviews_by_author').on('reviews').columns(['author_id', 'created_at']).execute();
+    },
+  },
+};

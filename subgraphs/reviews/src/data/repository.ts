@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { type SeedSizes, chunks, seedReviews } from '@shop/seed';
+import { type Store, sql } from '@shop/store';
+
+/** reviews' tables, as the query builder sees them. */
+export interface ReviewsDB {
+  reviews: { id: string; author_id: string; product_id: string; body: string; rating: number; created_at: string };
+}
+
+export interface ReviewRow {
+  id: string;
+  authorId: string;
+  productId: string;
+  body: string;
+  rating: number;
+  createdAt: string;
+}
+
+/** A reference to an entity another service owns: reviews stores only its id. */
+export interface EntityRef {
+  id: string;
+}
+
+type Row = ReviewsDB['reviews'];
+const toReview = (r: Row): ReviewRow => ({
+  id: r.id,
+  authorId: r.author_id,
+  productId: r.product_id,
+  body: r.body,
+  rating: Number(r.rating),
+  createdAt: r.created_at,
+});
+
+/** The only code that reads or writes reviews' store. */
+export class ReviewsRepository {
+  constructor(private readonly store: Store<ReviewsDB>) {}
+
+  /** One round trip for any number of ids; the result follows `ids`, null where missing. */
+  async byIds(ids: readonly string[]): Promise<(ReviewRow | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.db.selectFrom('reviews').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const found = new Map(rows.map((r) => [r.id, toReview(r)]));
+    return ids.map((id) => found.get(id) ?? null);
+  }
+
+  /**
+   * The newest `first` reviews of each of `parentIds` (products or authors) in ONE round trip:
+   * a window function ranks reviews per parent, so a product with 900 reviews still sends only
+   * `first` rows. Returns rows grouped in `parentIds` order.
+   */
+  async newestPer(column: 'product_id' | 'author_id', parentIds: readonly string[], first: number): Promise<ReviewRow[][]> {
+    if (parentIds.length === 0) return [];
+    const groups = new Map<string, ReviewRow[]>(parentIds.map((id) => [id, []]));
+    if (first === 0) return parentIds.map(() => []);
+    const ranked = this.store.db
+      .selectFrom('reviews')
+      .selectAll()
+      .select(sql<number>`row_number() over (partition by ${sql.ref(column)} order by created_at desc, id desc)`.as('rn'))
+      .where(column, 'in', [...groups.keys()])
+      .as('ranked');
+    const rows = await this.store.db
+      .selectFrom(ranked)
+      .selectAll()
+      .where('rn', '<=', first)
+      .orderBy(column)
+      .orderBy('rn')
+      .execute();
+    for (const row of rows) groups.get(row[column])?.push(toReview(row));
+    return parentIds.map((id) => groups.get(id) ?? []);
+  }
+
+  async count(): Promise<number> {
+    const row = await this.store.db
+      .selectFrom('reviews')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async add(input: { authorId: string; productId: string; body: string; rating: number }): Promise<ReviewRow> {
+    const row: Row = {
+      id: randomUUID(),
+      author_id: input.authorId,
+      product_id: input.productId,
+      body: input.body,
+      rating: input.rating,
+      created_at: new Date().toISOString(),
+    };
+    await this.store.db.insertInto('reviews').values(row).execute();
+    return toReview(row);
+  }
+
+  /** Inserts the deterministic seed reviews when the table is empty. */
+  async seed(sizes: SeedSizes): Promise<number> {
+    if ((await this.count()) > 0) return 0;
+    let n = 0;
+    await this.store.db.transaction().execute(async (trx) => {
+      for (const batch of chunks(seedReviews(sizes), 500)) {
+        await trx
+          .insertInto('reviews')
+          .values(
+            batch.map((r) => ({
+              id: r.id,
+              author_id: r.authorId,
+              product_id: r.productId,
+              body: r.body,
+              rating: r.rating,
+              created_at: r.createdAt,
+            })),
+          )
+          .execute();
+        n += batch.length;
+      }
+    });
+    return n;
+  }
+}

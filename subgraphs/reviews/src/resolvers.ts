@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { boundedFirst, coded, validateInput } from '@shop/server';
+import type { Resolvers } from './generated/graphql';
+
+const addInput = z.object({
+  authorId: z.string().trim().min(1, 'must not be empty'),
+  productId: z.string().trim().min(1, 'must not be empty'),
+  body: z.string().trim().min(1, 'must not be empty').max(5000, 'must be at most 5000 characters'),
+  rating: z.number().int('must be a whole number').min(1, 'must be between 1 and 5').max(5, 'must be between 1 and 5'),
+});
+
+export const resolvers: Resolvers = {
+  Query: {
+    review: (_, { id }, { loaders }) => loaders.review.load(id),
+  },
+  Mutation: {
+    addReview: (_, { input }, { reviews }) => coded(() => reviews.add(validateInput(addInput, input))),
+  },
+  Review: {
+    __resolveReference: (ref, { loaders }) => loaders.review.load(ref.id),
+    // Other services own users and products: answer with references, never a store read.
+    author: (review) => ({ id: review.authorId }),
+    product: (review) => ({ id: review.productId }),
+  },
+  User: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    reviews: (user, { first }, { loaders, pageMax }) =>
+      coded(async () => (await loaders.reviewsByAuthor.load({ id: user.id, first: boundedFirst(first, pageMax) })) ?? []),
+  },
+  Product: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    reviews: (product, { first }, { loaders, pageMax }) =>
+      coded(async () => (await loaders.reviewsByProduct.load({ id: product.id, first: boundedFirst(first, pageMax) })) ?? []),
+  },
+};

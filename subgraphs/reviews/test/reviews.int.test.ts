@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { reviewsSuite } from './suite';
+
+reviewsSuite(storeBackend('postgres', 'reviews'));
