@@ -1,0 +1,70 @@
+import { parse } from 'graphql';
+import { type GraphQLClient, graphqlClient, testTelemetry } from '@shop/testing';
+import { type Subgraph, createSubgraph } from '../src';
+
+describe('HTTP front', () => {
+  let subgraph: Subgraph;
+  let base: string;
+  let client: GraphQLClient;
+  let ready = true;
+
+  beforeAll(async () => {
+    subgraph = await createSubgraph({
+      telemetry: testTelemetry('probe'),
+      typeDefs: parse('type Query { hello(name: String!): String! slow: String! }'),
+      resolvers: {
+        Query: {
+          hello: (_: unknown, { name }: { name: string }) => `hello ${name}`,
+          slow: () => new Promise<string>((resolve) => setImmediate(() => resolve('done'))),
+        },
+      },
+      context: async () => ({}),
+      ready: async () => ready,
+    });
+    const running = await subgraph.listen(0, '127.0.0.1');
+    base = running.url;
+    client = graphqlClient(`${base}/graphql`);
+  });
+  afterAll(() => subgraph.stop());
+
+  it('answers /health, /ready and /metrics', async () => {
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    ready = false;
+    expect((await fetch(`${base}/ready`)).status).toBe(503);
+    ready = true;
+    await client.query('{ hello(name: "m") }');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/http_requests_total\{service="probe",route="graphql",status="200"\} \d+/);
+  });
+
+  it('gives malformed JSON a coded 400 and keeps serving', async () => {
+    const bad = await client.raw('{"query": "{ hello(name: \\"x\\") }"');
+    expect(bad.status).toBe(400);
+    expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+    const empty = await client.raw('');
+    expect(empty.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+    const ok = await client.query<{ hello: string }>('{ hello(name: "x") }');
+    expect(ok.data?.hello).toBe('hello x');
+  });
+
+  it('rejects an oversized body with PAYLOAD_TOO_LARGE', async () => {
+    const huge = JSON.stringify({ query: `{ hello(name: "${'x'.repeat(1_100_000)}") }` });
+    const res = await client.raw(huge);
+    expect(res.status).toBe(413);
+    expect(res.errors?.[0]?.extensions?.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('codes parse and validation errors', async () => {
+    expect((await client.query('{ hello(')).errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+    expect((await client.query('{ nope }')).errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((await client.query('{ hello }')).errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('answers unknown paths with a coded 404 and echoes the request id', async () => {
+    const res = await fetch(`${base}/nowhere`, { headers: { 'x-request-id': 'abc-123' } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('x-request-id')).toBe('abc-123');
+    expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions.code).toBe('NOT_FOUND');
+  });
+});

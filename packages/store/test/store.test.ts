@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { storeContract } from './suite';
+
+storeContract(storeBackend('sqlite', 'store'));

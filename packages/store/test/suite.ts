@@ -1,0 +1,83 @@
+import { type Backend, testTelemetry } from '@shop/testing';
+import { metricValue } from '@shop/telemetry';
+import { type Migration, type Store, openStore, sql } from '../src';
+
+interface DB {
+  items: { id: string; qty: number };
+}
+
+const migrations: Record<string, Migration> = {
+  '0001_items': {
+    up: async (db) => {
+      await db.schema
+        .createTable('items')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('qty', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+/** The store contract: the same behaviour on SQLite and on PostgreSQL. */
+export function storeContract(backend: Backend): void {
+  describe(`store on ${backend.name}`, () => {
+    const telemetry = testTelemetry('contract');
+    let store: Store<DB>;
+    const queries = () => metricValue(telemetry.metrics.storeQueries, { service: 'contract' });
+
+    beforeAll(async () => {
+      store = await openStore<DB>({ service: 'contract', telemetry, ...(await backend.location()) });
+      await store.migrate(migrations);
+    });
+    afterAll(async () => {
+      await store?.close();
+      await backend.cleanup();
+    });
+
+    it('reports its dialect and answers ping', async () => {
+      expect(store.dialect).toBe(backend.name);
+      expect(await store.ping()).toBe(true);
+    });
+
+    it('runs migrations once: a second migrate is a no-op', async () => {
+      await store.migrate(migrations);
+      await store.db.insertInto('items').values({ id: 'a', qty: 1 }).execute();
+      const rows = await store.db.selectFrom('items').selectAll().execute();
+      expect(rows).toEqual([{ id: 'a', qty: 1 }]);
+    });
+
+    it('counts every round trip in store_queries_total', async () => {
+      const before = await queries();
+      await store.db.selectFrom('items').selectAll().execute();
+      await store.db.selectFrom('items').select('id').where('id', 'in', ['a', 'b', 'c']).execute();
+      expect((await queries()) - before).toBe(2);
+    });
+
+    it('rolls a failed transaction back entirely', async () => {
+      await expect(
+        store.db.transaction().execute(async (trx) => {
+          await trx.insertInto('items').values({ id: 'b', qty: 2 }).execute();
+          await trx.insertInto('items').values({ id: 'a', qty: 3 }).execute(); // duplicate key
+        }),
+      ).rejects.toThrow();
+      const ids = (await store.db.selectFrom('items').select('id').execute()).map((r) => r.id);
+      expect(ids).toEqual(['a']);
+    });
+
+    it('returns counts as numbers on both dialects', async () => {
+      const row = await store.db
+        .selectFrom('items')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      expect(row.n).toBe(1);
+      const raw = await sql<{ one: number }>`select 1 as one`.execute(store.db);
+      expect(raw.rows[0]?.one).toBe(1);
+    });
+
+    it('names the failing migration', async () => {
+      await expect(
+        store.migrate({ ...migrations, '0002_broken': { up: async (db) => void (await sql`this is not sql`.execute(db)) } }),
+      ).rejects.toThrow(/Migration 0002_broken failed/);
+    });
+  });
+}

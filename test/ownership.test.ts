@@ -1,0 +1,69 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = join(__dirname, '..');
+const subgraphs = readdirSync(join(root, 'subgraphs')).filter((n) => statSync(join(root, 'subgraphs', n)).isDirectory());
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'generated' ? [] : sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+interface LintResult {
+  filePath: string;
+  messages: Array<{ ruleId: string | null; message: string; line: number }>;
+}
+
+/** Runs the project's ESLint in a child process (its config loader needs real ESM, not jest's VM). */
+function lint(args: string[], stdin?: string): LintResult[] {
+  const run = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', ...args], {
+    cwd: root,
+    input: stdin,
+    encoding: 'utf8',
+  });
+  if (run.status !== 0 && run.status !== 1) throw new Error(`eslint failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as LintResult[];
+}
+
+describe('service ownership', () => {
+
+  it.each(subgraphs)('%s may not import another subgraph or the gateway (lint rule)', (name) => {
+    const other = subgraphs.find((n) => n !== name)!;
+    const filePath = join(root, 'subgraphs', name, 'src', '__ownership_probe__.ts');
+    const code = [
+      `import { x } from '@shop/${other}';`,
+      `import { y } from '../../${other}/src/data/repository';`,
+      `import { z } from '@shop/gateway';`,
+      'export const all = [x, y, z];',
+    ].join('\n');
+    const [result] = lint(['--stdin', '--stdin-filename', filePath], code);
+    const messages = (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports');
+    expect(messages).toHaveLength(3);
+    expect(messages[0]?.message).toContain(`${name} may not import ${other}`);
+  });
+
+  it('holds in the real sources: no subgraph names another service in an import', () => {
+    const results = lint(subgraphs.map((n) => `subgraphs/${n}/src`));
+    const violations = results.flatMap((r) =>
+      r.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => `${relative(root, r.filePath)}:${m.line} ${m.message}`),
+    );
+    expect(violations).toEqual([]);
+  });
+
+  it.each(subgraphs)('%s opens only its own store', (name) => {
+    const others = subgraphs.filter((n) => n !== name);
+    for (const file of sourceFiles(join(root, 'subgraphs', name, 'src'))) {
+      const text = readFileSync(file, 'utf8');
+      for (const other of others) {
+        // Another service's database variable, data directory or config would mean reaching into its store.
+        expect(text).not.toContain(`${other.toUpperCase()}_DATABASE_URL`);
+        expect(text).not.toMatch(new RegExp(`loadSubgraphConfig\\(\\s*'${other}'`));
+        expect(text).not.toMatch(new RegExp(`['"/]${other}\\.sqlite`));
+      }
+    }
+  });
+});
