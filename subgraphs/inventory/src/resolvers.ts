@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { coded, validateInput } from '@shop/server';
+import { quantityOf, shippingEstimate } from './domain';
+import type { Resolvers } from './generated/graphql';
+
+const productId = z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const quantity = z.number().int().min(0, 'must not be negative');
+
+export const resolvers: Resolvers = {
+  Mutation: {
+    setStock: (_, args, { stock, loaders }) =>
+      coded(async () => {
+        const row = await stock.set(validateInput(productId, args.productId, 'productId'), validateInput(quantity, args.quantity, 'quantity'));
+        // The record just written answers this request's stock fields without another round trip.
+        loaders.stock.clear(row.productId).prime(row.productId, row);
+        return { id: row.productId };
+      }),
+  },
+  Product: {
+    // No store access here: stock is loaded only for the fields a query asks for, so a plan that
+    // wants just shippingEstimate costs inventory nothing.
+    __resolveReference: (ref) => ref,
+    inStock: async ({ id }, _, { loaders }) => quantityOf(await loaders.stock.load(id)) > 0,
+    quantityAvailable: async ({ id }, _, { loaders }) => quantityOf(await loaders.stock.load(id)),
+    // price and weight arrive only through the gateway's @requires; without them there is no estimate.
+    shippingEstimate: ({ price, weight }) => (typeof price === 'number' && typeof weight === 'number' ? shippingEstimate(price, weight) : null),
+  },
+};

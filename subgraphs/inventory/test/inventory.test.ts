@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { inventorySuite } from './suite';
+
+inventorySuite(storeBackend('sqlite', 'inventory'));

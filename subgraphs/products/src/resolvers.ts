@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { boundedFirst, coded, pageRequest, toConnection, validateInput } from '@shop/server';
+import type { Resolvers } from './generated/graphql';
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const description = z.string().trim().max(5000, 'must be at most 5000 characters');
+const price = z.number().int('must be whole cents').min(0, 'must not be negative');
+const weight = z.number().int('must be whole grams').positive('must be more than zero');
+const category = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const createInput = z.object({ name, description, price, weight, category });
+const updateInput = z.object({
+  name: name.optional(),
+  description: description.optional(),
+  price: price.optional(),
+  weight: weight.optional(),
+  category: category.optional(),
+});
+
+export const resolvers: Resolvers = {
+  Query: {
+    product: (_, { id }, { loaders }) => loaders.product.load(id),
+    products: (_, { first, after, category }, { products, pageMax }) =>
+      coded(async () => {
+        const page = pageRequest(first, after, pageMax);
+        const rows = await products.list(page.first + 1, page.after, category ?? undefined);
+        return toConnection(rows, page.first, (p) => p.id);
+      }),
+    topProducts: (_, { first }, { products, pageMax }) =>
+      coded(async () => products.list(boundedFirst(first, pageMax, 5))),
+  },
+  Mutation: {
+    createProduct: (_, { input }, { products }) => coded(() => products.create(validateInput(createInput, input))),
+    updateProduct: (_, { id, input }, { products, loaders }) =>
+      coded(async () => {
+        const product = await products.update(id, validateInput(updateInput, input));
+        loaders.product.clear(id).prime(id, product);
+        return product;
+      }),
+  },
+  Product: {
+    __resolveReference: (ref, { loaders }) => loaders.product.load(ref.id),
+  },
+};

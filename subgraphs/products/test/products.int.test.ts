@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { productsSuite } from './suite';
+
+productsSuite(storeBackend('postgres', 'products'));
