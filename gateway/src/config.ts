@@ -1,0 +1,96 @@
+import path from 'node:path';
+import {
+  ConfigError,
+  flag,
+  loadConfig,
+  logLevel,
+  optionalString,
+  optionalUrl,
+  port,
+  positiveInt,
+  z,
+} from '@shop/config';
+import type { SupergraphSource } from './gateway';
+
+/** The repository root: the default supergraph lives there. */
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** `SUBGRAPH_<NAME>_URL`: a routing URL override for subgraph `<name>` (matched ignoring case). */
+const OVERRIDE_VARIABLE = /^SUBGRAPH_(.+)_URL$/i;
+
+/** The gateway process's settings, read once from the environment. */
+export interface GatewayConfig {
+  /** `GATEWAY_PORT`. @default 4000 */
+  port: number;
+  /** `HOST`. @default '0.0.0.0' */
+  host: string;
+  /**
+   * `SUPERGRAPH_PATH` (a composed supergraph) or `SUPERGRAPH_CONFIG` (a supergraph.yaml), never
+   * both. Relative paths are resolved against the directory npm was started from.
+   * @default { path: '<repo root>/supergraph.graphql' }
+   */
+  supergraph: Extract<SupergraphSource, { path: string } | { configPath: string }>;
+  /** `SUPERGRAPH_WATCH`: reload when the supergraph files change. @default true */
+  watch: boolean;
+  /** `LOG_LEVEL`. @default 'info' */
+  logLevel: string;
+  /** `NODE_ENV`. Introspection is off in production. @default 'development' */
+  nodeEnv: 'development' | 'production' | 'test';
+  /** `SUBGRAPH_TIMEOUT_MS`. @default 10000 */
+  subgraphTimeoutMs: number;
+  /** `SUBGRAPH_<NAME>_URL` overrides, keyed by `<NAME>` as written (upper case). @default {} */
+  subgraphUrlOverrides: Record<string, string>;
+}
+
+/**
+ * Reads and validates the gateway's environment. Throws {@link ConfigError} naming every bad
+ * variable; nothing else in the gateway reads `process.env`.
+ */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  // Override variables are open-ended, so their part of the schema is built from what is set.
+  const overrideKeys = Object.keys(env).filter((key) => OVERRIDE_VARIABLE.test(key) && env[key] !== '');
+  const overrideShape = Object.fromEntries(overrideKeys.map((key) => [key, optionalUrl('http', 'https')]));
+  const schema = z.object({
+    GATEWAY_PORT: port(4000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    SUPERGRAPH_PATH: optionalString,
+    SUPERGRAPH_CONFIG: optionalString,
+    SUPERGRAPH_WATCH: flag(true),
+    LOG_LEVEL: logLevel,
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
+    // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
+    INIT_CWD: optionalString,
+    ...overrideShape,
+  });
+  const raw = loadConfig(schema, env);
+
+  if (raw.SUPERGRAPH_PATH && raw.SUPERGRAPH_CONFIG) {
+    throw new ConfigError(
+      'Invalid configuration:\n  SUPERGRAPH_PATH and SUPERGRAPH_CONFIG are both set; set one: a composed supergraph or a supergraph.yaml',
+      ['SUPERGRAPH_PATH', 'SUPERGRAPH_CONFIG'],
+    );
+  }
+  const base = raw.INIT_CWD ?? process.cwd();
+  const supergraph: GatewayConfig['supergraph'] = raw.SUPERGRAPH_CONFIG
+    ? { configPath: path.resolve(base, raw.SUPERGRAPH_CONFIG) }
+    : { path: raw.SUPERGRAPH_PATH ? path.resolve(base, raw.SUPERGRAPH_PATH) : path.join(REPO_ROOT, 'supergraph.graphql') };
+
+  const subgraphUrlOverrides: Record<string, string> = {};
+  for (const key of overrideKeys) {
+    const name = OVERRIDE_VARIABLE.exec(key)?.[1];
+    const url = env[key];
+    if (name && url) subgraphUrlOverrides[name.toUpperCase()] = url;
+  }
+
+  return {
+    port: raw.GATEWAY_PORT,
+    host: raw.HOST,
+    supergraph,
+    watch: raw.SUPERGRAPH_WATCH,
+    logLevel: raw.LOG_LEVEL,
+    nodeEnv: raw.NODE_ENV,
+    subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
+    subgraphUrlOverrides,
+  };
+}

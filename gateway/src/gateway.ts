@@ -1,0 +1,444 @@
+import { type FSWatcher, watch } from 'node:fs';
+import path from 'node:path';
+import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import {
+  ApolloGateway,
+  type GraphQLDataSourceProcessOptions,
+  RemoteGraphQLDataSource,
+  type SupergraphSdlHook,
+} from '@apollo/gateway';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { Counter, type Registry } from 'prom-client';
+import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
+import type { Logger, Metrics, Telemetry } from '@shop/telemetry';
+import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from './supergraph';
+
+/** Where the gateway gets its supergraph. */
+export type SupergraphSource =
+  /** A composed supergraph file (`npm run compose`, `rover supergraph compose`). */
+  | { path: string }
+  /** A rover-format supergraph.yaml, composed at start and again whenever it or a schema file changes. */
+  | { configPath: string }
+  /** A supergraph SDL held in memory; never reloaded. */
+  | { sdl: string };
+
+/** The per-request context of the gateway's operations. */
+export interface GatewayContext extends BaseContext {
+  /** Forwarded to every subgraph as `x-request-id` so one request can be followed across services. */
+  requestId: string;
+  logger: Logger;
+}
+
+export interface GatewayOptions {
+  telemetry: Telemetry;
+  supergraph: SupergraphSource;
+  /**
+   * Routing URLs that replace the supergraph's, by subgraph name. Names match ignoring case, with
+   * anything but letters and digits read as `_`, so `{ accounts: ... }` and the env form
+   * `{ ACCOUNTS: ... }` (from `SUBGRAPH_ACCOUNTS_URL`) both apply to subgraph `accounts`.
+   * @default {}
+   */
+  subgraphUrlOverrides?: Record<string, string>;
+  /** A subgraph request that takes longer fails with `SUBGRAPH_UNAVAILABLE`. @default 10_000 */
+  subgraphTimeoutMs?: number;
+  /** Answer introspection queries (turn off in production). @default true */
+  introspection?: boolean;
+  /** Stack traces in error responses, and each query plan logged at debug level. @default false */
+  debug?: boolean;
+  /**
+   * Watch the supergraph file, or the supergraph.yaml and its schema files, and swap in the new
+   * supergraph when they change. Ignored for `{ sdl }`. A `schema.subgraph_url` is fetched again
+   * only when the yaml or a schema file changes: it is not polled.
+   * @default true
+   */
+  watch?: boolean;
+  /** How long to wait after the last file event before reloading; editors write in bursts. @default 100 */
+  watchDebounceMs?: number;
+  /** Extra Apollo Server plugins (response cache, explorer). @default [] */
+  plugins?: ApolloServerPlugin<GatewayContext>[];
+  /** Extra HTTP routes, tried before `/graphql` (an explorer page, for instance). @default {} */
+  routes?: Record<string, RouteHandler>;
+}
+
+/** A gateway that is built and serving its supergraph in-process, but not listening. */
+export interface Gateway {
+  listen(port: number, host?: string): Promise<RunningServer>;
+  /** Drains in-flight HTTP requests, then stops Apollo Server, the gateway and the file watchers. */
+  stop(): Promise<void>;
+  readonly apollo: ApolloServer<GatewayContext>;
+  readonly gateway: ApolloGateway;
+  /** The supergraph SDL being served now. */
+  supergraphSdl(): string;
+}
+
+/** Thrown when a supergraph.yaml does not compose; the message lists every error with its subgraph. */
+export class CompositionFailedError extends Error {
+  constructor(
+    readonly configPath: string,
+    readonly errors: readonly GraphQLError[],
+    /** The files the failed composition read, still worth watching for the fix. */
+    readonly files: readonly string[],
+  ) {
+    const details = errors.map((e) => formatCompositionError(e, { relativeTo: process.cwd() })).join('\n');
+    super(`${configPath} does not compose (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${details}`);
+    this.name = 'CompositionFailedError';
+  }
+}
+
+/** The `extensions.code` of a subgraph that could not be reached, timed out or did not answer GraphQL. */
+export const SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE';
+
+const normaliseName = (name: string) => name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+
+interface LoadedSupergraph {
+  supergraphSdl: string;
+  /** Files to watch for the next version. */
+  files: string[];
+}
+
+async function loadSupergraph(source: SupergraphSource, logger: Logger, timeoutMs: number): Promise<LoadedSupergraph> {
+  if ('sdl' in source) return { supergraphSdl: source.sdl, files: [] };
+  if ('path' in source) {
+    const file = path.resolve(source.path);
+    return { supergraphSdl: await readSupergraphFile(file), files: [file] };
+  }
+  const configPath = path.resolve(source.configPath);
+  const result = await composeFromConfig(configPath, { fetchTimeoutMs: timeoutMs });
+  for (const warning of result.warnings) logger.warn({ configPath }, warning);
+  if (result.errors) throw new CompositionFailedError(configPath, result.errors, result.files);
+  logger.info({ configPath, subgraphs: result.subgraphs.map((s) => s.name), hints: result.hints.length }, 'supergraph composed');
+  return { supergraphSdl: result.supergraphSdl, files: result.files };
+}
+
+/**
+ * Watches files through their directories rather than the files themselves: editors and
+ * `rename`-style atomic writes replace the inode, which a watch on the file would lose.
+ */
+class FileWatcher {
+  private readonly watchers = new Map<string, FSWatcher>();
+  private files = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly debounceMs: number,
+    private readonly onChange: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  setFiles(files: readonly string[]): void {
+    if (this.closed) return;
+    this.files = new Set(files.map((f) => path.resolve(f)));
+    const dirs = new Set([...this.files].map((f) => path.dirname(f)));
+    for (const [dir, watcher] of this.watchers) {
+      if (!dirs.has(dir)) {
+        watcher.close();
+        this.watchers.delete(dir);
+      }
+    }
+    for (const dir of dirs) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        // Not persistent: the HTTP server keeps the process alive, a watcher should not.
+        const watcher = watch(dir, { persistent: false }, (_event, filename) => {
+          // `..data` is the symlink Kubernetes swaps when a mounted ConfigMap changes.
+          if (filename === null || filename === '..data' || this.files.has(path.join(dir, filename))) this.schedule();
+        });
+        watcher.on('error', (err) => this.logger.warn({ err, dir }, 'supergraph watcher failed; reloads from this directory stop'));
+        this.watchers.set(dir, watcher);
+      } catch (err) {
+        this.logger.warn({ err, dir }, 'cannot watch directory; the supergraph will not reload from it');
+      }
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onChange, this.debounceMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
+  }
+}
+
+function reloadCounter(registry: Registry): Counter<'result'> {
+  const name = 'gateway_supergraph_reloads_total';
+  // One per registry: a second gateway on a shared registry (embedded mode, tests) reuses it.
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'result'>;
+  return new Counter({
+    name,
+    help: 'Supergraph reloads after a file change, by result (success or failure; a failure keeps the old supergraph)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+}
+
+/** The body of a GraphQL response, which a subgraph may send with a non-2xx status. */
+interface GraphQLResponseBody {
+  data?: Record<string, unknown> | null;
+  errors: GraphQLFormattedError[];
+  extensions?: Record<string, unknown>;
+}
+
+function isGraphQLResponseBody(body: unknown): body is GraphQLResponseBody {
+  if (typeof body !== 'object' || body === null) return false;
+  const errors = (body as { errors?: unknown }).errors;
+  return (
+    Array.isArray(errors) &&
+    errors.length > 0 &&
+    errors.every((e) => typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string')
+  );
+}
+
+/** A non-2xx subgraph response, keeping its parsed body so GraphQL errors in it are not lost. */
+class SubgraphHttpError extends GraphQLError {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(base: GraphQLError, status: number) {
+    super(base.message, { extensions: base.extensions });
+    this.status = status;
+    const response = base.extensions.response as { body?: unknown } | undefined;
+    this.body = response?.body;
+  }
+}
+
+type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
+type ProcessOptions = GraphQLDataSourceProcessOptions<GatewayContext>;
+type ProcessResult = Awaited<ReturnType<RemoteGraphQLDataSource['process']>>;
+
+interface DataSourceDeps {
+  metrics: Metrics;
+  logger: Logger;
+  timeoutMs: number;
+}
+
+/**
+ * Apollo's HTTP data source with what this platform needs around it: the contract metrics,
+ * `x-request-id` propagation, a timeout, and failures turned into errors that carry a code.
+ */
+class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  constructor(
+    private readonly subgraph: string,
+    url: string,
+    private readonly deps: DataSourceDeps,
+  ) {
+    super({ url });
+    // Apollo's fetcher never times out on its own; a hung subgraph would hold the client forever.
+    const fetcher = this.fetcher;
+    this.fetcher = (input, init) => fetcher(input, { ...init, signal: AbortSignal.timeout(deps.timeoutMs) });
+  }
+
+  override willSendRequest(options: ProcessOptions): void {
+    const { metrics } = this.deps;
+    metrics.subgraphRequests.inc({ subgraph: this.subgraph });
+    const representations: unknown = options.request.variables?.representations;
+    if (Array.isArray(representations) && representations.length > 0) {
+      metrics.entityRepresentations.inc({ subgraph: this.subgraph }, representations.length);
+    }
+    // Health checks and schema loads have no incoming request to take an id from.
+    if ('incomingRequestContext' in options) {
+      const requestId = options.context.requestId;
+      if (requestId) options.request.http?.headers.set('x-request-id', requestId);
+    }
+  }
+
+  override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
+    return new SubgraphHttpError(await super.errorFromResponse(response), response.status);
+  }
+
+  override async process(options: ProcessOptions): Promise<ProcessResult> {
+    try {
+      return await super.process(options);
+    } catch (err) {
+      return this.failed(err, options);
+    }
+  }
+
+  private failed(err: unknown, options: ProcessOptions): ProcessResult {
+    const logger = 'incomingRequestContext' in options ? options.context.logger : undefined;
+    // A subgraph that answers a GraphQL body with a 4xx/5xx status (Apollo Server does for
+    // invalid variables) still told us what went wrong: pass its errors, codes intact.
+    if (err instanceof SubgraphHttpError && isGraphQLResponseBody(err.body)) {
+      return { data: err.body.data ?? null, errors: err.body.errors, extensions: err.body.extensions };
+    }
+    // 401 and 403 already carry Apollo's UNAUTHENTICATED / FORBIDDEN.
+    if (err instanceof GraphQLError && !(err instanceof SubgraphHttpError) && typeof err.extensions.code === 'string') {
+      throw new GraphQLError(err.message, { originalError: err, extensions: { ...err.extensions, serviceName: this.subgraph } });
+    }
+    if (err instanceof SubgraphHttpError && typeof err.extensions.code === 'string') {
+      throw new GraphQLError(err.message, { extensions: { code: err.extensions.code, serviceName: this.subgraph } });
+    }
+    const reason = this.reason(err);
+    (logger ?? this.deps.logger).warn({ err, subgraph: this.subgraph, url: this.url, reason }, 'subgraph request failed');
+    // The client learns which subgraph failed and why, not its internal URL.
+    throw new GraphQLError(`Subgraph "${this.subgraph}" is unavailable: ${reason}`, {
+      extensions: { code: SUBGRAPH_UNAVAILABLE, serviceName: this.subgraph, reason },
+    });
+  }
+
+  private reason(err: unknown): string {
+    if (err instanceof SubgraphHttpError) return `HTTP ${err.message}`;
+    if (!(err instanceof Error)) return String(err);
+    if (err.name === 'AbortError' || err.name === 'TimeoutError') return `timed out after ${this.deps.timeoutMs} ms`;
+    const code = (err as Error & { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    return err.message;
+  }
+}
+
+/**
+ * Builds the gateway: Apollo Gateway planning over any valid supergraph, on Apollo Server, behind
+ * the platform's HTTP front (`/health`, `/ready`, `/metrics`, `/graphql`). Resolves once the first
+ * supergraph is loaded; rejects if it cannot be read, composed or validated. Reads no
+ * environment and opens no port: `index.ts` does that, tests call `listen(0)`.
+ */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { telemetry } = options;
+  const logger = telemetry.logger;
+  const timeoutMs = options.subgraphTimeoutMs ?? 10_000;
+  const debounceMs = options.watchDebounceMs ?? 100;
+  const source = options.supergraph;
+  const shouldWatch = (options.watch ?? true) && !('sdl' in source);
+  const reloads = reloadCounter(telemetry.registry);
+  const overrides = new Map(Object.entries(options.subgraphUrlOverrides ?? {}).map(([name, url]) => [normaliseName(name), url]));
+
+  let current = '';
+  let closed = false;
+  let watcher: FileWatcher | undefined;
+
+  const supergraphSdl: SupergraphSdlHook = async ({ update }) => {
+    const first = await loadSupergraph(source, logger, timeoutMs);
+    current = first.supergraphSdl;
+    if (!shouldWatch) return { supergraphSdl: first.supergraphSdl };
+
+    // One reload at a time; events that arrive meanwhile fold into one more pass.
+    let running = false;
+    let again = false;
+    const reload = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          await reloadOnce();
+        } while (again && !closed);
+      } finally {
+        running = false;
+      }
+    };
+    const reloadOnce = async () => {
+      let next: LoadedSupergraph;
+      try {
+        next = await loadSupergraph(source, logger, timeoutMs);
+      } catch (err) {
+        if (err instanceof CompositionFailedError) watcher?.setFiles(err.files);
+        if (closed) return;
+        reloads.inc({ result: 'failure' });
+        logger.error({ err: loggable(err) }, 'supergraph reload failed; still serving the previous supergraph');
+        return;
+      }
+      watcher?.setFiles(next.files);
+      if (closed || next.supergraphSdl === current) return;
+      try {
+        // Apollo Gateway validates the new supergraph before swapping; if it throws, nothing
+        // changed. Operations already executing finish on the plan they started with.
+        update(next.supergraphSdl);
+        current = next.supergraphSdl;
+        reloads.inc({ result: 'success' });
+        logger.info('supergraph reloaded');
+      } catch (err) {
+        reloads.inc({ result: 'failure' });
+        logger.error({ err: loggable(err) }, 'new supergraph rejected; still serving the previous supergraph');
+      }
+    };
+
+    watcher = new FileWatcher(debounceMs, () => void reload(), logger);
+    watcher.setFiles(first.files);
+    return {
+      supergraphSdl: first.supergraphSdl,
+      cleanup: async () => {
+        closed = true;
+        watcher?.close();
+      },
+    };
+  };
+
+  const gateway = new ApolloGateway({
+    supergraphSdl,
+    logger,
+    debug: options.debug ?? false,
+    // Validate every supergraph, production included, so a bad one is refused before it serves.
+    validateSupergraph: true,
+    buildService: ({ name, url }) => {
+      const routingUrl = overrides.get(normaliseName(name)) ?? url;
+      if (!routingUrl) {
+        throw new Error(`Subgraph "${name}" has no routing URL in the supergraph; set SUBGRAPH_${normaliseName(name)}_URL`);
+      }
+      logger.debug({ subgraph: name, url: routingUrl }, 'subgraph data source');
+      return new SubgraphDataSource(name, routingUrl, { metrics: telemetry.metrics, logger, timeoutMs });
+    },
+  });
+
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: options.introspection ?? true,
+    includeStacktraceInErrorResponses: options.debug ?? false,
+    // The process owner (index.ts, the embedded starter) handles signals and stops us in order.
+    stopOnTerminationSignals: false,
+    logger,
+    plugins: options.plugins ?? [],
+  });
+  try {
+    await apollo.start();
+  } catch (err) {
+    closed = true;
+    watcher?.close();
+    throw err instanceof SupergraphConfigError || err instanceof CompositionFailedError
+      ? err
+      : new Error(`The gateway could not load its supergraph: ${(err as Error).message}`, { cause: err });
+  }
+
+  let stopped = false;
+  const server = createHttpServer<GatewayContext>({
+    telemetry,
+    apollo,
+    context: async ({ requestId, logger: requestLogger }) => ({ requestId, logger: requestLogger }),
+    // Ready means a supergraph is loaded (apollo.start resolved). Subgraphs being down is not
+    // a reason to leave the rotation: the gateway still answers, with partial data and coded errors.
+    ready: async () => !stopped,
+    routes: options.routes ?? {},
+  });
+  let runningServer: RunningServer | undefined;
+
+  return {
+    apollo,
+    gateway,
+    supergraphSdl: () => current,
+    async listen(port, host) {
+      runningServer = await listen(server, port, host);
+      return runningServer;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await runningServer?.stop();
+      await apollo.stop();
+    },
+  };
+}
+
+/** Errors whose message is the useful part (composition lists) are logged as that message. */
+function loggable(err: unknown): unknown {
+  if (err instanceof CompositionFailedError || err instanceof SupergraphConfigError) return { message: err.message };
+  return err;
+}

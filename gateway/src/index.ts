@@ -1,0 +1,30 @@
+// The gateway process: config from the environment, the factory, a port. runMain owns the rest:
+// SIGINT/SIGTERM drain in-flight requests and stop; a start-up failure (ConfigError, a supergraph
+// that cannot be read or composed, a port in use) prints its message and exits non-zero.
+import { runMain } from '@shop/server';
+import { createTelemetry } from '@shop/telemetry';
+import { loadGatewayConfig } from './config';
+import { createGateway } from './gateway';
+
+runMain(async () => {
+  const config = loadGatewayConfig();
+  const telemetry = createTelemetry({ service: 'gateway', logLevel: config.logLevel, processMetrics: true });
+  const gateway = await createGateway({
+    telemetry,
+    supergraph: config.supergraph,
+    subgraphUrlOverrides: config.subgraphUrlOverrides,
+    subgraphTimeoutMs: config.subgraphTimeoutMs,
+    introspection: config.nodeEnv !== 'production',
+    debug: config.nodeEnv === 'development',
+    watch: config.watch,
+  });
+  try {
+    const running = await gateway.listen(config.port, config.host);
+    telemetry.logger.info({ url: `${running.url}/graphql`, supergraph: config.supergraph }, 'gateway listening');
+  } catch (err) {
+    // Release the watchers and Apollo before runMain exits on the error.
+    await gateway.stop();
+    throw err;
+  }
+  return { stoppable: gateway, logger: telemetry.logger };
+});

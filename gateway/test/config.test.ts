@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { ConfigError } from '@shop/config';
+import { loadGatewayConfig } from '../src/config';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+describe('loadGatewayConfig', () => {
+  it('has defaults for everything, the repo supergraph included', () => {
+    expect(loadGatewayConfig({})).toEqual({
+      port: 4000,
+      host: '0.0.0.0',
+      supergraph: { path: path.join(REPO_ROOT, 'supergraph.graphql') },
+      watch: true,
+      logLevel: 'info',
+      nodeEnv: 'development',
+      subgraphTimeoutMs: 10_000,
+      subgraphUrlOverrides: {},
+    });
+  });
+
+  it('reads SUPERGRAPH_CONFIG, resolving relative paths from where npm was started', () => {
+    const config = loadGatewayConfig({ SUPERGRAPH_CONFIG: 'supergraph.yaml', INIT_CWD: '/somewhere' });
+    expect(config.supergraph).toEqual({ configPath: '/somewhere/supergraph.yaml' });
+    expect(loadGatewayConfig({ SUPERGRAPH_PATH: '/abs/s.graphql' }).supergraph).toEqual({ path: '/abs/s.graphql' });
+  });
+
+  it('refuses SUPERGRAPH_PATH and SUPERGRAPH_CONFIG together', () => {
+    expect(() => loadGatewayConfig({ SUPERGRAPH_PATH: 'a.graphql', SUPERGRAPH_CONFIG: 'b.yaml' })).toThrow(ConfigError);
+  });
+
+  it('collects SUBGRAPH_<NAME>_URL overrides, and only those', () => {
+    const config = loadGatewayConfig({
+      SUBGRAPH_ACCOUNTS_URL: 'http://accounts:4001/graphql',
+      SUBGRAPH_PRODUCT_CATALOG_URL: 'https://catalog.internal/graphql',
+      SUBGRAPH_TIMEOUT_MS: '2500',
+      SUBGRAPH_EMPTY_URL: '',
+    });
+    expect(config.subgraphUrlOverrides).toEqual({
+      ACCOUNTS: 'http://accounts:4001/graphql',
+      PRODUCT_CATALOG: 'https://catalog.internal/graphql',
+    });
+    expect(config.subgraphTimeoutMs).toBe(2500);
+  });
+
+  it('names every bad variable and what it received', () => {
+    let error: unknown;
+    try {
+      loadGatewayConfig({ GATEWAY_PORT: 'eighty', SUBGRAPH_REVIEWS_URL: 'not a url', LOG_LEVEL: 'loud', SUPERGRAPH_WATCH: 'maybe' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.variables.sort()).toEqual(['GATEWAY_PORT', 'LOG_LEVEL', 'SUBGRAPH_REVIEWS_URL', 'SUPERGRAPH_WATCH']);
+    expect(configError.message).toContain('SUBGRAPH_REVIEWS_URL');
+    expect(configError.message).toContain('"not a url"');
+  });
+});

@@ -1,0 +1,121 @@
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createAccounts } from '@shop/accounts';
+import { type Gateway, type SupergraphSource, createGateway } from '@shop/gateway';
+import { createInventory } from '@shop/inventory';
+import { createProducts } from '@shop/products';
+import { createReviews } from '@shop/reviews';
+import type { SeedSizes } from '@shop/seed';
+import type { RunningServer, Subgraph } from '@shop/server';
+import type { StoreLocation } from '@shop/store';
+import { createTelemetry, type Telemetry } from '@shop/telemetry';
+
+/** The repository root, where supergraph.graphql lives. */
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
+
+/** The subgraphs of this repository with their contract ports, in supergraph.yaml order. */
+export const SUBGRAPHS = [
+  { name: 'accounts', port: 4001, create: createAccounts },
+  { name: 'products', port: 4002, create: createProducts },
+  { name: 'inventory', port: 4003, create: createInventory },
+  { name: 'reviews', port: 4004, create: createReviews },
+] as const;
+
+export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
+
+export interface StackOptions {
+  /** Port per subgraph; 0 picks a free one. @default the contract ports */
+  ports?: Partial<Record<SubgraphName | 'gateway', number>>;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** Where each subgraph keeps its data. @default SQLite in memory */
+  store?: (name: SubgraphName) => StoreLocation;
+  /** @default the generators' defaults (1,000 users, 1,000 products, 10,000 reviews) */
+  seed?: SeedSizes | false;
+  /** @default 100 */
+  pageMax?: number;
+  /** @default the repository's supergraph.graphql */
+  supergraph?: SupergraphSource;
+  /** @default a pino logger at 'info' */
+  logger?: Logger;
+  /** Collect Node's process metrics in the shared registry. @default false */
+  processMetrics?: boolean;
+  /** Introspection on the gateway. @default true */
+  introspection?: boolean;
+  debug?: boolean;
+}
+
+/** The whole platform in one process: every subgraph and the gateway, sharing one metrics registry. */
+export interface Stack {
+  gatewayUrl: string;
+  subgraphUrls: Record<SubgraphName, string>;
+  /** One registry: the gateway's `/metrics` carries every service's series, labelled by service. */
+  registry: Registry;
+  telemetry: Record<SubgraphName | 'gateway', Telemetry>;
+  gateway: Gateway;
+  subgraphs: Record<SubgraphName, Subgraph>;
+  /** Stops the gateway first (draining in-flight requests), then the subgraphs. */
+  stop(): Promise<void>;
+}
+
+/** SQLite files under `dataDir/<service>/<service>.sqlite`: the embedded mode's stores. */
+export const sqliteUnder =
+  (dataDir: string) =>
+  (name: SubgraphName): StoreLocation => ({ sqlitePath: join(resolve(dataDir), name, `${name}.sqlite`) });
+
+/** Starts every subgraph, then the gateway pointed at them. Stops what it started on failure. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  const logger = options.logger ?? pino({ level: 'info' });
+  const host = options.host ?? '0.0.0.0';
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const s of started.splice(0).reverse()) await s.stop();
+  };
+  const telemetry = {} as Record<SubgraphName | 'gateway', Telemetry>;
+  const subgraphs = {} as Record<SubgraphName, Subgraph>;
+  const subgraphUrls = {} as Record<SubgraphName, string>;
+  try {
+    for (const def of SUBGRAPHS) {
+      const t = createTelemetry({ service: def.name, registry, logger });
+      telemetry[def.name] = t;
+      const subgraph = await def.create({
+        telemetry: t,
+        store: options.store?.(def.name) ?? { sqlitePath: ':memory:' },
+        seed: options.seed ?? undefined,
+        pageMax: options.pageMax ?? 100,
+        debug: options.debug ?? false,
+      });
+      started.push(subgraph);
+      const running: RunningServer = await subgraph.listen(options.ports?.[def.name] ?? def.port, host);
+      subgraphs[def.name] = subgraph;
+      subgraphUrls[def.name] = `http://127.0.0.1:${running.port}/graphql`;
+    }
+    telemetry.gateway = createTelemetry({ service: 'gateway', registry, logger });
+    const gateway = await createGateway({
+      telemetry: telemetry.gateway,
+      supergraph: options.supergraph ?? { path: join(REPO_ROOT, 'supergraph.graphql') },
+      subgraphUrlOverrides: subgraphUrls,
+      introspection: options.introspection ?? true,
+      debug: options.debug ?? false,
+    });
+    started.push(gateway);
+    const running = await gateway.listen(options.ports?.gateway ?? 4000, host);
+    return {
+      gatewayUrl: `${running.url}/graphql`,
+      subgraphUrls,
+      registry,
+      telemetry,
+      gateway,
+      subgraphs,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+export * from './services';

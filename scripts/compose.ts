@@ -1,0 +1,104 @@
+// `npm run compose`: supergraph.yaml -> supergraph.graphql, with @apollo/composition (rover cannot
+// compose on this machine: it downloads its composition plugin at run time).
+//
+//   npm run compose                               the repo's supergraph.yaml -> supergraph.graphql
+//   npm run compose -- path/to/supergraph.yaml    -> supergraph.graphql next to that yaml
+//   npm run compose -- --out <file>               write somewhere else
+//   npm run compose -- --check                    exit 1 if the file differs from a fresh compose
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  composeFromConfig,
+  formatCompositionError,
+  formatCompositionHint,
+  supergraphFileText,
+} from '../gateway/src/supergraph';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+const USAGE = 'usage: npm run compose -- [supergraph.yaml] [--out <file>] [--check] [--quiet]';
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.positionals.length > 1) {
+    process.stderr.write(`expected at most one supergraph.yaml, received ${args.positionals.length}\n${USAGE}\n`);
+    return 2;
+  }
+  const cwd = process.cwd();
+  const yamlPath = path.resolve(cwd, args.positionals[0] ?? path.join(REPO_ROOT, 'supergraph.yaml'));
+  const out = path.resolve(cwd, args.values.out ?? path.join(path.dirname(yamlPath), 'supergraph.graphql'));
+  const shown = (file: string) => path.relative(cwd, file) || file;
+  const format = { relativeTo: cwd };
+
+  const result = await composeFromConfig(yamlPath);
+  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+  if (result.errors) {
+    process.stderr.write(`${shown(yamlPath)} does not compose: ${result.errors.length} error(s)\n\n`);
+    for (const error of result.errors) process.stderr.write(`${formatCompositionError(error, format)}\n\n`);
+    return 1;
+  }
+  if (!args.values.quiet) {
+    for (const hint of result.hints) process.stdout.write(`hint: ${formatCompositionHint(hint, format)}\n`);
+  }
+
+  const text = supergraphFileText(result.supergraphSdl);
+  const existing = await readIfExists(out);
+  const names = result.subgraphs.map((s) => s.name).join(', ');
+  if (args.values.check) {
+    if (existing === text) {
+      process.stdout.write(`${shown(out)} is up to date (${names})\n`);
+      return 0;
+    }
+    process.stderr.write(`${shown(out)} ${existing === undefined ? 'does not exist' : 'is out of date'}; run \`npm run compose\`\n`);
+    return 1;
+  }
+  // Leave the file (and its mtime, which the gateway's watcher sees) alone when nothing changed.
+  if (existing !== text) await writeFile(out, text);
+  process.stdout.write(
+    `${existing === text ? 'unchanged' : 'wrote'} ${shown(out)}: ${result.subgraphs.length} subgraphs (${names}), ${result.hints.length} hint(s)\n`,
+  );
+  return 0;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', short: 'o' },
+      check: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // A yaml or schema that cannot be read: the message names the subgraph and file.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`compose failed: ${message}\n`);
+    process.exitCode = 1;
+  },
+);

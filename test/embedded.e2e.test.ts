@@ -1,0 +1,26 @@
+import { type Stack, startStack } from '@shop/stack';
+import pino from 'pino';
+import { e2eSuite } from './e2e/suite';
+
+// The embedded mode: every subgraph and the gateway in this process, on free ports, SQLite in memory.
+describe('embedded stack (SQLite)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0 },
+      host: '127.0.0.1',
+      logger: pino({ level: 'silent' }),
+    });
+  });
+  afterAll(() => stack?.stop());
+
+  e2eSuite(() => stack.gatewayUrl);
+
+  it("carries every service's metrics on the gateway's /metrics", async () => {
+    const text = await (await fetch(stack.gatewayUrl.replace(/graphql$/, 'metrics'))).text();
+    for (const service of ['accounts', 'products', 'inventory', 'reviews']) {
+      expect(text).toMatch(new RegExp(`store_queries_total\\{service="${service}"\\} [1-9]`));
+    }
+    expect(text).toMatch(/gateway_subgraph_requests_total\{subgraph="reviews"\} [1-9]/);
+  });
+});
