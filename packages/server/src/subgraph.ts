@@ -1,6 +1,6 @@
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DocumentNode } from 'graphql';
@@ -47,6 +47,8 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     plugins: [
       ApolloServerPluginCacheControl({ calculateHttpHeaders: true }),
       ApolloServerPluginLandingPageDisabled(),
+      // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
+      ApolloServerPluginInlineTraceDisabled(),
       ...(options.plugins ?? []),
     ],
     logger: telemetry.logger,
