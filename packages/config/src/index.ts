@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /** Thrown at start-up when the environment does not satisfy a process's config schema. */
@@ -98,6 +99,7 @@ export interface SubgraphConfig {
   nodeEnv: 'development' | 'production' | 'test';
   /** Services mode: this service's own PostgreSQL database. Unset: SQLite under `dataDir`. */
   databaseUrl: string | undefined;
+  /** `DATA_DIR`, absolute: relative paths resolve against the directory npm was started from. */
   dataDir: string;
   redisUrl: string | undefined;
   amqpUrl: string | undefined;
@@ -117,6 +119,8 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     ...commonSubgraphEnv,
     [portVar]: port(defaultPort),
     [dbVar]: optionalUrl('postgres', 'postgresql'),
+    // npm sets INIT_CWD to where `npm ...` was typed; `npm start -w <subgraph>` runs in its folder.
+    INIT_CWD: optionalString,
   });
   const raw = loadConfig(schema, env) as Record<string, unknown> & z.infer<z.ZodObject<typeof commonSubgraphEnv>>;
   return {
@@ -126,7 +130,7 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     logLevel: raw.LOG_LEVEL,
     nodeEnv: raw.NODE_ENV,
     databaseUrl: raw[dbVar] as string | undefined,
-    dataDir: raw.DATA_DIR,
+    dataDir: resolve((raw.INIT_CWD as string | undefined) ?? process.cwd(), raw.DATA_DIR),
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
     pageMax: raw.PAGE_MAX,

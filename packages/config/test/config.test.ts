@@ -1,4 +1,4 @@
-import { ConfigError, commonSubgraphEnv, flag, loadConfig, optionalUrl, port, z } from '../src';
+import { ConfigError, commonSubgraphEnv, flag, loadConfig, loadSubgraphConfig, optionalUrl, port, z } from '../src';
 
 describe('loadConfig', () => {
   const schema = z.object({ PORT: port(4001), DEBUG: flag(false), DB: optionalUrl('postgres', 'postgresql') });
@@ -31,5 +31,23 @@ describe('loadConfig', () => {
     const cfg = loadConfig(z.object(commonSubgraphEnv), { REDIS_URL: '' });
     expect(cfg.REDIS_URL).toBeUndefined();
     expect(cfg.PAGE_MAX).toBe(100);
+  });
+});
+
+describe('loadSubgraphConfig', () => {
+  it('reads the service-specific port and database and resolves DATA_DIR', () => {
+    const cfg = loadSubgraphConfig('reviews', 4004, {
+      REVIEWS_PORT: '5004',
+      REVIEWS_DATABASE_URL: 'postgres://u@h/db',
+      ACCOUNTS_DATABASE_URL: 'postgres://u@h/other',
+      INIT_CWD: '/srv/shop',
+      SEED: 'false',
+    });
+    expect(cfg).toMatchObject({ service: 'reviews', port: 5004, databaseUrl: 'postgres://u@h/db', dataDir: '/srv/shop/.data', seed: false });
+  });
+
+  it('names the variable at fault', () => {
+    expect(() => loadSubgraphConfig('reviews', 4004, { REVIEWS_DATABASE_URL: 'mysql://x/y' })).toThrow(/REVIEWS_DATABASE_URL/);
+    expect(() => loadSubgraphConfig('reviews', 4004, { PAGE_MAX: '0' })).toThrow(/PAGE_MAX/);
   });
 });

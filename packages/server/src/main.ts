@@ -1,4 +1,8 @@
-import type { Logger } from '@shop/telemetry';
+import { loadSubgraphConfig } from '@shop/config';
+import type { SeedSizes } from '@shop/seed';
+import { type StoreLocation, sqliteFileFor } from '@shop/store';
+import { type Logger, type Telemetry, createTelemetry } from '@shop/telemetry';
+import type { Subgraph } from './subgraph';
 
 /** Something `runMain` can stop on a signal. */
 export interface Stoppable {
@@ -36,4 +40,34 @@ export function runMain(start: () => Promise<{ stoppable: Stoppable; logger: Log
       process.exit(1);
     },
   );
+}
+
+/** What every subgraph factory accepts (each subgraph's own options extend it). */
+export interface SubgraphFactoryOptions {
+  telemetry: Telemetry;
+  store: StoreLocation;
+  seed?: SeedSizes | false;
+  pageMax?: number;
+  debug?: boolean;
+}
+
+/**
+ * A subgraph's whole `index.ts`: read its config (`<SERVICE>_PORT`, `<SERVICE>_DATABASE_URL`, the
+ * shared settings), build it on PostgreSQL when a database URL is set or on its SQLite file
+ * otherwise, listen, and stop gracefully on a signal.
+ */
+export function runSubgraph(service: string, defaultPort: number, create: (options: SubgraphFactoryOptions) => Promise<Subgraph>): void {
+  runMain(async () => {
+    const config = loadSubgraphConfig(service, defaultPort);
+    const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
+    const subgraph = await create({
+      telemetry,
+      store: config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, service) },
+      seed: config.seed,
+      pageMax: config.pageMax,
+      debug: config.nodeEnv !== 'production',
+    });
+    await subgraph.listen(config.port, config.host);
+    return { stoppable: subgraph, logger: telemetry.logger };
+  });
 }

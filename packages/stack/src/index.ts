@@ -8,7 +8,7 @@ import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
 import type { SeedSizes } from '@shop/seed';
 import type { RunningServer, Subgraph } from '@shop/server';
-import type { StoreLocation } from '@shop/store';
+import { type StoreLocation, sqliteFileFor } from '@shop/store';
 import { createTelemetry, type Telemetry } from '@shop/telemetry';
 
 /** The repository root, where supergraph.graphql lives. */
@@ -62,7 +62,7 @@ export interface Stack {
 /** SQLite files under `dataDir/<service>/<service>.sqlite`: the embedded mode's stores. */
 export const sqliteUnder =
   (dataDir: string) =>
-  (name: SubgraphName): StoreLocation => ({ sqlitePath: join(resolve(dataDir), name, `${name}.sqlite`) });
+  (name: SubgraphName): StoreLocation => ({ sqlitePath: sqliteFileFor(resolve(dataDir), name) });
 
 /** Starts every subgraph, then the gateway pointed at them. Stops what it started on failure. */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {

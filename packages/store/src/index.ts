@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
   Kysely,
@@ -163,4 +163,9 @@ export function redact(url: string): string {
   } catch {
     return '(unparseable URL)';
   }
+}
+
+/** The embedded mode's store for a service: `<dataDir>/<service>/<service>.sqlite`. */
+export function sqliteFileFor(dataDir: string, service: string): string {
+  return join(dataDir, service, `${service}.sqlite`);
 }
