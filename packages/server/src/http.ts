@@ -29,7 +29,6 @@ export interface HttpServerOptions<TContext extends BaseContext> {
   bodyLimit?: number;
   /** Extra routes by path, tried before the GraphQL endpoint (the explorer, admin endpoints). */
   routes?: Record<string, RouteHandler>;
-  /** Extra `/metrics` text appended to this process's registry (not normally needed). */
 }
 
 /** A listening HTTP server that drains in-flight requests on `stop()`. */
@@ -131,6 +130,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     res.setHeader('x-request-id', requestId);
     const info: RequestInfo = { req, requestId, logger: telemetry.logger.child({ requestId }) };
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const started = performance.now();
     let route = 'other';
     try {
       if (path === '/health') {
@@ -169,6 +169,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       }
     } finally {
       httpRequests.inc({ service: telemetry.service, route, status: String(res.statusCode) });
+      info.logger.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
     }
   };
 
