@@ -21,4 +21,7 @@ module.exports = {
     rootDir: dir === '.' ? '<rootDir>' : `<rootDir>/${dir}`,
   })),
   maxWorkers: 2,
+  // A global option: jest ignores testTimeout inside project configs. Process-spawning tests
+  // (services mode, the gateway's index.ts) need more than the 5 s default on a loaded machine.
+  testTimeout: 60_000,
 };

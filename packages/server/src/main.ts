@@ -1,7 +1,7 @@
 import { loadSubgraphConfig } from '@shop/config';
-import type { SeedSizes } from '@shop/seed';
-import { type StoreLocation, sqliteFileFor } from '@shop/store';
-import { type Logger, type Telemetry, createTelemetry } from '@shop/telemetry';
+import { sqliteFileFor } from '@shop/store';
+import { type Logger, createTelemetry } from '@shop/telemetry';
+import type { SubgraphFactoryOptions } from './service';
 import type { Subgraph } from './subgraph';
 
 /** Something `runMain` can stop on a signal. */
@@ -40,15 +40,6 @@ export function runMain(start: () => Promise<{ stoppable: Stoppable; logger: Log
       process.exit(1);
     },
   );
-}
-
-/** What every subgraph factory accepts (each subgraph's own options extend it). */
-export interface SubgraphFactoryOptions {
-  telemetry: Telemetry;
-  store: StoreLocation;
-  seed?: SeedSizes | false;
-  pageMax?: number;
-  debug?: boolean;
 }
 
 /**

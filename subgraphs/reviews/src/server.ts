@@ -1,7 +1,5 @@
 import { join } from 'node:path';
-import { type SeedSizes, defaultSeedSizes } from '@shop/seed';
-import { type StoreLocation, type StoreSubgraph, createStoreSubgraph, loadTypeDefs } from '@shop/server';
-import type { Telemetry } from '@shop/telemetry';
+import { defineStoreSubgraph, loadTypeDefs } from '@shop/server';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type ReviewsDB, ReviewsRepository } from './data/repository';
@@ -10,31 +8,11 @@ import { resolvers } from './resolvers';
 
 export const typeDefs = loadTypeDefs(join(__dirname, 'schema.graphql'));
 
-export interface ReviewsOptions {
-  telemetry: Telemetry;
-  store: StoreLocation;
-  /** Seed sizes, or false to start empty. @default defaultSeedSizes */
-  seed?: SeedSizes | false;
-  /** @default 100 */
-  pageMax?: number;
-  debug?: boolean;
-}
-
 /** Builds the reviews subgraph (owner of `Review`) on its own store. Does not listen. */
-export function createReviews(options: ReviewsOptions): Promise<StoreSubgraph<ReviewsDB>> {
-  const { telemetry } = options;
-  const seed = options.seed ?? defaultSeedSizes;
-  return createStoreSubgraph<ReviewsDB, Context>({
-    telemetry,
-    typeDefs,
-    resolvers,
-    store: options.store,
-    migrations,
-    debug: options.debug ?? false,
-    seed: seed === false ? undefined : (store) => new ReviewsRepository(store).seed(seed).then(() => undefined),
-    context: (store, { logger }) => {
-      const reviews = new ReviewsRepository(store);
-      return { reviews, loaders: createLoaders(reviews, telemetry), logger, pageMax: options.pageMax ?? 100 };
-    },
-  });
-}
+export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, Context>({
+  typeDefs,
+  resolvers,
+  migrations,
+  repository: (store) => new ReviewsRepository(store),
+  context: ({ repository, telemetry, logger, pageMax }) => ({ reviews: repository, loaders: createLoaders(repository, telemetry), logger, pageMax }),
+});
