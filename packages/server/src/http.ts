@@ -212,9 +212,12 @@ export function stopServer(server: Server, graceMs = 10_000): Promise<void> {
       return;
     }
     const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-    timer.unref();
+    // A keep-alive connection whose request finishes after close() turns idle and would hold the
+    // server open until the grace period ends: keep closing idle connections until none is left.
+    const sweeper = setInterval(() => server.closeIdleConnections(), 25);
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweeper);
       resolve();
     });
     server.closeIdleConnections();
