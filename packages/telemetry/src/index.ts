@@ -13,6 +13,8 @@ export interface Metrics {
   entityRepresentations: Counter<'subgraph'>;
   /** Cache look-ups. Labels: service, cache, result (hit or miss). */
   cacheRequests: Counter<'service' | 'cache' | 'result'>;
+  /** Cache calls that failed or timed out and were answered without the cache. Labels: service, cache, op. */
+  cacheErrors: Counter<'service' | 'cache' | 'op'>;
   /** Keys per DataLoader batch. Labels: service, loader. */
   dataloaderBatchSize: Histogram<'service' | 'loader'>;
   /** HTTP requests served. Labels: service, route, status. */
@@ -55,6 +57,12 @@ export function metricsFor(registry: Registry): Metrics {
       name: 'cache_requests_total',
       help: 'Cache look-ups by cache and result',
       labelNames: ['service', 'cache', 'result'],
+      registers,
+    }),
+    cacheErrors: new Counter({
+      name: 'cache_errors_total',
+      help: 'Cache calls that failed or timed out (the request carried on without the cache)',
+      labelNames: ['service', 'cache', 'op'],
       registers,
     }),
     dataloaderBatchSize: new Histogram({

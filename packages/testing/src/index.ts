@@ -9,3 +9,4 @@ export * from './services';
 export function testTelemetry(service: string, registry?: Registry): Telemetry {
   return createTelemetry({ service, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), ...(registry ? { registry } : {}) });
 }
+export * from './redis';

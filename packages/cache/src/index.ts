@@ -1,0 +1,226 @@
+import KeyvRedis, { type RedisClientType, createClient } from '@keyv/redis';
+import Keyv from 'keyv';
+import { LRUCache } from 'lru-cache';
+import type { Telemetry } from '@shop/telemetry';
+
+export { Keyv };
+
+export interface CacheStoreOptions {
+  telemetry: Telemetry;
+  /** Redis when set (`redis://` or `rediss://`); a bounded in-memory LRU otherwise. */
+  redisUrl?: string | undefined;
+  /** Every cache call gives up after this long and the caller carries on without the cache. @default 50 */
+  timeoutMs?: number;
+  /** Entries per in-memory cache. @default 50_000 */
+  maxEntries?: number;
+  /** A prefix for every Redis key, so several deployments can share one Redis. @default 'shop' */
+  prefix?: string;
+}
+
+/** One named cache (entity, users, apq, ...): keyv under the hood, every call bounded and fail-open. */
+export interface Cache {
+  readonly name: string;
+  /** The keyv instance, for adapters that want one (Apollo's KeyvAdapter). Not fail-open by itself. */
+  readonly keyv: Keyv;
+  get<T>(key: string): Promise<T | undefined>;
+  /** One round trip for all keys (MGET on Redis); `undefined` for a miss, in key order. */
+  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]>;
+  /** @param ttlMs milliseconds (keyv's unit, not Apollo's seconds) */
+  set<T>(key: string, value: T, ttlMs: number): Promise<void>;
+  setMany<T>(entries: ReadonlyArray<{ key: string; value: T; ttlMs: number }>): Promise<void>;
+  delete(keys: string | readonly string[]): Promise<void>;
+}
+
+/** The caches of one process, sharing one Redis connection (or none). */
+export interface CacheStore {
+  readonly kind: 'redis' | 'memory';
+  cache(name: string): Cache;
+  /** True when the backing store answers (always true in memory). */
+  ping(): Promise<boolean>;
+  /** Resolves true once connected (at once in memory), false if not within `timeoutMs`. @default 2000 */
+  connected(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+class TimeoutError extends Error {}
+
+/**
+ * A bounded Map for keyv. keyv keeps the expiry inside the value it stores and passes the TTL as
+ * a third argument, which LRUCache would misread as its options object: hence this thin adapter.
+ */
+class LruStore {
+  private readonly lru: LRUCache<string, NonNullable<unknown>>;
+  constructor(max: number) {
+    this.lru = new LRUCache({ max });
+  }
+  get(key: string) {
+    return this.lru.get(key);
+  }
+  set(key: string, value: NonNullable<unknown>) {
+    this.lru.set(key, value);
+    return this;
+  }
+  has(key: string) {
+    return this.lru.has(key);
+  }
+  delete(key: string) {
+    return this.lru.delete(key);
+  }
+  clear() {
+    this.lru.clear();
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`cache call took over ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Opens the process's cache store. With Redis, the client does not queue commands while
+ * disconnected (they fail at once and the caller falls back to the source), reconnects with
+ * backoff, and never throws into the request path: a cache outage costs speed, not answers.
+ */
+export function openCacheStore(options: CacheStoreOptions): CacheStore {
+  const { telemetry } = options;
+  const service = telemetry.service;
+  const timeoutMs = options.timeoutMs ?? 50;
+  const prefix = options.prefix ?? 'shop';
+  const { cacheRequests, cacheErrors } = telemetry.metrics;
+  let lastWarning = 0;
+  const warn = (err: unknown, cache: string, op: string) => {
+    cacheErrors.inc({ service, cache, op });
+    // One line every 10 s is enough to say the cache is down; the counter has the detail.
+    if (Date.now() - lastWarning > 10_000) {
+      lastWarning = Date.now();
+      telemetry.logger.warn({ err: err instanceof Error ? err.message : String(err), cache, op }, 'cache unavailable; serving without it');
+    }
+  };
+
+  let client: RedisClientType | undefined;
+  if (options.redisUrl) {
+    client = createClient({
+      url: options.redisUrl,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000) },
+    }) as RedisClientType;
+    client.on('error', (err: unknown) => warn(err, 'redis', 'connection'));
+    client.connect().catch((err: unknown) => warn(err, 'redis', 'connect'));
+  }
+
+  const caches = new Map<string, Cache>();
+  const makeCache = (name: string): Cache => {
+    const keyv = client
+      ? new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), namespace: `${prefix}:${name}`, useKeyPrefix: false })
+      : new Keyv({ store: new LruStore(options.maxEntries ?? 50_000), namespace: name });
+    // keyv re-emits store errors as events: without a listener an 'error' event would crash the process.
+    keyv.on('error', (err: unknown) => warn(err, name, 'store'));
+    const hits = cacheRequests.labels({ service, cache: name, result: 'hit' });
+    const misses = cacheRequests.labels({ service, cache: name, result: 'miss' });
+    const guard = async <T>(op: string, fallback: T, fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await withTimeout(fn(), timeoutMs);
+      } catch (err) {
+        warn(err, name, op);
+        return fallback;
+      }
+    };
+    const count = <T>(values: (T | undefined)[]) => {
+      let hit = 0;
+      for (const v of values) if (v !== undefined) hit++;
+      if (hit > 0) hits.inc(hit);
+      if (values.length - hit > 0) misses.inc(values.length - hit);
+      return values;
+    };
+    return {
+      name,
+      keyv,
+      get: async <T>(key: string) => count([await guard<T | undefined>('get', undefined, async () => (await keyv.get<T>(key)) ?? undefined)])[0],
+      getMany: async <T>(keys: readonly string[]) => {
+        if (keys.length === 0) return [];
+        const values = await guard<(T | undefined)[]>('getMany', keys.map(() => undefined), async () =>
+          (await keyv.getMany<T>([...keys])).map((v) => v ?? undefined),
+        );
+        return count(values);
+      },
+      set: async (key, value, ttlMs) => {
+        await guard('set', undefined, async () => void (await keyv.set(key, value, ttlMs)));
+      },
+      setMany: async (entries) => {
+        if (entries.length === 0) return;
+        await guard('setMany', undefined, async () => void (await keyv.setMany(entries.map((e) => ({ key: e.key, value: e.value, ttl: e.ttlMs })))));
+      },
+      delete: async (keys) => {
+        const list = typeof keys === 'string' ? [keys] : [...keys];
+        if (list.length === 0) return;
+        await guard('delete', undefined, async () => void (await keyv.deleteMany(list)));
+      },
+    };
+  };
+
+  return {
+    kind: client ? 'redis' : 'memory',
+    cache(name) {
+      let cache = caches.get(name);
+      if (!cache) {
+        cache = makeCache(name);
+        caches.set(name, cache);
+      }
+      return cache;
+    },
+    async ping() {
+      if (!client) return true;
+      try {
+        return (await withTimeout(client.ping(), 500)) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    async connected(waitMs = 2_000) {
+      if (!client || client.isReady) return true;
+      const redis = client;
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          redis.off('ready', onReady);
+          resolve(false);
+        }, waitMs);
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        redis.once('ready', onReady);
+      });
+    },
+    async close() {
+      if (client?.isOpen) await client.close();
+      else client?.destroy();
+    },
+  };
+}
+
+/**
+ * Cache-aside for a batch loader: answers what the cache has, loads only the misses from the
+ * source in one call, and stores what it loaded. Missing entities (null) are not cached.
+ */
+export async function cacheAside<V>(
+  cache: Cache,
+  keys: readonly string[],
+  ttlMs: number,
+  load: (missing: string[]) => Promise<(V | null)[]>,
+): Promise<(V | null)[]> {
+  const cached = await cache.getMany<V>(keys.map((k) => k));
+  const missing = keys.filter((_, i) => cached[i] === undefined);
+  if (missing.length === 0) return cached as V[];
+  const loaded = await load(missing);
+  const byKey = new Map(missing.map((k, i) => [k, loaded[i] ?? null]));
+  await cache.setMany(
+    missing.flatMap((key) => {
+      const value = byKey.get(key);
+      return value === null || value === undefined ? [] : [{ key, value, ttlMs }];
+    }),
+  );
+  return keys.map((k, i) => cached[i] ?? byKey.get(k) ?? null);
+}

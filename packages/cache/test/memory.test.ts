@@ -1,0 +1,3 @@
+import { cacheContract } from './suite';
+
+cacheContract('memory', () => undefined);

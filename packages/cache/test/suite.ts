@@ -1,0 +1,62 @@
+import { metricValue } from '@shop/telemetry';
+import { testTelemetry } from '@shop/testing';
+import { type CacheStore, cacheAside, openCacheStore } from '../src';
+
+/** The cache contract: the same behaviour over the in-memory LRU and over real Redis. */
+export function cacheContract(kind: 'memory' | 'redis', redisUrl: () => string | undefined): void {
+  describe(`cache store (${kind})`, () => {
+    const telemetry = testTelemetry('cachetest');
+    let store: CacheStore;
+    const ns = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    beforeAll(async () => {
+      store = openCacheStore({ telemetry, redisUrl: redisUrl(), prefix: ns, timeoutMs: 500 });
+      expect(await store.connected(5_000)).toBe(true);
+    });
+    afterAll(() => store.close());
+
+    it('is the kind asked for and answers ping', async () => {
+      expect(store.kind).toBe(kind);
+      expect(await store.ping()).toBe(true);
+    });
+
+    it('gets what was set, many at once, in key order, and counts hits and misses', async () => {
+      const cache = store.cache('contract');
+      await cache.setMany([
+        { key: 'a', value: { n: 1 }, ttlMs: 60_000 },
+        { key: 'c', value: { n: 3 }, ttlMs: 60_000 },
+      ]);
+      expect(await cache.getMany(['a', 'b', 'c'])).toEqual([{ n: 1 }, undefined, { n: 3 }]);
+      expect(await metricValue(telemetry.metrics.cacheRequests, { cache: 'contract', result: 'hit' })).toBe(2);
+      expect(await metricValue(telemetry.metrics.cacheRequests, { cache: 'contract', result: 'miss' })).toBe(1);
+      await cache.delete(['a']);
+      expect(await cache.get('a')).toBeUndefined();
+    });
+
+    it('expires entries after their TTL', async () => {
+      const cache = store.cache('ttl');
+      await cache.set('short', 'v', 30);
+      expect(await cache.get('short')).toBe('v');
+      const deadline = Date.now() + 5_000;
+      while ((await cache.get('short')) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await cache.get('short')).toBeUndefined();
+    });
+
+    it('keeps named caches apart', async () => {
+      await store.cache('one').set('k', 1, 60_000);
+      expect(await store.cache('two').get('k')).toBeUndefined();
+      expect(await store.cache('one').get('k')).toBe(1);
+    });
+
+    it('cache-aside loads only the misses, and does not cache missing entities', async () => {
+      const cache = store.cache('aside');
+      const loads: string[][] = [];
+      const load = async (ids: string[]) => {
+        loads.push(ids);
+        return ids.map((id) => (id === 'gone' ? null : { id }));
+      };
+      expect(await cacheAside(cache, ['x', 'y', 'gone'], 60_000, load)).toEqual([{ id: 'x' }, { id: 'y' }, null]);
+      expect(await cacheAside(cache, ['x', 'z', 'gone'], 60_000, load)).toEqual([{ id: 'x' }, { id: 'z' }, null]);
+      expect(loads).toEqual([['x', 'y', 'gone'], ['z', 'gone']]);
+    });
+  });
+}
