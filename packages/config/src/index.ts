@@ -82,6 +82,9 @@ export const commonSubgraphEnv = {
   AMQP_URL: optionalUrl('amqp', 'amqps'),
   DATA_DIR: z.string().default('.data'),
   PAGE_MAX: positiveInt(100),
+  HOT_CACHE: flag(true),
+  HOT_CACHE_TTL_MS: positiveInt(60_000),
+  CACHE_TIMEOUT_MS: positiveInt(50),
   SEED: flag(true),
   SEED_USERS: nonNegativeInt(1000),
   SEED_PRODUCTS: nonNegativeInt(1000),
@@ -104,6 +107,8 @@ export interface SubgraphConfig {
   redisUrl: string | undefined;
   amqpUrl: string | undefined;
   pageMax: number;
+  /** Cache by-id reads between requests (Redis when `redisUrl` is set, else in memory). */
+  hotCache: { enabled: boolean; ttlMs: number; timeoutMs: number };
   seed: { users: number; products: number; reviews: number } | false;
 }
 
@@ -134,6 +139,7 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
     pageMax: raw.PAGE_MAX,
+    hotCache: { enabled: raw.HOT_CACHE, ttlMs: raw.HOT_CACHE_TTL_MS, timeoutMs: raw.CACHE_TIMEOUT_MS },
     seed: raw.SEED ? { users: raw.SEED_USERS, products: raw.SEED_PRODUCTS, reviews: raw.SEED_REVIEWS } : false,
   };
 }

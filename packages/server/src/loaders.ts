@@ -1,4 +1,6 @@
 import DataLoader from 'dataloader';
+import { cacheAside } from '@shop/cache';
+import type { HotCache } from './service';
 import type { Telemetry } from '@shop/telemetry';
 
 /**
@@ -35,4 +37,35 @@ export function groupByKeys<K, V>(keys: readonly K[], rows: readonly V[], keyOf:
     else groups.set(k, [row]);
   }
   return keys.map((k) => groups.get(k) ?? []);
+}
+
+/** A by-id loader and the way to evict one id after a write. */
+export interface ByIdLoader<V> {
+  loader: DataLoader<string, V | null, string>;
+  /** Forgets `id` in this request's loader and in the shared cache. */
+  invalidate(id: string, fresh?: V): Promise<void>;
+}
+
+/**
+ * The hot read path for an entity by id: a per-request DataLoader (one store query per batch)
+ * over a shared keyv cache (cache-aside with a TTL) when `hot` is set. Only misses reach the store.
+ */
+export function byIdLoader<V>(
+  telemetry: Telemetry,
+  name: string,
+  hot: HotCache | undefined,
+  load: (ids: readonly string[]) => Promise<(V | null)[]>,
+): ByIdLoader<V> {
+  const cache = hot?.store.cache(`${telemetry.service}.${name}`);
+  const loader = createLoader<string, V, string>(telemetry, name, (ids) =>
+    cache && hot ? cacheAside<V>(cache, ids, hot.ttlMs, (missing) => load(missing)) : load(ids),
+  );
+  return {
+    loader,
+    async invalidate(id, fresh) {
+      loader.clear(id);
+      if (fresh !== undefined) loader.prime(id, fresh);
+      await cache?.delete(id);
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import { openCacheStore } from '@shop/cache';
 import { loadSubgraphConfig } from '@shop/config';
 import { sqliteFileFor } from '@shop/store';
 import { type Logger, createTelemetry } from '@shop/telemetry';
@@ -51,14 +52,25 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
   runMain(async () => {
     const config = loadSubgraphConfig(service, defaultPort);
     const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
+    const cacheStore = config.hotCache.enabled
+      ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.hotCache.timeoutMs })
+      : undefined;
     const subgraph = await create({
       telemetry,
       store: config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, service) },
       seed: config.seed,
       pageMax: config.pageMax,
       debug: config.nodeEnv !== 'production',
+      cacheStore,
+      hotCacheTtlMs: config.hotCache.ttlMs,
     });
     await subgraph.listen(config.port, config.host);
-    return { stoppable: subgraph, logger: telemetry.logger };
+    const stoppable = {
+      async stop() {
+        await subgraph.stop();
+        await cacheStore?.close();
+      },
+    };
+    return { stoppable, logger: telemetry.logger };
   });
 }

@@ -1,5 +1,6 @@
 import type { BaseContext } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
+import type { CacheStore } from '@shop/cache';
 import { type SeedSizes, defaultSeedSizes } from '@shop/seed';
 import { type Migration, type Store, type StoreLocation, openStore } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
@@ -17,6 +18,10 @@ export interface SubgraphFactoryOptions {
   pageMax?: number;
   /** Stack traces in error responses. @default false */
   debug?: boolean;
+  /** The shared cache for hot reads (by-id lookups); none means every read goes to the store. */
+  cacheStore?: CacheStore | undefined;
+  /** How long a hot read stays cached; writes through this service evict it sooner. @default 60_000 */
+  hotCacheTtlMs?: number;
 }
 
 /** A repository that can fill its empty store with the deterministic seed. */
@@ -32,6 +37,14 @@ export interface ContextDeps<Repo> {
   /** The request's logger, carrying its request id. */
   logger: Logger;
   pageMax: number;
+  /** Hot-read caching, when enabled: pass it to `byIdLoader`. */
+  hot: HotCache | undefined;
+}
+
+/** Where by-id loaders keep entities between requests. */
+export interface HotCache {
+  store: CacheStore;
+  ttlMs: number;
 }
 
 /** A store-backed subgraph: its schema, resolvers, migrations, repository and context. */
@@ -61,6 +74,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
   return async (options) => {
     const { telemetry } = options;
     const pageMax = options.pageMax ?? 100;
+    const hot = options.cacheStore ? { store: options.cacheStore, ttlMs: options.hotCacheTtlMs ?? 60_000 } : undefined;
     const seed = options.seed ?? defaultSeedSizes;
     const store = await openStore<DB>({ service: telemetry.service, telemetry, ...options.store });
     try {
@@ -75,7 +89,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         telemetry,
         typeDefs: definition.typeDefs,
         resolvers: definition.resolvers,
-        context: async ({ logger }) => definition.context({ repository, telemetry, logger, pageMax }),
+        context: async ({ logger }) => definition.context({ repository, telemetry, logger, pageMax, hot }),
         ready: () => store.ping(),
         close: () => store.close(),
         debug: options.debug ?? false,

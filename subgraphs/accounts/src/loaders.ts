@@ -1,11 +1,14 @@
-import { createLoader } from '@shop/server';
+import { type HotCache, byIdLoader } from '@shop/server';
 import type { Telemetry } from '@shop/telemetry';
 import type { UserRow, UsersRepository } from './data/repository';
 
-/** Per-request loaders: made in the context factory, so their cache lives as long as one request. */
-export function createLoaders(users: UsersRepository, telemetry: Telemetry) {
+/**
+ * Per-request loaders, made in the context factory. A user by id is a hot read: DataLoader
+ * batches a request's lookups, the shared cache answers across requests, the store gets misses.
+ */
+export function createLoaders(users: UsersRepository, telemetry: Telemetry, hot: HotCache | undefined) {
   return {
-    user: createLoader<string, UserRow>(telemetry, 'user', (ids) => users.byIds(ids)),
+    user: byIdLoader<UserRow>(telemetry, 'user', hot, (ids) => users.byIds(ids)),
   };
 }
 

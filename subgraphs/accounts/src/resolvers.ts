@@ -9,7 +9,7 @@ const updateInput = z.object({ name: name.optional(), email: email.optional() })
 
 export const resolvers: Resolvers = {
   Query: {
-    user: (_, { id }, { loaders }) => loaders.user.load(id),
+    user: (_, { id }, { loaders }) => loaders.user.loader.load(id),
     users: (_, { first, after }, { users, pageMax }) =>
       coded(async () => {
         const page = pageRequest(first, after, pageMax);
@@ -22,11 +22,11 @@ export const resolvers: Resolvers = {
     updateUser: (_, { id, input }, { users, loaders }) =>
       coded(async () => {
         const user = await users.update(id, validateInput(updateInput, input));
-        loaders.user.clear(id).prime(id, user);
+        await loaders.user.invalidate(id, user);
         return user;
       }),
   },
   User: {
-    __resolveReference: (ref, { loaders }) => loaders.user.load(ref.id),
+    __resolveReference: (ref, { loaders }) => loaders.user.loader.load(ref.id),
   },
 };

@@ -14,5 +14,10 @@ export const createAccounts = defineStoreSubgraph<AccountsDB, UsersRepository, C
   resolvers,
   migrations,
   repository: (store) => new UsersRepository(store),
-  context: ({ repository, telemetry, logger, pageMax }) => ({ users: repository, loaders: createLoaders(repository, telemetry), logger, pageMax }),
+  context: ({ repository, telemetry, logger, pageMax, hot }) => ({
+    users: repository,
+    loaders: createLoaders(repository, telemetry, hot),
+    logger,
+    pageMax,
+  }),
 });

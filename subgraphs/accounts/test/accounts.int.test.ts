@@ -1,4 +1,5 @@
-import { storeBackend } from '@shop/testing';
+import { services, storeBackend } from '@shop/testing';
 import { accountsSuite } from './suite';
 
-accountsSuite(storeBackend('postgres', 'accounts'));
+// Real PostgreSQL for the store and real Redis for the hot-read cache.
+accountsSuite(storeBackend('postgres', 'accounts'), () => services.redis);

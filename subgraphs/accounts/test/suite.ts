@@ -1,18 +1,23 @@
+import { type CacheStore, openCacheStore } from '@shop/cache';
 import { type Backend, type GraphQLClient, graphqlClient, testTelemetry } from '@shop/testing';
 import { metricValue } from '@shop/telemetry';
 import { createAccounts } from '../src/server';
 
 /** accounts' behaviour, run over SQLite (accounts.test.ts) and real PostgreSQL (accounts.int.test.ts). */
-export function accountsSuite(backend: Backend): void {
+export function accountsSuite(backend: Backend, redisUrl?: () => string): void {
   describe(`accounts on ${backend.name}`, () => {
     const telemetry = testTelemetry('accounts');
     let client: GraphQLClient;
     let stop: () => Promise<void>;
+    let cacheStore: CacheStore;
     const storeQueries = () => metricValue(telemetry.metrics.storeQueries, { service: 'accounts' });
 
     beforeAll(async () => {
+      cacheStore = openCacheStore({ telemetry, redisUrl: redisUrl?.(), prefix: `t${Date.now().toString(36)}`, timeoutMs: 500 });
+      expect(await cacheStore.connected(5_000)).toBe(true);
       const subgraph = await createAccounts({
         telemetry,
+        cacheStore,
         store: await backend.location(),
         seed: { users: 60, products: 0, reviews: 0 },
         pageMax: 25,
@@ -23,6 +28,7 @@ export function accountsSuite(backend: Backend): void {
     });
     afterAll(async () => {
       await stop?.();
+      await cacheStore?.close();
       await backend.cleanup();
     });
 
@@ -74,6 +80,23 @@ export function accountsSuite(backend: Backend): void {
       expect(res.data?._entities[39]?.id).toBe('u00040');
       expect(res.data?._entities[40]).toBeNull();
       expect((await storeQueries()) - before).toBe(1);
+    });
+
+    it(`serves repeated by-id reads from the ${redisUrl ? 'Redis' : 'in-memory'} cache, and evicts on update`, async () => {
+      const q = '{ a: user(id: "u00050") { name } b: user(id: "u00051") { name } }';
+      await client.query(q); // warm (or already warm)
+      const before = await storeQueries();
+      const hitsBefore = await metricValue(telemetry.metrics.cacheRequests, { cache: 'accounts.user', result: 'hit' });
+      const warm = await client.query<{ a: { name: string } }>(q);
+      expect(warm.errors).toBeUndefined();
+      expect((await storeQueries()) - before).toBe(0);
+      expect((await metricValue(telemetry.metrics.cacheRequests, { cache: 'accounts.user', result: 'hit' })) - hitsBefore).toBe(2);
+
+      const renamed = await client.query('mutation { updateUser(id: "u00050", input: { name: "Renamed Fifty" }) { name } }');
+      expect(renamed.errors).toBeUndefined();
+      const after = await client.query<{ a: { name: string }; b: { name: string } }>(q);
+      expect(after.data?.a.name).toBe('Renamed Fifty');
+      expect(after.data?.b.name).toBe(warm.data && (warm.data as unknown as { b: { name: string } }).b.name);
     });
 
     it('creates and updates users, with coded errors for bad input', async () => {

@@ -1,11 +1,14 @@
-import { createLoader } from '@shop/server';
+import { type HotCache, byIdLoader } from '@shop/server';
 import type { Telemetry } from '@shop/telemetry';
 import type { ProductRow, ProductsRepository } from './data/repository';
 
-/** Per-request loaders: made in the context factory, so their cache lives as long as one request. */
-export function createLoaders(products: ProductsRepository, telemetry: Telemetry) {
+/**
+ * Per-request loaders, made in the context factory. A product by id is a hot read: DataLoader
+ * batches a request's lookups, the shared cache answers across requests, the store gets misses.
+ */
+export function createLoaders(products: ProductsRepository, telemetry: Telemetry, hot: HotCache | undefined) {
   return {
-    product: createLoader<string, ProductRow>(telemetry, 'product', (ids) => products.byIds(ids)),
+    product: byIdLoader<ProductRow>(telemetry, 'product', hot, (ids) => products.byIds(ids)),
   };
 }
 

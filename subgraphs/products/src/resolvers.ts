@@ -18,7 +18,7 @@ const updateInput = z.object({
 
 export const resolvers: Resolvers = {
   Query: {
-    product: (_, { id }, { loaders }) => loaders.product.load(id),
+    product: (_, { id }, { loaders }) => loaders.product.loader.load(id),
     products: (_, { first, after, category }, { products, pageMax }) =>
       coded(async () => {
         const page = pageRequest(first, after, pageMax);
@@ -33,11 +33,11 @@ export const resolvers: Resolvers = {
     updateProduct: (_, { id, input }, { products, loaders }) =>
       coded(async () => {
         const product = await products.update(id, validateInput(updateInput, input));
-        loaders.product.clear(id).prime(id, product);
+        await loaders.product.invalidate(id, product);
         return product;
       }),
   },
   Product: {
-    __resolveReference: (ref, { loaders }) => loaders.product.load(ref.id),
+    __resolveReference: (ref, { loaders }) => loaders.product.loader.load(ref.id),
   },
 };

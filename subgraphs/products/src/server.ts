@@ -14,5 +14,10 @@ export const createProducts = defineStoreSubgraph<ProductsDB, ProductsRepository
   resolvers,
   migrations,
   repository: (store) => new ProductsRepository(store),
-  context: ({ repository, telemetry, logger, pageMax }) => ({ products: repository, loaders: createLoaders(repository, telemetry), logger, pageMax }),
+  context: ({ repository, telemetry, logger, pageMax, hot }) => ({
+    products: repository,
+    loaders: createLoaders(repository, telemetry, hot),
+    logger,
+    pageMax,
+  }),
 });
