@@ -23,8 +23,11 @@ export interface Cache {
   /** The keyv instance, for adapters that want one (Apollo's KeyvAdapter). Not fail-open by itself. */
   readonly keyv: Keyv;
   get<T>(key: string): Promise<T | undefined>;
-  /** One round trip for all keys (MGET on Redis); `undefined` for a miss, in key order. */
-  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]>;
+  /**
+   * One round trip for all keys (MGET on Redis); `undefined` for a miss, in key order. Pass
+   * `count: false` when the caller counts hits itself (some keys are bookkeeping, not look-ups).
+   */
+  getMany<T>(keys: readonly string[], options?: { count?: boolean }): Promise<(T | undefined)[]>;
   /** @param ttlMs milliseconds (keyv's unit, not Apollo's seconds) */
   set<T>(key: string, value: T, ttlMs: number): Promise<void>;
   setMany<T>(entries: ReadonlyArray<{ key: string; value: T; ttlMs: number }>): Promise<void>;
@@ -139,12 +142,12 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
       name,
       keyv,
       get: async <T>(key: string) => count([await guard<T | undefined>('get', undefined, async () => (await keyv.get<T>(key)) ?? undefined)])[0],
-      getMany: async <T>(keys: readonly string[]) => {
+      getMany: async <T>(keys: readonly string[], opts?: { count?: boolean }) => {
         if (keys.length === 0) return [];
         const values = await guard<(T | undefined)[]>('getMany', keys.map(() => undefined), async () =>
           (await keyv.getMany<T>([...keys])).map((v) => v ?? undefined),
         );
-        return count(values);
+        return opts?.count === false ? values : count(values);
       },
       set: async (key, value, ttlMs) => {
         await guard('set', undefined, async () => void (await keyv.set(key, value, ttlMs)));

@@ -23,6 +23,30 @@ export interface SubgraphOptions<TContext extends BaseContext> {
   plugins?: ApolloServerPlugin<TContext>[];
 }
 
+/** An entity a write changed, for the gateway's caches to evict: `{ __typename, id }`. */
+export interface Invalidation {
+  __typename: string;
+  id: string;
+}
+
+/**
+ * Resolvers that change entities other than the one they return push them onto
+ * `context.invalidations`; this plugin sends the list in the response's `extensions.invalidate`,
+ * where the gateway's entity cache reads it after a mutation.
+ */
+const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ contextValue, response }) {
+        const list = (contextValue as { invalidations?: unknown }).invalidations;
+        if (!Array.isArray(list) || list.length === 0 || response.body.kind !== 'single') return;
+        const result = response.body.singleResult;
+        result.extensions = { ...result.extensions, invalidate: list };
+      },
+    };
+  },
+};
+
 /** A subgraph that is built but not listening: tests start it on port 0, `index.ts` on its contract port. */
 export interface Subgraph {
   readonly name: string;
@@ -49,6 +73,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       ApolloServerPluginLandingPageDisabled(),
       // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
       ApolloServerPluginInlineTraceDisabled(),
+      invalidationPlugin as ApolloServerPlugin<TContext>,
       ...(options.plugins ?? []),
     ],
     logger: telemetry.logger,

@@ -56,8 +56,8 @@ export function inventorySuite(backend: Backend): void {
       );
       // The unknown product has no stock record: none on hand, and still a shipping estimate.
       expect(res.data?._entities[40]).toEqual({ id: 'p99999', inStock: false, quantityAvailable: 0, shippingEstimate: 600 });
-      // Stock changes with every order: the response must not be cached.
-      expect(res.headers.get('cache-control')).not.toMatch(/max-age=[1-9]/);
+      // Stock changes often: a short hint, so shared caches keep it briefly.
+      expect(res.headers.get('cache-control')).toBe('max-age=30, public');
     });
 
     it('computes shippingEstimate from the required fields alone, with no store access', async () => {

@@ -1,3 +1,4 @@
+import type { Invalidation } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { ReviewsRepository } from './data/repository';
 import type { Loaders } from './loaders';
@@ -7,6 +8,8 @@ export interface Context {
   loaders: Loaders;
   reviews: ReviewsRepository;
   logger: Logger;
+  /** Entities this request changed besides the ones it returns (sent to the gateway's caches). */
+  invalidations: Invalidation[];
   /** Largest `first` a client may ask for. */
   pageMax: number;
 }

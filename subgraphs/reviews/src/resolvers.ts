@@ -14,7 +14,13 @@ export const resolvers: Resolvers = {
     review: (_, { id }, { loaders }) => loaders.review.load(id),
   },
   Mutation: {
-    addReview: (_, { input }, { reviews }) => coded(() => reviews.add(validateInput(addInput, input))),
+    addReview: (_, { input }, { reviews, invalidations }) =>
+      coded(async () => {
+        const review = await reviews.add(validateInput(addInput, input));
+        // The product's and the author's review lists changed too.
+        invalidations.push({ __typename: 'Product', id: review.productId }, { __typename: 'User', id: review.authorId });
+        return review;
+      }),
   },
   Review: {
     __resolveReference: (ref, { loaders }) => loaders.review.load(ref.id),

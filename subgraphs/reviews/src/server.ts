@@ -14,5 +14,11 @@ export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, C
   resolvers,
   migrations,
   repository: (store) => new ReviewsRepository(store),
-  context: ({ repository, telemetry, logger, pageMax }) => ({ reviews: repository, loaders: createLoaders(repository, telemetry), logger, pageMax }),
+  context: ({ repository, telemetry, logger, pageMax }) => ({
+    reviews: repository,
+    loaders: createLoaders(repository, telemetry),
+    logger,
+    pageMax,
+    invalidations: [],
+  }),
 });

@@ -68,6 +68,11 @@ export function reviewsSuite(backend: Backend): void {
         'mutation { addReview(input: { authorId: "u00002", productId: "p00003", body: "Lovely", rating: 5 }) { id rating body author { id } } }',
       );
       expect(added.errors).toBeUndefined();
+      // The product's and the author's lists changed: the gateway's caches are told to evict them.
+      expect((added as unknown as { extensions?: { invalidate?: unknown } }).extensions?.invalidate).toEqual([
+        { __typename: 'Product', id: 'p00003' },
+        { __typename: 'User', id: 'u00002' },
+      ]);
       const res = await client.query<Entities>(entitiesQuery('Product'), { r: [{ __typename: 'Product', id: 'p00003' }], n: 1 });
       expect(res.data!._entities[0]?.reviews[0]?.id).toBe(added.data!.addReview.id);
       const review = await client.query<{ review: { body: string } | null }>('query($id: ID!) { review(id: $id) { body } }', { id: added.data!.addReview.id });
