@@ -28,7 +28,8 @@ runMain(async () => {
     supergraph: gatewayConfig.supergraph,
     logger,
     processMetrics: true,
-    introspection: gatewayConfig.nodeEnv !== 'production',
+    introspection: gatewayConfig.introspection,
+    explorer: gatewayConfig.explorer,
     debug: gatewayConfig.nodeEnv === 'development',
   });
   const gatewayBase = stack.gatewayUrl.replace(/\/graphql$/, '');
@@ -36,6 +37,7 @@ runMain(async () => {
     '',
     `Federated shop is up (embedded mode, ${((Date.now() - started) / 1000).toFixed(1)} s, data in ${shared.dataDir}/)`,
     `  gateway    ${stack.gatewayUrl}`,
+    ...(gatewayConfig.explorer ? [`  explorer   ${gatewayBase}/explorer`] : []),
     `  metrics    ${gatewayBase}/metrics   health ${gatewayBase}/health   ready ${gatewayBase}/ready`,
     ...SUBGRAPHS.map((s) => `  ${s.name.padEnd(10)} ${stack.subgraphUrls[s.name]}`),
     '',

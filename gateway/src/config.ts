@@ -34,8 +34,15 @@ export interface GatewayConfig {
   watch: boolean;
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: string;
-  /** `NODE_ENV`. Introspection is off in production. @default 'development' */
+  /** `NODE_ENV`. Introspection and the explorer default to off in production. @default 'development' */
   nodeEnv: 'development' | 'production' | 'test';
+  /** `INTROSPECTION`: answer `__schema` and `__type` queries. @default true, false when `NODE_ENV=production` */
+  introspection: boolean;
+  /**
+   * `EXPLORER`: serve the GraphiQL explorer at `/explorer` (browser GETs of `/graphql` redirect
+   * there). Without introspection its docs pane stays empty. @default true, false when `NODE_ENV=production`
+   */
+  explorer: boolean;
   /** `SUBGRAPH_TIMEOUT_MS`. @default 10000 */
   subgraphTimeoutMs: number;
   /** `SUBGRAPH_<NAME>_URL` overrides, keyed by `<NAME>` as written (upper case). @default {} */
@@ -50,6 +57,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   // Override variables are open-ended, so their part of the schema is built from what is set.
   const overrideKeys = Object.keys(env).filter((key) => OVERRIDE_VARIABLE.test(key) && env[key] !== '');
   const overrideShape = Object.fromEntries(overrideKeys.map((key) => [key, optionalUrl('http', 'https')]));
+  // Development tools default off in production; either can still be set explicitly. An invalid
+  // NODE_ENV is reported by the schema below.
+  const developmentTools = env.NODE_ENV !== 'production';
   const schema = z.object({
     GATEWAY_PORT: port(4000),
     HOST: z.string().min(1).default('0.0.0.0'),
@@ -58,6 +68,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     SUPERGRAPH_WATCH: flag(true),
     LOG_LEVEL: logLevel,
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    INTROSPECTION: flag(developmentTools),
+    EXPLORER: flag(developmentTools),
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
     // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
     INIT_CWD: optionalString,
@@ -90,6 +102,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     watch: raw.SUPERGRAPH_WATCH,
     logLevel: raw.LOG_LEVEL,
     nodeEnv: raw.NODE_ENV,
+    introspection: raw.INTROSPECTION,
+    explorer: raw.EXPLORER,
     subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
     subgraphUrlOverrides,
   };

@@ -1,17 +1,21 @@
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
   ApolloGateway,
   type GraphQLDataSourceProcessOptions,
   RemoteGraphQLDataSource,
   type SupergraphSdlHook,
 } from '@apollo/gateway';
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
 import type { Logger, Metrics, Telemetry } from '@shop/telemetry';
+import { type ExplorerOptions, createExplorer } from './explorer';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from './supergraph';
+
+export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
 
 /** Where the gateway gets its supergraph. */
 export type SupergraphSource =
@@ -41,8 +45,17 @@ export interface GatewayOptions {
   subgraphUrlOverrides?: Record<string, string>;
   /** A subgraph request that takes longer fails with `SUBGRAPH_UNAVAILABLE`. @default 10_000 */
   subgraphTimeoutMs?: number;
-  /** Answer introspection queries (turn off in production). @default true */
+  /**
+   * Answer introspection queries (turn off in production). When off, a query asking for
+   * `__schema` or `__type` is a `GRAPHQL_VALIDATION_FAILED` error saying so. @default true
+   */
   introspection?: boolean;
+  /**
+   * Serve the GraphiQL explorer at `/explorer`, from the gateway's own assets (no CDN), and
+   * redirect a browser opening `/graphql` to it. `false`: `/explorer` is a 404. Apollo's own
+   * landing page, which loads from Apollo's CDN, is never served. @default true
+   */
+  explorer?: boolean | ExplorerOptions;
   /** Stack traces in error responses, and each query plan logged at debug level. @default false */
   debug?: boolean;
   /**
@@ -54,9 +67,9 @@ export interface GatewayOptions {
   watch?: boolean;
   /** How long to wait after the last file event before reloading; editors write in bursts. @default 100 */
   watchDebounceMs?: number;
-  /** Extra Apollo Server plugins (response cache, explorer). @default [] */
+  /** Extra Apollo Server plugins (response cache, for instance). @default [] */
   plugins?: ApolloServerPlugin<GatewayContext>[];
-  /** Extra HTTP routes, tried before `/graphql` (an explorer page, for instance). @default {} */
+  /** Extra HTTP routes, tried before `/graphql`; they win over the explorer's on the same path. @default {} */
   routes?: Record<string, RouteHandler>;
 }
 
@@ -84,6 +97,26 @@ export class CompositionFailedError extends Error {
     this.name = 'CompositionFailedError';
   }
 }
+
+/** The `extensions.validationErrorCode` of an introspection query refused by a gateway with introspection off. */
+export const INTROSPECTION_DISABLED = 'INTROSPECTION_DISABLED';
+
+/**
+ * Refuses `__schema` and `__type` (`__typename` stays allowed). In place of Apollo's own rule,
+ * whose message tells the operator to "pass introspection: true to ApolloServer": here the knob is
+ * the gateway's `INTROSPECTION` setting. Apollo reports it with `GRAPHQL_VALIDATION_FAILED`.
+ */
+const noIntrospection: ValidationRule = (context) => ({
+  Field(node) {
+    if (node.name.value !== '__schema' && node.name.value !== '__type') return;
+    context.reportError(
+      new GraphQLError(
+        `Introspection is disabled on this gateway, and the operation asks for ${node.name.value}. Set INTROSPECTION=true to enable it.`,
+        { nodes: [node], extensions: { validationErrorCode: INTROSPECTION_DISABLED } },
+      ),
+    );
+  },
+});
 
 /** The `extensions.code` of a subgraph that could not be reached, timed out or did not answer GraphQL. */
 export const SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE';
@@ -308,6 +341,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const shouldWatch = (options.watch ?? true) && !('sdl' in source);
   const reloads = reloadCounter(telemetry.registry);
   const overrides = new Map(Object.entries(options.subgraphUrlOverrides ?? {}).map(([name, url]) => [normaliseName(name), url]));
+  const introspection = options.introspection ?? true;
+  // Built before Apollo starts: a missing asset or operations folder fails start-up with nothing to undo.
+  const explorerOption = options.explorer ?? true;
+  const explorer = explorerOption === false ? undefined : await createExplorer(explorerOption === true ? {} : explorerOption);
 
   let current = '';
   let closed = false;
@@ -373,6 +410,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     };
   };
 
+  // @apollo/gateway 2.14 otherwise exports its own usage telemetry to Apollo and probes cloud
+  // metadata servers at construction. This platform sends nothing off the machine, and the
+  // library reads only this variable, so it is set here, before the gateway is built.
+  process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger,
@@ -391,12 +432,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    introspection: options.introspection ?? true,
+    // Apollo's own rule is replaced by noIntrospection, whose message names the right setting.
+    introspection: true,
+    validationRules: introspection ? [] : [noIntrospection],
     includeStacktraceInErrorResponses: options.debug ?? false,
     // The process owner (index.ts, the embedded starter) handles signals and stops us in order.
     stopOnTerminationSignals: false,
     logger,
-    plugins: options.plugins ?? [],
+    // The explorer replaces Apollo's landing page, which would load Apollo Sandbox from a CDN.
+    plugins: [ApolloServerPluginLandingPageDisabled(), ...(options.plugins ?? [])],
   });
   try {
     await apollo.start();
@@ -416,7 +460,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Ready means a supergraph is loaded (apollo.start resolved). Subgraphs being down is not
     // a reason to leave the rotation: the gateway still answers, with partial data and coded errors.
     ready: async () => !stopped,
-    routes: options.routes ?? {},
+    routes: { ...explorer?.routes, ...options.routes },
   });
   let runningServer: RunningServer | undefined;
 

@@ -14,13 +14,15 @@ runMain(async () => {
     supergraph: config.supergraph,
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
-    introspection: config.nodeEnv !== 'production',
+    introspection: config.introspection,
+    explorer: config.explorer,
     debug: config.nodeEnv === 'development',
     watch: config.watch,
   });
   try {
     const running = await gateway.listen(config.port, config.host);
-    telemetry.logger.info({ url: `${running.url}/graphql`, supergraph: config.supergraph }, 'gateway listening');
+    const explorer = config.explorer ? `${running.url}/explorer` : undefined;
+    telemetry.logger.info({ url: `${running.url}/graphql`, explorer, supergraph: config.supergraph }, 'gateway listening');
   } catch (err) {
     // Release the watchers and Apollo before runMain exits on the error.
     await gateway.stop();

@@ -13,6 +13,8 @@ describe('loadGatewayConfig', () => {
       watch: true,
       logLevel: 'info',
       nodeEnv: 'development',
+      introspection: true,
+      explorer: true,
       subgraphTimeoutMs: 10_000,
       subgraphUrlOverrides: {},
     });
@@ -22,6 +24,18 @@ describe('loadGatewayConfig', () => {
     const config = loadGatewayConfig({ SUPERGRAPH_CONFIG: 'supergraph.yaml', INIT_CWD: '/somewhere' });
     expect(config.supergraph).toEqual({ configPath: '/somewhere/supergraph.yaml' });
     expect(loadGatewayConfig({ SUPERGRAPH_PATH: '/abs/s.graphql' }).supergraph).toEqual({ path: '/abs/s.graphql' });
+  });
+
+  it('turns introspection and the explorer off by default in production, and either can be set', () => {
+    expect(loadGatewayConfig({ NODE_ENV: 'production' })).toMatchObject({ introspection: false, explorer: false });
+    expect(loadGatewayConfig({ NODE_ENV: 'test' })).toMatchObject({ introspection: true, explorer: true });
+    expect(loadGatewayConfig({ NODE_ENV: 'production', INTROSPECTION: 'true', EXPLORER: '1' })).toMatchObject({
+      introspection: true,
+      explorer: true,
+    });
+    expect(loadGatewayConfig({ INTROSPECTION: 'off', EXPLORER: 'no' })).toMatchObject({ introspection: false, explorer: false });
+    expect(loadGatewayConfig({ NODE_ENV: 'production', INTROSPECTION: '' })).toMatchObject({ introspection: false });
+    expect(() => loadGatewayConfig({ EXPLORER: 'maybe' })).toThrow(/EXPLORER/);
   });
 
   it('refuses SUPERGRAPH_PATH and SUPERGRAPH_CONFIG together', () => {

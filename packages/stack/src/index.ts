@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createAccounts } from '@shop/accounts';
-import { type Gateway, type SupergraphSource, createGateway } from '@shop/gateway';
+import { type Gateway, type GatewayOptions, type SupergraphSource, createGateway } from '@shop/gateway';
 import { createInventory } from '@shop/inventory';
 import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
@@ -43,6 +43,8 @@ export interface StackOptions {
   processMetrics?: boolean;
   /** Introspection on the gateway. @default true */
   introspection?: boolean;
+  /** The gateway's GraphiQL explorer at `/explorer` (offline: its assets are the gateway's own). @default true */
+  explorer?: GatewayOptions['explorer'];
   debug?: boolean;
 }
 
@@ -99,6 +101,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       supergraph: options.supergraph ?? { path: join(REPO_ROOT, 'supergraph.graphql') },
       subgraphUrlOverrides: subgraphUrls,
       introspection: options.introspection ?? true,
+      explorer: options.explorer ?? true,
       debug: options.debug ?? false,
     });
     started.push(gateway);
