@@ -45,6 +45,22 @@ export interface GatewayConfig {
   explorer: boolean;
   /** `SUBGRAPH_TIMEOUT_MS`. @default 10000 */
   subgraphTimeoutMs: number;
+  /** `REDIS_URL`: the caches live in Redis when set, in a bounded in-memory LRU otherwise. */
+  redisUrl: string | undefined;
+  /**
+   * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
+   * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `INFLIGHT_DEDUPE`
+   * (all default true) and `CACHE_TIMEOUT_MS` (every cache call's limit, default 50).
+   */
+  layers: {
+    cache: boolean;
+    entityCache: boolean;
+    responseCache: boolean;
+    dedupe: boolean;
+    merge: boolean;
+    inflight: boolean;
+    cacheTimeoutMs: number;
+  };
   /** `SUBGRAPH_<NAME>_URL` overrides, keyed by `<NAME>` as written (upper case). @default {} */
   subgraphUrlOverrides: Record<string, string>;
 }
@@ -71,6 +87,14 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     INTROSPECTION: flag(developmentTools),
     EXPLORER: flag(developmentTools),
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
+    REDIS_URL: optionalUrl('redis', 'rediss'),
+    GATEWAY_CACHE: flag(true),
+    ENTITY_CACHE: flag(true),
+    RESPONSE_CACHE: flag(true),
+    DEDUPE_REPRESENTATIONS: flag(true),
+    MERGE_FETCHES: flag(true),
+    INFLIGHT_DEDUPE: flag(true),
+    CACHE_TIMEOUT_MS: positiveInt(50),
     // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
     INIT_CWD: optionalString,
     ...overrideShape,
@@ -106,5 +130,15 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     explorer: raw.EXPLORER,
     subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
     subgraphUrlOverrides,
+    redisUrl: raw.REDIS_URL,
+    layers: {
+      cache: raw.GATEWAY_CACHE,
+      entityCache: raw.ENTITY_CACHE,
+      responseCache: raw.RESPONSE_CACHE,
+      dedupe: raw.DEDUPE_REPRESENTATIONS,
+      merge: raw.MERGE_FETCHES,
+      inflight: raw.INFLIGHT_DEDUPE,
+      cacheTimeoutMs: raw.CACHE_TIMEOUT_MS,
+    },
   };
 }

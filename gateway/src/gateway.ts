@@ -1,14 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import {
-  ApolloGateway,
-  type GraphQLDataSourceProcessOptions,
-  RemoteGraphQLDataSource,
-  type SupergraphSdlHook,
-} from '@apollo/gateway';
-import { GraphQLError, type GraphQLFormattedError, type ValidationRule } from 'graphql';
+import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
+import responseCachePlugin from '@apollo/server-plugin-response-cache';
+import { KeyvAdapter } from '@apollo/utils.keyvadapter';
+import { type CacheStore, openCacheStore } from '@shop/cache';
+import type { GatewayConfig } from './config';
+
+type GatewayConfigLayers = GatewayConfig['layers'];
+import { BatchingDataSource, type FetchLayers, allLayersOn } from './batching/datasource';
+import { EntityCache } from './batching/entity-cache';
+import { createTransport } from './batching/transport';
+import { GraphQLError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
 import type { Logger, Metrics, Telemetry } from '@shop/telemetry';
@@ -36,6 +41,21 @@ export interface GatewayContext extends BaseContext {
 export interface GatewayOptions {
   telemetry: Telemetry;
   supergraph: SupergraphSource;
+  /**
+   * The layers between the query planner and the subgraphs: representation dedupe, merged
+   * `_entities` fetches, in-flight sharing. Responses are identical with any of them off.
+   * @default all on
+   */
+  layers?: Partial<FetchLayers>;
+  /**
+   * Where the entity cache, persisted queries (APQ) and the response cache live: Redis or an
+   * in-memory LRU (see @shop/cache). Without one, none of the three caches runs.
+   */
+  cacheStore?: CacheStore | undefined;
+  /** The entity cache (needs `cacheStore`); `ttlByType` (seconds) applies when a subgraph sends no max-age. @default true */
+  entityCache?: boolean | { ttlByType?: Record<string, number> };
+  /** The whole-response cache (needs `cacheStore`); honours cache hints, keyed per user for PRIVATE data. @default true */
+  responseCache?: boolean;
   /**
    * Routing URLs that replace the supergraph's, by subgraph name. Names match ignoring case, with
    * anything but letters and digits read as `_`, so `{ accounts: ... }` and the env form
@@ -74,8 +94,29 @@ export interface GatewayOptions {
 }
 
 /** A gateway that is built and serving its supergraph in-process, but not listening. */
+/** Builds the caches and layers from the gateway's config; the caller closes the store. */
+export function cachingOptions(
+  config: { redisUrl: string | undefined; layers: GatewayConfigLayers },
+  telemetry: Telemetry,
+): Pick<GatewayOptions, 'cacheStore' | 'entityCache' | 'responseCache' | 'layers'> {
+  const { layers } = config;
+  return {
+    cacheStore: layers.cache ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: layers.cacheTimeoutMs }) : undefined,
+    entityCache: layers.entityCache,
+    responseCache: layers.responseCache,
+    layers: { dedupe: layers.dedupe, merge: layers.merge, inflight: layers.inflight },
+  };
+}
+
 export interface Gateway {
   listen(port: number, host?: string): Promise<RunningServer>;
+  /**
+   * Evicts entities from the gateway's caches (every subgraph's cached selections of them) and
+   * retires every cached whole response. For writes made behind the gateway's back.
+   */
+  invalidate(entities: ReadonlyArray<{ typename: string; id: string | number }>): Promise<void>;
+  /** Evicts everything the gateway has cached from one subgraph. */
+  invalidateSubgraph(subgraph: string): Promise<void>;
   /** Drains in-flight HTTP requests, then stops Apollo Server, the gateway and the file watchers. */
   stop(): Promise<void>;
   readonly apollo: ApolloServer<GatewayContext>;
@@ -118,8 +159,7 @@ const noIntrospection: ValidationRule = (context) => ({
   },
 });
 
-/** The `extensions.code` of a subgraph that could not be reached, timed out or did not answer GraphQL. */
-export const SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE';
+export { SUBGRAPH_UNAVAILABLE } from './batching/datasource';
 
 const normaliseName = (name: string) => name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 
@@ -213,119 +253,6 @@ function reloadCounter(registry: Registry): Counter<'result'> {
   });
 }
 
-/** The body of a GraphQL response, which a subgraph may send with a non-2xx status. */
-interface GraphQLResponseBody {
-  data?: Record<string, unknown> | null;
-  errors: GraphQLFormattedError[];
-  extensions?: Record<string, unknown>;
-}
-
-function isGraphQLResponseBody(body: unknown): body is GraphQLResponseBody {
-  if (typeof body !== 'object' || body === null) return false;
-  const errors = (body as { errors?: unknown }).errors;
-  return (
-    Array.isArray(errors) &&
-    errors.length > 0 &&
-    errors.every((e) => typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string')
-  );
-}
-
-/** A non-2xx subgraph response, keeping its parsed body so GraphQL errors in it are not lost. */
-class SubgraphHttpError extends GraphQLError {
-  readonly status: number;
-  readonly body: unknown;
-  constructor(base: GraphQLError, status: number) {
-    super(base.message, { extensions: base.extensions });
-    this.status = status;
-    const response = base.extensions.response as { body?: unknown } | undefined;
-    this.body = response?.body;
-  }
-}
-
-type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
-type ProcessOptions = GraphQLDataSourceProcessOptions<GatewayContext>;
-type ProcessResult = Awaited<ReturnType<RemoteGraphQLDataSource['process']>>;
-
-interface DataSourceDeps {
-  metrics: Metrics;
-  logger: Logger;
-  timeoutMs: number;
-}
-
-/**
- * Apollo's HTTP data source with what this platform needs around it: the contract metrics,
- * `x-request-id` propagation, a timeout, and failures turned into errors that carry a code.
- */
-class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(
-    private readonly subgraph: string,
-    url: string,
-    private readonly deps: DataSourceDeps,
-  ) {
-    super({ url });
-    // Apollo's fetcher never times out on its own; a hung subgraph would hold the client forever.
-    const fetcher = this.fetcher;
-    this.fetcher = (input, init) => fetcher(input, { ...init, signal: AbortSignal.timeout(deps.timeoutMs) });
-  }
-
-  override willSendRequest(options: ProcessOptions): void {
-    const { metrics } = this.deps;
-    metrics.subgraphRequests.inc({ subgraph: this.subgraph });
-    const representations: unknown = options.request.variables?.representations;
-    if (Array.isArray(representations) && representations.length > 0) {
-      metrics.entityRepresentations.inc({ subgraph: this.subgraph }, representations.length);
-    }
-    // Health checks and schema loads have no incoming request to take an id from.
-    if ('incomingRequestContext' in options) {
-      const requestId = options.context.requestId;
-      if (requestId) options.request.http?.headers.set('x-request-id', requestId);
-    }
-  }
-
-  override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
-    return new SubgraphHttpError(await super.errorFromResponse(response), response.status);
-  }
-
-  override async process(options: ProcessOptions): Promise<ProcessResult> {
-    try {
-      return await super.process(options);
-    } catch (err) {
-      return this.failed(err, options);
-    }
-  }
-
-  private failed(err: unknown, options: ProcessOptions): ProcessResult {
-    const logger = 'incomingRequestContext' in options ? options.context.logger : undefined;
-    // A subgraph that answers a GraphQL body with a 4xx/5xx status (Apollo Server does for
-    // invalid variables) still told us what went wrong: pass its errors, codes intact.
-    if (err instanceof SubgraphHttpError && isGraphQLResponseBody(err.body)) {
-      return { data: err.body.data ?? null, errors: err.body.errors, extensions: err.body.extensions };
-    }
-    // 401 and 403 already carry Apollo's UNAUTHENTICATED / FORBIDDEN.
-    if (err instanceof GraphQLError && !(err instanceof SubgraphHttpError) && typeof err.extensions.code === 'string') {
-      throw new GraphQLError(err.message, { originalError: err, extensions: { ...err.extensions, serviceName: this.subgraph } });
-    }
-    if (err instanceof SubgraphHttpError && typeof err.extensions.code === 'string') {
-      throw new GraphQLError(err.message, { extensions: { code: err.extensions.code, serviceName: this.subgraph } });
-    }
-    const reason = this.reason(err);
-    (logger ?? this.deps.logger).warn({ err, subgraph: this.subgraph, url: this.url, reason }, 'subgraph request failed');
-    // The client learns which subgraph failed and why, not its internal URL.
-    throw new GraphQLError(`Subgraph "${this.subgraph}" is unavailable: ${reason}`, {
-      extensions: { code: SUBGRAPH_UNAVAILABLE, serviceName: this.subgraph, reason },
-    });
-  }
-
-  private reason(err: unknown): string {
-    if (err instanceof SubgraphHttpError) return `HTTP ${err.message}`;
-    if (!(err instanceof Error)) return String(err);
-    if (err.name === 'AbortError' || err.name === 'TimeoutError') return `timed out after ${this.deps.timeoutMs} ms`;
-    const code = (err as Error & { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    return err.message;
-  }
-}
-
 /**
  * Builds the gateway: Apollo Gateway planning over any valid supergraph, on Apollo Server, behind
  * the platform's HTTP front (`/health`, `/ready`, `/metrics`, `/graphql`). Resolves once the first
@@ -410,6 +337,29 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     };
   };
 
+  const layers: FetchLayers = { ...allLayersOn, ...options.layers };
+  const transport = createTransport({ timeoutMs });
+  const cacheStore = options.cacheStore;
+  const entityCacheOption = options.entityCache ?? true;
+  const entityCache =
+    cacheStore && entityCacheOption !== false
+      ? new EntityCache({
+          cache: cacheStore.cache('entity'),
+          metrics: telemetry.metrics,
+          ttlByType: entityCacheOption === true ? {} : (entityCacheOption.ttlByType ?? {}),
+        })
+      : undefined;
+  const useResponseCache = Boolean(cacheStore) && (options.responseCache ?? true);
+  // Whole responses are keyed by an epoch that every mutation (and every invalidation) renews,
+  // so a write through any gateway replica retires every cached response at once.
+  const metaCache = cacheStore?.cache('meta');
+  const renewEpoch = async () => {
+    if (useResponseCache) await metaCache?.set('epoch', randomUUID(), 24 * 60 * 60_000);
+  };
+  const invalidate = async (entities: ReadonlyArray<{ typename: string; id: unknown }>) => {
+    await Promise.all([entityCache?.evict(entities), renewEpoch()]);
+  };
+
   // @apollo/gateway 2.14 otherwise exports its own usage telemetry to Apollo and probes cloud
   // metadata servers at construction. This platform sends nothing off the machine, and the
   // library reads only this variable, so it is set here, before the gateway is built.
@@ -426,7 +376,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         throw new Error(`Subgraph "${name}" has no routing URL in the supergraph; set SUBGRAPH_${normaliseName(name)}_URL`);
       }
       logger.debug({ subgraph: name, url: routingUrl }, 'subgraph data source');
-      return new SubgraphDataSource(name, routingUrl, { metrics: telemetry.metrics, logger, timeoutMs });
+      return new BatchingDataSource<GatewayContext>(name, routingUrl, {
+        transport,
+        metrics: telemetry.metrics,
+        logger,
+        layers,
+        entityCache,
+        onMutation: invalidate,
+        timeoutMs,
+      });
     },
   });
 
@@ -440,7 +398,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     stopOnTerminationSignals: false,
     logger,
     // The explorer replaces Apollo's landing page, which would load Apollo Sandbox from a CDN.
-    plugins: [ApolloServerPluginLandingPageDisabled(), ...(options.plugins ?? [])],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ...(useResponseCache && metaCache
+        ? [
+            responseCachePlugin<GatewayContext>({
+              // PRIVATE data is cached per user: the session is the caller's credentials.
+              sessionId: async ({ request }) => request.http?.headers.get('authorization') ?? null,
+              extraCacheKeyData: async () => (await metaCache.get<string>('epoch')) ?? 'initial',
+            }),
+          ]
+        : []),
+      ...(options.plugins ?? []),
+    ],
+    // APQ and the response cache share the entity cache's store (Redis or the in-memory LRU).
+    ...(cacheStore ? { cache: new KeyvAdapter(cacheStore.cache('apollo').keyv) } : {}),
   });
   try {
     await apollo.start();
@@ -468,6 +440,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     apollo,
     gateway,
     supergraphSdl: () => current,
+    invalidate: (entities) => invalidate(entities),
+    async invalidateSubgraph(subgraph) {
+      await Promise.all([entityCache?.evictSubgraph(subgraph), renewEpoch()]);
+    },
     async listen(port, host) {
       runningServer = await listen(server, port, host);
       return runningServer;
@@ -477,6 +453,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stopped = true;
       await runningServer?.stop();
       await apollo.stop();
+      await transport.close();
     },
   };
 }

@@ -4,13 +4,15 @@
 import { runMain } from '@shop/server';
 import { createTelemetry } from '@shop/telemetry';
 import { loadGatewayConfig } from './config';
-import { createGateway } from './gateway';
+import { cachingOptions, createGateway } from './gateway';
 
 runMain(async () => {
   const config = loadGatewayConfig();
   const telemetry = createTelemetry({ service: 'gateway', logLevel: config.logLevel, processMetrics: true });
+  const caching = cachingOptions(config, telemetry);
   const gateway = await createGateway({
     telemetry,
+    ...caching,
     supergraph: config.supergraph,
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
@@ -26,7 +28,14 @@ runMain(async () => {
   } catch (err) {
     // Release the watchers and Apollo before runMain exits on the error.
     await gateway.stop();
+    await caching.cacheStore?.close();
     throw err;
   }
-  return { stoppable: gateway, logger: telemetry.logger };
+  const stoppable = {
+    async stop() {
+      await gateway.stop();
+      await caching.cacheStore?.close();
+    },
+  };
+  return { stoppable, logger: telemetry.logger };
 });

@@ -8,6 +8,7 @@ import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
 import type { SeedSizes } from '@shop/seed';
 import type { RunningServer, Subgraph } from '@shop/server';
+import { type CacheStore, openCacheStore } from '@shop/cache';
 import { type StoreLocation, sqliteFileFor } from '@shop/store';
 import { createTelemetry, type Telemetry } from '@shop/telemetry';
 
@@ -46,6 +47,15 @@ export interface StackOptions {
   /** The gateway's GraphiQL explorer at `/explorer` (offline: its assets are the gateway's own). @default true */
   explorer?: GatewayOptions['explorer'];
   debug?: boolean;
+  /**
+   * The caches (subgraph hot reads, the gateway's entity cache, APQ, response cache): in memory,
+   * in Redis, or none at all. @default { kind: 'memory' }
+   */
+  cache?: { kind: 'memory' } | { kind: 'redis'; url: string } | false;
+  /** The gateway's fetch layers and caches, individually. @default all on */
+  layers?: GatewayOptions['layers'];
+  entityCache?: GatewayOptions['entityCache'];
+  responseCache?: GatewayOptions['responseCache'];
 }
 
 /** The whole platform in one process: every subgraph and the gateway, sharing one metrics registry. */
@@ -72,13 +82,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const logger = options.logger ?? pino({ level: 'info' });
   const host = options.host ?? '0.0.0.0';
-  const started: Array<{ stop(): Promise<void> }> = [];
+  const started: Array<{ stop(): Promise<void> } | { close(): Promise<void> }> = [];
   const stopAll = async () => {
-    for (const s of started.splice(0).reverse()) await s.stop();
+    for (const s of started.splice(0).reverse()) await ('stop' in s ? s.stop() : s.close());
   };
   const telemetry = {} as Record<SubgraphName | 'gateway', Telemetry>;
   const subgraphs = {} as Record<SubgraphName, Subgraph>;
   const subgraphUrls = {} as Record<SubgraphName, string>;
+  const cache = options.cache ?? { kind: 'memory' };
+  /** One cache store per service, as separate processes would have; closed after the servers. */
+  const openCache = (t: Telemetry): CacheStore | undefined => {
+    if (cache === false) return undefined;
+    const store = openCacheStore({ telemetry: t, redisUrl: cache.kind === 'redis' ? cache.url : undefined });
+    started.unshift(store);
+    return store;
+  };
   try {
     for (const def of SUBGRAPHS) {
       const t = createTelemetry({ service: def.name, registry, logger });
@@ -89,6 +107,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         seed: options.seed ?? undefined,
         pageMax: options.pageMax ?? 100,
         debug: options.debug ?? false,
+        cacheStore: openCache(t),
       });
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(options.ports?.[def.name] ?? def.port, host);
@@ -103,6 +122,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       introspection: options.introspection ?? true,
       explorer: options.explorer ?? true,
       debug: options.debug ?? false,
+      cacheStore: openCache(telemetry.gateway),
+      layers: options.layers ?? {},
+      entityCache: options.entityCache ?? true,
+      responseCache: options.responseCache ?? true,
     });
     started.push(gateway);
     const running = await gateway.listen(options.ports?.gateway ?? 4000, host);

@@ -1,0 +1,395 @@
+import { STATUS_CODES } from 'node:http';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+// The enum is not re-exported from the package root.
+import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger, Metrics } from '@shop/telemetry';
+import { type EntityCache, type Hint, type Representation, selectionHash, stableStringify } from './entity-cache';
+import type { Transport, TransportResponse } from './transport';
+
+/** The `extensions.code` of a subgraph that could not be reached, timed out or did not answer GraphQL. */
+export const SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE';
+
+/** Each layer between the query planner and the subgraphs; every one can be switched off. */
+export interface FetchLayers {
+  /** Send identical representations in one `_entities` fetch once. @default true */
+  dedupe: boolean;
+  /** Merge concurrent `_entities` fetches to one subgraph with one selection into one request. @default true */
+  merge: boolean;
+  /** Share one request among identical concurrent subgraph queries (never mutations). @default true */
+  inflight: boolean;
+}
+
+export const allLayersOn: FetchLayers = { dedupe: true, merge: true, inflight: true };
+export const allLayersOff: FetchLayers = { dedupe: false, merge: false, inflight: false };
+
+export interface DataSourceDeps {
+  transport: Transport;
+  metrics: Metrics;
+  logger: Logger;
+  layers: FetchLayers;
+  /** Absent: no entity caching. */
+  entityCache?: EntityCache | undefined;
+  /** Called after a mutation with the entities its response names, and once per mutation. */
+  onMutation?: (entities: Array<{ typename: string; id: unknown }>) => Promise<void>;
+  timeoutMs: number;
+}
+
+type ProcessOptions<C extends object> = GraphQLDataSourceProcessOptions<C & Record<string, unknown>>;
+
+interface GraphQLBody {
+  data?: Record<string, unknown> | null;
+  errors?: GraphQLFormattedError[];
+  extensions?: Record<string, unknown>;
+}
+
+/** A subgraph response reduced to what the layers need. */
+interface SubgraphResult {
+  body: GraphQLBody;
+  hint: Hint;
+}
+
+const MUTATION = /^\s*mutation\b/;
+
+function parseHint(header: string | undefined): Hint {
+  const hint: Hint = { maxAge: 0 };
+  if (!header) return hint;
+  for (const part of header.split(',')) {
+    const [k, v] = part.trim().split('=', 2);
+    const key = k?.toLowerCase();
+    if (key === 'max-age' && v && /^\d+$/.test(v)) hint.maxAge = Number(v);
+    else if (key === 'private') hint.scope = 'PRIVATE';
+    else if (key === 'public') hint.scope = 'PUBLIC';
+    else if (key === 'no-store' || key === 'no-cache') hint.maxAge = 0;
+  }
+  return hint;
+}
+
+function minHint(a: Hint, b: Hint): Hint {
+  const hint: Hint = { maxAge: Math.min(a.maxAge, b.maxAge) };
+  if (a.scope === 'PRIVATE' || b.scope === 'PRIVATE') hint.scope = 'PRIVATE';
+  else if (a.scope || b.scope) hint.scope = 'PUBLIC';
+  return hint;
+}
+
+function isGraphQLBody(body: unknown): body is GraphQLBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  return 'data' in body || 'errors' in body;
+}
+
+/** Walks a mutation's data for objects that name an entity: `__typename` plus `id`. */
+function entitiesIn(value: unknown, out: Array<{ typename: string; id: unknown }> = []) {
+  if (Array.isArray(value)) {
+    for (const item of value) entitiesIn(item, out);
+  } else if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    if (typeof obj.__typename === 'string' && obj.id !== undefined && obj.id !== null) out.push({ typename: obj.__typename, id: obj.id });
+    for (const v of Object.values(obj)) if (v && typeof v === 'object') entitiesIn(v, out);
+  }
+  return out;
+}
+
+/** One caller's share of a merged `_entities` request. */
+interface Waiter {
+  reps: Representation[];
+  resolve: (result: { entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PendingBatch {
+  query: string;
+  operationName: string | undefined;
+  variables: Record<string, unknown>;
+  headers: Record<string, string>;
+  waiters: Waiter[];
+}
+
+/**
+ * The gateway's data source for one subgraph. Between Apollo's query planner and the subgraph it
+ * deduplicates representations, answers what the entity cache has, merges concurrent
+ * `_entities` fetches, shares identical in-flight queries, and sends the rest over a pooled
+ * keep-alive client. Results are identical with every layer off (a test runs both ways).
+ */
+export class BatchingDataSource<TContext extends object> implements GraphQLDataSource<TContext & Record<string, unknown>> {
+  private readonly inflight = new Map<string, Promise<SubgraphResult>>();
+  private readonly batches = new Map<string, PendingBatch>();
+
+  constructor(
+    readonly name: string,
+    readonly url: string,
+    private readonly deps: DataSourceDeps,
+  ) {}
+
+  async process(options: ProcessOptions<TContext>): Promise<GatewayGraphQLResponse> {
+    const { request } = options;
+    const query = request.query ?? '';
+    const headers: Record<string, string> = {};
+    const incoming = options.kind === GraphQLDataSourceRequestKind.INCOMING_OPERATION;
+    const requestId = incoming ? (options.context as { requestId?: unknown }).requestId : undefined;
+    if (typeof requestId === 'string') headers['x-request-id'] = requestId;
+    const variables = request.variables ?? {};
+    const isMutation = MUTATION.test(query);
+    const reps = variables.representations;
+
+    if (incoming && !isMutation && Array.isArray(reps) && reps.length > 0) {
+      const result = await this.entities(query, request.operationName, variables, reps as Representation[], headers);
+      this.restrictPolicy(options, result.hint);
+      return { data: { _entities: result.entities }, ...(result.errors.length > 0 ? { errors: result.errors } : {}) };
+    }
+
+    const body = JSON.stringify({ query, variables, operationName: request.operationName });
+    let result: SubgraphResult;
+    if (!isMutation && this.deps.layers.inflight) {
+      const key = body;
+      let shared = this.inflight.get(key);
+      if (!shared) {
+        shared = this.send(body, headers).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, shared);
+      }
+      result = await shared;
+    } else {
+      result = await this.send(body, headers);
+    }
+    if (isMutation) await this.afterMutation(result.body);
+    this.restrictPolicy(options, result.hint);
+    return result.body as GatewayGraphQLResponse;
+  }
+
+  /** A mutation evicts every entity its response names (and any the subgraph lists in extensions). */
+  private async afterMutation(body: GraphQLBody): Promise<void> {
+    const named = entitiesIn(body.data);
+    const listed = body.extensions?.invalidate;
+    if (Array.isArray(listed)) {
+      for (const e of listed) {
+        const item = e as { __typename?: unknown; id?: unknown };
+        if (typeof item.__typename === 'string') named.push({ typename: item.__typename, id: item.id });
+      }
+    }
+    await this.deps.onMutation?.(named);
+  }
+
+  private restrictPolicy(options: ProcessOptions<TContext>, hint: Hint): void {
+    if (options.kind !== GraphQLDataSourceRequestKind.INCOMING_OPERATION) return;
+    const policy = options.incomingRequestContext.overallCachePolicy;
+    if (policy && 'restrict' in policy) policy.restrict(hint);
+  }
+
+  /** Resolves representations: dedupe, cache look-up, merged fetch of the misses, fan-out. */
+  private async entities(
+    query: string,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+    reps: Representation[],
+    headers: Record<string, string>,
+  ): Promise<{ entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }> {
+    const { layers, entityCache } = this.deps;
+    // Positions of each distinct representation in the caller's list.
+    let unique: Representation[];
+    let slotOf: number[];
+    if (layers.dedupe) {
+      const index = new Map<string, number>();
+      unique = [];
+      slotOf = reps.map((rep) => {
+        const key = stableStringify(rep);
+        let slot = index.get(key);
+        if (slot === undefined) {
+          slot = unique.length;
+          index.set(key, slot);
+          unique.push(rep);
+        }
+        return slot;
+      });
+    } else {
+      unique = reps;
+      slotOf = reps.map((_, i) => i);
+    }
+
+    const selection = selectionHash(query);
+    const lookup = entityCache ? await entityCache.lookup(this.name, unique, selection) : undefined;
+    const values: unknown[] = new Array(unique.length);
+    let hint: Hint = { maxAge: Number.MAX_SAFE_INTEGER };
+    const missing: number[] = [];
+    unique.forEach((_, i) => {
+      const hit = lookup?.hits[i];
+      if (hit) {
+        values[i] = hit.data;
+        hint = minHint(hint, hit.hint);
+      } else {
+        missing.push(i);
+      }
+    });
+
+    const errorsBySlot = new Map<number, GraphQLFormattedError[]>();
+    const otherErrors: GraphQLFormattedError[] = [];
+    if (missing.length > 0) {
+      const missReps = missing.map((i) => unique[i] as Representation);
+      const { representations: _ignored, ...rest } = variables;
+      const fetched = layers.merge
+        ? await this.mergedFetch(query, operationName, rest, missReps, headers)
+        : await this.fetchEntities(query, operationName, rest, missReps, headers);
+      hint = minHint(hint, fetched.hint);
+      missing.forEach((slot, j) => {
+        values[slot] = fetched.entities[j] ?? null;
+      });
+      for (const error of fetched.errors) {
+        const at = error.path?.[1];
+        if (error.path?.[0] === '_entities' && typeof at === 'number' && missing[at] !== undefined) {
+          const slot = missing[at] as number;
+          errorsBySlot.set(slot, [...(errorsBySlot.get(slot) ?? []), error]);
+        } else {
+          otherErrors.push(error);
+        }
+      }
+      if (entityCache && lookup && fetched.errors.length === 0) {
+        await entityCache.store(
+          this.name,
+          selection,
+          missing.map((slot, j) => ({ rep: unique[slot] as Representation, data: fetched.entities[j], generation: lookup.generations[slot] ?? '0' })),
+          lookup.subgraphGeneration,
+          fetched.hint,
+        );
+      }
+    }
+
+    const errors: GraphQLFormattedError[] = [...otherErrors];
+    const entities = reps.map((_, position) => {
+      const slot = slotOf[position] as number;
+      for (const error of errorsBySlot.get(slot) ?? []) {
+        errors.push({ ...error, path: ['_entities', position, ...(error.path?.slice(2) ?? [])] });
+      }
+      return values[slot] ?? null;
+    });
+    if (hint.maxAge === Number.MAX_SAFE_INTEGER) hint = { maxAge: 0 };
+    return { entities, errors, hint };
+  }
+
+  /**
+   * Queues representations for the next turn of the event loop: every `_entities` fetch for the
+   * same selection (same document and other variables) issued meanwhile, by this request or a
+   * concurrent one, goes out as ONE request, its representations deduplicated across callers.
+   */
+  private mergedFetch(
+    query: string,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+    reps: Representation[],
+    headers: Record<string, string>,
+  ): Promise<{ entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }> {
+    const key = `${query}\u0000${stableStringify(variables)}`;
+    return new Promise((resolve, reject) => {
+      let batch = this.batches.get(key);
+      if (!batch) {
+        const created: PendingBatch = { query, operationName, variables, headers, waiters: [] };
+        batch = created;
+        this.batches.set(key, created);
+        setImmediate(() => {
+          this.batches.delete(key);
+          void this.flush(created);
+        });
+      }
+      batch.waiters.push({ reps, resolve, reject });
+    });
+  }
+
+  private async flush(batch: PendingBatch): Promise<void> {
+    const index = new Map<string, number>();
+    const merged: Representation[] = [];
+    const slots = batch.waiters.map((w) =>
+      w.reps.map((rep) => {
+        const key = this.deps.layers.dedupe ? stableStringify(rep) : String(merged.length);
+        let slot = index.get(key);
+        if (slot === undefined) {
+          slot = merged.length;
+          index.set(key, slot);
+          merged.push(rep);
+        }
+        return slot;
+      }),
+    );
+    try {
+      const result = await this.fetchEntities(batch.query, batch.operationName, batch.variables, merged, batch.headers);
+      batch.waiters.forEach((waiter, w) => {
+        const mine = slots[w] as number[];
+        const positionOf = new Map<number, number[]>();
+        mine.forEach((slot, position) => positionOf.set(slot, [...(positionOf.get(slot) ?? []), position]));
+        const errors: GraphQLFormattedError[] = [];
+        for (const error of result.errors) {
+          const at = error.path?.[1];
+          if (error.path?.[0] === '_entities' && typeof at === 'number') {
+            for (const position of positionOf.get(at) ?? []) errors.push({ ...error, path: ['_entities', position, ...(error.path?.slice(2) ?? [])] });
+          } else {
+            errors.push(error);
+          }
+        }
+        waiter.resolve({ entities: mine.map((slot) => result.entities[slot] ?? null), errors, hint: result.hint });
+      });
+    } catch (err) {
+      for (const waiter of batch.waiters) waiter.reject(err);
+    }
+  }
+
+  private async fetchEntities(
+    query: string,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+    reps: Representation[],
+    headers: Record<string, string>,
+  ): Promise<{ entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }> {
+    this.deps.metrics.entityRepresentations.inc({ subgraph: this.name }, reps.length);
+    const body = JSON.stringify({ query, variables: { ...variables, representations: reps }, operationName });
+    const result = await this.send(body, headers);
+    const list = result.body.data?._entities;
+    const entities = Array.isArray(list) ? list : reps.map(() => null);
+    return { entities, errors: result.body.errors ?? [], hint: result.hint };
+  }
+
+  /** One HTTP request to the subgraph; failures become GraphQL errors that carry a code. */
+  private async send(body: string, headers: Record<string, string>): Promise<SubgraphResult> {
+    this.deps.metrics.subgraphRequests.inc({ subgraph: this.name });
+    let response: TransportResponse;
+    try {
+      response = await this.deps.transport.post(this.url, body, headers);
+    } catch (err) {
+      throw this.unavailable(this.reason(err), err);
+    }
+    const hint = parseHint(response.cacheControl);
+    // A subgraph that answers a GraphQL body with a 4xx/5xx status (Apollo Server does for
+    // invalid variables) still told us what went wrong: pass its errors, codes intact.
+    if (isGraphQLBody(response.body) && (response.status < 300 || (response.body.errors?.length ?? 0) > 0)) {
+      return { body: response.body, hint: response.status < 300 ? hint : { maxAge: 0 } };
+    }
+    if (response.status === 401) {
+      throw new GraphQLError(`Subgraph "${this.name}" refused the request: unauthenticated`, {
+        extensions: { code: 'UNAUTHENTICATED', serviceName: this.name },
+      });
+    }
+    if (response.status === 403) {
+      throw new GraphQLError(`Subgraph "${this.name}" refused the request: forbidden`, {
+        extensions: { code: 'FORBIDDEN', serviceName: this.name },
+      });
+    }
+    const reason = response.status >= 300 ? `HTTP ${response.status}: ${STATUS_CODES[response.status] ?? 'error'}` : 'the response is not GraphQL';
+    throw this.unavailable(reason);
+  }
+
+  private unavailable(reason: string, err?: unknown): GraphQLError {
+    this.deps.logger.warn({ err, subgraph: this.name, url: this.url, reason }, 'subgraph request failed');
+    // The client learns which subgraph failed and why, not its internal URL.
+    return new GraphQLError(`Subgraph "${this.name}" is unavailable: ${reason}`, {
+      extensions: { code: SUBGRAPH_UNAVAILABLE, serviceName: this.name, reason },
+    });
+  }
+
+  private reason(err: unknown): string {
+    // Duck-typed: errors from undici and AbortSignal may come from another realm (DOMException).
+    const e = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown; cause?: { code?: unknown } };
+    if (e.name === 'AbortError' || e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') {
+      return `timed out after ${this.deps.timeoutMs} ms`;
+    }
+    const code = typeof e.code === 'string' ? e.code : e.cause?.code;
+    if (typeof code === 'string') return code;
+    return typeof e.message === 'string' ? e.message : String(err);
+  }
+
+}

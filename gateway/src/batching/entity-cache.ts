@@ -1,0 +1,146 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Cache } from '@shop/cache';
+import type { Metrics } from '@shop/telemetry';
+
+/** A cache hint, as subgraphs send it in `Cache-Control`. */
+export interface Hint {
+  maxAge: number;
+  scope?: 'PUBLIC' | 'PRIVATE';
+}
+
+/** What the entity cache keeps per representation. */
+interface Entry {
+  /** The entity's data as the subgraph returned it for this selection. */
+  d: unknown;
+  /** The entity's generation when it was fetched: an eviction changes the generation. */
+  g: string;
+  /** The subgraph's generation when it was fetched. */
+  s: string;
+  h: Hint;
+}
+
+/** A representation: `__typename` plus key fields (and any `@requires` fields). */
+export type Representation = Record<string, unknown> & { __typename: string };
+
+/** JSON with object keys sorted, so equal representations give equal strings whatever their key order. */
+export function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  return `{${Object.keys(obj)
+    .sort()
+    .filter((k) => obj[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${stableStringify(obj[k])}`)
+    .join(',')}}`;
+}
+
+const hashes = new Map<string, string>();
+/** A short hash of a subgraph operation (its selection), memoised: plans reuse the same strings. */
+export function selectionHash(query: string): string {
+  let h = hashes.get(query);
+  if (!h) {
+    h = createHash('sha1').update(query).digest('base64url').slice(0, 16);
+    if (hashes.size > 10_000) hashes.clear();
+    hashes.set(query, h);
+  }
+  return h;
+}
+
+/** The identity of an entity for eviction: its type and id (or its whole key when it has no `id`). */
+export function entityIdentity(typename: string, id: unknown): string {
+  return `${typename}:${typeof id === 'string' || typeof id === 'number' ? String(id) : stableStringify(id)}`;
+}
+
+function identityOf(rep: Representation): string {
+  if ('id' in rep) return entityIdentity(rep.__typename, rep.id);
+  const { __typename, ...key } = rep;
+  return entityIdentity(__typename, key);
+}
+
+/** The most an entry may live, whatever the hint says: generations outlive every entry. */
+const MAX_ENTRY_TTL_MS = 60 * 60_000;
+const GENERATION_TTL_MS = 24 * 60 * 60_000;
+
+export interface EntityCacheOptions {
+  cache: Cache;
+  metrics: Metrics;
+  /** TTL in seconds per type, used when a subgraph sends no max-age. @default {} */
+  ttlByType?: Record<string, number>;
+}
+
+/** A look-up result: cached data per representation (undefined for a miss) and the generations seen. */
+export interface Lookup {
+  hits: Array<{ data: unknown; hint: Hint } | undefined>;
+  generations: string[];
+  subgraphGeneration: string;
+}
+
+/**
+ * The gateway's entity cache: one entry per (subgraph, representation, selection), so only
+ * misses are sent to subgraphs. Eviction by type and id (or by subgraph) writes a new
+ * generation; entries fetched under an older one are ignored. Each look-up is ONE cache round
+ * trip (MGET of the entries and their generations).
+ */
+export class EntityCache {
+  constructor(private readonly options: EntityCacheOptions) {}
+
+  private entryKey(subgraph: string, rep: Representation, selection: string) {
+    return `e:${subgraph}:${selection}:${stableStringify(rep)}`;
+  }
+
+  async lookup(subgraph: string, reps: readonly Representation[], selection: string): Promise<Lookup> {
+    const identities = reps.map(identityOf);
+    const genKeys = [...new Set(identities)].map((id) => `g:${id}`);
+    const keys = [...reps.map((r) => this.entryKey(subgraph, r, selection)), ...genKeys, `s:${subgraph}`];
+    const values = await this.options.cache.getMany<unknown>(keys, { count: false });
+    const gens = new Map(genKeys.map((k, i) => [k, (values[reps.length + i] as string | undefined) ?? '0']));
+    const subgraphGeneration = (values[keys.length - 1] as string | undefined) ?? '0';
+    const generations = identities.map((id) => gens.get(`g:${id}`) ?? '0');
+    const hits = reps.map((_, i) => {
+      const entry = values[i] as Entry | undefined;
+      if (!entry || entry.g !== generations[i] || entry.s !== subgraphGeneration) return undefined;
+      return { data: entry.d, hint: entry.h };
+    });
+    const hitCount = hits.filter(Boolean).length;
+    const { cacheRequests } = this.options.metrics;
+    if (hitCount > 0) cacheRequests.inc({ service: 'gateway', cache: 'entity', result: 'hit' }, hitCount);
+    if (reps.length - hitCount > 0) cacheRequests.inc({ service: 'gateway', cache: 'entity', result: 'miss' }, reps.length - hitCount);
+    return { hits, generations, subgraphGeneration };
+  }
+
+  /** The TTL for a type: the subgraph's hint, else config; 0 means "do not cache". */
+  ttlMs(typename: string, hint: Hint): number {
+    if (hint.scope === 'PRIVATE') return 0; // per-user data is never shared between users
+    const seconds = hint.maxAge > 0 ? hint.maxAge : (this.options.ttlByType?.[typename] ?? 0);
+    return Math.min(seconds * 1000, MAX_ENTRY_TTL_MS);
+  }
+
+  async store(
+    subgraph: string,
+    selection: string,
+    items: ReadonlyArray<{ rep: Representation; data: unknown; generation: string }>,
+    subgraphGeneration: string,
+    hint: Hint,
+  ): Promise<void> {
+    const entries = items.flatMap(({ rep, data, generation }) => {
+      const ttlMs = this.ttlMs(rep.__typename, hint);
+      if (ttlMs <= 0 || data === null || data === undefined) return [];
+      const value: Entry = { d: data, g: generation, s: subgraphGeneration, h: hint };
+      return [{ key: this.entryKey(subgraph, rep, selection), value, ttlMs }];
+    });
+    await this.options.cache.setMany(entries);
+  }
+
+  /** Evicts every cached selection of these entities, in every subgraph. */
+  async evict(entities: ReadonlyArray<{ typename: string; id: unknown }>): Promise<void> {
+    if (entities.length === 0) return;
+    const generation = randomUUID();
+    const keys = [...new Set(entities.map((e) => `g:${entityIdentity(e.typename, e.id)}`))];
+    await this.options.cache.setMany(keys.map((key) => ({ key, value: generation, ttlMs: GENERATION_TTL_MS })));
+  }
+
+  /** Evicts everything cached from one subgraph. */
+  async evictSubgraph(subgraph: string): Promise<void> {
+    await this.options.cache.set(`s:${subgraph}`, randomUUID(), GENERATION_TTL_MS);
+  }
+}
