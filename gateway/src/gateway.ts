@@ -16,7 +16,7 @@ import { createTransport } from './batching/transport';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
-import type { Logger, Metrics, Telemetry } from '@shop/telemetry';
+import type { Logger, Telemetry } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from './supergraph';
 
