@@ -142,12 +142,16 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     let result: SubgraphResult;
     if (!isMutation && this.deps.layers.inflight) {
       const key = body;
-      let shared = this.inflight.get(key);
-      if (!shared) {
-        shared = this.send(body, headers).finally(() => this.inflight.delete(key));
-        this.inflight.set(key, shared);
+      const shared = this.inflight.get(key);
+      if (shared) {
+        // @apollo/gateway merges later fetches into the objects a response holds: a joiner gets
+        // its own copy, or one request's data would be written into another's.
+        result = structuredClone(await shared);
+      } else {
+        const own = this.send(body, headers).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, own);
+        result = await own;
       }
-      result = await shared;
     } else {
       result = await this.send(body, headers);
     }
@@ -205,7 +209,10 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       slotOf = reps.map((_, i) => i);
     }
 
-    const selection = selectionHash(query);
+    // The selection is the document AND its other variables: `@include(if: $v)` and arguments
+    // given as variables stay in the subgraph operation and change what an entity returns.
+    const { representations: _omit, ...otherVariables } = variables;
+    const selection = selectionHash(`${query}\u0000${stableStringify(otherVariables)}`);
     const lookup = entityCache ? await entityCache.lookup(this.name, unique, selection) : undefined;
     const values: unknown[] = new Array(unique.length);
     let hint: Hint = { maxAge: Number.MAX_SAFE_INTEGER };
@@ -224,10 +231,9 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const otherErrors: GraphQLFormattedError[] = [];
     if (missing.length > 0) {
       const missReps = missing.map((i) => unique[i] as Representation);
-      const { representations: _ignored, ...rest } = variables;
       const fetched = layers.merge
-        ? await this.mergedFetch(query, operationName, rest, missReps, headers)
-        : await this.fetchEntities(query, operationName, rest, missReps, headers);
+        ? await this.mergedFetch(query, operationName, otherVariables, missReps, headers)
+        : await this.fetchEntities(query, operationName, otherVariables, missReps, headers);
       hint = minHint(hint, fetched.hint);
       missing.forEach((slot, j) => {
         values[slot] = fetched.entities[j] ?? null;
@@ -322,7 +328,9 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
             errors.push(error);
           }
         }
-        waiter.resolve({ entities: mine.map((slot) => result.entities[slot] ?? null), errors, hint: result.hint });
+        const entities = mine.map((slot) => result.entities[slot] ?? null);
+        // Callers after the first get their own copies: the gateway writes into these objects.
+        waiter.resolve({ entities: w === 0 ? entities : structuredClone(entities), errors, hint: result.hint });
       });
     } catch (err) {
       for (const waiter of batch.waiters) waiter.reject(err);
