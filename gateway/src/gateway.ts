@@ -147,6 +147,26 @@ export const INTROSPECTION_DISABLED = 'INTROSPECTION_DISABLED';
  * whose message tells the operator to "pass introspection: true to ApolloServer": here the knob is
  * the gateway's `INTROSPECTION` setting. Apollo reports it with `GRAPHQL_VALIDATION_FAILED`.
  */
+/**
+ * A request whose `operationName` matches no operation in its document (or that names none in a
+ * document with several) is the client's mistake: a coded 400, not the 500 that @apollo/gateway's
+ * executor would produce when it meets it later.
+ */
+const operationResolution: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation, request, document }) {
+        if (operation) return;
+        const count = document.definitions.filter((d) => d.kind === 'OperationDefinition').length;
+        const message = request.operationName
+          ? `Unknown operation named "${request.operationName}".`
+          : `The document has ${count} operations; name the one to run with operationName.`;
+        throw new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } });
+      },
+    };
+  },
+};
+
 const noIntrospection: ValidationRule = (context) => ({
   Field(node) {
     if (node.name.value !== '__schema' && node.name.value !== '__type') return;
@@ -400,6 +420,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // The explorer replaces Apollo's landing page, which would load Apollo Sandbox from a CDN.
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
+      operationResolution,
       ...(useResponseCache && metaCache
         ? [
             responseCachePlugin<GatewayContext>({

@@ -174,3 +174,19 @@ describe('a stopped subgraph', () => {
     expect(body.data?.authors).toHaveLength(3);
   });
 });
+
+describe('operation resolution', () => {
+  const run = (text: string, operationName?: string) => post(gw.url, JSON.stringify({ query: text, ...(operationName ? { operationName } : {}) }));
+
+  it('answers an unknown operationName, or an unnamed pick among several, with a coded 400', async () => {
+    const unknown = await run('query A { books { title } }', 'B');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors?.[0]).toMatchObject({ message: 'Unknown operation named "B".', extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
+    const ambiguous = await run('query A { books { title } } query C { authors { name } }');
+    expect(ambiguous.status).toBe(400);
+    expect(code(ambiguous.body)).toBe('OPERATION_RESOLUTION_FAILURE');
+    const named = await run('query A { books { title } } query C { authors { name } }', 'C');
+    expect(named.status).toBe(200);
+    expect(named.body.errors).toBeUndefined();
+  });
+});
