@@ -60,6 +60,8 @@ export interface GatewayConfig {
     merge: boolean;
     inflight: boolean;
     cacheTimeoutMs: number;
+    /** `ENTITY_CACHE_TTL`: seconds per type when a subgraph sends no max-age, e.g. `Product=30,User=60`. */
+    entityTtlByType: Record<string, number>;
   };
   /** `SUBGRAPH_<NAME>_URL` overrides, keyed by `<NAME>` as written (upper case). @default {} */
   subgraphUrlOverrides: Record<string, string>;
@@ -95,6 +97,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     MERGE_FETCHES: flag(true),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(50),
+    ENTITY_CACHE_TTL: z
+      .string()
+      .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*=\d+\s*(,\s*|$))*$/, 'must look like Type=seconds,Type=seconds')
+      .default(''),
     // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
     INIT_CWD: optionalString,
     ...overrideShape,
@@ -139,6 +145,15 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       merge: raw.MERGE_FETCHES,
       inflight: raw.INFLIGHT_DEDUPE,
       cacheTimeoutMs: raw.CACHE_TIMEOUT_MS,
+      entityTtlByType: Object.fromEntries(
+        raw.ENTITY_CACHE_TTL.split(',')
+          .map((pair) => pair.trim())
+          .filter(Boolean)
+          .map((pair) => {
+            const [type, seconds] = pair.split('=');
+            return [type as string, Number(seconds)];
+          }),
+      ),
     },
   };
 }

@@ -102,7 +102,7 @@ export function cachingOptions(
   const { layers } = config;
   return {
     cacheStore: layers.cache ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: layers.cacheTimeoutMs }) : undefined,
-    entityCache: layers.entityCache,
+    entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
     responseCache: layers.responseCache,
     layers: { dedupe: layers.dedupe, merge: layers.merge, inflight: layers.inflight },
   };

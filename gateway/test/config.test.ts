@@ -18,14 +18,16 @@ describe('loadGatewayConfig', () => {
       subgraphTimeoutMs: 10_000,
       subgraphUrlOverrides: {},
       redisUrl: undefined,
-      layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 50 },
+      layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 50, entityTtlByType: {} },
     });
   });
 
   it('switches each caching and batching layer off on its own', () => {
     const config = loadGatewayConfig({ ENTITY_CACHE: 'false', MERGE_FETCHES: 'off', REDIS_URL: 'redis://127.0.0.1:6379', CACHE_TIMEOUT_MS: '20' });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
-    expect(config.layers).toEqual({ cache: true, entityCache: false, responseCache: true, dedupe: true, merge: false, inflight: true, cacheTimeoutMs: 20 });
+    expect(config.layers).toEqual({ cache: true, entityCache: false, responseCache: true, dedupe: true, merge: false, inflight: true, cacheTimeoutMs: 20, entityTtlByType: {} });
+    expect(loadGatewayConfig({ ENTITY_CACHE_TTL: 'Product=30, User=60' }).layers.entityTtlByType).toEqual({ Product: 30, User: 60 });
+    expect(() => loadGatewayConfig({ ENTITY_CACHE_TTL: 'Product:30' })).toThrow(/ENTITY_CACHE_TTL/);
     expect(() => loadGatewayConfig({ REDIS_URL: 'http://nope' })).toThrow(/REDIS_URL/);
   });
 

@@ -49,11 +49,11 @@ function options(query: string, variables: Record<string, unknown>): GraphQLData
   };
 }
 
-function source(layers: FetchLayers, withCache = false, cacheControl?: string) {
+function source(layers: FetchLayers, withCache = false, cacheControl?: string, ttlByType: Record<string, number> = {}) {
   const telemetry = silentTelemetry('gateway');
   const fake = fakeTransport(cacheControl);
   const store = withCache ? openCacheStore({ telemetry }) : undefined;
-  const entityCache = store ? new EntityCache({ cache: store.cache('entity'), metrics: telemetry.metrics }) : undefined;
+  const entityCache = store ? new EntityCache({ cache: store.cache('entity'), metrics: telemetry.metrics, ttlByType }) : undefined;
   const mutations: unknown[] = [];
   const ds = new BatchingDataSource<Record<string, unknown>>('users', 'http://users.invalid/graphql', {
     transport: fake.transport,
@@ -147,6 +147,17 @@ describe('BatchingDataSource', () => {
       await s.fetchUsers('1');
       expect(s.sent).toHaveLength(2);
     }
+  });
+
+  it('uses the configured TTL for a type whose subgraph sends no max-age, but never for PRIVATE data', async () => {
+    const configured = source(allLayersOn, true, '', { User: 60 });
+    await configured.fetchUsers('1');
+    await configured.fetchUsers('1');
+    expect(configured.sent).toHaveLength(1);
+    const privateData = source(allLayersOn, true, 'private', { User: 60 });
+    await privateData.fetchUsers('1');
+    await privateData.fetchUsers('1');
+    expect(privateData.sent).toHaveLength(2);
   });
 
   it('evicts an entity by type and id, in every selection', async () => {
