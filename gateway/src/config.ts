@@ -45,6 +45,8 @@ export interface GatewayConfig {
   explorer: boolean;
   /** `SUBGRAPH_TIMEOUT_MS`. @default 10000 */
   subgraphTimeoutMs: number;
+  /** `MAX_QUERY_DEPTH` (default 15) and `MAX_QUERY_ALIASES` (default 50): hostile documents are refused. */
+  limits: { depth: number; aliases: number };
   /** `REDIS_URL`: the caches live in Redis when set, in a bounded in-memory LRU otherwise. */
   redisUrl: string | undefined;
   /**
@@ -90,6 +92,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     EXPLORER: flag(developmentTools),
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
     REDIS_URL: optionalUrl('redis', 'rediss'),
+    MAX_QUERY_DEPTH: positiveInt(15),
+    MAX_QUERY_ALIASES: positiveInt(50),
     GATEWAY_CACHE: flag(true),
     ENTITY_CACHE: flag(true),
     RESPONSE_CACHE: flag(true),
@@ -137,6 +141,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
     subgraphUrlOverrides,
     redisUrl: raw.REDIS_URL,
+    limits: { depth: raw.MAX_QUERY_DEPTH, aliases: raw.MAX_QUERY_ALIASES },
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,

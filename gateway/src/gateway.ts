@@ -13,6 +13,7 @@ type GatewayConfigLayers = GatewayConfig['layers'];
 import { BatchingDataSource, type FetchLayers, allLayersOn } from './batching/datasource';
 import { EntityCache } from './batching/entity-cache';
 import { createTransport } from './batching/transport';
+import { type QueryLimits, defaultQueryLimits, queryLimitsRule } from './limits';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
@@ -54,6 +55,8 @@ export interface GatewayOptions {
   cacheStore?: CacheStore | undefined;
   /** The entity cache (needs `cacheStore`); `ttlByType` (seconds) applies when a subgraph sends no max-age. @default true */
   entityCache?: boolean | { ttlByType?: Record<string, number> };
+  /** Refuse operations deeper or more aliased than this (hostile documents). @default defaultQueryLimits */
+  limits?: Partial<QueryLimits>;
   /** The whole-response cache (needs `cacheStore`); honours cache hints, keyed per user for PRIVATE data. @default true */
   responseCache?: boolean;
   /**
@@ -412,7 +415,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     gateway,
     // Apollo's own rule is replaced by noIntrospection, whose message names the right setting.
     introspection: true,
-    validationRules: introspection ? [] : [noIntrospection],
+    validationRules: [queryLimitsRule({ ...defaultQueryLimits, ...options.limits }), ...(introspection ? [] : [noIntrospection])],
     includeStacktraceInErrorResponses: options.debug ?? false,
     // The process owner (index.ts, the embedded starter) handles signals and stops us in order.
     stopOnTerminationSignals: false,

@@ -17,6 +17,7 @@ runMain(async () => {
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     introspection: config.introspection,
+    limits: config.limits,
     explorer: config.explorer,
     debug: config.nodeEnv === 'development',
     watch: config.watch,
