@@ -90,18 +90,63 @@ function entitiesIn(value: unknown, out: Array<{ typename: string; id: unknown }
   return out;
 }
 
+/** What identifies an `_entities` fetch apart from its representations. */
+interface FetchSpec {
+  query: string;
+  operationName: string | undefined;
+  /** The operation's variables other than `representations`. */
+  variables: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+interface EntitiesResult {
+  entities: unknown[];
+  errors: GraphQLFormattedError[];
+  hint: Hint;
+}
+
+/**
+ * Distinct representations and, for each input position, the slot of its distinct one. With
+ * `enabled` false every position is its own slot (the layer is off).
+ */
+function dedupe(reps: readonly Representation[], enabled: boolean): { unique: Representation[]; slotOf: number[] } {
+  if (!enabled) return { unique: [...reps], slotOf: reps.map((_, i) => i) };
+  const index = new Map<string, number>();
+  const unique: Representation[] = [];
+  const slotOf = reps.map((rep) => {
+    const key = stableStringify(rep);
+    let slot = index.get(key);
+    if (slot === undefined) {
+      slot = unique.length;
+      index.set(key, slot);
+      unique.push(rep);
+    }
+    return slot;
+  });
+  return { unique, slotOf };
+}
+
+/**
+ * Errors of an `_entities` response re-addressed to the caller's positions: an error at index i
+ * goes to every position `positionsOf(i)` names; errors outside `_entities` pass unchanged.
+ */
+function remapErrors(errors: readonly GraphQLFormattedError[], positionsOf: (index: number) => readonly number[]): GraphQLFormattedError[] {
+  return errors.flatMap((error) => {
+    const at = error.path?.[1];
+    if (error.path?.[0] !== '_entities' || typeof at !== 'number') return [error];
+    return positionsOf(at).map((position) => ({ ...error, path: ['_entities', position, ...(error.path?.slice(2) ?? [])] }));
+  });
+}
+
 /** One caller's share of a merged `_entities` request. */
 interface Waiter {
   reps: Representation[];
-  resolve: (result: { entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }) => void;
+  resolve: (result: EntitiesResult) => void;
   reject: (err: unknown) => void;
 }
 
 interface PendingBatch {
-  query: string;
-  operationName: string | undefined;
-  variables: Record<string, unknown>;
-  headers: Record<string, string>;
+  spec: FetchSpec;
   waiters: Waiter[];
 }
 
@@ -133,7 +178,9 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const reps = variables.representations;
 
     if (incoming && !isMutation && Array.isArray(reps) && reps.length > 0) {
-      const result = await this.entities(query, request.operationName, variables, reps as Representation[], headers);
+      const { representations: _reps, ...otherVariables } = variables;
+      const spec: FetchSpec = { query, operationName: request.operationName, variables: otherVariables, headers };
+      const result = await this.entities(spec, reps as Representation[]);
       this.restrictPolicy(options, result.hint);
       return { data: { _entities: result.entities }, ...(result.errors.length > 0 ? { errors: result.errors } : {}) };
     }
@@ -180,39 +227,13 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
   }
 
   /** Resolves representations: dedupe, cache look-up, merged fetch of the misses, fan-out. */
-  private async entities(
-    query: string,
-    operationName: string | undefined,
-    variables: Record<string, unknown>,
-    reps: Representation[],
-    headers: Record<string, string>,
-  ): Promise<{ entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }> {
+  private async entities(spec: FetchSpec, reps: Representation[]): Promise<EntitiesResult> {
     const { layers, entityCache } = this.deps;
-    // Positions of each distinct representation in the caller's list.
-    let unique: Representation[];
-    let slotOf: number[];
-    if (layers.dedupe) {
-      const index = new Map<string, number>();
-      unique = [];
-      slotOf = reps.map((rep) => {
-        const key = stableStringify(rep);
-        let slot = index.get(key);
-        if (slot === undefined) {
-          slot = unique.length;
-          index.set(key, slot);
-          unique.push(rep);
-        }
-        return slot;
-      });
-    } else {
-      unique = reps;
-      slotOf = reps.map((_, i) => i);
-    }
+    const { unique, slotOf } = dedupe(reps, layers.dedupe);
 
     // The selection is the document AND its other variables: `@include(if: $v)` and arguments
     // given as variables stay in the subgraph operation and change what an entity returns.
-    const { representations: _omit, ...otherVariables } = variables;
-    const selection = selectionHash(`${query}\u0000${stableStringify(otherVariables)}`);
+    const selection = selectionHash(`${spec.query}\u0000${stableStringify(spec.variables)}`);
     const lookup = entityCache ? await entityCache.lookup(this.name, unique, selection) : undefined;
     const values: unknown[] = new Array(unique.length);
     let hint: Hint = { maxAge: Number.MAX_SAFE_INTEGER };
@@ -227,26 +248,16 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       }
     });
 
-    const errorsBySlot = new Map<number, GraphQLFormattedError[]>();
-    const otherErrors: GraphQLFormattedError[] = [];
+    let fetchedErrors: GraphQLFormattedError[] = [];
     if (missing.length > 0) {
       const missReps = missing.map((i) => unique[i] as Representation);
-      const fetched = layers.merge
-        ? await this.mergedFetch(query, operationName, otherVariables, missReps, headers)
-        : await this.fetchEntities(query, operationName, otherVariables, missReps, headers);
+      const fetched = layers.merge ? await this.mergedFetch(spec, missReps) : await this.fetchEntities(spec, missReps);
       hint = minHint(hint, fetched.hint);
       missing.forEach((slot, j) => {
         values[slot] = fetched.entities[j] ?? null;
       });
-      for (const error of fetched.errors) {
-        const at = error.path?.[1];
-        if (error.path?.[0] === '_entities' && typeof at === 'number' && missing[at] !== undefined) {
-          const slot = missing[at] as number;
-          errorsBySlot.set(slot, [...(errorsBySlot.get(slot) ?? []), error]);
-        } else {
-          otherErrors.push(error);
-        }
-      }
+      // Re-address errors from the fetch's indexes to the unique slots they belong to.
+      fetchedErrors = remapErrors(fetched.errors, (at) => (missing[at] === undefined ? [] : [missing[at] as number]));
       if (entityCache && lookup && fetched.errors.length === 0) {
         await entityCache.store(
           this.name,
@@ -258,14 +269,10 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       }
     }
 
-    const errors: GraphQLFormattedError[] = [...otherErrors];
-    const entities = reps.map((_, position) => {
-      const slot = slotOf[position] as number;
-      for (const error of errorsBySlot.get(slot) ?? []) {
-        errors.push({ ...error, path: ['_entities', position, ...(error.path?.slice(2) ?? [])] });
-      }
-      return values[slot] ?? null;
-    });
+    const positionsOfSlot = new Map<number, number[]>();
+    slotOf.forEach((slot, position) => positionsOfSlot.set(slot, [...(positionsOfSlot.get(slot) ?? []), position]));
+    const errors = remapErrors(fetchedErrors, (slot) => positionsOfSlot.get(slot) ?? []);
+    const entities = slotOf.map((slot) => values[slot] ?? null);
     if (hint.maxAge === Number.MAX_SAFE_INTEGER) hint = { maxAge: 0 };
     return { entities, errors, hint };
   }
@@ -275,18 +282,12 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
    * same selection (same document and other variables) issued meanwhile, by this request or a
    * concurrent one, goes out as ONE request, its representations deduplicated across callers.
    */
-  private mergedFetch(
-    query: string,
-    operationName: string | undefined,
-    variables: Record<string, unknown>,
-    reps: Representation[],
-    headers: Record<string, string>,
-  ): Promise<{ entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }> {
-    const key = `${query}\u0000${stableStringify(variables)}`;
+  private mergedFetch(spec: FetchSpec, reps: Representation[]): Promise<EntitiesResult> {
+    const key = `${spec.query}\u0000${stableStringify(spec.variables)}`;
     return new Promise((resolve, reject) => {
       let batch = this.batches.get(key);
       if (!batch) {
-        const created: PendingBatch = { query, operationName, variables, headers, waiters: [] };
+        const created: PendingBatch = { spec, waiters: [] };
         batch = created;
         this.batches.set(key, created);
         setImmediate(() => {
@@ -299,35 +300,17 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
   }
 
   private async flush(batch: PendingBatch): Promise<void> {
-    const index = new Map<string, number>();
-    const merged: Representation[] = [];
-    const slots = batch.waiters.map((w) =>
-      w.reps.map((rep) => {
-        const key = this.deps.layers.dedupe ? stableStringify(rep) : String(merged.length);
-        let slot = index.get(key);
-        if (slot === undefined) {
-          slot = merged.length;
-          index.set(key, slot);
-          merged.push(rep);
-        }
-        return slot;
-      }),
-    );
+    const all = batch.waiters.flatMap((w) => w.reps);
+    const { unique, slotOf } = dedupe(all, this.deps.layers.dedupe);
     try {
-      const result = await this.fetchEntities(batch.query, batch.operationName, batch.variables, merged, batch.headers);
+      const result = await this.fetchEntities(batch.spec, unique);
+      let offset = 0;
       batch.waiters.forEach((waiter, w) => {
-        const mine = slots[w] as number[];
-        const positionOf = new Map<number, number[]>();
-        mine.forEach((slot, position) => positionOf.set(slot, [...(positionOf.get(slot) ?? []), position]));
-        const errors: GraphQLFormattedError[] = [];
-        for (const error of result.errors) {
-          const at = error.path?.[1];
-          if (error.path?.[0] === '_entities' && typeof at === 'number') {
-            for (const position of positionOf.get(at) ?? []) errors.push({ ...error, path: ['_entities', position, ...(error.path?.slice(2) ?? [])] });
-          } else {
-            errors.push(error);
-          }
-        }
+        const mine = slotOf.slice(offset, offset + waiter.reps.length);
+        offset += waiter.reps.length;
+        const positionsOf = new Map<number, number[]>();
+        mine.forEach((slot, position) => positionsOf.set(slot, [...(positionsOf.get(slot) ?? []), position]));
+        const errors = remapErrors(result.errors, (slot) => positionsOf.get(slot) ?? []);
         const entities = mine.map((slot) => result.entities[slot] ?? null);
         // Callers after the first get their own copies: the gateway writes into these objects.
         waiter.resolve({ entities: w === 0 ? entities : structuredClone(entities), errors, hint: result.hint });
@@ -337,16 +320,10 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     }
   }
 
-  private async fetchEntities(
-    query: string,
-    operationName: string | undefined,
-    variables: Record<string, unknown>,
-    reps: Representation[],
-    headers: Record<string, string>,
-  ): Promise<{ entities: unknown[]; errors: GraphQLFormattedError[]; hint: Hint }> {
+  private async fetchEntities(spec: FetchSpec, reps: Representation[]): Promise<EntitiesResult> {
     this.deps.metrics.entityRepresentations.inc({ subgraph: this.name }, reps.length);
-    const body = JSON.stringify({ query, variables: { ...variables, representations: reps }, operationName });
-    const result = await this.send(body, headers);
+    const body = JSON.stringify({ query: spec.query, variables: { ...spec.variables, representations: reps }, operationName: spec.operationName });
+    const result = await this.send(body, spec.headers);
     const list = result.body.data?._entities;
     const entities = Array.isArray(list) ? list : reps.map(() => null);
     return { entities, errors: result.body.errors ?? [], hint: result.hint };

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type SubgraphName } from './index';
 
 export interface ServicesOptions {
@@ -26,18 +26,7 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** A free TCP port on loopback, for tests that start processes on "any" port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `url` until it answers 200, the process exits, or the timeout passes. */
 export async function waitForReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
