@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
+  type Generated,
   Kysely,
   type Migration,
   type MigrationProvider,
@@ -13,7 +15,18 @@ import {
 import pg from 'pg';
 import type { Telemetry } from '@shop/telemetry';
 
-export { sql, type Kysely, type Migration };
+export { sql, type Generated, type Kysely, type Migration };
+
+const background = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `fn` as background work (an outbox relay's polling, say): its store round trips are
+ * counted in `store_background_queries_total`, not in `store_queries_total`, which measures what
+ * requests cost.
+ */
+export function inBackground<T>(fn: () => Promise<T>): Promise<T> {
+  return background.run(true, fn);
+}
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -48,8 +61,10 @@ export interface Store<DB> {
 export async function openStore<DB>(options: StoreOptions): Promise<Store<DB>> {
   const { service, telemetry } = options;
   const counter = telemetry.metrics.storeQueries.labels({ service });
+  const backgroundCounter = telemetry.metrics.storeBackgroundQueries.labels({ service });
   const log = (event: { level: 'query' | 'error'; error?: unknown; query: { sql: string } }) => {
-    counter.inc();
+    if (background.getStore()) backgroundCounter.inc();
+    else counter.inc();
     if (event.level === 'error') telemetry.logger.debug({ err: event.error, sql: event.query.sql }, 'store query failed');
   };
 
@@ -83,7 +98,8 @@ function makeStore<DB>(db: Kysely<DB>, dialect: StoreDialect): Store<DB> {
     dialect,
     async migrate(migrations) {
       const provider: MigrationProvider = { getMigrations: async () => migrations };
-      const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+      // Unordered: shared migrations (the outbox's) may sort after a service's newer ones.
+      const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) {
         const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
         throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {

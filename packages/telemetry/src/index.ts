@@ -7,6 +7,8 @@ export type { Logger };
 export interface Metrics {
   /** Round trips to a service's store. Labels: service. */
   storeQueries: Counter<'service'>;
+  /** Round trips made by background work (outbox relay polling). Labels: service. */
+  storeBackgroundQueries: Counter<'service'>;
   /** Requests the gateway sent to a subgraph. Labels: subgraph. */
   subgraphRequests: Counter<'subgraph'>;
   /** Entity representations the gateway sent to a subgraph. Labels: subgraph. */
@@ -22,6 +24,10 @@ export interface Metrics {
   eventsPublished: Counter<'service' | 'type'>;
   eventsConsumed: Counter<'service' | 'type'>;
   outboxPending: Gauge<'service'>;
+  /** Events moved to a dead-letter queue. Labels: service (the consumer group), type. */
+  eventsDeadLettered: Counter<'service' | 'type'>;
+  /** Seconds from an event's occurredAt to its handling by a consumer. Labels: service. */
+  eventPropagationSeconds: Histogram<'service'>;
 }
 
 const metricsByRegistry = new WeakMap<Registry, Metrics>();
@@ -38,6 +44,12 @@ export function metricsFor(registry: Registry): Metrics {
     storeQueries: new Counter({
       name: 'store_queries_total',
       help: 'Round trips to a service store',
+      labelNames: ['service'],
+      registers,
+    }),
+    storeBackgroundQueries: new Counter({
+      name: 'store_background_queries_total',
+      help: 'Round trips to a service store made by background work (outbox relay)',
       labelNames: ['service'],
       registers,
     }),
@@ -94,6 +106,19 @@ export function metricsFor(registry: Registry): Metrics {
       name: 'outbox_pending',
       help: 'Outbox rows not yet confirmed by the broker',
       labelNames: ['service'],
+      registers,
+    }),
+    eventsDeadLettered: new Counter({
+      name: 'events_dead_lettered_total',
+      help: 'Events moved to a dead-letter queue after failing every attempt',
+      labelNames: ['service', 'type'],
+      registers,
+    }),
+    eventPropagationSeconds: new Histogram({
+      name: 'event_propagation_seconds',
+      help: 'Time from an event being recorded to a consumer applying it',
+      labelNames: ['service'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
   };

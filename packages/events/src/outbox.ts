@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import { type Generated, type Kysely, type Migration, type Store, inBackground, sql } from '@shop/store';
+import type { Telemetry } from '@shop/telemetry';
+import type { Bus, EventEnvelope } from './types';
+
+/** The outbox and inbox tables every service that publishes or consumes events has. */
+export interface EventTables {
+  outbox: {
+    position: Generated<number>;
+    id: string;
+    type: string;
+    aggregate_id: string;
+    aggregate_version: number;
+    occurred_at: string;
+    schema_version: number;
+    payload: string;
+    published_at: string | null;
+  };
+  inbox: { event_id: string; type: string; source: string; handled_at: string };
+}
+
+/** The tables as a query builder over any service's store (they live beside its own tables). */
+export const eventTables = (db: Kysely<unknown> | Kysely<never>): Kysely<EventTables> => db as unknown as Kysely<EventTables>;
+
+/** Migrations for the outbox and inbox; each service merges them into its own. */
+export const eventMigrations: Record<string, Migration> = {
+  '0100_outbox': {
+    async up(db) {
+      const postgres = (await sql<{ v: string }>`select version() as v`.execute(db).catch(() => undefined)) !== undefined;
+      await db.schema
+        .createTable('outbox')
+        // The global order of events: a relay publishes in this order.
+        .addColumn('position', postgres ? 'bigserial' : 'integer', (c) => (postgres ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('aggregate_id', 'text', (c) => c.notNull())
+        .addColumn('aggregate_version', 'integer', (c) => c.notNull())
+        .addColumn('occurred_at', 'text', (c) => c.notNull())
+        .addColumn('schema_version', 'integer', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('published_at', 'text')
+        .addUniqueConstraint('outbox_aggregate_version', ['aggregate_id', 'aggregate_version'])
+        .execute();
+      await db.schema.createIndex('outbox_pending').on('outbox').columns(['published_at', 'position']).execute();
+    },
+  },
+  '0101_inbox': {
+    async up(db) {
+      await db.schema
+        .createTable('inbox')
+        .addColumn('event_id', 'text', (c) => c.primaryKey())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('handled_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+/** An event a write produces, before the outbox gives it an id, a version and a time. */
+export interface NewEvent {
+  type: string;
+  aggregateId: string;
+  payload: Record<string, unknown>;
+  /** @default 1 */
+  schemaVersion?: number;
+}
+
+/**
+ * Appends events to the outbox INSIDE the caller's transaction, so the state change and its
+ * events commit together or not at all. Versions continue each aggregate's sequence.
+ */
+export async function appendEvents(trx: Kysely<never> | Kysely<unknown>, source: string, events: readonly NewEvent[]): Promise<EventEnvelope[]> {
+  const db = eventTables(trx);
+  const out: EventEnvelope[] = [];
+  const next = new Map<string, number>();
+  for (const e of events) {
+    let version = next.get(e.aggregateId);
+    if (version === undefined) {
+      const row = await db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.max('aggregate_version').as('v'))
+        .where('aggregate_id', '=', e.aggregateId)
+        .executeTakeFirst();
+      version = Number(row?.v ?? 0);
+    }
+    version += 1;
+    next.set(e.aggregateId, version);
+    out.push({
+      id: randomUUID(),
+      type: e.type,
+      source,
+      aggregateId: e.aggregateId,
+      aggregateVersion: version,
+      occurredAt: new Date().toISOString(),
+      schemaVersion: e.schemaVersion ?? 1,
+      payload: e.payload,
+    });
+  }
+  if (out.length > 0) {
+    await db
+      .insertInto('outbox')
+      .values(
+        out.map((e) => ({
+          id: e.id,
+          type: e.type,
+          aggregate_id: e.aggregateId,
+          aggregate_version: e.aggregateVersion,
+          occurred_at: e.occurredAt,
+          schema_version: e.schemaVersion,
+          payload: JSON.stringify(e.payload),
+          published_at: null,
+        })),
+      )
+      .execute();
+  }
+  return out;
+}
+
+const toEnvelope = (source: string, r: Omit<EventTables['outbox'], 'position'>): EventEnvelope => ({
+  id: r.id,
+  type: r.type,
+  source,
+  aggregateId: r.aggregate_id,
+  aggregateVersion: Number(r.aggregate_version),
+  occurredAt: r.occurred_at,
+  schemaVersion: Number(r.schema_version),
+  payload: JSON.parse(r.payload) as Record<string, unknown>,
+});
+
+export interface RelayOptions {
+  store: Store<unknown>;
+  bus: Bus;
+  telemetry: Telemetry;
+  /** Rows per publish. @default 200 */
+  batchSize?: number;
+  /** How often to look for pending rows when nothing kicked the relay. @default 50 */
+  pollMs?: number;
+}
+
+/**
+ * Publishes pending outbox rows in position order and marks them published only after the broker
+ * confirmed them. On PostgreSQL an advisory lock makes one relay at a time do the work, so
+ * several replicas never publish one aggregate's events out of order; a crash between publish
+ * and mark republishes, and consumers' inboxes make that harmless.
+ */
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+  private stopped = false;
+  private readonly batchSize: number;
+  private readonly pollMs: number;
+  private failures = 0;
+
+  constructor(private readonly options: RelayOptions) {
+    this.batchSize = options.batchSize ?? 200;
+    this.pollMs = options.pollMs ?? 50;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Runs a pass soon: call after committing a write that appended events. */
+  kick(): void {
+    if (!this.stopped) this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => 0);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop(), ms);
+    this.timer.unref();
+  }
+
+  private async loop(): Promise<void> {
+    if (this.stopped) return;
+    let published = 0;
+    try {
+      published = await this.runOnce();
+      this.failures = 0;
+    } catch (err) {
+      this.failures++;
+      // The broker is down or refused: keep the rows, back off, try again.
+      if (this.failures === 1 || this.failures % 50 === 0) {
+        this.options.telemetry.logger.warn({ err: (err as Error).message, failures: this.failures }, 'outbox relay could not publish; will retry');
+      }
+    }
+    if (this.stopped) return;
+    const backoff = this.failures > 0 ? Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000) : published >= this.batchSize ? 0 : this.pollMs;
+    this.schedule(backoff);
+  }
+
+  /** One pass: publishes up to `batchSize` pending rows; returns how many. */
+  runOnce(): Promise<number> {
+    if (!this.running) {
+      this.running = inBackground(() => this.pass()).finally(() => {
+        this.running = undefined;
+      });
+    }
+    return this.running;
+  }
+
+  private async pass(): Promise<number> {
+    const { store, bus, telemetry } = this.options;
+    const service = telemetry.service;
+    const db = eventTables(store.db as Kysely<unknown>);
+    const published = await db.transaction().execute(async (trx) => {
+      if (store.dialect === 'postgres') {
+        const lock = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`outbox:${service}`})) as ok`.execute(trx);
+        if (!lock.rows[0]?.ok) return 0;
+      }
+      const rows = await trx
+        .selectFrom('outbox')
+        .selectAll()
+        .where('published_at', 'is', null)
+        .orderBy('position')
+        .limit(this.batchSize)
+        .execute();
+      if (rows.length === 0) return 0;
+      const events = rows.map((r) => toEnvelope(service, r));
+      await bus.publish(events);
+      await trx
+        .updateTable('outbox')
+        .set({ published_at: new Date().toISOString() })
+        .where(
+          'position',
+          'in',
+          rows.map((r) => r.position),
+        )
+        .execute();
+      for (const e of events) telemetry.metrics.eventsPublished.inc({ service, type: e.type });
+      return rows.length;
+    });
+    const pending = await db
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('published_at', 'is', null)
+      .executeTakeFirst();
+    telemetry.metrics.outboxPending.set({ service }, Number(pending?.n ?? 0));
+    return published;
+  }
+
+  /** Republishes every event from `position` on (for a new consumer or a rebuilt projection). */
+  async replayFrom(position: number): Promise<number> {
+    const { store, bus, telemetry } = this.options;
+    const db = eventTables(store.db as Kysely<unknown>);
+    let from = position;
+    let total = 0;
+    for (;;) {
+      const rows = await inBackground(() =>
+        db.selectFrom('outbox').selectAll().where('position', '>=', from).where('published_at', 'is not', null).orderBy('position').limit(this.batchSize).execute(),
+      );
+      if (rows.length === 0) return total;
+      await bus.publish(rows.map((r) => toEnvelope(telemetry.service, r)));
+      total += rows.length;
+      from = Number(rows.at(-1)?.position ?? from) + 1;
+    }
+  }
+}

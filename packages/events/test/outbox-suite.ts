@@ -1,0 +1,147 @@
+import { type Backend, testTelemetry } from '@shop/testing';
+import { metricValue } from '@shop/telemetry';
+import { type Kysely, type Store, openStore } from '@shop/store';
+import { type Bus, type EventEnvelope, OutboxRelay, appendEvents, eventMigrations, eventTables, idempotentConsumer } from '../src';
+
+/** A bus that records what it was asked to publish; `fail` makes publish reject, `slowMs` delays it. */
+function recordingBus() {
+  const published: EventEnvelope[] = [];
+  const control = { fail: false, slowMs: 0 };
+  const bus: Bus = {
+    kind: 'memory',
+    async publish(events) {
+      if (control.slowMs) await new Promise((r) => setTimeout(r, control.slowMs));
+      if (control.fail) throw new Error('broker unreachable');
+      published.push(...events);
+    },
+    subscribe: async () => ({ close: async () => {} }),
+    deadLetters: async () => [],
+    redrive: async () => 0,
+    ready: async () => !control.fail,
+    close: async () => {},
+  };
+  return { bus, published, control };
+}
+
+interface ItemsDB {
+  items: { id: string; name: string };
+}
+
+/** The outbox and inbox contract, the same on SQLite and PostgreSQL. */
+export function outboxContract(backend: Backend): void {
+  describe(`outbox and inbox on ${backend.name}`, () => {
+    const telemetry = testTelemetry('orders');
+    let store: Store<ItemsDB>;
+    const write = (id: string, name: string, fail = false) =>
+      store.db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ id, name }).onConflict((oc) => oc.column('id').doUpdateSet({ name })).execute();
+        await appendEvents(trx as unknown as Kysely<never>, 'orders', [{ type: 'ItemSaved', aggregateId: id, payload: { name } }]);
+        if (fail) throw new Error('rolled back on purpose');
+      });
+
+    beforeAll(async () => {
+      store = await openStore<ItemsDB>({ service: 'orders', telemetry, ...(await backend.location()) });
+      await store.migrate({
+        ...eventMigrations,
+        '0001_items': { up: async (db) => void (await db.schema.createTable('items').addColumn('id', 'text', (c) => c.primaryKey()).addColumn('name', 'text').execute()) },
+      });
+    });
+    afterAll(async () => {
+      await store?.close();
+      await backend.cleanup();
+    });
+
+    it('commits events with the state change, or neither, versioning each aggregate', async () => {
+      await write('a', 'one');
+      await write('a', 'two');
+      await write('b', 'one');
+      await expect(write('a', 'three', true)).rejects.toThrow('rolled back');
+      const rows = await eventTables(store.db as Kysely<unknown>).selectFrom('outbox').selectAll().orderBy('position').execute();
+      expect(rows.map((r) => [r.aggregate_id, Number(r.aggregate_version), JSON.parse(r.payload).name])).toEqual([
+        ['a', 1, 'one'],
+        ['a', 2, 'two'],
+        ['b', 1, 'one'],
+      ]);
+    });
+
+    it('relays pending rows in order, marks them only once confirmed, and keeps them while the broker is down', async () => {
+      const { bus, published, control } = recordingBus();
+      const relay = new OutboxRelay({ store: store as Store<unknown>, bus, telemetry, batchSize: 2 });
+      control.fail = true;
+      await expect(relay.runOnce()).rejects.toThrow('broker unreachable');
+      expect(published).toHaveLength(0);
+      control.fail = false;
+      while ((await relay.runOnce()) > 0);
+      expect(published.map((e) => `${e.aggregateId}${e.aggregateVersion}`)).toEqual(['a1', 'a2', 'b1']);
+      expect(await metricValue(telemetry.metrics.outboxPending, { service: 'orders' })).toBe(0);
+      expect(await relay.runOnce()).toBe(0);
+      expect(published).toHaveLength(3);
+      // Relay polling is background work, not what a request costs.
+      expect(await metricValue(telemetry.metrics.storeBackgroundQueries, { service: 'orders' })).toBeGreaterThan(0);
+    });
+
+    it('never publishes a row twice when relays run at once', async () => {
+      for (let i = 0; i < 30; i++) await write(`c${i % 3}`, `n${i}`);
+      const { bus, published, control } = recordingBus();
+      control.slowMs = 20;
+      const relays = [1, 2, 3].map(() => new OutboxRelay({ store: store as Store<unknown>, bus, telemetry, batchSize: 10 }));
+      for (let round = 0; round < 10; round++) await Promise.all(relays.map((r) => r.runOnce().catch(() => 0)));
+      expect(published).toHaveLength(30);
+      expect(new Set(published.map((e) => e.id)).size).toBe(30);
+      for (const id of ['c0', 'c1', 'c2']) {
+        const versions = published.filter((e) => e.aggregateId === id).map((e) => e.aggregateVersion);
+        expect(versions).toEqual([...versions].sort((x, y) => x - y));
+      }
+    });
+
+    it('applies an event once, whatever the redeliveries, and rejects unknown versions permanently', async () => {
+      const applied: string[] = [];
+      const consume = idempotentConsumer({
+        store: store as Store<unknown>,
+        telemetry,
+        handlers: {
+          ItemSaved: {
+            versions: [1],
+            handle: async (trx, event) => {
+              applied.push(event.id);
+              await (trx as unknown as Kysely<ItemsDB>)
+                .insertInto('items')
+                .values({ id: `copy-${event.aggregateId}`, name: String(event.payload.name) })
+                .onConflict((oc) => oc.column('id').doUpdateSet({ name: String(event.payload.name) }))
+                .execute();
+            },
+          },
+        },
+      });
+      const event: EventEnvelope = { id: `e-${Date.now()}`, type: 'ItemSaved', source: 'orders', aggregateId: 'z', aggregateVersion: 1, occurredAt: new Date().toISOString(), schemaVersion: 1, payload: { name: 'zed' } };
+      await consume(event);
+      await consume(event);
+      await consume({ ...event });
+      expect(applied).toEqual([event.id]);
+      await expect(consume({ ...event, id: 'v2', schemaVersion: 2 })).rejects.toMatchObject({ name: 'PermanentError' });
+      await expect(consume({ ...event, id: 'unknown-type', type: 'Nope' })).rejects.toMatchObject({ name: 'PermanentError' });
+    });
+
+    it('rolls the inbox back with a failed handler, so a retry applies it', async () => {
+      let attempts = 0;
+      const consume = idempotentConsumer({
+        store: store as Store<unknown>,
+        telemetry,
+        handlers: {
+          ItemSaved: {
+            versions: [1],
+            handle: async () => {
+              attempts++;
+              if (attempts === 1) throw new Error('transient');
+            },
+          },
+        },
+      });
+      const event: EventEnvelope = { id: `f-${Date.now()}`, type: 'ItemSaved', source: 'orders', aggregateId: 'y', aggregateVersion: 1, occurredAt: new Date().toISOString(), schemaVersion: 1, payload: {} };
+      await expect(consume(event)).rejects.toThrow('transient');
+      await consume(event);
+      await consume(event);
+      expect(attempts).toBe(2);
+    });
+  });
+}

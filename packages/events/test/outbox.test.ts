@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { outboxContract } from './outbox-suite';
+
+outboxContract(storeBackend('sqlite', 'outbox'));
