@@ -2,6 +2,7 @@ import type { BaseContext } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
 import type { CacheStore } from '@shop/cache';
 import { type SeedSizes, defaultSeedSizes } from '@shop/seed';
+import { type Bus, type EventHandler, OutboxRelay, type Subscription, eventMigrations, idempotentConsumer } from '@shop/events';
 import { type Migration, type Store, type StoreLocation, openStore } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type Subgraph, createSubgraph } from './subgraph';
@@ -22,7 +23,24 @@ export interface SubgraphFactoryOptions {
   cacheStore?: CacheStore | undefined;
   /** How long a hot read stays cached; writes through this service evict it sooner. @default 60_000 */
   hotCacheTtlMs?: number;
+  /**
+   * The event bus: the outbox relay publishes this service's events to it and the service's
+   * consumers subscribe to it. Without one, events stay in the outbox (nothing is lost) and
+   * nothing is consumed.
+   */
+  bus?: Bus | undefined;
 }
+
+/** What a repository gets to tell the service that a transaction appended events. */
+export interface EventSink {
+  /** The service's name: the `source` of its events. */
+  readonly source: string;
+  /** Call after a transaction that appended events commits: the relay publishes at once. */
+  committed(): void;
+}
+
+/** A consumer of one event type, with the schema versions it reads. */
+export type Consumers = Record<string, { versions: number[]; handle: EventHandler }>;
 
 /** A repository that can fill its empty store with the deterministic seed. */
 export interface Seedable {
@@ -53,7 +71,9 @@ export interface StoreSubgraphDefinition<DB, Repo extends Seedable, TContext ext
   resolvers: object;
   migrations: Record<string, Migration>;
   /** The only code that touches the store; one instance per subgraph (it holds no request state). */
-  repository: (store: Store<DB>) => Repo;
+  repository: (store: Store<DB>, events: EventSink) => Repo;
+  /** Events this service applies to its own store (idempotently, through its inbox). */
+  consumes?: (repository: Repo, deps: { telemetry: Telemetry; hot: HotCache | undefined }) => Consumers;
   /** Builds one request's context; per-request DataLoaders are created here. */
   context: (deps: ContextDeps<Repo>) => TContext;
 }
@@ -61,6 +81,8 @@ export interface StoreSubgraphDefinition<DB, Repo extends Seedable, TContext ext
 /** A subgraph together with the store it alone owns. */
 export interface StoreSubgraph<DB> extends Subgraph {
   readonly store: Store<DB>;
+  /** The outbox relay, when the service has a bus. */
+  readonly relay: OutboxRelay | undefined;
 }
 
 /**
@@ -77,26 +99,46 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
     const hot = options.cacheStore ? { store: options.cacheStore, ttlMs: options.hotCacheTtlMs ?? 60_000 } : undefined;
     const seed = options.seed ?? defaultSeedSizes;
     const store = await openStore<DB>({ service: telemetry.service, telemetry, ...options.store });
+    let relay: OutboxRelay | undefined;
+    let subscription: Subscription | undefined;
+    const release = async () => {
+      await subscription?.close();
+      await relay?.stop();
+      await store.close();
+    };
     try {
-      await store.migrate(definition.migrations);
-      const repository = definition.repository(store);
+      // Every service has an outbox and an inbox beside its own tables.
+      await store.migrate({ ...eventMigrations, ...definition.migrations });
+      const bus = options.bus;
+      relay = bus ? new OutboxRelay({ store: store as Store<unknown>, bus, telemetry }) : undefined;
+      const sink: EventSink = { source: telemetry.service, committed: () => relay?.kick() };
+      const repository = definition.repository(store, sink);
       if (seed !== false) {
         const started = Date.now();
         const rows = await repository.seed(seed);
         if (rows > 0) telemetry.logger.info({ rows, ms: Date.now() - started }, 'seeded an empty store');
       }
+      const consumers = definition.consumes?.(repository, { telemetry, hot });
+      if (bus && consumers && Object.keys(consumers).length > 0) {
+        subscription = await bus.subscribe({
+          group: telemetry.service,
+          types: Object.keys(consumers),
+          handler: idempotentConsumer({ store: store as Store<unknown>, telemetry, handlers: consumers }),
+        });
+      }
+      relay?.start();
       const subgraph = await createSubgraph<TContext>({
         telemetry,
         typeDefs: definition.typeDefs,
         resolvers: definition.resolvers,
         context: async ({ logger }) => definition.context({ repository, telemetry, logger, pageMax, hot }),
         ready: () => store.ping(),
-        close: () => store.close(),
+        close: release,
         debug: options.debug ?? false,
       });
-      return Object.assign(subgraph, { store });
+      return Object.assign(subgraph, { store, relay });
     } catch (err) {
-      await store.close();
+      await release();
       throw err;
     }
   };

@@ -13,7 +13,7 @@ export const createAccounts = defineStoreSubgraph<AccountsDB, UsersRepository, C
   typeDefs,
   resolvers,
   migrations,
-  repository: (store) => new UsersRepository(store),
+  repository: (store, events) => new UsersRepository(store, events),
   context: ({ repository, telemetry, logger, pageMax, hot }) => ({
     users: repository,
     loaders: createLoaders(repository, telemetry, hot),

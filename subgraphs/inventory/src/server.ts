@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import type { Kysely } from '@shop/store';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type InventoryDB, StockRepository } from './data/repository';
@@ -14,5 +15,11 @@ export const createInventory = defineStoreSubgraph<InventoryDB, StockRepository,
   resolvers,
   migrations,
   repository: (store) => new StockRepository(store),
+  consumes: () => ({
+    ProductCreated: {
+      versions: [1],
+      handle: (trx, event) => StockRepository.ensureRecord(trx as unknown as Kysely<InventoryDB>, event.aggregateId),
+    },
+  }),
   context: ({ repository, telemetry, logger }) => ({ stock: repository, loaders: createLoaders(repository, telemetry), logger }),
 });

@@ -36,8 +36,19 @@ export const resolvers: Resolvers = {
         await loaders.product.invalidate(id, product);
         return product;
       }),
+    discontinueProduct: (_, { id }, { products, loaders }) =>
+      coded(async () => {
+        const product = await products.discontinue(id);
+        await loaders.product.invalidate(id, product);
+        return product;
+      }),
   },
   Product: {
     __resolveReference: (ref, { loaders }) => loaders.product.loader.load(ref.id),
+    averageRating: async (product, _, { loaders }) => {
+      const rating = await loaders.rating.load(product.id);
+      return rating && rating.reviewCount > 0 ? Math.round((rating.ratingSum / rating.reviewCount) * 100) / 100 : null;
+    },
+    reviewCount: async (product, _, { loaders }) => (await loaders.rating.load(product.id))?.reviewCount ?? 0,
   },
 };

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import type { Kysely } from '@shop/store';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type ProductsDB, ProductsRepository } from './data/repository';
@@ -13,7 +14,16 @@ export const createProducts = defineStoreSubgraph<ProductsDB, ProductsRepository
   typeDefs,
   resolvers,
   migrations,
-  repository: (store) => new ProductsRepository(store),
+  repository: (store, events) => new ProductsRepository(store, events),
+  consumes: () => ({
+    ReviewAdded: {
+      versions: [1],
+      handle: async (trx, event) => {
+        const { productId, rating } = event.payload as { productId: string; rating: number };
+        await ProductsRepository.applyReview(trx as unknown as Kysely<ProductsDB>, productId, rating);
+      },
+    },
+  }),
   context: ({ repository, telemetry, logger, pageMax, hot }) => ({
     products: repository,
     loaders: createLoaders(repository, telemetry, hot),

@@ -13,7 +13,7 @@ export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, C
   typeDefs,
   resolvers,
   migrations,
-  repository: (store) => new ReviewsRepository(store),
+  repository: (store, events) => new ReviewsRepository(store, events),
   context: ({ repository, telemetry, logger, pageMax }) => ({
     reviews: repository,
     loaders: createLoaders(repository, telemetry),

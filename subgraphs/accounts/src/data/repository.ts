@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { chunks, type SeedSizes, seedUsers } from '@shop/seed';
-import { DomainError, notFound } from '@shop/server';
-import type { Store } from '@shop/store';
+import { appendEvents } from '@shop/events';
+import { DomainError, type EventSink, notFound } from '@shop/server';
+import type { Kysely, Store } from '@shop/store';
 
 /** accounts' tables, as the query builder sees them. */
 export interface AccountsDB {
@@ -24,7 +25,10 @@ function isUniqueViolation(err: unknown): boolean {
 
 /** The only code that reads or writes accounts' store. */
 export class UsersRepository {
-  constructor(private readonly store: Store<AccountsDB>) {}
+  constructor(
+    private readonly store: Store<AccountsDB>,
+    private readonly events: EventSink,
+  ) {}
 
   /** One round trip for any number of ids; the result follows `ids`, null where missing. */
   async byIds(ids: readonly string[]): Promise<(UserRow | null)[]> {
@@ -52,11 +56,15 @@ export class UsersRepository {
   async create(input: { name: string; email: string }): Promise<UserRow> {
     const row = { id: randomUUID(), name: input.name, email: input.email, created_at: new Date().toISOString() };
     try {
-      await this.store.db.insertInto('users').values(row).execute();
+      await this.store.db.transaction().execute(async (trx) => {
+        await trx.insertInto('users').values(row).execute();
+        await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'UserCreated', aggregateId: row.id, payload: { id: row.id, name: row.name } }]);
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${JSON.stringify(input.email)} is already registered`, 'input.email');
       throw err;
     }
+    this.events.committed();
     return toUser(row);
   }
 
@@ -65,14 +73,21 @@ export class UsersRepository {
     if (patch.name !== undefined) values.name = patch.name;
     if (patch.email !== undefined) values.email = patch.email;
     try {
-      if (Object.keys(values).length > 0) {
-        const result = await this.store.db.updateTable('users').set(values).where('id', '=', id).executeTakeFirst();
-        if (Number(result.numUpdatedRows) === 0) throw notFound('User', id);
-      }
+      await this.store.db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+        if (!before) throw notFound('User', id);
+        const changed = Object.entries(values).some(([k, v]) => before[k as keyof AccountsDB['users']] !== v);
+        if (!changed) return;
+        await trx.updateTable('users').set(values).where('id', '=', id).execute();
+        // The payload carries the public fields only: an email is not every service's business.
+        const after = { ...before, ...values };
+        await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'UserUpdated', aggregateId: id, payload: { id, name: after.name } }]);
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${JSON.stringify(patch.email)} is already registered`, 'input.email');
       throw err;
     }
+    this.events.committed();
     const [user] = await this.byIds([id]);
     if (!user) throw notFound('User', id);
     return user;

@@ -1,5 +1,5 @@
 import { chunks, type SeedSizes, seedStock } from '@shop/seed';
-import type { Store } from '@shop/store';
+import type { Kysely, Store } from '@shop/store';
 
 /** inventory's tables, as the query builder sees them. */
 export interface InventoryDB {
@@ -42,6 +42,15 @@ export class StockRepository {
       .onConflict((oc) => oc.column('product_id').doUpdateSet({ quantity: row.quantity, updated_at: row.updated_at }))
       .execute();
     return toStock(row);
+  }
+
+  /** A new product gets a stock record with nothing on hand (an existing record is kept). */
+  static async ensureRecord(trx: Kysely<InventoryDB>, productId: string): Promise<void> {
+    await trx
+      .insertInto('stock')
+      .values({ product_id: productId, quantity: 0, updated_at: new Date().toISOString() })
+      .onConflict((oc) => oc.column('product_id').doNothing())
+      .execute();
   }
 
   async count(): Promise<number> {

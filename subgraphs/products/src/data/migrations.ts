@@ -18,4 +18,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('products_category_id_idx').on('products').columns(['category', 'id']).execute();
     },
   },
+  '0002_discontinued_and_ratings': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('products').addColumn('discontinued', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // A local read model of reviews, fed by ReviewAdded events: rating fields never call reviews.
+      await db.schema
+        .createTable('product_ratings')
+        .addColumn('product_id', 'text', (c) => c.primaryKey())
+        .addColumn('review_count', 'integer', (c) => c.notNull())
+        .addColumn('rating_sum', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

@@ -37,6 +37,8 @@ export type CreateProductInput = {
 export type Mutation = {
   __typename?: 'Mutation';
   createProduct: Product;
+  /** Stops selling a product; it stays readable. An unknown id is a NOT_FOUND error. */
+  discontinueProduct: Product;
   /** Updates the given fields; an unknown id is a NOT_FOUND error. */
   updateProduct: Product;
 };
@@ -44,6 +46,11 @@ export type Mutation = {
 
 export type MutationCreateProductArgs = {
   input: CreateProductInput;
+};
+
+
+export type MutationDiscontinueProductArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -64,14 +71,20 @@ export type PageInfo = {
  */
 export type Product = {
   __typename?: 'Product';
+  /** Mean rating of its reviews, null when it has none. Kept from ReviewAdded events: never calls reviews. */
+  averageRating: Maybe<Scalars['Float']['output']>;
   category: Scalars['String']['output'];
   /** When the product was listed, ISO 8601. */
   createdAt: Scalars['String']['output'];
   description: Scalars['String']['output'];
+  /** A discontinued product stays readable but takes no new reviews. */
+  discontinued: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
   /** Price in integer cents. */
   price: Scalars['Int']['output'];
+  /** How many reviews it has. Kept from ReviewAdded events. */
+  reviewCount: Scalars['Int']['output'];
   /** Weight in grams. */
   weight: Scalars['Int']['output'];
 };
@@ -232,6 +245,7 @@ export type ResolversTypes = ResolversObject<{
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Product: ResolverTypeWrapper<ProductRow>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   ProductConnection: ResolverTypeWrapper<Omit<ProductConnection, 'edges'> & { edges: Array<ResolversTypes['ProductEdge']> }>;
   ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -251,6 +265,7 @@ export type ResolversParentTypes = ResolversObject<{
   ID: Scalars['ID']['output'];
   PageInfo: PageInfo;
   Product: ProductRow;
+  Float: Scalars['Float']['output'];
   ProductConnection: Omit<ProductConnection, 'edges'> & { edges: Array<ResolversParentTypes['ProductEdge']> };
   ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   Query: Record<PropertyKey, never>;
@@ -309,6 +324,7 @@ export interface FieldSetScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationCreateProductArgs, 'input'>>;
+  discontinueProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationDiscontinueProductArgs, 'id'>>;
   updateProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationUpdateProductArgs, 'id' | 'input'>>;
 }>;
 
@@ -319,12 +335,15 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Product']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  averageRating?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   category?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  discontinued?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reviewCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   weight?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 

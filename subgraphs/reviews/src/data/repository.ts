@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type SeedSizes, chunks, seedReviews } from '@shop/seed';
-import { type Store, sql } from '@shop/store';
+import { appendEvents } from '@shop/events';
+import type { EventSink } from '@shop/server';
+import { type Kysely, type Store, sql } from '@shop/store';
 
 /** reviews' tables, as the query builder sees them. */
 export interface ReviewsDB {
@@ -33,7 +35,10 @@ const toReview = (r: Row): ReviewRow => ({
 
 /** The only code that reads or writes reviews' store. */
 export class ReviewsRepository {
-  constructor(private readonly store: Store<ReviewsDB>) {}
+  constructor(
+    private readonly store: Store<ReviewsDB>,
+    private readonly events: EventSink,
+  ) {}
 
   /** One round trip for any number of ids; the result follows `ids`, null where missing. */
   async byIds(ids: readonly string[]): Promise<(ReviewRow | null)[]> {
@@ -86,7 +91,27 @@ export class ReviewsRepository {
       rating: input.rating,
       created_at: new Date().toISOString(),
     };
-    await this.store.db.insertInto('reviews').values(row).execute();
+    await this.store.db.transaction().execute(async (trx) => {
+      await trx.insertInto('reviews').values(row).execute();
+      await appendEvents(trx as unknown as Kysely<never>, this.events.source, [
+        {
+          type: 'ReviewAdded',
+          aggregateId: row.id,
+          // `affects` names the entities whose derived fields change, for caches to evict.
+          payload: {
+            id: row.id,
+            productId: row.product_id,
+            authorId: row.author_id,
+            rating: row.rating,
+            affects: [
+              { __typename: 'Product', id: row.product_id },
+              { __typename: 'User', id: row.author_id },
+            ],
+          },
+        },
+      ]);
+    });
+    this.events.committed();
     return toReview(row);
   }
 
