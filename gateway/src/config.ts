@@ -47,6 +47,8 @@ export interface GatewayConfig {
   subgraphTimeoutMs: number;
   /** `MAX_QUERY_DEPTH` (default 15) and `MAX_QUERY_ALIASES` (default 50): hostile documents are refused. */
   limits: { depth: number; aliases: number };
+  /** `AMQP_URL`: the gateway evicts cached entities on the services' events when set. */
+  amqpUrl: string | undefined;
   /** `REDIS_URL`: the caches live in Redis when set, in a bounded in-memory LRU otherwise. */
   redisUrl: string | undefined;
   /**
@@ -92,6 +94,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     EXPLORER: flag(developmentTools),
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
     REDIS_URL: optionalUrl('redis', 'rediss'),
+    AMQP_URL: optionalUrl('amqp', 'amqps'),
     MAX_QUERY_DEPTH: positiveInt(15),
     MAX_QUERY_ALIASES: positiveInt(50),
     GATEWAY_CACHE: flag(true),
@@ -141,6 +144,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
     subgraphUrlOverrides,
     redisUrl: raw.REDIS_URL,
+    amqpUrl: raw.AMQP_URL,
     limits: { depth: raw.MAX_QUERY_DEPTH, aliases: raw.MAX_QUERY_ALIASES },
     layers: {
       cache: raw.GATEWAY_CACHE,

@@ -14,6 +14,8 @@ import { BatchingDataSource, type FetchLayers, allLayersOn } from './batching/da
 import { EntityCache } from './batching/entity-cache';
 import { createTransport } from './batching/transport';
 import { type QueryLimits, defaultQueryLimits, queryLimitsRule } from './limits';
+import type { Bus, Subscription } from '@shop/events';
+import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
@@ -55,6 +57,13 @@ export interface GatewayOptions {
   cacheStore?: CacheStore | undefined;
   /** The entity cache (needs `cacheStore`); `ttlByType` (seconds) applies when a subgraph sends no max-age. @default true */
   entityCache?: boolean | { ttlByType?: Record<string, number> };
+  /**
+   * An event bus: the gateway evicts cached entities on the events in `evictOn`, so writes made
+   * behind its back show after the propagation delay. @default none
+   */
+  bus?: Bus | undefined;
+  /** Event types that evict the entities they change. @default defaultEvictionEvents */
+  evictOn?: readonly string[];
   /** Refuse operations deeper or more aliased than this (hostile documents). @default defaultQueryLimits */
   limits?: Partial<QueryLimits>;
   /** The whole-response cache (needs `cacheStore`); honours cache hints, keyed per user for PRIVATE data. @default true */
@@ -448,6 +457,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       : new Error(`The gateway could not load its supergraph: ${(err as Error).message}`, { cause: err });
   }
 
+  let evictions: Subscription | undefined;
+  if (options.bus && cacheStore) {
+    evictions = await subscribeEvictions(options.bus, options.evictOn ?? defaultEvictionEvents, invalidate);
+  }
+
   let stopped = false;
   const server = createHttpServer<GatewayContext>({
     telemetry,
@@ -476,6 +490,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (stopped) return;
       stopped = true;
       await runningServer?.stop();
+      await evictions?.close();
       await apollo.stop();
       await transport.close();
     },

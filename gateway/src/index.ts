@@ -4,15 +4,18 @@
 import { runMain } from '@shop/server';
 import { createTelemetry } from '@shop/telemetry';
 import { loadGatewayConfig } from './config';
+import { connectAmqpBus } from '@shop/events';
 import { cachingOptions, createGateway } from './gateway';
 
 runMain(async () => {
   const config = loadGatewayConfig();
   const telemetry = createTelemetry({ service: 'gateway', logLevel: config.logLevel, processMetrics: true });
   const caching = cachingOptions(config, telemetry);
+  const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service: 'gateway', telemetry }) : undefined;
   const gateway = await createGateway({
     telemetry,
     ...caching,
+    bus,
     supergraph: config.supergraph,
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
@@ -29,12 +32,14 @@ runMain(async () => {
   } catch (err) {
     // Release the watchers and Apollo before runMain exits on the error.
     await gateway.stop();
+    await bus?.close();
     await caching.cacheStore?.close();
     throw err;
   }
   const stoppable = {
     async stop() {
       await gateway.stop();
+      await bus?.close();
       await caching.cacheStore?.close();
     },
   };

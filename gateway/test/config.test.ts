@@ -18,6 +18,7 @@ describe('loadGatewayConfig', () => {
       subgraphTimeoutMs: 10_000,
       subgraphUrlOverrides: {},
       redisUrl: undefined,
+      amqpUrl: undefined,
       limits: { depth: 15, aliases: 50 },
       layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 50, entityTtlByType: {} },
     });

@@ -1,5 +1,6 @@
 import { openCacheStore } from '@shop/cache';
 import { loadSubgraphConfig } from '@shop/config';
+import { connectAmqpBus } from '@shop/events';
 import { sqliteFileFor } from '@shop/store';
 import { type Logger, createTelemetry } from '@shop/telemetry';
 import type { SubgraphFactoryOptions } from './service';
@@ -55,6 +56,9 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
     const cacheStore = config.hotCache.enabled
       ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.hotCache.timeoutMs })
       : undefined;
+    // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
+    const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service, telemetry }) : undefined;
+    if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
     const subgraph = await create({
       telemetry,
       store: config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, service) },
@@ -63,11 +67,13 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       debug: config.nodeEnv !== 'production',
       cacheStore,
       hotCacheTtlMs: config.hotCache.ttlMs,
+      bus,
     });
     await subgraph.listen(config.port, config.host);
     const stoppable = {
       async stop() {
         await subgraph.stop();
+        await bus?.close();
         await cacheStore?.close();
       },
     };

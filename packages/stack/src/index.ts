@@ -9,6 +9,7 @@ import { createReviews } from '@shop/reviews';
 import type { SeedSizes } from '@shop/seed';
 import type { RunningServer, Subgraph } from '@shop/server';
 import { type CacheStore, openCacheStore } from '@shop/cache';
+import { type Bus, MemoryBroker, MemoryBus, connectAmqpBus } from '@shop/events';
 import { type StoreLocation, sqliteFileFor } from '@shop/store';
 import { createTelemetry, type Telemetry } from '@shop/telemetry';
 
@@ -56,6 +57,11 @@ export interface StackOptions {
   layers?: GatewayOptions['layers'];
   entityCache?: GatewayOptions['entityCache'];
   responseCache?: GatewayOptions['responseCache'];
+  /**
+   * The event bus: one in-process broker shared by every service (the embedded mode), RabbitMQ,
+   * or none (events then wait in each outbox). @default { kind: 'memory' }
+   */
+  bus?: { kind: 'memory' } | { kind: 'amqp'; url: string } | false;
 }
 
 /** The whole platform in one process: every subgraph and the gateway, sharing one metrics registry. */
@@ -90,6 +96,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const subgraphs = {} as Record<SubgraphName, Subgraph>;
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const cache = options.cache ?? { kind: 'memory' };
+  const busOption = options.bus ?? { kind: 'memory' };
+  const broker = busOption !== false && busOption.kind === 'memory' ? new MemoryBroker() : undefined;
+  /** One bus per service, as separate processes would have; closed after the servers. */
+  const openBus = async (t: Telemetry): Promise<Bus | undefined> => {
+    if (busOption === false) return undefined;
+    const bus =
+      busOption.kind === 'memory'
+        ? new MemoryBus({ service: t.service, telemetry: t, ...(broker ? { broker } : {}) })
+        : await connectAmqpBus({ url: busOption.url, service: t.service, telemetry: t });
+    started.unshift(bus);
+    return bus;
+  };
   /** One cache store per service, as separate processes would have; closed after the servers. */
   const openCache = (t: Telemetry): CacheStore | undefined => {
     if (cache === false) return undefined;
@@ -108,6 +126,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         pageMax: options.pageMax ?? 100,
         debug: options.debug ?? false,
         cacheStore: openCache(t),
+        bus: await openBus(t),
       });
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(options.ports?.[def.name] ?? def.port, host);
@@ -123,6 +142,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       explorer: options.explorer ?? true,
       debug: options.debug ?? false,
       cacheStore: openCache(telemetry.gateway),
+      bus: await openBus(telemetry.gateway),
       layers: options.layers ?? {},
       entityCache: options.entityCache ?? true,
       responseCache: options.responseCache ?? true,

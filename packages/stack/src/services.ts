@@ -69,7 +69,8 @@ function stopProcess(child: ChildProcess): Promise<void> {
 export async function startServices(options: ServicesOptions = {}): Promise<Services> {
   const stdio = options.stdio ?? 'inherit';
   const timeout = options.readyTimeoutMs ?? 120_000;
-  const env = options.env ?? {};
+  // Services talk through RabbitMQ: without a broker their events would wait in the outboxes.
+  const env = { AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', ...options.env };
   const processes = {} as Record<SubgraphName | 'gateway', ChildProcess>;
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const stop = async () => {

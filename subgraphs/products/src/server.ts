@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import { appendEvents } from '@shop/events';
 import type { Kysely } from '@shop/store';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
@@ -21,6 +22,9 @@ export const createProducts = defineStoreSubgraph<ProductsDB, ProductsRepository
       handle: async (trx, event) => {
         const { productId, rating } = event.payload as { productId: string; rating: number };
         await ProductsRepository.applyReview(trx as unknown as Kysely<ProductsDB>, productId, rating);
+        // products owns Product: it announces the change to its fields itself, in the same
+        // transaction, so caches evict after the read model changed, never before.
+        await appendEvents(trx, 'products', [{ type: 'ProductRatingChanged', aggregateId: productId, payload: { id: productId } }]);
       },
     },
   }),
