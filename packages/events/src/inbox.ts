@@ -42,7 +42,7 @@ export function idempotentConsumer(options: ConsumerOptions): (event: EventEnvel
         return true;
       });
     if (!applied) return;
-    telemetry.metrics.eventsConsumed.inc({ service, type: event.type });
+    // events_consumed_total is counted by the bus (per delivery); the inbox adds the lag of applied ones.
     telemetry.metrics.eventPropagationSeconds.observe({ service }, Math.max(0, (Date.now() - Date.parse(event.occurredAt)) / 1000));
     await options.afterCommit?.(event);
   };

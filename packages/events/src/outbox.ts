@@ -235,7 +235,6 @@ export class OutboxRelay {
           rows.map((r) => r.position),
         )
         .execute();
-      for (const e of events) telemetry.metrics.eventsPublished.inc({ service, type: e.type });
       return rows.length;
     });
     const pending = await db
