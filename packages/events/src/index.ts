@@ -1,5 +1,5 @@
 export * from './types';
 export * from './outbox';
 export * from './inbox';
-export { MemoryBroker, MemoryBus, type MemoryBusOptions } from './bus-memory';
-export { AmqpBus, type AmqpBusOptions, connectAmqpBus } from './bus-amqp';
+export { type BusDeadLetter, MemoryBroker, MemoryBus, type MemoryBusOptions, isPermanentError } from './bus-memory';
+export { AmqpBus, type AmqpBusOptions, EVENTS_EXCHANGE, connectAmqpBus, deadLetterQueue, groupQueue } from './bus-amqp';

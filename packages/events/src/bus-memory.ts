@@ -1,0 +1,401 @@
+import type { Logger, Telemetry } from '@shop/telemetry';
+import { type Bus, type DeadLetter, type EventEnvelope, PermanentError, type SubscribeOptions, type Subscription } from './types';
+
+// ---------------------------------------------------------------------------------------------
+// Delivery semantics shared by MemoryBus and AmqpBus: one copy, so the two cannot drift apart.
+// ---------------------------------------------------------------------------------------------
+
+/** The backoff of `SubscribeOptions.retryDelayMs` when none is given: 50, 100, 200 ... at most 2000 ms. */
+export function defaultRetryDelayMs(attempt: number): number {
+  return Math.min(2000, 50 * 2 ** Math.max(0, attempt - 1));
+}
+
+/**
+ * True for a `PermanentError`, also one thrown from another copy of this module or another realm
+ * (a second bundle, a vm context), where `instanceof` fails: the name is the contract.
+ */
+export function isPermanentError(err: unknown): boolean {
+  return err instanceof PermanentError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PermanentError');
+}
+
+/** A thrown value as the text a dead letter keeps. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  if (typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string') return (err as { message: string }).message;
+  return String(err);
+}
+
+/** A dead letter as the buses return it: `raw` is set when the body was not an EventEnvelope. */
+export interface BusDeadLetter extends DeadLetter {
+  /**
+   * The message body as received, present only when it could not be read as an EventEnvelope;
+   * `event` then holds whatever fields could be recovered (empty strings and zeros otherwise).
+   */
+  raw?: string;
+}
+
+export type ParsedBody = { ok: true; event: EventEnvelope } | { ok: false; error: string; partial: EventEnvelope };
+
+const isInteger = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/** Reads a message body as an EventEnvelope, or says why it is not one (the message then goes to dead letters). */
+export function parseEnvelope(body: string, routingKey = ''): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (err) {
+    return { ok: false, error: `malformed message: not JSON (${errorMessage(err)})`, partial: partialEnvelope(undefined, routingKey) };
+  }
+  const problems: string[] = [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, error: 'malformed message: not an EventEnvelope object', partial: partialEnvelope(undefined, routingKey) };
+  }
+  const v = value as Record<string, unknown>;
+  for (const key of ['id', 'type', 'source', 'aggregateId', 'occurredAt'] as const) if (!isText(v[key])) problems.push(`${key} must be a non-empty string`);
+  if (!isInteger(v.aggregateVersion) || v.aggregateVersion < 1) problems.push('aggregateVersion must be an integer >= 1');
+  if (!isInteger(v.schemaVersion) || v.schemaVersion < 1) problems.push('schemaVersion must be an integer >= 1');
+  if (typeof v.payload !== 'object' || v.payload === null || Array.isArray(v.payload)) problems.push('payload must be an object');
+  if (problems.length > 0) return { ok: false, error: `malformed message: ${problems.join('; ')}`, partial: partialEnvelope(v, routingKey) };
+  return { ok: true, event: v as unknown as EventEnvelope };
+}
+
+function partialEnvelope(v: Record<string, unknown> | undefined, routingKey: string): EventEnvelope {
+  const text = (x: unknown) => (typeof x === 'string' ? x : '');
+  const int = (x: unknown) => (isInteger(x) ? x : 0);
+  const payload = v && typeof v.payload === 'object' && v.payload !== null && !Array.isArray(v.payload) ? (v.payload as Record<string, unknown>) : {};
+  return {
+    id: text(v?.id),
+    type: text(v?.type) || routingKey,
+    source: text(v?.source),
+    aggregateId: text(v?.aggregateId),
+    aggregateVersion: int(v?.aggregateVersion),
+    occurredAt: text(v?.occurredAt),
+    schemaVersion: int(v?.schemaVersion),
+    payload,
+  };
+}
+
+/** The dead letter for a stored body and the reason it died. */
+export function toDeadLetter(body: string, routingKey: string, error: string, attempts: number, deadAt: string): BusDeadLetter {
+  const parsed = parseEnvelope(body, routingKey);
+  return parsed.ok ? { event: parsed.event, error, attempts, deadAt } : { event: parsed.partial, error, attempts, deadAt, raw: body };
+}
+
+/** SubscribeOptions with the defaults applied, checked once so a misuse fails at subscribe, not at the first event. */
+export type ResolvedSubscribeOptions = Required<SubscribeOptions>;
+
+/** Group names become queue names (`shop.<group>`): letters, digits and `._:-` only. */
+const GROUP = /^[A-Za-z0-9._:-]{1,200}$/;
+
+export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubscribeOptions {
+  const { group, types, handler } = options;
+  if (typeof group !== 'string' || !GROUP.test(group)) {
+    throw new TypeError(`subscribe: group must be 1-200 characters of letters, digits and ._:- (received ${JSON.stringify(group)})`);
+  }
+  if (!Array.isArray(types) || types.length === 0 || !types.every((t) => typeof t === 'string' && t.length > 0 && !/[*#]/.test(t))) {
+    // A type is a topic routing key: `*` and `#` would make it a wildcard pattern.
+    throw new TypeError(`subscribe: types must be a non-empty array of event types without * or # (received ${JSON.stringify(types)})`);
+  }
+  if (typeof handler !== 'function') throw new TypeError(`subscribe: handler must be a function (received ${typeof handler})`);
+  const maxAttempts = options.maxAttempts ?? 5;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`subscribe: maxAttempts must be an integer >= 1 (received ${maxAttempts})`);
+  return { group, types: [...new Set(types)], handler, maxAttempts, retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs };
+}
+
+/** Checks what publish needs from each event before anything is sent, so a batch is never half sent for a misuse. */
+export function assertPublishable(events: readonly EventEnvelope[]): void {
+  if (!Array.isArray(events)) throw new TypeError(`publish: expected an array of events (received ${typeof events})`);
+  for (const e of events) {
+    if (typeof e !== 'object' || e === null || !isText(e.type) || /[*#]/.test(e.type)) {
+      throw new TypeError(`publish: every event needs a type without * or # (received ${JSON.stringify(e?.type)})`);
+    }
+  }
+}
+
+/** How one delivery ended. `released`: the consumer stopped first, so the message goes back to the queue. */
+export type DeliveryOutcome = { kind: 'handled'; attempts: number } | { kind: 'dead'; attempts: number; error: string } | { kind: 'released' };
+
+export interface DeliveryControl {
+  /** True once the consumer stopped (subscription closed, channel lost): no further attempts. */
+  stopped(): boolean;
+  /** Waits `ms` before the next attempt; resolves false if the consumer stopped meanwhile. */
+  wait(ms: number): Promise<boolean>;
+  logger: Logger;
+}
+
+/**
+ * Runs the handler with retries in place: the message stays held (unacknowledged) during the
+ * backoff, so the group's next message waits and per-aggregate order holds. A PermanentError
+ * ends it at once; after `maxAttempts` failures it is dead.
+ */
+export async function deliverWithRetries(event: EventEnvelope, options: ResolvedSubscribeOptions, control: DeliveryControl): Promise<DeliveryOutcome> {
+  if (control.stopped()) return { kind: 'released' };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await options.handler(event);
+      return { kind: 'handled', attempts: attempt };
+    } catch (err) {
+      const error = errorMessage(err);
+      if (isPermanentError(err)) return { kind: 'dead', attempts: attempt, error };
+      if (attempt >= options.maxAttempts) return { kind: 'dead', attempts: attempt, error };
+      if (control.stopped()) return { kind: 'released' };
+      const delay = Math.max(0, Number(options.retryDelayMs(attempt)) || 0);
+      control.logger.debug({ group: options.group, eventId: event.id, type: event.type, attempt, delay, err: error }, 'event handler failed; retrying');
+      if (!(await control.wait(delay))) return { kind: 'released' };
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-process broker.
+// ---------------------------------------------------------------------------------------------
+
+/** A message as the broker keeps it: the serialised body (as on the wire) and its routing key. */
+interface StoredMessage {
+  body: string;
+  type: string;
+}
+
+interface StoredDeadLetter extends StoredMessage {
+  error: string;
+  attempts: number;
+  deadAt: string;
+}
+
+/** One group's durable queue, its dead letters and its consumers (replicas), served round-robin. */
+class GroupQueue {
+  readonly messages: StoredMessage[] = [];
+  readonly dead: StoredDeadLetter[] = [];
+  readonly consumers: MemoryConsumer[] = [];
+  private next = 0;
+
+  constructor(readonly group: string) {}
+
+  /** Hands messages to idle consumers, one each at a time (AMQP's prefetch 1). */
+  dispatch(): void {
+    while (this.messages.length > 0) {
+      const n = this.consumers.length;
+      let idle: MemoryConsumer | undefined;
+      for (let i = 0; i < n && !idle; i++) {
+        const candidate = this.consumers[(this.next + i) % n];
+        if (candidate && !candidate.busy) {
+          idle = candidate;
+          this.next = (this.next + i + 1) % n;
+        }
+      }
+      if (!idle) return;
+      idle.take(this.messages.shift() as StoredMessage);
+    }
+  }
+}
+
+/**
+ * What RabbitMQ is to AmqpBus, in process: durable queues per group bound by event type, dead
+ * letters per group. Share one broker between the MemoryBus of every service in a process (the
+ * embedded mode); messages outlive subscriptions, as durable queues do.
+ */
+export class MemoryBroker {
+  private readonly queues = new Map<string, GroupQueue>();
+  private readonly bindings = new Map<string, Set<GroupQueue>>();
+
+  /** The group's queue, declared on first use (like `assertQueue`). */
+  queue(group: string): GroupQueue {
+    let q = this.queues.get(group);
+    if (!q) {
+      q = new GroupQueue(group);
+      this.queues.set(group, q);
+    }
+    return q;
+  }
+
+  /** The group's queue if it was ever declared. */
+  existing(group: string): GroupQueue | undefined {
+    return this.queues.get(group);
+  }
+
+  bind(queue: GroupQueue, type: string): void {
+    let bound = this.bindings.get(type);
+    if (!bound) {
+      bound = new Set();
+      this.bindings.set(type, bound);
+    }
+    bound.add(queue);
+  }
+
+  /**
+   * Routes a serialised message by type to every bound queue (topic semantics: none bound means
+   * dropped). Public so a test can send what a foreign or broken publisher would.
+   * @returns how many queues it reached
+   */
+  publishRaw(type: string, body: string): number {
+    const bound = this.bindings.get(type);
+    if (!bound) return 0;
+    for (const q of bound) {
+      q.messages.push({ body, type });
+      q.dispatch();
+    }
+    return bound.size;
+  }
+}
+
+/** One subscription's consumer: handles one message at a time, retrying in place. */
+class MemoryConsumer {
+  busy = false;
+  private stopping = false;
+  private current: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly queue: GroupQueue,
+    private readonly options: ResolvedSubscribeOptions,
+    private readonly telemetry: Telemetry,
+    private readonly logger: Logger,
+  ) {}
+
+  take(message: StoredMessage): void {
+    this.busy = true;
+    // setImmediate: the handler never runs inside publish's call stack, and a long queue yields
+    // to I/O between messages instead of running as one unbroken chain of microtasks.
+    this.current = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.process(message))
+      .catch((err: unknown) => this.logger.error({ group: this.options.group, err: errorMessage(err) }, 'memory bus delivery failed'))
+      .finally(() => {
+        this.busy = false;
+        this.current = undefined;
+        if (!this.stopping) this.queue.dispatch();
+      });
+  }
+
+  private async process(message: StoredMessage): Promise<void> {
+    const { group } = this.options;
+    const parsed = parseEnvelope(message.body, message.type);
+    if (!parsed.ok) {
+      this.deadLetter(message, parsed.error, 0);
+      return;
+    }
+    const outcome = await deliverWithRetries(parsed.event, this.options, {
+      stopped: () => this.stopping,
+      wait: (ms) => this.wait(ms),
+      logger: this.logger,
+    });
+    if (outcome.kind === 'handled') {
+      this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
+    } else if (outcome.kind === 'dead') {
+      this.deadLetter(message, outcome.error, outcome.attempts);
+    } else {
+      // Back to the head of the queue, where it came from, so order holds for the next consumer.
+      this.queue.messages.unshift(message);
+    }
+  }
+
+  private deadLetter(message: StoredMessage, error: string, attempts: number): void {
+    this.queue.dead.push({ ...message, error, attempts, deadAt: new Date().toISOString() });
+    this.logger.warn({ group: this.options.group, type: message.type, attempts, err: error }, 'event dead-lettered');
+  }
+
+  private wait(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve(true);
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve(false);
+      };
+    });
+  }
+
+  /** Stops taking messages; the one in hand finishes its attempt or goes back to the queue. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const i = this.queue.consumers.indexOf(this);
+    if (i >= 0) this.queue.consumers.splice(i, 1);
+    this.wake?.();
+    await this.current;
+    this.queue.dispatch();
+  }
+}
+
+export interface MemoryBusOptions {
+  /** The publishing service and, for its logs, the owner of this bus. */
+  service: string;
+  /** Metrics: `eventsPublished{service}` with `service`, `eventsConsumed{service}` with the consumer group. */
+  telemetry: Telemetry;
+  /** Share one broker between the services of one process. @default a broker of its own */
+  broker?: MemoryBroker;
+}
+
+/**
+ * The in-process Bus (embedded mode, fast tests), with AmqpBus's semantics: a queue per group,
+ * one message at a time per subscription, retries in place with the same backoff, dead letters
+ * per group. Bodies are serialised as on the wire, so a handler never shares the publisher's
+ * objects.
+ */
+export class MemoryBus implements Bus {
+  readonly kind = 'memory' as const;
+  readonly broker: MemoryBroker;
+  private readonly logger: Logger;
+  private readonly subscriptions = new Set<MemoryConsumer>();
+  private closed = false;
+
+  constructor(private readonly options: MemoryBusOptions) {
+    this.broker = options.broker ?? new MemoryBroker();
+    this.logger = options.telemetry.logger.child({ component: 'bus', bus: 'memory' });
+  }
+
+  async publish(events: readonly EventEnvelope[]): Promise<void> {
+    if (this.closed) throw new Error('publish: the bus is closed');
+    assertPublishable(events);
+    // Serialise the whole batch first: a failure (a BigInt, a cycle) then sends nothing.
+    const bodies = events.map((e) => JSON.stringify(e));
+    events.forEach((e, i) => {
+      this.broker.publishRaw(e.type, bodies[i] as string);
+      this.options.telemetry.metrics.eventsPublished.inc({ service: this.options.service, type: e.type });
+    });
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    if (this.closed) throw new Error('subscribe: the bus is closed');
+    const resolved = resolveSubscribeOptions(options);
+    const queue = this.broker.queue(resolved.group);
+    for (const type of resolved.types) this.broker.bind(queue, type);
+    const consumer = new MemoryConsumer(queue, resolved, this.options.telemetry, this.logger);
+    queue.consumers.push(consumer);
+    this.subscriptions.add(consumer);
+    queue.dispatch();
+    let closing: Promise<void> | undefined;
+    return {
+      close: () => {
+        closing ??= consumer.stop().finally(() => this.subscriptions.delete(consumer));
+        return closing;
+      },
+    };
+  }
+
+  async deadLetters(group: string): Promise<DeadLetter[]> {
+    const queue = this.broker.existing(group);
+    return (queue?.dead ?? []).map((d) => toDeadLetter(d.body, d.type, d.error, d.attempts, d.deadAt));
+  }
+
+  async redrive(group: string): Promise<number> {
+    const queue = this.broker.existing(group);
+    if (!queue) return 0;
+    const moved = queue.dead.splice(0);
+    for (const d of moved) queue.messages.push({ body: d.body, type: d.type });
+    queue.dispatch();
+    return moved.length;
+  }
+
+  async ready(): Promise<boolean> {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((c) => c.stop()));
+    this.subscriptions.clear();
+  }
+}
