@@ -571,6 +571,7 @@ class AmqpSubscription implements Subscription {
       this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
       this.settle(channel, message, 'ack');
     } else if (outcome.kind === 'dead') {
+      this.telemetry.metrics.eventsDeadLettered.inc({ service: group, type: parsed.event.type });
       await this.deadLetter(channel, message, outcome.error, outcome.attempts);
     } else if (this.channel === channel) {
       this.settle(channel, message, 'requeue');

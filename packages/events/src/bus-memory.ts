@@ -282,6 +282,7 @@ class MemoryConsumer {
     if (outcome.kind === 'handled') {
       this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
     } else if (outcome.kind === 'dead') {
+      this.telemetry.metrics.eventsDeadLettered.inc({ service: group, type: parsed.event.type });
       this.deadLetter(message, outcome.error, outcome.attempts);
     } else {
       // Back to the head of the queue, where it came from, so order holds for the next consumer.
