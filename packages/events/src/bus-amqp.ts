@@ -38,6 +38,12 @@ export interface AmqpBusOptions {
   reconnectDelayMs?: (attempt: number) => number;
   /** AMQP heartbeat: a peer that went silent is noticed after about two of these. @default 5 */
   heartbeatSeconds?: number;
+  /**
+   * Prefix of the exchange and queue names (`<namespace>.events`, `<namespace>.<group>`), so
+   * several deployments or test runs can share one broker without taking each other's messages.
+   * @default 'shop'
+   */
+  namespace?: string;
   /** `connection_name` shown by `rabbitmqctl list_connections client_properties`. @default the service */
   connectionName?: string;
 }
@@ -108,6 +114,8 @@ export async function connectAmqpBus(options: AmqpBusOptions): Promise<AmqpBus> 
  */
 export class AmqpBus implements Bus {
   readonly kind = 'amqp' as const;
+  /** The exchange and queue names, under `namespace`. */
+  readonly names: { exchange: string; queue: (group: string) => string; dlq: (group: string) => string };
   private readonly logger: Logger;
   private readonly url: string;
   private readonly publishTimeoutMs: number;
@@ -129,6 +137,8 @@ export class AmqpBus implements Bus {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: AmqpBusOptions) {
+    const ns = options.namespace ?? 'shop';
+    this.names = { exchange: `${ns}.events`, queue: (group) => `${ns}.${group}`, dlq: (group) => `${ns}.${group}.dlq` };
     this.logger = options.telemetry.logger.child({ component: 'bus', bus: 'amqp' });
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -185,7 +195,7 @@ export class AmqpBus implements Bus {
     const confirms = events.map((e, i) =>
       confirmed((cb) =>
         channel.publish(
-          EVENTS_EXCHANGE,
+          this.names.exchange,
           e.type,
           bodies[i] as Buffer,
           { persistent: true, contentType: 'application/json', messageId: e.id, type: e.type, appId: this.options.service, timestamp },
@@ -229,21 +239,21 @@ export class AmqpBus implements Bus {
       const channel = await this.openChannel(conn, false);
       try {
         try {
-          await channel.checkQueue(deadLetterQueue(group));
+          await channel.checkQueue(this.names.dlq(group));
         } catch (err) {
           if (isNotFound(err)) return [];
           throw err;
         }
         const out: DeadLetter[] = [];
         for (;;) {
-          const message = await channel.get(deadLetterQueue(group), { noAck: false });
+          const message = await channel.get(this.names.dlq(group), { noAck: false });
           if (message === false) break;
           out.push(readDeadLetter(message));
         }
         // A peek: requeue everything read (RabbitMQ restores the original positions), then a
         // round trip to the queue so the requeue is done before the next reader looks.
         channel.nackAll(true);
-        await channel.checkQueue(deadLetterQueue(group));
+        await channel.checkQueue(this.names.dlq(group));
         return out;
       } finally {
         await quietly(() => channel.close());
@@ -257,18 +267,18 @@ export class AmqpBus implements Bus {
       try {
         let count: number;
         try {
-          count = (await channel.checkQueue(deadLetterQueue(group))).messageCount;
+          count = (await channel.checkQueue(this.names.dlq(group))).messageCount;
         } catch (err) {
           if (isNotFound(err)) return 0;
           throw err;
         }
         // The default exchange drops a message for a missing queue without a word: make sure.
-        await channel.assertQueue(groupQueue(group), { durable: true });
+        await channel.assertQueue(this.names.queue(group), { durable: true });
         // Only what was there when we started: a message that dies again right away stays dead.
         const taken: Message[] = [];
         const sends: Promise<void>[] = [];
         while (taken.length < count) {
-          const message = await channel.get(deadLetterQueue(group), { noAck: false });
+          const message = await channel.get(this.names.dlq(group), { noAck: false });
           if (message === false) break;
           taken.push(message);
           const headers = { ...(message.properties.headers ?? {}) };
@@ -276,7 +286,7 @@ export class AmqpBus implements Bus {
           sends.push(
             confirmed((cb) =>
               channel.sendToQueue(
-                groupQueue(group),
+                this.names.queue(group),
                 message.content,
                 { persistent: true, headers, messageId: message.properties.messageId, type: message.properties.type, contentType: message.properties.contentType },
                 cb,
@@ -367,7 +377,7 @@ export class AmqpBus implements Bus {
       const publisher = await opened.createConfirmChannel();
       publisher.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'amqp publish channel error'));
       publisher.on('close', () => this.onChannelClosed(opened, publisher === this.publisher, 'publish channel closed'));
-      await publisher.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+      await publisher.assertExchange(this.names.exchange, 'topic', { durable: true });
       if (lost) throw new Error('connection lost during set-up');
       if (this.isClosed()) return await closeConnection(opened);
       this.conn = opened;
@@ -506,17 +516,17 @@ class AmqpSubscription implements Subscription {
       if (consuming && !this.stopping) this.bus.onChannelClosed(conn, current, `consumer channel of ${group} closed`);
     });
     try {
-      await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
-      await channel.assertQueue(groupQueue(group), { durable: true });
-      await channel.assertQueue(deadLetterQueue(group), { durable: true });
-      for (const type of types) await channel.bindQueue(groupQueue(group), EVENTS_EXCHANGE, type);
+      await channel.assertExchange(this.bus.names.exchange, 'topic', { durable: true });
+      await channel.assertQueue(this.bus.names.queue(group), { durable: true });
+      await channel.assertQueue(this.bus.names.dlq(group), { durable: true });
+      for (const type of types) await channel.bindQueue(this.bus.names.queue(group), this.bus.names.exchange, type);
       await channel.prefetch(1);
       if (this.stopping || this.conn !== conn) {
         await quietly(() => channel.close());
         return;
       }
       this.channel = channel;
-      const { consumerTag } = await channel.consume(groupQueue(group), (message) => this.onMessage(conn, channel, message), { noAck: false });
+      const { consumerTag } = await channel.consume(this.bus.names.queue(group), (message) => this.onMessage(conn, channel, message), { noAck: false });
       // The channel may have closed (or the connection dropped) while consume was in flight.
       if (this.channel !== channel) throw new Error(`consumer channel of ${group} closed while starting`);
       this.consumerTag = consumerTag;
@@ -603,7 +613,7 @@ class AmqpSubscription implements Subscription {
       await withTimeout(
         confirmed((cb) =>
           channel.sendToQueue(
-            deadLetterQueue(group),
+            this.bus.names.dlq(group),
             message.content,
             { persistent: true, headers, messageId: message.properties.messageId, type: message.properties.type, contentType: message.properties.contentType },
             cb,

@@ -208,10 +208,26 @@ export class OutboxRelay {
   }
 
   private async pass(): Promise<number> {
-    const { store, bus, telemetry } = this.options;
+    const { store, telemetry } = this.options;
     const service = telemetry.service;
     const db = eventTables(store.db as Kysely<unknown>);
-    const published = await db.transaction().execute(async (trx) => {
+    try {
+      return await this.publishPending(db);
+    } finally {
+      // Measured after every pass, failed ones included: a growing backlog is what an outage shows.
+      const pending = await db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('published_at', 'is', null)
+        .executeTakeFirst();
+      telemetry.metrics.outboxPending.set({ service }, Number(pending?.n ?? 0));
+    }
+  }
+
+  private async publishPending(db: Kysely<EventTables>): Promise<number> {
+    const { store, bus, telemetry } = this.options;
+    const service = telemetry.service;
+    return db.transaction().execute(async (trx) => {
       if (store.dialect === 'postgres') {
         const lock = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`outbox:${service}`})) as ok`.execute(trx);
         if (!lock.rows[0]?.ok) return 0;
@@ -237,13 +253,6 @@ export class OutboxRelay {
         .execute();
       return rows.length;
     });
-    const pending = await db
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('published_at', 'is', null)
-      .executeTakeFirst();
-    telemetry.metrics.outboxPending.set({ service }, Number(pending?.n ?? 0));
-    return published;
   }
 
   /** Republishes every event from `position` on (for a new consumer or a rebuilt projection). */

@@ -10,3 +10,4 @@ export function testTelemetry(service: string, registry?: Registry): Telemetry {
   return createTelemetry({ service, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), ...(registry ? { registry } : {}) });
 }
 export * from './redis';
+export * from './proxy';
