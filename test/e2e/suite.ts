@@ -120,6 +120,21 @@ export function e2eSuite(gatewayUrl: () => string): void {
     expect(still.data?.user.name).toBe(users.get('u00001')!.name);
   });
 
+  it('refuses a review of a product reviews has never heard of, or of a discontinued one', async () => {
+    const unknown = await client.query('mutation { addReview(input: { authorId: "u00001", productId: "no-such-product", body: "?", rating: 3 }) { id } }');
+    expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'input.productId' });
+    const gone = await client.query<{ discontinueProduct: { discontinued: boolean } }>('mutation { discontinueProduct(id: "p00042") { id discontinued } }');
+    expect(gone.data?.discontinueProduct.discontinued).toBe(true);
+    const addReview = () => client.query('mutation { addReview(input: { authorId: "u00001", productId: "p00042", body: "late", rating: 3 }) { id } }');
+    let refused = await addReview();
+    const deadline = Date.now() + 15_000;
+    while (!refused.errors && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      refused = await addReview();
+    }
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', field: 'input.productId' });
+  });
+
   it('reads its own writes through the gateway', async () => {
     const created = await client.query<{ createProduct: { id: string } }>(
       'mutation { createProduct(input: { name: "Test Lamp", description: "Bright", price: 4200, weight: 1500, category: "home" }) { id name price } }',
@@ -128,7 +143,15 @@ export function e2eSuite(gatewayUrl: () => string): void {
     const id = created.data!.createProduct.id;
     const stocked = await client.query('mutation($id: ID!) { setStock(productId: $id, quantity: 7) { id inStock quantityAvailable } }', { id });
     expect(stocked.errors).toBeUndefined();
-    const review = await client.query('mutation($id: ID!) { addReview(input: { authorId: "u00003", productId: $id, body: "Nice", rating: 4 }) { id } }', { id });
+    // reviews learns of the new product from products' ProductCreated event: until it arrives the
+    // product is unknown to reviews (NOT_FOUND), then the review is accepted. Bounded polling.
+    const addReview = () => client.query('mutation($id: ID!) { addReview(input: { authorId: "u00003", productId: $id, body: "Nice", rating: 4 }) { id } }', { id });
+    let review = await addReview();
+    const deadline = Date.now() + 15_000;
+    while (review.errors?.[0]?.extensions?.code === 'NOT_FOUND' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      review = await addReview();
+    }
     expect(review.errors).toBeUndefined();
     const read = await client.query<{ product: { name: string; inStock: boolean; quantityAvailable: number; shippingEstimate: number; reviews: Array<{ body: string; author: { id: string } }> } }>(
       'query($id: ID!) { product(id: $id) { name inStock quantityAvailable shippingEstimate reviews { body author { id } } } }',

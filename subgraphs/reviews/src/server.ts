@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import type { EventEnvelope } from '@shop/events';
 import { defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import type { Kysely } from '@shop/store';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type ReviewsDB, ReviewsRepository } from './data/repository';
@@ -14,6 +16,16 @@ export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, C
   resolvers,
   migrations,
   repository: (store, events) => new ReviewsRepository(store, events),
+  consumes: () => {
+    const project = {
+      versions: [1],
+      handle: async (trx: Kysely<never>, event: EventEnvelope) => {
+        const p = event.payload as { id: string; name: string; discontinued?: boolean };
+        await ReviewsRepository.applyProduct(trx as unknown as Kysely<ReviewsDB>, { id: p.id, name: p.name, discontinued: p.discontinued === true });
+      },
+    };
+    return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project };
+  },
   context: ({ repository, telemetry, logger, pageMax }) => ({
     reviews: repository,
     loaders: createLoaders(repository, telemetry),

@@ -18,4 +18,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('reviews_by_author').on('reviews').columns(['author_id', 'created_at']).execute();
     },
   },
+  '0002_product_view': {
+    async up(db: Kysely<unknown>) {
+      // reviews' own projection of the catalogue, kept from products' events: a review can be
+      // checked against it without calling products.
+      await db.schema
+        .createTable('product_view')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('discontinued', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };

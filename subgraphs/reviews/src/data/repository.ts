@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { type SeedSizes, chunks, seedReviews } from '@shop/seed';
+import { type SeedSizes, chunks, seedProducts, seedReviews } from '@shop/seed';
 import { appendEvents } from '@shop/events';
-import type { EventSink } from '@shop/server';
+import { DomainError, type EventSink } from '@shop/server';
 import { type Kysely, type Store, sql } from '@shop/store';
 
 /** reviews' tables, as the query builder sees them. */
 export interface ReviewsDB {
   reviews: { id: string; author_id: string; product_id: string; body: string; rating: number; created_at: string };
+  /** The catalogue as reviews knows it, from products' events. */
+  product_view: { id: string; name: string; discontinued: number };
 }
 
 export interface ReviewRow {
@@ -82,7 +84,14 @@ export class ReviewsRepository {
     return Number(row.n);
   }
 
+  /**
+   * Adds a review of a product reviews' projection knows and that is not discontinued. The
+   * projection is eventually consistent: a product created a moment ago may not be known yet.
+   */
   async add(input: { authorId: string; productId: string; body: string; rating: number }): Promise<ReviewRow> {
+    const product = await this.store.db.selectFrom('product_view').selectAll().where('id', '=', input.productId).executeTakeFirst();
+    if (!product) throw new DomainError('NOT_FOUND', `product ${JSON.stringify(input.productId)} is unknown to reviews (a new product can take a moment to arrive)`, 'input.productId');
+    if (Number(product.discontinued) === 1) throw new DomainError('CONFLICT', `product ${JSON.stringify(input.productId)} is discontinued and takes no new reviews`, 'input.productId');
     const row: Row = {
       id: randomUUID(),
       author_id: input.authorId,
@@ -115,8 +124,28 @@ export class ReviewsRepository {
     return toReview(row);
   }
 
+  /** Applies a product event to the projection, inside the consumer's transaction. */
+  static async applyProduct(trx: Kysely<ReviewsDB>, product: { id: string; name: string; discontinued: boolean }): Promise<void> {
+    const row = { id: product.id, name: product.name, discontinued: product.discontinued ? 1 : 0 };
+    await trx
+      .insertInto('product_view')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet({ name: row.name, discontinued: row.discontinued }))
+      .execute();
+  }
+
   /** Inserts the deterministic seed reviews when the table is empty. */
   async seed(sizes: SeedSizes): Promise<number> {
+    // The projection starts from the seed catalogue (the generator products seeds from); from
+    // then on products' events keep it current.
+    const known = await this.store.db.selectFrom('product_view').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    if (Number(known.n) === 0) {
+      await this.store.db.transaction().execute(async (trx) => {
+        for (const batch of chunks(seedProducts(sizes), 500)) {
+          await trx.insertInto('product_view').values(batch.map((p) => ({ id: p.id, name: p.name, discontinued: 0 }))).execute();
+        }
+      });
+    }
     if ((await this.count()) > 0) return 0;
     let n = 0;
     await this.store.db.transaction().execute(async (trx) => {
