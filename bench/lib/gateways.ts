@@ -1,0 +1,147 @@
+// The gateways under test and how each is started: one process each, `node --import tsx <entry>`
+// (the same Node flags for all three), NODE_ENV=production, logging at warn, no usage reporting.
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, graphqlAnswers, spawnNode, stopChild, waitUntil } from './procs';
+
+export type GatewayKind = 'ours' | 'plain' | 'hive';
+
+/** One configured gateway process. */
+export interface GatewaySpec {
+  /** Stable id in results: ours-off, ours-entity, ours-all, plain, hive, hive-rc. */
+  id: string;
+  kind: GatewayKind;
+  label: string;
+  /** What the gateway caches in this configuration, in words. */
+  caches: string;
+}
+
+export const GATEWAYS = {
+  oursOff: { id: 'ours-off', kind: 'ours', label: 'ours', caches: 'none (GATEWAY_CACHE=false); batchers on' },
+  oursEntity: { id: 'ours-entity', kind: 'ours', label: 'ours (entity cache)', caches: 'entity cache in Redis (RESPONSE_CACHE=false)' },
+  oursAll: { id: 'ours-all', kind: 'ours', label: 'ours (all caches)', caches: 'entity + response cache in Redis' },
+  plain: { id: 'plain', kind: 'plain', label: 'plain @apollo/gateway', caches: 'none (it has none)' },
+  hive: { id: 'hive', kind: 'hive', label: 'Hive Gateway', caches: 'none' },
+  hiveCached: { id: 'hive-rc', kind: 'hive', label: 'Hive Gateway (response cache)', caches: 'response cache in Redis' },
+} as const satisfies Record<string, GatewaySpec>;
+
+export type SubgraphUrls = Record<string, string>;
+
+export interface StartOptions {
+  repoRoot: string;
+  workDir: string;
+  /** The subgraphs (through the bench proxy), by subgraph name. */
+  subgraphs: SubgraphUrls;
+  redisUrl: string | undefined;
+  /** Write a V8 CPU profile to this directory when the process exits (`--cpu-prof`). */
+  cpuProfileDir?: string;
+}
+
+export interface RunningGateway {
+  spec: GatewaySpec;
+  url: string;
+  /** Ours only: its Prometheus endpoint, for its own subgraph counters. */
+  metricsUrl: string | undefined;
+  child: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** The supergraph with every routing URL replaced: Hive reads URLs only from the file. */
+export function rewriteSupergraph(sdl: string, subgraphs: SubgraphUrls): string {
+  return sdl.replace(/@join__graph\(name: "([^"]+)", url: "[^"]*"\)/g, (whole, name: string) => {
+    const url = subgraphs[name];
+    return url ? `@join__graph(name: "${name}", url: "${url}")` : whole;
+  });
+}
+
+/** Starts one gateway and waits until it answers a GraphQL request. */
+export async function startGateway(spec: GatewaySpec, options: StartOptions): Promise<RunningGateway> {
+  const port = await freePort();
+  const supergraphPath = join(options.repoRoot, 'supergraph.graphql');
+  const base: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    APOLLO_TELEMETRY_DISABLED: 'true',
+  };
+  const overrides = Object.fromEntries(Object.entries(options.subgraphs).map(([name, url]) => [`SUBGRAPH_${name.toUpperCase()}_URL`, url]));
+  const flags = ['--import', 'tsx', ...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [])];
+  let args: string[];
+  let env: Record<string, string | undefined>;
+  switch (spec.kind) {
+    case 'ours': {
+      const caches =
+        spec.id === 'ours-off'
+          ? { GATEWAY_CACHE: 'false' }
+          : spec.id === 'ours-entity'
+            ? { GATEWAY_CACHE: 'true', ENTITY_CACHE: 'true', RESPONSE_CACHE: 'false' }
+            : { GATEWAY_CACHE: 'true', ENTITY_CACHE: 'true', RESPONSE_CACHE: 'true' };
+      args = [...flags, join(options.repoRoot, 'gateway', 'src', 'index.ts')];
+      env = {
+        ...base,
+        ...overrides,
+        ...caches,
+        REDIS_URL: spec.id === 'ours-off' ? undefined : options.redisUrl,
+        SUPERGRAPH_PATH: supergraphPath,
+        SUPERGRAPH_WATCH: 'false',
+        GATEWAY_PORT: String(port),
+        HOST: '127.0.0.1',
+      };
+      break;
+    }
+    case 'plain':
+      args = [...flags, join(options.repoRoot, 'bench', 'gateways', 'apollo-plain.ts')];
+      env = { ...base, ...overrides, SUPERGRAPH_PATH: supergraphPath, GATEWAY_PORT: String(port) };
+      break;
+    case 'hive': {
+      const file = join(options.workDir, `supergraph-${spec.id}-${port}.graphql`);
+      writeFileSync(file, rewriteSupergraph(readFileSync(supergraphPath, 'utf8'), options.subgraphs));
+      const bin = join(options.repoRoot, 'node_modules', '@graphql-hive', 'gateway', 'dist', 'bin.js');
+      const config = join(options.repoRoot, 'bench', 'gateways', 'hive.config.ts');
+      args = [...flags, bin, 'supergraph', file, '--port', String(port), '--host', '127.0.0.1', '--config-path', config];
+      const cached = spec.id === 'hive-rc';
+      env = {
+        ...base,
+        BENCH_HIVE_RESPONSE_CACHE: cached ? 'true' : 'false',
+        BENCH_HIVE_REDIS_URL: cached ? options.redisUrl : undefined,
+      };
+      break;
+    }
+  }
+  const child = spawnNode(args, options.repoRoot, { env, logFile: join(options.workDir, `${spec.id}-${port}.log`) });
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const stop = () => stopChild(child);
+  try {
+    await waitUntil(spec.label, child, () => graphqlAnswers(url), 60_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    spec,
+    url,
+    metricsUrl: spec.kind === 'ours' ? `http://127.0.0.1:${port}/metrics` : undefined,
+    child,
+    pid: child.pid as number,
+    stop,
+  };
+}
+
+/** Versions for the report. */
+export function gatewayVersions(repoRoot: string): Record<GatewayKind, string> {
+  const version = (pkg: string) => {
+    try {
+      return (JSON.parse(readFileSync(join(repoRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    ours: `@apollo/gateway ${version('@apollo/gateway')} + our data source and caches`,
+    plain: `@apollo/gateway ${version('@apollo/gateway')}, @apollo/server ${version('@apollo/server')}`,
+    hive: `@graphql-hive/gateway ${version('@graphql-hive/gateway')}`,
+  };
+}

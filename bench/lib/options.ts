@@ -1,0 +1,208 @@
+// Command-line options and the run profiles (which cells, how long).
+import { GATEWAYS, type GatewaySpec } from './gateways';
+import type { CacheState, PhaseName } from './types';
+import type { WorkloadName } from './workloads';
+
+export type Mode = 'smoke' | 'quick' | 'full';
+
+export interface CellSpec {
+  workload: WorkloadName;
+  state: CacheState;
+  /** The first is the golden reference: always one of ours. */
+  gateways: GatewaySpec[];
+}
+
+export interface PhaseSpec {
+  name: PhaseName;
+  title: string;
+  /** A: subgraphs with their hot caches off; B: with them on. */
+  subgraphSet: 'A' | 'B';
+  delayMs: number;
+  gateways: GatewaySpec[];
+  cells: CellSpec[];
+}
+
+export interface Timing {
+  warmupS: number;
+  roundS: number;
+  rounds: number;
+  coldRoundS: number;
+  profileS: number;
+}
+
+export interface Options {
+  mode: Mode;
+  timing: Timing;
+  phases: PhaseSpec[];
+  delayMs: number;
+  /** Profile our gateway under the workload of each missed goal, of every goal, or not at all. */
+  profile: 'none' | 'missed' | 'all';
+  writeDocs: boolean;
+  out: string | undefined;
+  /** Regenerate docs/benchmarks.md from this results file and exit. */
+  report: string | undefined;
+}
+
+const USAGE = `usage: npm run bench -- [--quick | --smoke] [--profile | --profile-all] [--delay <ms> | --no-delay] [--no-docs] [--out <file>] [--report <results.json>]
+  (default)      the full run, under 20 minutes: every workload, caches off / cold / warm, and a
+                 simulated subgraph latency phase (SUBGRAPH_DELAY_MS, default 20)
+  --quick        a smoke run under 3 minutes: fewer cells, shorter rounds
+  --smoke        the harness end to end in about a minute (numbers are noise): for a test
+  --profile      for every goal missed, profile our gateway under that workload (node --cpu-prof)
+  --profile-all  the same for every goal, met or not
+  --delay <ms>   the latency phase's delay per subgraph request (also SUBGRAPH_DELAY_MS); --quick runs it only when set
+  --no-delay     no latency phase
+  --no-docs      write the results JSON only, not docs/benchmarks.md and its chart
+  --out <file>   where to write the results JSON (default bench/results/<timestamp>.json)
+  --only <ids>   only these cells, comma-separated (e.g. off/deep,on/deep/warm); implies --no-docs
+  --report <f>   regenerate docs/benchmarks.md from an existing results JSON and exit`;
+
+export class UsageError extends Error {}
+
+const TIMING: Record<Mode, Timing> = {
+  smoke: { warmupS: 0.5, roundS: 1, rounds: 1, coldRoundS: 1, profileS: 3 },
+  quick: { warmupS: 1, roundS: 1.5, rounds: 2, coldRoundS: 1.5, profileS: 5 },
+  full: { warmupS: 3, roundS: 5, rounds: 3, coldRoundS: 3, profileS: 10 },
+};
+
+const { oursOff, oursEntity, oursAll, plain, hive, hiveCached } = GATEWAYS;
+
+function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
+  const offWorkloads: WorkloadName[] = mode === 'full' ? ['deep', 'small', 'varied', 'write'] : ['deep', 'small'];
+  const off: PhaseSpec = {
+    name: 'off',
+    title: 'caches off',
+    subgraphSet: 'A',
+    delayMs: 0,
+    gateways: [oursOff, plain, hive],
+    cells: offWorkloads.map((workload) => ({ workload, state: 'n/a' as const, gateways: [oursOff, plain, hive] })),
+  };
+  // The deep query's root lists carry no cache hint, so no whole-response cache may keep it: its
+  // warm numbers are the entity cache's. ours-all (entity + response cache) is measured beside
+  // ours-entity in the full run; the other workloads use ours-all.
+  const onCells: CellSpec[] =
+    mode === 'full'
+      ? [
+          { workload: 'deep', state: 'warm', gateways: [oursEntity, oursAll, plain, hiveCached] },
+          { workload: 'deep', state: 'cold', gateways: [oursEntity, oursAll, hiveCached] },
+          { workload: 'small', state: 'warm', gateways: [oursAll, plain, hiveCached] },
+          { workload: 'varied', state: 'warm', gateways: [oursAll, plain, hiveCached] },
+          { workload: 'varied', state: 'cold', gateways: [oursAll, hiveCached] },
+          { workload: 'write', state: 'warm', gateways: [oursAll, plain, hiveCached] },
+        ]
+      : mode === 'quick'
+        ? [
+            { workload: 'deep', state: 'warm', gateways: [oursEntity, plain, hiveCached] },
+            { workload: 'deep', state: 'cold', gateways: [oursEntity, hiveCached] },
+            { workload: 'varied', state: 'warm', gateways: [oursAll, plain, hiveCached] },
+            { workload: 'write', state: 'warm', gateways: [oursAll, plain, hiveCached] },
+          ]
+        : [
+            { workload: 'deep', state: 'warm', gateways: [oursEntity, plain, hiveCached] },
+            { workload: 'write', state: 'warm', gateways: [oursAll, plain, hiveCached] },
+          ];
+  const used = new Set(onCells.flatMap((c) => c.gateways.map((g) => g.id)));
+  const on: PhaseSpec = {
+    name: 'on',
+    title: 'caches on',
+    subgraphSet: 'B',
+    delayMs: 0,
+    gateways: [oursEntity, oursAll, plain, hiveCached].filter((g) => used.has(g.id)),
+    cells: onCells,
+  };
+  const phases = [off, on];
+  if (delayMs > 0) {
+    phases.push({
+      name: 'delay',
+      title: `subgraph latency ${delayMs} ms`,
+      subgraphSet: 'A',
+      delayMs,
+      gateways: [oursOff, oursEntity, plain, hive],
+      cells: [{ workload: 'deep', state: 'warm', gateways: [oursOff, oursEntity, plain, hive] }],
+    });
+  }
+  return phases;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
+  let mode: Mode = 'full';
+  let profile: Options['profile'] = 'none';
+  let writeDocs = true;
+  let out: string | undefined;
+  let report: string | undefined;
+  let delay: number | undefined;
+  let noDelay = false;
+  let only: string[] | undefined;
+  const envDelay = env.SUBGRAPH_DELAY_MS;
+  if (envDelay !== undefined && envDelay !== '') {
+    if (!/^\d+$/.test(envDelay)) throw new UsageError(`SUBGRAPH_DELAY_MS must be a whole number of milliseconds; received ${JSON.stringify(envDelay)}`);
+    delay = Number(envDelay);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (arg) {
+      case '--quick':
+        mode = 'quick';
+        break;
+      case '--smoke':
+        mode = 'smoke';
+        break;
+      case '--full':
+        mode = 'full';
+        break;
+      case '--profile':
+        profile = 'missed';
+        break;
+      case '--profile-all':
+        profile = 'all';
+        break;
+      case '--no-docs':
+        writeDocs = false;
+        break;
+      case '--no-delay':
+        noDelay = true;
+        break;
+      case '--delay': {
+        const v = value();
+        if (!/^\d+$/.test(v)) throw new UsageError(`--delay must be a whole number of milliseconds; received ${JSON.stringify(v)}`);
+        delay = Number(v);
+        break;
+      }
+      case '--out':
+        out = value();
+        break;
+      case '--report':
+        report = value();
+        break;
+      case '--only':
+        only = value().split(',').map((id) => id.trim());
+        writeDocs = false;
+        break;
+      case '--help':
+      case '-h':
+        throw new UsageError(USAGE);
+      default:
+        throw new UsageError(`unknown option ${JSON.stringify(arg)}\n${USAGE}`);
+    }
+  }
+  const delayMs = noDelay ? 0 : (delay ?? (mode === 'full' || only?.some((id) => id.startsWith('delay/')) ? 20 : 0));
+  let phases = phasesFor(mode, delayMs);
+  if (only) {
+    const wanted = new Set(only);
+    phases = phases
+      .map((phase) => ({ ...phase, cells: phase.cells.filter((c) => wanted.has(cellId(phase, c))) }))
+      .filter((phase) => phase.cells.length > 0);
+    if (phases.length === 0) throw new UsageError(`--only matched no cell of the ${mode} run; cells: ${phasesFor(mode, delayMs).flatMap((p) => p.cells.map((c) => cellId(p, c))).join(', ')}`);
+  }
+  return { mode, timing: TIMING[mode], phases, delayMs, profile, writeDocs, out, report };
+}
+
+/** A cell's id in results and on the command line: phase/workload[/state]. */
+export function cellId(phase: Pick<PhaseSpec, 'name'>, cell: Pick<CellSpec, 'workload' | 'state'>): string {
+  return `${phase.name}/${cell.workload}${cell.state === 'n/a' ? '' : `/${cell.state}`}`;
+}
