@@ -29,10 +29,9 @@ const t0 = performance.now();
 process.stdout.on('error', () => undefined);
 const log = (line: string) => process.stdout.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
 
-/** Runs the N+1 child once per DataLoader setting. */
+/** Runs the N+1 child once per DataLoader setting, both at once (nothing is timed meanwhile). */
 async function nPlusOne(workDir: string): Promise<NPlusOneRow[]> {
-  const rows: NPlusOneRow[] = [];
-  for (const mode of ['on', 'off']) {
+  const run = async (mode: 'on' | 'off') => {
     const child = spawnNode(['--import', 'tsx', join(REPO_ROOT, 'bench', 'children', 'nplus1.ts'), mode], REPO_ROOT, {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', LOG_LEVEL: 'silent' },
       logFile: join(workDir, `nplus1-${mode}.log`),
@@ -42,9 +41,10 @@ async function nPlusOne(workDir: string): Promise<NPlusOneRow[]> {
     child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     const code = await new Promise<number | null>((done) => child.once('exit', done));
     if (code !== 0) throw new Error(`N+1 run (DataLoader ${mode}) exited with ${code}; see ${join(workDir, `nplus1-${mode}.log`)}`);
-    rows.push(...(JSON.parse(out.trim()) as NPlusOneRow[]));
-  }
-  return rows;
+    return JSON.parse(out.trim()) as NPlusOneRow[];
+  };
+  const [on, off] = await Promise.all([run('on'), run('off')]);
+  return [...on, ...off];
 }
 
 /** Profiles our gateway (a fresh process with --cpu-prof) under one cell's workload. */
