@@ -99,7 +99,8 @@ describe('entity cache (in memory; response cache off so the entity cache is wha
   let stack: Stack;
   let client: GraphQLClient;
   beforeAll(async () => {
-    ({ stack, client } = await start({ cache: { kind: 'memory' }, responseCache: false }));
+    // No bus: eviction here must come from the writes themselves, not from events.
+    ({ stack, client } = await start({ cache: { kind: 'memory' }, responseCache: false, bus: false }));
   });
   afterAll(() => stack?.stop());
 
@@ -135,6 +136,16 @@ describe('entity cache (in memory; response cache off so the entity cache is wha
 
     const after = (await client.query<Top>(q)).data!.topProducts[1]!;
     expect(after).toEqual({ id: target.id, name: 'Renamed Lamp', inStock: false, quantityAvailable: 0, reviews: [{ body: 'Fresh review' }] });
+  });
+
+  it('evicts an updated product even when the mutation selects no __typename, read through another path', async () => {
+    const q = '{ review(id: "r000001") { product { id price } } }';
+    const before = (await client.query<{ review: { product: { id: string; price: number } } }>(q)).data!.review.product;
+    await client.query(q); // warm: the product's price now comes from the entity cache
+    const updated = await client.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { id price } }', { id: before.id, p: before.price + 1 });
+    expect(updated.errors).toBeUndefined();
+    const after = (await client.query<{ review: { product: { price: number } } }>(q)).data!.review.product;
+    expect(after.price).toBe(before.price + 1);
   });
 
   it('can be told to evict by type and id, for writes made behind its back', async () => {

@@ -3,7 +3,7 @@ import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheContr
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import type { DocumentNode } from 'graphql';
+import { type DocumentNode, Kind, getNamedType } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
 
@@ -37,11 +37,27 @@ export interface Invalidation {
 const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
   async requestDidStart() {
     return {
-      async willSendResponse({ contextValue, response }) {
-        const list = (contextValue as { invalidations?: unknown }).invalidations;
-        if (!Array.isArray(list) || list.length === 0 || response.body.kind !== 'single') return;
+      async willSendResponse({ contextValue, response, operation, schema }) {
+        if (response.body.kind !== 'single') return;
         const result = response.body.singleResult;
-        result.extensions = { ...result.extensions, invalidate: list };
+        const list: unknown[] = [...(((contextValue as { invalidations?: unknown }).invalidations as unknown[] | undefined) ?? [])];
+        // A mutation changes the entities its root fields return. The gateway's operation may not
+        // select __typename, so name them here from the schema: Mutation.<field>'s return type.
+        const mutationType = schema.getMutationType();
+        if (operation?.operation === 'mutation' && mutationType && result.data) {
+          for (const selection of operation.selectionSet.selections) {
+            if (selection.kind !== Kind.FIELD) continue;
+            const field = mutationType.getFields()[selection.name.value];
+            const value = (result.data as Record<string, unknown>)[selection.alias?.value ?? selection.name.value];
+            if (!field) continue;
+            const typename = getNamedType(field.type).name;
+            for (const item of Array.isArray(value) ? value : [value]) {
+              const id = (item as { id?: unknown } | null)?.id;
+              if (typeof id === 'string' || typeof id === 'number') list.push({ __typename: typename, id: String(id) });
+            }
+          }
+        }
+        if (list.length > 0) result.extensions = { ...result.extensions, invalidate: list };
       },
     };
   },

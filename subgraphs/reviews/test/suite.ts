@@ -72,6 +72,7 @@ export function reviewsSuite(backend: Backend): void {
       expect((added as unknown as { extensions?: { invalidate?: unknown } }).extensions?.invalidate).toEqual([
         { __typename: 'Product', id: 'p00003' },
         { __typename: 'User', id: 'u00002' },
+        { __typename: 'Review', id: added.data!.addReview.id },
       ]);
       const res = await client.query<Entities>(entitiesQuery('Product'), { r: [{ __typename: 'Product', id: 'p00003' }], n: 1 });
       expect(res.data!._entities[0]?.reviews[0]?.id).toBe(added.data!.addReview.id);
