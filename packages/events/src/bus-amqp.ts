@@ -6,10 +6,12 @@ import {
   deliverWithRetries,
   errorMessage,
   parseEnvelope,
+  redriveSelects,
+  reportDeadLetter,
   resolveSubscribeOptions,
   toDeadLetter,
 } from './bus-memory';
-import type { Bus, DeadLetter, EventEnvelope, SubscribeOptions, Subscription } from './types';
+import type { Bus, DeadLetter, EventEnvelope, RedriveOptions, SubscribeOptions, Subscription } from './types';
 
 /** The durable topic exchange every service publishes to; the routing key is the event type. */
 export const EVENTS_EXCHANGE = 'shop.events';
@@ -261,7 +263,8 @@ export class AmqpBus implements Bus {
     });
   }
 
-  async redrive(group: string): Promise<number> {
+  async redrive(group: string, options?: RedriveOptions): Promise<number> {
+    const selects = redriveSelects(options);
     return this.admin(async (conn) => {
       const channel = (await this.openChannel(conn, true)) as ConfirmChannel;
       try {
@@ -276,10 +279,15 @@ export class AmqpBus implements Bus {
         await channel.assertQueue(this.names.queue(group), { durable: true });
         // Only what was there when we started: a message that dies again right away stays dead.
         const taken: Message[] = [];
+        const skipped: Message[] = [];
         const sends: Promise<void>[] = [];
-        while (taken.length < count) {
+        while (taken.length + skipped.length < count) {
           const message = await channel.get(this.names.dlq(group), { noAck: false });
           if (message === false) break;
+          if (!selects(readDeadLetter(message).event.id)) {
+            skipped.push(message);
+            continue;
+          }
           taken.push(message);
           const headers = { ...(message.properties.headers ?? {}) };
           for (const h of DEAD_HEADERS) delete headers[h];
@@ -294,10 +302,14 @@ export class AmqpBus implements Bus {
             ),
           );
         }
-        await withTimeout(Promise.all(sends), this.publishTimeoutMs, () => `redrive: the broker did not confirm within ${this.publishTimeoutMs} ms`);
+        try {
+          await withTimeout(Promise.all(sends), this.publishTimeoutMs, () => `redrive: the broker did not confirm within ${this.publishTimeoutMs} ms`);
+        } finally {
+          // Those not asked for go back where they were (RabbitMQ restores their positions).
+          for (const m of skipped) channel.nack(m, false, true);
+        }
         // Acknowledged only after the copies are confirmed: a failure leaves them dead, not lost.
-        const last = taken.at(-1);
-        if (last) channel.ack(last, true);
+        for (const m of taken) channel.ack(m);
         return taken.length;
       } finally {
         await quietly(() => channel.close());
@@ -581,8 +593,7 @@ class AmqpSubscription implements Subscription {
       this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
       this.settle(channel, message, 'ack');
     } else if (outcome.kind === 'dead') {
-      this.telemetry.metrics.eventsDeadLettered.inc({ service: group, type: parsed.event.type });
-      await this.deadLetter(channel, message, outcome.error, outcome.attempts);
+      await this.deadLetter(channel, message, outcome.error, outcome.attempts, parsed.event.id);
     } else if (this.channel === channel) {
       this.settle(channel, message, 'requeue');
     }
@@ -598,7 +609,7 @@ class AmqpSubscription implements Subscription {
     }
   }
 
-  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: string, attempts: number): Promise<void> {
+  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: string, attempts: number, eventId = ''): Promise<void> {
     const { group } = this.options;
     const headers = {
       ...(message.properties.headers ?? {}),
@@ -628,7 +639,7 @@ class AmqpSubscription implements Subscription {
       return;
     }
     this.settle(channel, message, 'ack');
-    this.logger.warn({ group, type: message.fields.routingKey, attempts, err: error }, 'event dead-lettered');
+    reportDeadLetter(this.telemetry, this.logger, { group, type: message.fields.routingKey, eventId, attempts, error });
   }
 
   private wait(ms: number): Promise<boolean> {

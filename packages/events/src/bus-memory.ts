@@ -1,5 +1,5 @@
 import type { Logger, Telemetry } from '@shop/telemetry';
-import { type Bus, type DeadLetter, type EventEnvelope, PermanentError, type SubscribeOptions, type Subscription } from './types';
+import { type Bus, type DeadLetter, type EventEnvelope, PermanentError, type RedriveOptions, type SubscribeOptions, type Subscription } from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Delivery semantics shared by MemoryBus and AmqpBus: one copy, so the two cannot drift apart.
@@ -111,6 +111,38 @@ export function assertPublishable(events: readonly EventEnvelope[]): void {
       throw new TypeError(`publish: every event needs a type without * or # (received ${JSON.stringify(e?.type)})`);
     }
   }
+}
+
+/** One dead letter as it is reported: the consumer group, the routing key, and why. */
+export interface DeadLetterReport {
+  group: string;
+  /** The event type (the routing key for a body that could not be read). */
+  type: string;
+  /** Empty when the body was not an EventEnvelope. */
+  eventId: string;
+  /** 0 when the handler was never called (a malformed body). */
+  attempts: number;
+  error: string;
+}
+
+/**
+ * What every dead letter costs, on either bus: one `events_dead_lettered_total` and one warning.
+ * Called once the message IS in the dead-letter queue, so a failed move (the message goes back to
+ * the group's queue) is neither counted nor logged as dead.
+ */
+export function reportDeadLetter(telemetry: Telemetry, logger: Logger, dead: DeadLetterReport): void {
+  telemetry.metrics.eventsDeadLettered.inc({ service: dead.group, type: dead.type });
+  logger.warn({ group: dead.group, type: dead.type, eventId: dead.eventId, attempts: dead.attempts, err: dead.error }, 'event dead-lettered');
+}
+
+/** Whether a dead letter is one a redrive asked for: all of them, or those whose event id is listed. */
+export function redriveSelects(options: RedriveOptions | undefined): (eventId: string) => boolean {
+  if (options?.ids === undefined) return () => true;
+  if (!Array.isArray(options.ids) || !options.ids.every((id) => typeof id === 'string')) {
+    throw new TypeError(`redrive: ids must be an array of event ids (received ${JSON.stringify(options.ids)})`);
+  }
+  const wanted = new Set(options.ids);
+  return (eventId) => wanted.has(eventId);
 }
 
 /** How one delivery ended. `released`: the consumer stopped first, so the message goes back to the queue. */
@@ -282,17 +314,16 @@ class MemoryConsumer {
     if (outcome.kind === 'handled') {
       this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
     } else if (outcome.kind === 'dead') {
-      this.telemetry.metrics.eventsDeadLettered.inc({ service: group, type: parsed.event.type });
-      this.deadLetter(message, outcome.error, outcome.attempts);
+      this.deadLetter(message, outcome.error, outcome.attempts, parsed.event.id);
     } else {
       // Back to the head of the queue, where it came from, so order holds for the next consumer.
       this.queue.messages.unshift(message);
     }
   }
 
-  private deadLetter(message: StoredMessage, error: string, attempts: number): void {
+  private deadLetter(message: StoredMessage, error: string, attempts: number, eventId = ''): void {
     this.queue.dead.push({ ...message, error, attempts, deadAt: new Date().toISOString() });
-    this.logger.warn({ group: this.options.group, type: message.type, attempts, err: error }, 'event dead-lettered');
+    reportDeadLetter(this.telemetry, this.logger, { group: this.options.group, type: message.type, eventId, attempts, error });
   }
 
   private wait(ms: number): Promise<boolean> {
@@ -381,10 +412,14 @@ export class MemoryBus implements Bus {
     return (queue?.dead ?? []).map((d) => toDeadLetter(d.body, d.type, d.error, d.attempts, d.deadAt));
   }
 
-  async redrive(group: string): Promise<number> {
+  async redrive(group: string, options?: RedriveOptions): Promise<number> {
+    const selects = redriveSelects(options);
     const queue = this.broker.existing(group);
     if (!queue) return 0;
-    const moved = queue.dead.splice(0);
+    const moved: StoredDeadLetter[] = [];
+    const kept: StoredDeadLetter[] = [];
+    for (const d of queue.dead) (selects(toDeadLetter(d.body, d.type, d.error, d.attempts, d.deadAt).event.id) ? moved : kept).push(d);
+    queue.dead.splice(0, queue.dead.length, ...kept);
     for (const d of moved) queue.messages.push({ body: d.body, type: d.type });
     queue.dispatch();
     return moved.length;

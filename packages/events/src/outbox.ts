@@ -272,3 +272,43 @@ export class OutboxRelay {
     }
   }
 }
+
+/** Where a service's outbox stands: what a replay can start from and what waits for the broker. */
+export interface OutboxStatus {
+  /** Rows in the outbox. */
+  events: number;
+  /** Rows the broker has not confirmed yet. */
+  pending: number;
+  /** The first and last positions (null when empty): `replayFrom(first)` republishes everything. */
+  first: number | null;
+  last: number | null;
+  /** Events this service applied (its inbox). */
+  applied: number;
+}
+
+export async function outboxStatus(store: Store<unknown>): Promise<OutboxStatus> {
+  const db = eventTables(store.db as Kysely<unknown>);
+  return inBackground(async () => {
+    const row = await db
+      .selectFrom('outbox')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('events'),
+        eb.fn.count<number>('published_at').as('published'),
+        eb.fn.min('position').as('first'),
+        eb.fn.max('position').as('last'),
+      ])
+      .executeTakeFirst();
+    const inbox = await db
+      .selectFrom('inbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
+    const events = Number(row?.events ?? 0);
+    return {
+      events,
+      pending: events - Number(row?.published ?? 0),
+      first: row?.first == null ? null : Number(row.first),
+      last: row?.last == null ? null : Number(row.last),
+      applied: Number(inbox?.n ?? 0),
+    };
+  });
+}

@@ -53,6 +53,11 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
+export interface RedriveOptions {
+  /** Only the dead letters of these event ids. @default every dead letter of the group */
+  ids?: readonly string[];
+}
+
 /**
  * The broker seen from a service: RabbitMQ in services mode, an in-process bus in the embedded
  * mode and in fast tests, with the same delivery semantics (one contract suite runs over both):
@@ -68,8 +73,11 @@ export interface Bus {
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** The dead letters of a group, oldest first (not removed). */
   deadLetters(group: string): Promise<DeadLetter[]>;
-  /** Sends a group's dead letters back to its queue (after a fix); returns how many. */
-  redrive(group: string): Promise<number>;
+  /**
+   * Sends a group's dead letters back to its queue (after a fix), all of them or those `ids`
+   * names; returns how many. Those not selected stay dead, in their order.
+   */
+  redrive(group: string, options?: RedriveOptions): Promise<number>;
   /** True when the broker is reachable. */
   ready(): Promise<boolean>;
   close(): Promise<void>;

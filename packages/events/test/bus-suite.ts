@@ -247,6 +247,7 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       // A peek: reading dead letters does not remove them.
       expect(await bus.deadLetters(g)).toEqual(dead);
       expect(await metricValue(telemetry.metrics.eventsConsumed, { service: g, type })).toBe(3);
+      expect(await metricValue(telemetry.metrics.eventsDeadLettered, { service: g, type })).toBe(1);
     });
 
     it('dead-letters a PermanentError at once, also one from another realm (told by its name)', async () => {
@@ -284,7 +285,7 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
 
     (hooks.publishRaw ? it : it.skip)('dead-letters a message that is not an EventEnvelope, without calling the handler', async () => {
       const publishRaw = hooks.publishRaw as NonNullable<BusContractHooks['publishRaw']>;
-      const { bus } = await open('contract-malformed');
+      const { bus, telemetry } = await open('contract-malformed');
       const g = group('malformed');
       const type = eventType('Garbage');
       const r = recorder();
@@ -302,6 +303,38 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       expect(dead[0]?.error).toMatch(/^malformed message: not JSON/);
       expect(dead[1]).toMatchObject({ attempts: 0, event: { id: 'half-an-event', type, aggregateVersion: 0, payload: {} } });
       expect(dead[1]?.error).toMatch(/source must be a non-empty string.*payload must be an object/);
+      // Counted like any other dead letter, under the routing key.
+      expect(await metricValue(telemetry.metrics.eventsDeadLettered, { service: g, type })).toBe(2);
+    });
+
+    it('redrives only the dead letters whose ids are asked for; the others stay dead, in order', async () => {
+      const { bus } = await open('contract-redrive-ids');
+      const g = group('redrive-ids');
+      const type = eventType('RefundIssued');
+      const healed = new Set<string>();
+      const handled: string[] = [];
+      await subscribe(bus, {
+        group: g,
+        types: [type],
+        maxAttempts: 1,
+        handler: async (e) => {
+          if (!healed.has(e.id)) throw new Error('ledger locked');
+          handled.push(e.id);
+        },
+      });
+      const events = range(1, 4).map((v) => testEvent(type, 'rf1', v));
+      await bus.publish(events);
+      await waitFor(async () => (await bus.deadLetters(g)).length === 4, 'four dead letters');
+      const [a, b, c, d] = events.map((e) => e.id) as [string, string, string, string];
+      healed.add(b);
+      healed.add(d);
+      expect(await bus.redrive(g, { ids: [d, b, 'no-such-id'] })).toBe(2);
+      await waitFor(() => handled.length === 2, 'the two redriven events');
+      expect(handled).toEqual([b, d]);
+      expect((await bus.deadLetters(g)).map((x) => x.event.id)).toEqual([a, c]);
+      expect(await bus.redrive(g, { ids: [] })).toBe(0);
+      await expect(bus.redrive(g, { ids: 'abc' as unknown as string[] })).rejects.toThrow(/ids must be an array/);
+      expect((await bus.deadLetters(g)).map((x) => x.event.id)).toEqual([a, c]);
     });
 
     it('redrives dead letters back to the group after a fix, with fresh attempts', async () => {
