@@ -80,6 +80,11 @@ export const commonSubgraphEnv = {
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   REDIS_URL: optionalUrl('redis', 'rediss'),
   AMQP_URL: optionalUrl('amqp', 'amqps'),
+  // Prefix of the exchange and queue names: deployments or test runs sharing one broker stay apart.
+  AMQP_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits or ._:-')
+    .default('shop'),
   DATA_DIR: z.string().default('.data'),
   PAGE_MAX: positiveInt(100),
   HOT_CACHE: flag(true),
@@ -106,6 +111,8 @@ export interface SubgraphConfig {
   dataDir: string;
   redisUrl: string | undefined;
   amqpUrl: string | undefined;
+  /** `AMQP_NAMESPACE`: the exchange is `<namespace>.events`, queues `<namespace>.<group>`. */
+  amqpNamespace: string;
   pageMax: number;
   /** Cache by-id reads between requests (Redis when `redisUrl` is set, else in memory). */
   hotCache: { enabled: boolean; ttlMs: number; timeoutMs: number };
@@ -138,6 +145,7 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     dataDir: resolve((raw.INIT_CWD as string | undefined) ?? process.cwd(), raw.DATA_DIR),
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
+    amqpNamespace: raw.AMQP_NAMESPACE,
     pageMax: raw.PAGE_MAX,
     hotCache: { enabled: raw.HOT_CACHE, ttlMs: raw.HOT_CACHE_TTL_MS, timeoutMs: raw.CACHE_TIMEOUT_MS },
     seed: raw.SEED ? { users: raw.SEED_USERS, products: raw.SEED_PRODUCTS, reviews: raw.SEED_REVIEWS } : false,

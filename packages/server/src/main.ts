@@ -57,7 +57,7 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.hotCache.timeoutMs })
       : undefined;
     // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
-    const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service, telemetry }) : undefined;
+    const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service, telemetry, namespace: config.amqpNamespace }) : undefined;
     if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
     const subgraph = await create({
       telemetry,

@@ -15,15 +15,28 @@ export interface ServicesOptions {
   stdio?: 'inherit' | 'ignore';
   /** How long each process may take to become ready. @default 120_000 */
   readyTimeoutMs?: number;
+  /** Start only these subgraphs (tests of one event flow need two, not four). @default every subgraph */
+  only?: readonly SubgraphName[];
+  /** Start the gateway after the subgraphs. @default true */
+  gateway?: boolean;
 }
 
 /** The services mode: each subgraph and the gateway in its own process. */
 export interface Services {
+  /** Empty when started with `gateway: false`. */
   gatewayUrl: string;
   subgraphUrls: Record<SubgraphName, string>;
-  processes: Record<SubgraphName | 'gateway', ChildProcess>;
+  /** The running processes: every one started (see `only` and `gateway`), the current one after a restart. */
+  processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>>;
   /** SIGTERM to every process (each drains, then exits), then waits for them. */
   stop(): Promise<void>;
+  /**
+   * Sends `signal` to one process and waits for it to exit: SIGKILL is a crash (no drain, no
+   * clean-up), SIGTERM a graceful stop. @default 'SIGKILL'
+   */
+  kill(name: SubgraphName | 'gateway', signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a stopped (or killed) process again with the same port, database and environment, and waits for `/ready`. */
+  restart(name: SubgraphName | 'gateway'): Promise<void>;
 }
 
 export { freePort };
@@ -53,6 +66,11 @@ function startProcess(entry: string, env: Record<string, string>, stdio: 'inheri
   });
 }
 
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -71,32 +89,65 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
   const timeout = options.readyTimeoutMs ?? 120_000;
   // Services talk through RabbitMQ: without a broker their events would wait in the outboxes.
   const env = { AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', ...options.env };
-  const processes = {} as Record<SubgraphName | 'gateway', ChildProcess>;
+  const processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>> = {};
+  /** How each process was started, to start it again the same way. */
+  const specs: Partial<Record<SubgraphName | 'gateway', { entry: string; env: Record<string, string>; readyUrl: string }>> = {};
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const stop = async () => {
     await Promise.all(Object.values(processes).map(stopProcess));
   };
+  const launch = (name: SubgraphName | 'gateway'): Promise<void> => {
+    const spec = specs[name];
+    if (!spec) throw new Error(`${name} was not started by this services instance`);
+    const child = startProcess(spec.entry, spec.env, stdio);
+    processes[name] = child;
+    return waitForReady(spec.readyUrl, child, timeout);
+  };
+  const kill = async (name: SubgraphName | 'gateway', signal: NodeJS.Signals = 'SIGKILL') => {
+    const child = processes[name];
+    if (!child) throw new Error(`${name} was not started by this services instance`);
+    const done = exited(child);
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await done;
+  };
+  const restart = async (name: SubgraphName | 'gateway') => {
+    const child = processes[name];
+    if (child && child.exitCode === null && child.signalCode === null) throw new Error(`${name} is still running (pid ${child.pid}): kill it first`);
+    await launch(name);
+  };
   try {
     const ready: Promise<void>[] = [];
+    const chosen = SUBGRAPHS.filter((def) => options.only === undefined || options.only.includes(def.name));
     for (const def of SUBGRAPHS) {
       const requested = options.ports?.[def.name] ?? def.port;
       const port = requested === 0 ? await freePort() : requested;
+      subgraphUrls[def.name] = `http://127.0.0.1:${port}/graphql`;
+      if (!chosen.includes(def)) continue;
       const prefix = def.name.toUpperCase();
       const databaseUrl =
         options.databaseUrl?.(def.name) ?? process.env[`${prefix}_DATABASE_URL`] ?? `postgres://postgres@127.0.0.1:5432/shop_${def.name}`;
-      const child = startProcess(join('subgraphs', def.name, 'src', 'index.ts'), { ...env, [`${prefix}_PORT`]: String(port), [`${prefix}_DATABASE_URL`]: databaseUrl }, stdio);
-      processes[def.name] = child;
-      subgraphUrls[def.name] = `http://127.0.0.1:${port}/graphql`;
-      ready.push(waitForReady(`http://127.0.0.1:${port}/ready`, child, timeout));
+      specs[def.name] = {
+        entry: join('subgraphs', def.name, 'src', 'index.ts'),
+        env: { ...env, [`${prefix}_PORT`]: String(port), [`${prefix}_DATABASE_URL`]: databaseUrl },
+        readyUrl: `http://127.0.0.1:${port}/ready`,
+      };
+      ready.push(launch(def.name));
     }
     await Promise.all(ready);
-    const requested = options.ports?.gateway ?? 4000;
-    const gatewayPort = requested === 0 ? await freePort() : requested;
-    const overrides = Object.fromEntries(SUBGRAPHS.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]]));
-    const gateway = startProcess(join('gateway', 'src', 'index.ts'), { ...env, ...overrides, GATEWAY_PORT: String(gatewayPort) }, stdio);
-    processes.gateway = gateway;
-    await waitForReady(`http://127.0.0.1:${gatewayPort}/ready`, gateway, timeout);
-    return { gatewayUrl: `http://localhost:${gatewayPort}/graphql`, subgraphUrls, processes, stop };
+    let gatewayUrl = '';
+    if (options.gateway !== false) {
+      const requested = options.ports?.gateway ?? 4000;
+      const gatewayPort = requested === 0 ? await freePort() : requested;
+      const overrides = Object.fromEntries(SUBGRAPHS.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]]));
+      specs.gateway = {
+        entry: join('gateway', 'src', 'index.ts'),
+        env: { ...env, ...overrides, GATEWAY_PORT: String(gatewayPort) },
+        readyUrl: `http://127.0.0.1:${gatewayPort}/ready`,
+      };
+      await launch('gateway');
+      gatewayUrl = `http://localhost:${gatewayPort}/graphql`;
+    }
+    return { gatewayUrl, subgraphUrls, processes, stop, kill, restart };
   } catch (err) {
     await stop();
     throw err;
