@@ -1,0 +1,17 @@
+import type { Invalidation } from '@shop/server';
+import type { Logger } from '@shop/telemetry';
+import type { OrdersRepository } from './data/repository';
+import type { Loaders } from './loaders';
+
+/** What every orders resolver receives. */
+export interface Context {
+  loaders: Loaders;
+  orders: OrdersRepository;
+  logger: Logger;
+  /** This request's id: the correlation id of every event its commands cause. */
+  requestId: string;
+  /** Entities this request changed besides the ones it returns (sent to the gateway's caches). */
+  invalidations: Invalidation[];
+  /** Largest `first` a client may ask for. */
+  pageMax: number;
+}

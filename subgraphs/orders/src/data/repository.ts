@@ -1,0 +1,269 @@
+import { randomUUID } from 'node:crypto';
+import { appendEvents } from '@shop/events';
+import { ConcurrencyError, EventStore, ProjectionRunner, type RebuildReport, type RecordedEvent } from '@shop/eventstore';
+import { type SeedSizes, chunks, prng, productId as seedProductId, seedProducts, userId } from '@shop/seed';
+import type { EventSink } from '@shop/server';
+import { type Kysely, type Store, sql } from '@shop/store';
+import type { Logger } from '@shop/telemetry';
+import { type Order, type OrderCommand, type OrderState, decide, isRejection, replay } from '../domain';
+import { OrderError } from '../errors';
+import type { HistoryEntryModel } from '../model';
+import { type OrderReadModels, type OrderRow, fromRow, orderProjections, toDomainEvent } from './projections';
+
+/** orders' tables, as the query builder sees them (the event store's live beside them). */
+export interface OrdersDB extends OrderReadModels {
+  /** The catalogue's prices as orders knows them, from products' events. */
+  product_prices: { id: string; price: number; discontinued: number; source_version: number };
+}
+
+/** Where a `User.orders` page starts: after this order in newest-first order. */
+export interface OrderCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface ExecuteOptions {
+  /** The version the client saw; a different current version is CONCURRENCY_CONFLICT. */
+  expectedVersion?: number | null | undefined;
+  /** The request the command came from: every event it causes carries it. */
+  correlationId: string;
+  /** Bring the read models up to date before returning (off while seeding). @default true */
+  project?: boolean;
+}
+
+export interface ExecuteResult {
+  /** The order as this command's events left it (not a later writer's). */
+  order: Order;
+  events: RecordedEvent[];
+}
+
+/** The orders seed: how many deterministic orders an empty store starts with. */
+export const SEED_ORDERS = 60;
+export const seedOrderId = (i: number) => `o${String(i).padStart(6, '0')}`;
+
+const historyEntry = (e: RecordedEvent): HistoryEntryModel => ({
+  version: e.version,
+  type: e.type,
+  recordedAt: e.recordedAt,
+  position: e.position,
+  correlationId: typeof e.metadata.correlationId === 'string' ? e.metadata.correlationId : null,
+  causationId: typeof e.metadata.causationId === 'string' ? e.metadata.causationId : null,
+});
+
+/**
+ * The only code that reads or writes orders' store. Writes are commands: load the stream, decide,
+ * append at the loaded version (with the outbox rows in the same transaction), then bring the
+ * read models up. Reads come from the read models, or from the event store for history and
+ * time travel.
+ */
+export class OrdersRepository {
+  readonly events: EventStore;
+  readonly projections: ProjectionRunner;
+
+  constructor(
+    private readonly store: Store<OrdersDB>,
+    private readonly sink: EventSink,
+    private readonly logger?: Logger,
+  ) {
+    this.events = new EventStore(store as Store<unknown>);
+    this.projections = new ProjectionRunner({ store: store as Store<unknown>, events: this.events, projections: orderProjections, ...(logger ? { logger } : {}) });
+  }
+
+  /** The write side's state of an order: its whole stream, folded. Never used to answer queries. */
+  async load(orderId: string): Promise<{ state: OrderState; version: number }> {
+    const stream = await this.events.readStream(orderId);
+    return { state: replay(stream.map(toDomainEvent)), version: stream.at(-1)?.version ?? 0 };
+  }
+
+  /**
+   * Runs a command against an order. A stale `expectedVersion`, or another write landing between
+   * this one's load and append, is a ConcurrencyError: nothing is written and the caller retries.
+   */
+  async execute(orderId: string, command: OrderCommand, options: ExecuteOptions): Promise<ExecuteResult> {
+    const { state, version } = await this.load(orderId);
+    const expected = options.expectedVersion ?? undefined;
+    if (expected !== undefined && expected !== version) throw new ConcurrencyError(orderId, expected, version);
+    const decision = decide(command, state);
+    if (isRejection(decision)) throw OrderError.from(decision);
+    const customerId = state?.customerId ?? (command.type === 'CreateOrder' ? command.customerId : '');
+    const commandId = randomUUID();
+    const { events } = await this.events.append(
+      orderId,
+      decision.map((e) => ({ type: e.type, data: e.data })),
+      {
+        expectedVersion: version,
+        // Sharding by customer (a later issue) routes on this; every row carries it from day one.
+        partitionKey: customerId,
+        metadata: { correlationId: options.correlationId, causationId: commandId, command: command.type },
+        inTransaction: async (trx, recorded) => {
+          await appendEvents(
+            trx,
+            this.sink.source,
+            recorded.map((e) => ({
+              type: e.type,
+              aggregateId: orderId,
+              payload: {
+                orderId,
+                customerId,
+                version: e.version,
+                recordedAt: e.recordedAt,
+                ...e.data,
+                correlationId: options.correlationId,
+                causationId: commandId,
+                affects: [
+                  { __typename: 'Order', id: orderId },
+                  { __typename: 'User', id: customerId },
+                ],
+              },
+            })),
+          );
+        },
+      },
+    );
+    this.sink.committed();
+    if (options.project ?? true) {
+      // Read your writes: the read models include this command's events before the reply. The
+      // events are committed either way; if projecting fails here, the poller catches up later.
+      await this.projections.catchUp().catch((err: unknown) => this.logger?.error({ err }, 'projection catch-up after a command failed'));
+    }
+    return { order: replay(events.map(toDomainEvent), state)!, events };
+  }
+
+  /** A line's price: from orders' own projection of the catalogue, never a call to products. */
+  async priceOf(productId: string): Promise<number> {
+    const row = await this.store.db.selectFrom('product_prices').selectAll().where('id', '=', productId).executeTakeFirst();
+    if (!row) throw new OrderError('NOT_FOUND', `product ${JSON.stringify(productId)} is unknown to orders (a new product can take a moment to arrive)`, 'productId');
+    if (Number(row.discontinued) === 1) throw new OrderError('CONFLICT', `product ${JSON.stringify(productId)} is discontinued and cannot be ordered`, 'productId');
+    return Number(row.price);
+  }
+
+  // ---- reads from the read models ------------------------------------------------------------
+
+  /** Orders by id from the order view, in `ids` order, null where missing. One round trip. */
+  async byIds(ids: readonly string[]): Promise<(Order | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.db.selectFrom('order_view').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const found = new Map(rows.map((r) => [r.id, fromRow(r)]));
+    return ids.map((id) => found.get(id) ?? null);
+  }
+
+  /** The newest `limit` orders of each customer, in ONE round trip (a window per customer). */
+  async newestPerCustomer(customerIds: readonly string[], limit: number): Promise<Order[][]> {
+    if (customerIds.length === 0) return [];
+    if (limit === 0) return customerIds.map(() => []);
+    const ranked = this.store.db
+      .selectFrom('customer_orders')
+      .selectAll()
+      .select(sql<number>`row_number() over (partition by customer_id order by created_at desc, id desc)`.as('rn'))
+      .where('customer_id', 'in', [...new Set(customerIds)])
+      .as('ranked');
+    const rows = await this.store.db.selectFrom(ranked).selectAll().where('rn', '<=', limit).orderBy('customer_id').orderBy('rn').execute();
+    const groups = new Map<string, Order[]>();
+    for (const r of rows) {
+      const list = groups.get(r.customer_id) ?? [];
+      list.push(fromRow(r as OrderRow));
+      groups.set(r.customer_id, list);
+    }
+    return customerIds.map((id) => groups.get(id) ?? []);
+  }
+
+  /** A customer's orders after `after`, newest first, at most `limit`. */
+  async customerPage(customerId: string, limit: number, after: OrderCursor): Promise<Order[]> {
+    const rows = await this.store.db
+      .selectFrom('customer_orders')
+      .selectAll()
+      .where('customer_id', '=', customerId)
+      .where((eb) => eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]))
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  // ---- reads from the event store ------------------------------------------------------------
+
+  /** Each order's events, oldest first, in one round trip. */
+  async histories(ids: readonly string[]): Promise<HistoryEntryModel[][]> {
+    return (await this.events.readStreams(ids)).map((stream) => stream.map(historyEntry));
+  }
+
+  /** Time travel: the order rebuilt from the events recorded at or before `instant` (ISO 8601). */
+  async asOf(orderId: string, instant: string): Promise<Order | null> {
+    return replay((await this.events.readStream(orderId, { recordedAtOrBefore: instant })).map(toDomainEvent));
+  }
+
+  /** Drops every order read model and replays the event store from position zero. */
+  rebuild(): Promise<RebuildReport> {
+    return this.projections.rebuild();
+  }
+
+  /** Both read models' rows, in key order: what a rebuild must reproduce. */
+  async readModels(): Promise<{ orderView: OrderRow[]; customerOrders: OrderRow[]; checkpoints: Record<string, number> }> {
+    const [orderView, customerOrders, checkpoints] = await Promise.all([
+      this.store.db.selectFrom('order_view').selectAll().orderBy('id').execute(),
+      this.store.db.selectFrom('customer_orders').selectAll().orderBy('id').execute(),
+      this.projections.checkpoints(),
+    ]);
+    const plain = (rows: OrderRow[]) => rows.map((r) => ({ ...r, total: Number(r.total), version: Number(r.version), line_count: Number(r.line_count) }));
+    return { orderView: plain(orderView), customerOrders: plain(customerOrders), checkpoints };
+  }
+
+  // ---- products' events ----------------------------------------------------------------------
+
+  /** Applies a product event to the price projection, inside the consumer's transaction. */
+  static async applyProduct(trx: Kysely<OrdersDB>, product: { id: string; price: number; discontinued: boolean }, sourceVersion: number): Promise<void> {
+    const row = { id: product.id, price: product.price, discontinued: product.discontinued ? 1 : 0, source_version: sourceVersion };
+    await trx
+      .insertInto('product_prices')
+      .values(row)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet({ price: row.price, discontinued: row.discontinued, source_version: row.source_version })
+          // An older event arriving late never overwrites a newer price.
+          .where('product_prices.source_version', '<', row.source_version),
+      )
+      .execute();
+  }
+
+  // ---- seed ----------------------------------------------------------------------------------
+
+  /**
+   * Starts an empty store with the seed catalogue's prices (products seeds from the same
+   * generator; its events keep them current after) and a few deterministic orders, written as
+   * commands so they have real event streams and outbox rows.
+   */
+  async seed(sizes: SeedSizes): Promise<number> {
+    const known = await this.store.db.selectFrom('product_prices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    let rows = 0;
+    if (Number(known.n) === 0) {
+      await this.store.db.transaction().execute(async (trx) => {
+        for (const batch of chunks(seedProducts(sizes), 500)) {
+          await trx.insertInto('product_prices').values(batch.map((p) => ({ id: p.id, price: p.price, discontinued: 0, source_version: 0 }))).execute();
+          rows += batch.length;
+        }
+      });
+    }
+    if ((await this.events.headPosition()) > 0 || sizes.users === 0 || sizes.products === 0) return rows;
+    const rand = prng(7);
+    const count = Math.min(SEED_ORDERS, sizes.users * 3);
+    for (let i = 1; i <= count; i++) {
+      const orderId = seedOrderId(i);
+      // The first users get several orders each, so User.orders has something to page through.
+      const customerId = userId(1 + ((i - 1) % Math.min(20, sizes.users)));
+      const run = (command: OrderCommand) => this.execute(orderId, command, { correlationId: 'seed', project: false });
+      await run({ type: 'CreateOrder', orderId, customerId });
+      const lines = 1 + Math.floor(rand() * 3);
+      for (let l = 0; l < lines; l++) {
+        const productId = seedProductId(1 + Math.floor(rand() * sizes.products));
+        await run({ type: 'AddOrderLine', productId, quantity: 1 + Math.floor(rand() * 3), unitPrice: await this.priceOf(productId) });
+      }
+      const fate = rand();
+      if (fate < 0.6) await run({ type: 'PlaceOrder' });
+      if (fate > 0.85) await run({ type: 'CancelOrder', reason: 'seed' });
+    }
+    await this.projections.catchUp();
+    return rows + count;
+  }
+}

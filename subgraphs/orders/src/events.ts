@@ -1,0 +1,23 @@
+import type { Consumers } from '@shop/server';
+import type { Kysely } from '@shop/store';
+import { type OrdersDB, OrdersRepository } from './data/repository';
+
+/**
+ * What orders publishes: every order event (OrderCreated, OrderLineAdded, OrderLineRemoved,
+ * OrderPlaced, OrderCancelled) goes to the outbox in the transaction that appends it to the
+ * event store; the payload carries orderId, customerId, version, recordedAt, the event's data,
+ * correlation and causation ids, and `affects` (the Order and its customer) for caches.
+ *
+ * What it consumes: products' catalogue events, into its own price projection, from which lines
+ * capture their unitPrice. Keys: id, price (cents), discontinued (products' `snapshot`).
+ */
+export function productConsumers(): Consumers {
+  const project = {
+    versions: [1],
+    handle: async (trx: Kysely<never>, event: { aggregateVersion: number; payload: Record<string, unknown> }) => {
+      const p = event.payload as { id: string; price: number; discontinued?: boolean };
+      await OrdersRepository.applyProduct(trx as unknown as Kysely<OrdersDB>, { id: p.id, price: p.price, discontinued: p.discontinued === true }, event.aggregateVersion);
+    },
+  };
+  return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project };
+}

@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { ordersSuite } from './suite';
+
+ordersSuite(storeBackend('postgres', 'orders'));

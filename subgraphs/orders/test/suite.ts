@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import { type EventEnvelope, MemoryBroker, MemoryBus, eventTables } from '@shop/events';
+import { type SeedSizes, seedProducts } from '@shop/seed';
+import type { Kysely } from '@shop/store';
+import { type Backend, type GraphQLClient, graphqlClient, testTelemetry } from '@shop/testing';
+import { type OrdersSubgraph, createOrders } from '../src/server';
+
+const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
+const prices = new Map([...seedProducts(sizes)].map((p) => [p.id, p.price]));
+
+/** Polls `read` until `done` holds, at most `ms`: events from the bus apply asynchronously. */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    value = await read();
+  }
+  return value;
+}
+
+const ORDER = 'id customer { id } status total version createdAt placedAt cancelledAt cancelReason lines { product { id } quantity unitPrice lineTotal }';
+interface OrderView {
+  id: string;
+  customer: { id: string };
+  status: string;
+  total: number;
+  version: number;
+  createdAt: string;
+  placedAt: string | null;
+  cancelledAt: string | null;
+  cancelReason: string | null;
+  lines: Array<{ product: { id: string }; quantity: number; unitPrice: number; lineTotal: number }>;
+  history?: Array<{ version: number; type: string; recordedAt: string; correlationId: string | null; causationId: string | null }>;
+}
+
+/** orders' behaviour over its own store, run over SQLite (orders.test.ts) and PostgreSQL (orders.int.test.ts). */
+export function ordersSuite(backend: Backend): void {
+  describe(`orders on ${backend.name}`, () => {
+    const telemetry = testTelemetry('orders');
+    const broker = new MemoryBroker();
+    const bus = new MemoryBus({ service: 'orders', telemetry, broker });
+    const productsBus = new MemoryBus({ service: 'products', telemetry: testTelemetry('products'), broker });
+    let subgraph: OrdersSubgraph;
+    let client: GraphQLClient;
+
+    beforeAll(async () => {
+      subgraph = await createOrders({ telemetry, store: await backend.location(), seed: sizes, pageMax: 20, bus });
+      const running = await subgraph.listen(0, '127.0.0.1');
+      client = graphqlClient(`${running.url}/graphql`);
+    });
+    afterAll(async () => {
+      await subgraph?.stop();
+      await bus.close();
+      await productsBus.close();
+      await backend.cleanup();
+    });
+
+    const mutate = async <K extends string>(field: K, args: string, select = ORDER) => {
+      const res = await client.query<Record<K, OrderView>>(`mutation { ${field}(${args}) { ${select} } }`);
+      return { order: res.data?.[field] ?? null, error: res.errors?.[0], res };
+    };
+    const order = async (id: string, asOf?: string) =>
+      (await client.query<{ order: OrderView | null }>(`query($id: ID!, $asOf: DateTime) { order(id: $id, asOf: $asOf) { ${ORDER} history { version type recordedAt correlationId causationId } } }`, { id, asOf })).data?.order ?? null;
+
+    it('seeds prices and deterministic orders with real event streams', async () => {
+      const seeded = await order('o000001');
+      expect(seeded).toMatchObject({ id: 'o000001', customer: { id: 'u00001' } });
+      expect(seeded!.history!.map((h) => h.type)[0]).toBe('OrderCreated');
+      expect(seeded!.version).toBe(seeded!.history!.length);
+      for (const line of seeded!.lines) expect(line.unitPrice).toBe(prices.get(line.product.id));
+    });
+
+    it('runs an order through its life: create, add, remove, place; each write returns the new state', async () => {
+      const created = await mutate('createOrder', 'customerId: "u00007", id: "life-1"');
+      expect(created.error).toBeUndefined();
+      expect(created.order).toMatchObject({ id: 'life-1', customer: { id: 'u00007' }, status: 'DRAFT', total: 0, version: 1, lines: [], placedAt: null });
+      // The customer's order list changed: the gateway is told to evict the user.
+      expect((created.res as unknown as { extensions?: { invalidate?: unknown[] } }).extensions?.invalidate).toEqual(
+        expect.arrayContaining([{ __typename: 'User', id: 'u00007' }, { __typename: 'Order', id: 'life-1' }]),
+      );
+
+      const a = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 2');
+      expect(a.order).toMatchObject({ version: 2, total: 2 * prices.get('p00003')!, lines: [{ product: { id: 'p00003' }, quantity: 2, unitPrice: prices.get('p00003') }] });
+      const b = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00004", quantity: 1, expectedVersion: 2');
+      expect(b.order?.version).toBe(3);
+      const c = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 1');
+      expect(c.order?.lines.map((l) => [l.product.id, l.quantity])).toEqual([
+        ['p00003', 3],
+        ['p00004', 1],
+      ]);
+      const d = await mutate('removeOrderLine', 'orderId: "life-1", productId: "p00004"');
+      expect(d.order).toMatchObject({ version: 5, total: 3 * prices.get('p00003')! });
+      const placed = await mutate('placeOrder', 'orderId: "life-1", expectedVersion: 5');
+      expect(placed.order).toMatchObject({ status: 'PLACED', version: 6 });
+      expect(placed.order?.placedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+
+      // The read model answers queries, and says what the mutation said.
+      const read = await order('life-1');
+      const { history, ...view } = read!;
+      expect(view).toEqual(placed.order);
+      expect(history!.map((h) => [h.version, h.type])).toEqual([
+        [1, 'OrderCreated'],
+        [2, 'OrderLineAdded'],
+        [3, 'OrderLineAdded'],
+        [4, 'OrderLineAdded'],
+        [5, 'OrderLineRemoved'],
+        [6, 'OrderPlaced'],
+      ]);
+      // Each command has its own causation id; each request its correlation id.
+      expect(new Set(history!.map((h) => h.causationId)).size).toBe(6);
+      expect(history!.every((h) => typeof h.correlationId === 'string' && h.correlationId.length > 0)).toBe(true);
+    });
+
+    it('refuses invalid transitions and input with codes', async () => {
+      await mutate('createOrder', 'customerId: "u00008", id: "rules-1"');
+      const cases: Array<[string, string, string, string?]> = [
+        ['createOrder', 'customerId: "u00008", id: "rules-1"', 'ORDER_ALREADY_EXISTS'],
+        ['createOrder', 'customerId: "u00008", id: "bad id!"', 'BAD_USER_INPUT', 'id'],
+        ['placeOrder', 'orderId: "rules-1"', 'ORDER_EMPTY'],
+        ['addOrderLine', 'orderId: "nope", productId: "p00001", quantity: 1', 'NOT_FOUND'],
+        ['addOrderLine', 'orderId: "rules-1", productId: "p99999", quantity: 1', 'NOT_FOUND', 'productId'],
+        ['addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 0', 'BAD_USER_INPUT', 'quantity'],
+        ['addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 1, expectedVersion: -2', 'BAD_USER_INPUT', 'expectedVersion'],
+        ['removeOrderLine', 'orderId: "rules-1", productId: "p00001"', 'ORDER_LINE_NOT_FOUND', 'productId'],
+        ['placeOrder', 'orderId: "rules-1", expectedVersion: 7', 'CONCURRENCY_CONFLICT'],
+      ];
+      for (const [field, args, code, f] of cases) {
+        const { error, order: o } = await mutate(field, args);
+        expect({ field, args, code: error?.extensions?.code, ...(f ? { f: error?.extensions?.field } : {}) }).toEqual({ field, args, code, ...(f ? { f } : {}) });
+        expect(o).toBeNull();
+      }
+      const conflict = await mutate('placeOrder', 'orderId: "rules-1", expectedVersion: 7');
+      expect(conflict.error?.extensions).toMatchObject({ code: 'CONCURRENCY_CONFLICT', expectedVersion: 7, actualVersion: 1 });
+
+      await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 1');
+      await mutate('placeOrder', 'orderId: "rules-1"');
+      expect((await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00002", quantity: 1')).error?.extensions?.code).toBe('ORDER_NOT_DRAFT');
+      expect((await mutate('placeOrder', 'orderId: "rules-1"')).error?.extensions?.code).toBe('ORDER_NOT_DRAFT');
+      expect((await mutate('cancelOrder', 'orderId: "rules-1", reason: "late"')).order).toMatchObject({ status: 'CANCELLED', cancelReason: 'late' });
+      expect((await mutate('cancelOrder', 'orderId: "rules-1"')).error?.extensions?.code).toBe('ORDER_ALREADY_CANCELLED');
+      // Refused commands wrote nothing.
+      expect((await order('rules-1'))!.history!.map((h) => h.type)).toEqual(['OrderCreated', 'OrderLineAdded', 'OrderPlaced', 'OrderCancelled']);
+      expect(await order('nope')).toBeNull();
+      const badTime = await client.query('query($t: DateTime) { order(id: "rules-1", asOf: $t) { id } }', { t: 'yesterday' });
+      expect(badTime.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(badTime.errors?.[0]?.message).toContain('ISO 8601');
+    });
+
+    it('answers asOf with the state at every recorded point of a history', async () => {
+      const id = 'travel-1';
+      const states: OrderView[] = [];
+      const steps = [
+        ['createOrder', `customerId: "u00009", id: "${id}"`],
+        ['addOrderLine', `orderId: "${id}", productId: "p00010", quantity: 1`],
+        ['addOrderLine', `orderId: "${id}", productId: "p00011", quantity: 4`],
+        ['removeOrderLine', `orderId: "${id}", productId: "p00010"`],
+        ['addOrderLine', `orderId: "${id}", productId: "p00011", quantity: 1`],
+        ['placeOrder', `orderId: "${id}"`],
+        ['cancelOrder', `orderId: "${id}", reason: "travelled"`],
+      ] as const;
+      for (const [field, args] of steps) {
+        const { order: o, error } = await mutate(field, args);
+        expect(error).toBeUndefined();
+        states.push(o!);
+      }
+      const history = (await order(id))!.history!;
+      expect(history).toHaveLength(steps.length);
+      for (const [i, entry] of history.entries()) {
+        const past = await order(id, entry.recordedAt);
+        // Events recorded in the same millisecond are one instant: asOf shows the last of them.
+        const last = history.filter((h) => h.recordedAt <= entry.recordedAt).length - 1;
+        expect(last).toBeGreaterThanOrEqual(i);
+        const { history: pastHistory, ...state } = past!;
+        expect(state).toEqual(states[last]);
+        expect(pastHistory!.map((h) => h.version)).toEqual(history.slice(0, last + 1).map((h) => h.version));
+      }
+      // Before the first event the order did not exist; any time later it is as it is now.
+      expect(await order(id, new Date(Date.parse(history[0]!.recordedAt) - 1).toISOString())).toBeNull();
+      const { history: _h, ...now } = (await order(id, '2999-01-01T00:00:00+02:00'))!;
+      expect(now).toEqual(states.at(-1));
+    });
+
+    it("pages a customer's orders newest first from the summary read model, batching customers", async () => {
+      const customer = 'u00029';
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await mutate('createOrder', `customerId: "${customer}"`)).order!.id);
+      const pageQuery = `query($r: [_Any!]!, $first: Int, $after: String) { _entities(representations: $r) { ... on User { id orders(first: $first, after: $after) { edges { cursor node { id customer { id } status } } pageInfo { endCursor hasNextPage } } } } }`;
+      type Page = { _entities: Array<{ orders: { edges: Array<{ node: { id: string } }>; pageInfo: { endCursor: string | null; hasNextPage: boolean } } }> };
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const res: { data?: Page | null; errors?: unknown } = await client.query<Page>(pageQuery, { r: [{ __typename: 'User', id: customer }], first: 2, after });
+        expect(res.errors).toBeUndefined();
+        const page = res.data!._entities[0]!.orders;
+        seen.push(...page.edges.map((e) => e.node.id));
+        if (!page.pageInfo.hasNextPage) break;
+        after = page.pageInfo.endCursor;
+      }
+      expect(seen.sort()).toEqual([...ids].sort());
+      expect(new Set(seen).size).toBe(5);
+
+      const batch = await client.query<Page>(pageQuery, { r: ['u00001', 'u00002', 'nobody'].map((id) => ({ __typename: 'User', id })), first: 3 });
+      const lists = batch.data!._entities.map((e) => e.orders.edges.length);
+      expect(lists[0]).toBeGreaterThan(0);
+      expect(lists[2]).toBe(0);
+      const bad = await client.query(pageQuery, { r: [{ __typename: 'User', id: customer }], first: 21 });
+      expect((bad.errors as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    });
+
+    it('captures prices from products events (not a call), ignoring replays and older versions', async () => {
+      const db = subgraph.store.db as unknown as Kysely<{ product_prices: { id: string; price: number; source_version: number } }>;
+      const price = async (id: string) => Number((await db.selectFrom('product_prices').select('price').where('id', '=', id).executeTakeFirst())?.price ?? -1);
+      const event = (version: number, p: number): EventEnvelope => ({
+        id: randomUUID(),
+        type: 'ProductUpdated',
+        source: 'products',
+        aggregateId: 'p00020',
+        aggregateVersion: version,
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+        payload: { id: 'p00020', name: 'x', price: p, weight: 1, category: 'home', discontinued: false },
+      });
+      const v2 = event(2, 4321);
+      await productsBus.publish([v2, event(1, 1111), v2]);
+      expect(await eventually(() => price('p00020'), (p) => p === 4321)).toBe(4321);
+      await mutate('createOrder', 'customerId: "u00010", id: "priced-1"');
+      const added = await mutate('addOrderLine', 'orderId: "priced-1", productId: "p00020", quantity: 2');
+      expect(added.order).toMatchObject({ lines: [{ unitPrice: 4321, lineTotal: 8642 }], total: 8642 });
+      // A new product arrives by ProductCreated and can be ordered.
+      await productsBus.publish([{ ...event(1, 777), id: randomUUID(), type: 'ProductCreated', aggregateId: 'p-new', payload: { id: 'p-new', price: 777 } }]);
+      await eventually(() => price('p-new'), (p) => p === 777);
+      expect((await mutate('addOrderLine', 'orderId: "priced-1", productId: "p-new", quantity: 1')).order?.total).toBe(8642 + 777);
+      // The captured price stays when the catalogue price changes later.
+      await productsBus.publish([event(3, 9999)]);
+      await eventually(() => price('p00020'), (p) => p === 9999);
+      expect((await order('priced-1'))!.lines[0]).toMatchObject({ unitPrice: 4321 });
+    });
+
+    it('publishes every order event through the outbox, in the same transaction as the append', async () => {
+      const db = eventTables(subgraph.store.db as Kysely<unknown>);
+      const rows = await db.selectFrom('outbox').selectAll().where('aggregate_id', '=', 'life-1').orderBy('position').execute();
+      expect(rows.map((r) => [r.type, Number(r.aggregate_version)])).toEqual([
+        ['OrderCreated', 1],
+        ['OrderLineAdded', 2],
+        ['OrderLineAdded', 3],
+        ['OrderLineAdded', 4],
+        ['OrderLineRemoved', 5],
+        ['OrderPlaced', 6],
+      ]);
+      expect(JSON.parse(rows[1]!.payload)).toMatchObject({ orderId: 'life-1', customerId: 'u00007', version: 2, productId: 'p00003', quantity: 2 });
+      // And the event store holds exactly as many events as the outbox for every order.
+      const outboxCount = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('type', 'like', 'Order%').executeTakeFirstOrThrow();
+      expect(Number(outboxCount.n)).toBe(await subgraph.orders.events.headPosition().then(async () => (await subgraph.orders.events.readAll(0, 1_000_000)).length));
+    });
+
+    it('rebuilds both read models to exactly what they were', async () => {
+      const live = await subgraph.orders.readModels();
+      expect(live.orderView.length).toBeGreaterThan(0);
+      const report = await subgraph.orders.rebuild();
+      expect(report.position).toBe(await subgraph.orders.events.headPosition());
+      expect(await subgraph.orders.readModels()).toEqual(live);
+    });
+  });
+}
