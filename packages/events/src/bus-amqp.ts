@@ -2,7 +2,9 @@ import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessa
 import type { Logger, Telemetry } from '@shop/telemetry';
 import {
   type ResolvedSubscribeOptions,
+  type DeliveryControl,
   assertPublishable,
+  deliverBatch,
   deliverWithRetries,
   errorMessage,
   parseEnvelope,
@@ -109,8 +111,8 @@ export async function connectAmqpBus(options: AmqpBusOptions): Promise<AmqpBus> 
 /**
  * The Bus over RabbitMQ. Publishes persistent messages on a confirm channel to the durable topic
  * exchange `shop.events`; each group consumes its durable queue `shop.<group>` (one channel per
- * subscription, prefetch 1, so a group's messages are handled one at a time in publish order per
- * replica) and dead-letters to `shop.<group>.dlq`. When the connection drops it reconnects with
+ * subscription, its messages handled one at a time, or in batches of those already waiting with a
+ * batchHandler, in publish order per replica) and dead-letters to `shop.<group>.dlq`. When the connection drops it reconnects with
  * backoff, re-asserts the topology and resumes every subscription; meanwhile publish rejects at
  * once and `ready()` is false.
  */
@@ -477,7 +479,7 @@ function readDeadLetter(message: Message): DeadLetter {
   );
 }
 
-/** One subscription: a channel of its own with prefetch 1, re-attached on every new connection. */
+/** One subscription: a channel of its own (prefetch 1, or maxBatch with a batchHandler), re-attached on every new connection. */
 class AmqpSubscription implements Subscription {
   private conn: ChannelModel | undefined;
   private attaching: Promise<void> | undefined;
@@ -486,6 +488,8 @@ class AmqpSubscription implements Subscription {
   private stopping = false;
   /** Deliveries run one after another, also across a reconnect (the old handler finishes first). */
   private chain: Promise<void> = Promise.resolve();
+  /** Delivered, not yet handled, in delivery order (up to the prefetch): the next batch comes from here. */
+  private readonly waiting: Array<{ channel: ConfirmChannel; message: ConsumeMessage }> = [];
   private wake: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
@@ -532,7 +536,9 @@ class AmqpSubscription implements Subscription {
       await channel.assertQueue(this.bus.names.queue(group), { durable: true });
       await channel.assertQueue(this.bus.names.dlq(group), { durable: true });
       for (const type of types) await channel.bindQueue(this.bus.names.queue(group), this.bus.names.exchange, type);
-      await channel.prefetch(1);
+      // One at a time without a batchHandler; with one, up to maxBatch in hand (they are still
+      // handled in order, and unacknowledged ones return to the queue if the process dies).
+      await channel.prefetch(this.options.maxBatch);
       if (this.stopping || this.conn !== conn) {
         await quietly(() => channel.close());
         return;
@@ -572,9 +578,33 @@ class AmqpSubscription implements Subscription {
       if (!this.stopping) this.bus.onChannelClosed(conn, channel === this.channel, `consumer of ${this.options.group} cancelled by the broker`);
       return;
     }
+    this.waiting.push({ channel, message });
     this.chain = this.chain
-      .then(() => this.process(channel, message))
+      .then(() => this.drain())
       .catch((err: unknown) => this.logger.error({ group: this.options.group, err: errorMessage(err) }, 'amqp delivery failed'));
+  }
+
+  /** Takes what waits from one channel (up to maxBatch) and handles it; a later link finds the rest. */
+  private async drain(): Promise<void> {
+    const channel = this.waiting[0]?.channel;
+    if (!channel) return;
+    let n = 0;
+    while (n < this.waiting.length && n < this.options.maxBatch && this.waiting[n]?.channel === channel) n++;
+    const messages = this.waiting.splice(0, n).map((w) => w.message);
+    // A channel that closed took its unacknowledged messages back: the broker redelivers them.
+    if (this.channel !== channel) return;
+    const parsed = messages.map((m) => parseEnvelope(m.content.toString('utf8'), m.fields.routingKey));
+    const events = parsed.flatMap((p) => (p.ok ? [p.event] : []));
+    if (events.length === messages.length && (await deliverBatch(events, this.options, this.control(channel)))) {
+      for (const e of events) this.telemetry.metrics.eventsConsumed.inc({ service: this.options.group, type: e.type });
+      for (const m of messages) this.settle(channel, m, 'ack');
+      return;
+    }
+    for (const m of messages) await this.process(channel, m);
+  }
+
+  private control(channel: ConfirmChannel): DeliveryControl {
+    return { stopped: () => this.stopping || this.channel !== channel, wait: (ms) => this.wait(ms), logger: this.logger };
   }
 
   private async process(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
@@ -584,11 +614,7 @@ class AmqpSubscription implements Subscription {
       await this.deadLetter(channel, message, parsed.error, 0);
       return;
     }
-    const outcome = await deliverWithRetries(parsed.event, this.options, {
-      stopped: () => this.stopping || this.channel !== channel,
-      wait: (ms) => this.wait(ms),
-      logger: this.logger,
-    });
+    const outcome = await deliverWithRetries(parsed.event, this.options, this.control(channel));
     if (outcome.kind === 'handled') {
       this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
       this.settle(channel, message, 'ack');

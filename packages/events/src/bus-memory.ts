@@ -83,7 +83,7 @@ export function toDeadLetter(body: string, routingKey: string, error: string, at
 }
 
 /** SubscribeOptions with the defaults applied, checked once so a misuse fails at subscribe, not at the first event. */
-export type ResolvedSubscribeOptions = Required<SubscribeOptions>;
+export type ResolvedSubscribeOptions = Required<Omit<SubscribeOptions, 'batchHandler'>> & Pick<SubscribeOptions, 'batchHandler'>;
 
 /** Group names become queue names (`shop.<group>`): letters, digits and `._:-` only. */
 const GROUP = /^[A-Za-z0-9._:-]{1,200}$/;
@@ -100,7 +100,27 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
   if (typeof handler !== 'function') throw new TypeError(`subscribe: handler must be a function (received ${typeof handler})`);
   const maxAttempts = options.maxAttempts ?? 5;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`subscribe: maxAttempts must be an integer >= 1 (received ${maxAttempts})`);
-  return { group, types: [...new Set(types)], handler, maxAttempts, retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs };
+  const { batchHandler } = options;
+  if (batchHandler !== undefined && typeof batchHandler !== 'function') throw new TypeError(`subscribe: batchHandler must be a function (received ${typeof batchHandler})`);
+  const maxBatch = batchHandler ? (options.maxBatch ?? 100) : 1;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000) throw new TypeError(`subscribe: maxBatch must be an integer from 1 to 1000 (received ${maxBatch})`);
+  return { group, types: [...new Set(types)], handler, maxAttempts, retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs, batchHandler, maxBatch };
+}
+
+/**
+ * Tries the group's batchHandler on consecutive messages. True when it handled them all; false
+ * when there is none, the batch is a single event, or it threw: the caller then delivers each
+ * event on its own (with retries and dead letters), in order.
+ */
+export async function deliverBatch(events: EventEnvelope[], options: ResolvedSubscribeOptions, control: DeliveryControl): Promise<boolean> {
+  if (!options.batchHandler || events.length < 2 || control.stopped()) return false;
+  try {
+    await options.batchHandler(events);
+    return true;
+  } catch (err) {
+    control.logger.debug({ group: options.group, events: events.length, err: errorMessage(err) }, 'event batch failed; handling its events one by one');
+    return false;
+  }
 }
 
 /** Checks what publish needs from each event before anything is sent, so a batch is never half sent for a misuse. */
@@ -204,7 +224,7 @@ class GroupQueue {
 
   constructor(readonly group: string) {}
 
-  /** Hands messages to idle consumers, one each at a time (AMQP's prefetch 1). */
+  /** Hands messages to idle consumers: one at a time, or up to `maxBatch` to a batching one (AMQP's prefetch). */
   dispatch(): void {
     while (this.messages.length > 0) {
       const n = this.consumers.length;
@@ -217,7 +237,7 @@ class GroupQueue {
         }
       }
       if (!idle) return;
-      idle.take(this.messages.shift() as StoredMessage);
+      idle.take(this.messages.splice(0, idle.maxBatch));
     }
   }
 }
@@ -285,12 +305,16 @@ class MemoryConsumer {
     private readonly logger: Logger,
   ) {}
 
-  take(message: StoredMessage): void {
+  get maxBatch(): number {
+    return this.options.maxBatch;
+  }
+
+  take(messages: StoredMessage[]): void {
     this.busy = true;
     // setImmediate: the handler never runs inside publish's call stack, and a long queue yields
     // to I/O between messages instead of running as one unbroken chain of microtasks.
     this.current = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.process(message))
+      .then(() => this.processAll(messages))
       .catch((err: unknown) => this.logger.error({ group: this.options.group, err: errorMessage(err) }, 'memory bus delivery failed'))
       .finally(() => {
         this.busy = false;
@@ -299,26 +323,45 @@ class MemoryConsumer {
       });
   }
 
-  private async process(message: StoredMessage): Promise<void> {
+  private control(): DeliveryControl {
+    return { stopped: () => this.stopping, wait: (ms) => this.wait(ms), logger: this.logger };
+  }
+
+  /** A batch when every body reads and the batchHandler takes them all; else one by one, in order. */
+  private async processAll(messages: StoredMessage[]): Promise<void> {
+    const parsed = messages.map((m) => parseEnvelope(m.body, m.type));
+    const events = parsed.flatMap((p) => (p.ok ? [p.event] : []));
+    if (events.length === messages.length && (await deliverBatch(events, this.options, this.control()))) {
+      for (const e of events) this.telemetry.metrics.eventsConsumed.inc({ service: this.options.group, type: e.type });
+      return;
+    }
+    for (const [i, message] of messages.entries()) {
+      if (this.stopping || !(await this.process(message))) {
+        // The consumer stopped: this message and the rest go back to the head of the queue, in
+        // order, for the next consumer.
+        this.queue.messages.unshift(...messages.slice(i));
+        return;
+      }
+    }
+  }
+
+  /** Delivers one message; false when the consumer stopped first (the message was not settled). */
+  private async process(message: StoredMessage): Promise<boolean> {
     const { group } = this.options;
     const parsed = parseEnvelope(message.body, message.type);
     if (!parsed.ok) {
       this.deadLetter(message, parsed.error, 0);
-      return;
+      return true;
     }
-    const outcome = await deliverWithRetries(parsed.event, this.options, {
-      stopped: () => this.stopping,
-      wait: (ms) => this.wait(ms),
-      logger: this.logger,
-    });
+    const outcome = await deliverWithRetries(parsed.event, this.options, this.control());
     if (outcome.kind === 'handled') {
       this.telemetry.metrics.eventsConsumed.inc({ service: group, type: parsed.event.type });
     } else if (outcome.kind === 'dead') {
       this.deadLetter(message, outcome.error, outcome.attempts, parsed.event.id);
     } else {
-      // Back to the head of the queue, where it came from, so order holds for the next consumer.
-      this.queue.messages.unshift(message);
+      return false;
     }
+    return true;
   }
 
   private deadLetter(message: StoredMessage, error: string, attempts: number, eventId = ''): void {

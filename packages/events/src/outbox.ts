@@ -151,6 +151,8 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly pollMs: number;
   private failures = 0;
+  /** A write committed since the current pass began: that pass may not have seen it. */
+  private kicked = false;
 
   constructor(private readonly options: RelayOptions) {
     this.batchSize = options.batchSize ?? 200;
@@ -162,9 +164,15 @@ export class OutboxRelay {
     this.schedule(0);
   }
 
-  /** Runs a pass soon: call after committing a write that appended events. */
+  /**
+   * Runs a pass soon: call after committing a write that appended events. During a pass it asks
+   * for another right after (that pass may have read the outbox before the commit), so an event
+   * never waits for the next poll.
+   */
   kick(): void {
-    if (!this.stopped) this.schedule(0);
+    if (this.stopped) return;
+    this.kicked = true;
+    if (!this.running) this.schedule(0);
   }
 
   async stop(): Promise<void> {
@@ -181,6 +189,8 @@ export class OutboxRelay {
 
   private async loop(): Promise<void> {
     if (this.stopped) return;
+    // A fresh pass sees every commit before it; joining one already running, a kick still counts.
+    if (!this.running) this.kicked = false;
     let published = 0;
     try {
       published = await this.runOnce();
@@ -193,7 +203,7 @@ export class OutboxRelay {
       }
     }
     if (this.stopped) return;
-    const backoff = this.failures > 0 ? Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000) : published >= this.batchSize ? 0 : this.pollMs;
+    const backoff = this.failures > 0 ? Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000) : published >= this.batchSize || this.kicked ? 0 : this.pollMs;
     this.schedule(backoff);
   }
 

@@ -46,6 +46,16 @@ export interface SubscribeOptions {
   maxAttempts?: number;
   /** Backoff before attempt n+1, in ms. @default 50 * 2^(n-1), at most 2000 */
   retryDelayMs?: (attempt: number) => number;
+  /**
+   * Handles several consecutive events of the group at once, all or nothing (the inbox consumer
+   * applies them in one store transaction: one commit instead of one per event). The bus calls it
+   * when more than one message is waiting, in publish order; when it throws, the bus handles the
+   * same events one by one with `handler` (retries, dead letters), so a poison message holds
+   * nothing back. @default none: always one at a time
+   */
+  batchHandler?: (events: EventEnvelope[]) => Promise<void>;
+  /** Most events per `batchHandler` call; on RabbitMQ also the prefetch. @default 100 with a batchHandler, else 1 */
+  maxBatch?: number;
 }
 
 export interface Subscription {

@@ -124,6 +124,93 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       expect(await consumer.deadLetters(g)).toEqual([]);
     });
 
+    it('hands waiting events to a batchHandler in publish order, never two batches at once', async () => {
+      const { bus, telemetry } = await open('contract-batch');
+      const g = group('batch');
+      const type = eventType('StockMoved');
+      const batches: string[][] = [];
+      const single: string[] = [];
+      let running = 0;
+      let maxRunning = 0;
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      await subscribe(bus, {
+        group: g,
+        types: [type],
+        maxBatch: 25,
+        handler: async (e) => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          // The first event is alone (nothing else waits yet): hold it until the rest are queued.
+          await gate;
+          single.push(e.id);
+          running--;
+        },
+        batchHandler: async (events) => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          await new Promise((resolve) => setImmediate(resolve));
+          batches.push(events.map((e) => e.id));
+          running--;
+        },
+      });
+      const first = testEvent(type, 'm0', 1);
+      await bus.publish([first]);
+      await waitFor(() => running === 1, 'the first event in hand');
+      const rest = range(1, 60).map((v) => testEvent(type, `m${v % 3}`, v + 1));
+      await bus.publish(rest);
+      release();
+      await waitFor(() => batches.flat().length === 60, 'the batched events');
+
+      expect(single).toEqual([first.id]);
+      expect(batches.flat()).toEqual(rest.map((e) => e.id));
+      expect(batches.every((b) => b.length <= 25)).toBe(true);
+      expect(batches.length).toBeGreaterThanOrEqual(3);
+      expect(maxRunning).toBe(1);
+      expect(await metricValue(telemetry.metrics.eventsConsumed, { service: g, type })).toBe(61);
+    });
+
+    it('falls back to one by one when a batch fails: the poison one is dead, the others handled in order', async () => {
+      const { bus } = await open('contract-batch-poison');
+      const g = group('batch-poison');
+      const type = eventType('LabelPrinted');
+      const handled: string[] = [];
+      let batchCalls = 0;
+      let holding = false;
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const events = range(1, 6).map((v) => testEvent(type, 'lp', v, { poison: v === 4 }));
+      await subscribe(bus, {
+        group: g,
+        types: [type],
+        maxAttempts: 2,
+        retryDelayMs: () => 1,
+        handler: async (e) => {
+          if (e.id === events[0]?.id) {
+            holding = true;
+            await gate;
+          }
+          if (e.payload.poison) throw new Error('smudged');
+          handled.push(e.id);
+        },
+        batchHandler: async (batch) => {
+          batchCalls++;
+          if (batch.some((e) => e.payload.poison)) throw new Error('smudged (batch)');
+          handled.push(...batch.map((e) => e.id));
+        },
+      });
+      await bus.publish(events.slice(0, 1));
+      await waitFor(() => holding, 'the first event in hand');
+      await bus.publish(events.slice(1));
+      release();
+      await waitFor(() => handled.length === 5, 'the five good events');
+
+      expect(handled).toEqual(events.filter((e) => !e.payload.poison).map((e) => e.id));
+      expect(batchCalls).toBeGreaterThanOrEqual(1);
+      const dead = await bus.deadLetters(g);
+      expect(dead.map((d) => [d.event.id, d.error, d.attempts])).toEqual([[events[3]?.id, 'smudged', 2]]);
+    });
+
     it('gives every group every event', async () => {
       const { bus: publisher } = await open('contract-publisher');
       const { bus: a } = await open('contract-a');
@@ -496,6 +583,7 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       await expect(bus.subscribe({ group: group('misuse'), types: [], handler })).rejects.toThrow(/received \[\]/);
       await expect(bus.subscribe({ group: group('misuse'), types: ['Order.*'], handler })).rejects.toThrow(/without \* or #/);
       await expect(bus.subscribe({ group: group('misuse'), types: ['A'], handler, maxAttempts: 0 })).rejects.toThrow(/received 0/);
+      await expect(bus.subscribe({ group: group('misuse'), types: ['A'], handler, batchHandler: handler, maxBatch: 0 })).rejects.toThrow(/maxBatch .*received 0/);
       const typeless = { ...testEvent('A', 'a', 1), type: undefined } as unknown as EventEnvelope;
       await expect(bus.publish([testEvent('A', 'a', 1), typeless])).rejects.toThrow(/received undefined/);
     });

@@ -122,6 +122,49 @@ export function outboxContract(backend: Backend): void {
       await expect(consume({ ...event, id: 'unknown-type', type: 'Nope' })).rejects.toMatchObject({ name: 'PermanentError' });
     });
 
+    it('applies a batch in one transaction: new events once (a repeat inside the batch too), known ones skipped, all or nothing', async () => {
+      const applied: string[] = [];
+      let failOn: string | undefined;
+      const consume = idempotentConsumer({
+        store: store as Store<unknown>,
+        telemetry,
+        handlers: {
+          ItemSaved: {
+            versions: [1],
+            handle: async (trx, event) => {
+              if (event.id === failOn) throw new Error('transient in a batch');
+              applied.push(event.id);
+              await (trx as unknown as Kysely<ItemsDB>)
+                .insertInto('items')
+                .values({ id: `batch-${event.id}`, name: String(event.payload.name) })
+                .execute();
+            },
+          },
+        },
+      });
+      const stamp = Date.now();
+      const ev = (n: number): EventEnvelope => ({ id: `b-${stamp}-${n}`, type: 'ItemSaved', source: 'orders', aggregateId: 'bb', aggregateVersion: n, occurredAt: new Date().toISOString(), schemaVersion: 1, payload: { name: `n${n}` } });
+      await consume(ev(1));
+      await consume.batch([ev(1), ev(2), ev(3), ev(2), ev(4)]);
+      expect(applied).toEqual([ev(1).id, ev(2).id, ev(3).id, ev(4).id]);
+      const copies = await store.db.selectFrom('items').select('id').where('id', 'like', `batch-b-${stamp}-%`).orderBy('id').execute();
+      expect(copies.map((r) => r.id)).toEqual([1, 2, 3, 4].map((n) => `batch-${ev(n).id}`));
+
+      // A failure rolls back the whole batch, inbox rows included: a retry applies every event.
+      failOn = ev(6).id;
+      await expect(consume.batch([ev(5), ev(6), ev(7)])).rejects.toThrow('transient in a batch');
+      const inbox = () => eventTables(store.db as Kysely<unknown>).selectFrom('inbox').select('event_id').where('event_id', 'like', `b-${stamp}-%`).execute();
+      expect(await inbox()).toHaveLength(4);
+      failOn = undefined;
+      applied.length = 0;
+      await consume.batch([ev(5), ev(6), ev(7)]);
+      expect(applied).toEqual([ev(5).id, ev(6).id, ev(7).id]);
+      expect(await inbox()).toHaveLength(7);
+      // An unreadable event makes the batch a PermanentError before anything is written.
+      await expect(consume.batch([ev(8), { ...ev(9), schemaVersion: 3 }])).rejects.toMatchObject({ name: 'PermanentError' });
+      expect(await inbox()).toHaveLength(7);
+    });
+
     it('rolls the inbox back with a failed handler, so a retry applies it', async () => {
       let attempts = 0;
       const consume = idempotentConsumer({

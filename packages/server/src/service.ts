@@ -120,10 +120,15 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
       }
       const consumers = definition.consumes?.(repository, { telemetry, hot });
       if (bus && consumers && Object.keys(consumers).length > 0) {
+        // A handler may append events of its own (products announces ProductRatingChanged):
+        // the relay publishes them at once rather than at its next poll.
+        const consumer = idempotentConsumer({ store: store as Store<unknown>, telemetry, handlers: consumers, afterCommit: () => relay?.kick() });
         subscription = await bus.subscribe({
           group: telemetry.service,
           types: Object.keys(consumers),
-          handler: idempotentConsumer({ store: store as Store<unknown>, telemetry, handlers: consumers }),
+          handler: consumer,
+          // Several waiting events go in one transaction (one commit): what keeps up with a burst.
+          batchHandler: consumer.batch,
         });
       }
       relay?.start();
