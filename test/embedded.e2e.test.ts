@@ -7,7 +7,7 @@ describe('embedded stack (SQLite)', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0 },
+      ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0, orders: 0 },
       host: '127.0.0.1',
       logger: pino({ level: 'silent' }),
     });
@@ -18,7 +18,7 @@ describe('embedded stack (SQLite)', () => {
 
   it("carries every service's metrics on the gateway's /metrics", async () => {
     const text = await (await fetch(stack.gatewayUrl.replace(/graphql$/, 'metrics'))).text();
-    for (const service of ['accounts', 'products', 'inventory', 'reviews']) {
+    for (const service of ['accounts', 'products', 'inventory', 'reviews', 'orders']) {
       expect(text).toMatch(new RegExp(`store_queries_total\\{service="${service}"\\} [1-9]`));
     }
     expect(text).toMatch(/gateway_subgraph_requests_total\{subgraph="reviews"\} [1-9]/);

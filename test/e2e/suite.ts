@@ -1,5 +1,6 @@
 import { defaultSeedSizes, seedProducts, seedReviews, seedStock, seedUsers } from '@shop/seed';
 import { type GraphQLClient, graphqlClient } from '@shop/testing';
+import { ordersE2eSuite } from './orders';
 
 /** Expected values computed from the seed generators, not read from any store. */
 const users = new Map([...seedUsers(defaultSeedSizes)].map((u) => [u.id, u]));
@@ -166,4 +167,6 @@ export function e2eSuite(gatewayUrl: () => string): void {
       reviews: [{ body: 'Nice', author: { id: 'u00003' } }],
     });
   });
+
+  ordersE2eSuite(gatewayUrl);
 }

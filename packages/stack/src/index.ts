@@ -4,6 +4,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createAccounts } from '@shop/accounts';
 import { type Gateway, type GatewayOptions, type SupergraphSource, createGateway } from '@shop/gateway';
 import { createInventory } from '@shop/inventory';
+import { createOrders } from '@shop/orders';
 import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
 import type { SeedSizes } from '@shop/seed';
@@ -22,12 +23,17 @@ export const SUBGRAPHS = [
   { name: 'products', port: 4002, create: createProducts },
   { name: 'inventory', port: 4003, create: createInventory },
   { name: 'reviews', port: 4004, create: createReviews },
+  { name: 'orders', port: 4005, create: createOrders },
 ] as const;
 
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
 
 export interface StackOptions {
-  /** Port per subgraph; 0 picks a free one. @default the contract ports */
+  /**
+   * Port per subgraph; 0 picks a free one. @default the contract ports, except that when any
+   * given port is 0 the unnamed ones are 0 too (a caller asking for free ports, written before a
+   * subgraph was added, must not collide on that subgraph's contract port).
+   */
   ports?: Partial<Record<SubgraphName | 'gateway', number>>;
   /** @default '0.0.0.0' */
   host?: string;
@@ -75,6 +81,13 @@ export interface Stack {
   subgraphs: Record<SubgraphName, Subgraph>;
   /** Stops the gateway first (draining in-flight requests), then the subgraphs. */
   stop(): Promise<void>;
+}
+
+/** A process's port: the one asked for; else 0 when the caller asked for free ports elsewhere; else the contract port. */
+export function portFor(ports: Partial<Record<string, number>> | undefined, name: string, contractPort: number): number {
+  const asked = ports?.[name];
+  if (asked !== undefined) return asked;
+  return ports && Object.values(ports).includes(0) ? 0 : contractPort;
 }
 
 /** SQLite files under `dataDir/<service>/<service>.sqlite`: the embedded mode's stores. */
@@ -129,7 +142,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         bus: await openBus(t),
       });
       started.push(subgraph);
-      const running: RunningServer = await subgraph.listen(options.ports?.[def.name] ?? def.port, host);
+      const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, def.port), host);
       subgraphs[def.name] = subgraph;
       subgraphUrls[def.name] = `http://127.0.0.1:${running.port}/graphql`;
     }

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '@shop/server';
-import { REPO_ROOT, SUBGRAPHS, type SubgraphName } from './index';
+import { REPO_ROOT, SUBGRAPHS, type SubgraphName, portFor } from './index';
 
 export interface ServicesOptions {
   /** PostgreSQL URL per subgraph. @default postgres://postgres@127.0.0.1:5432/shop_<name> */
@@ -119,7 +119,7 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
     const ready: Promise<void>[] = [];
     const chosen = SUBGRAPHS.filter((def) => options.only === undefined || options.only.includes(def.name));
     for (const def of SUBGRAPHS) {
-      const requested = options.ports?.[def.name] ?? def.port;
+      const requested = portFor(options.ports, def.name, def.port);
       const port = requested === 0 ? await freePort() : requested;
       subgraphUrls[def.name] = `http://127.0.0.1:${port}/graphql`;
       if (!chosen.includes(def)) continue;
@@ -136,7 +136,7 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
     await Promise.all(ready);
     let gatewayUrl = '';
     if (options.gateway !== false) {
-      const requested = options.ports?.gateway ?? 4000;
+      const requested = portFor(options.ports, 'gateway', 4000);
       const gatewayPort = requested === 0 ? await freePort() : requested;
       const overrides = Object.fromEntries(SUBGRAPHS.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]]));
       specs.gateway = {
