@@ -221,16 +221,24 @@ export class OutboxRelay {
     const { store, telemetry } = this.options;
     const service = telemetry.service;
     const db = eventTables(store.db as Kysely<unknown>);
+    let published: number | undefined;
     try {
-      return await this.publishPending(db);
+      // -1: another relay holds the lock (and publishes); count what waits.
+      published = await this.publishPending(db);
+      return Math.max(0, published);
     } finally {
       // Measured after every pass, failed ones included: a growing backlog is what an outage shows.
-      const pending = await db
-        .selectFrom('outbox')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('published_at', 'is', null)
-        .executeTakeFirst();
-      telemetry.metrics.outboxPending.set({ service }, Number(pending?.n ?? 0));
+      // A pass that took less than a batch took every pending row it saw: none left, no need to count.
+      if (published !== undefined && published >= 0 && published < this.batchSize) {
+        telemetry.metrics.outboxPending.set({ service }, 0);
+      } else {
+        const pending = await db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('published_at', 'is', null)
+          .executeTakeFirst();
+        telemetry.metrics.outboxPending.set({ service }, Number(pending?.n ?? 0));
+      }
     }
   }
 
@@ -238,17 +246,28 @@ export class OutboxRelay {
     const { store, bus, telemetry } = this.options;
     const service = telemetry.service;
     return db.transaction().execute(async (trx) => {
+      type Row = Omit<EventTables['outbox'], 'position'> & { position: number };
+      let rows: Row[];
       if (store.dialect === 'postgres') {
-        const lock = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`outbox:${service}`})) as ok`.execute(trx);
-        if (!lock.rows[0]?.ok) return 0;
+        // One round trip for the lock and the pending rows (read only once the lock is held), and
+        // no waiting for the disk at commit: losing the mark in a database crash only republishes
+        // those events, and consumers' inboxes drop the copies.
+        const found = await sql<{ locked: boolean } & Partial<Row>>`
+          with l as (select pg_try_advisory_xact_lock(hashtext(${`outbox:${service}`})) as locked, set_config('synchronous_commit', 'off', true) as sc)
+          select l.locked, o.* from l left join lateral (
+            select * from outbox where l.locked and published_at is null order by position limit ${this.batchSize}
+          ) o on true`.execute(trx);
+        if (!found.rows[0]?.locked) return -1;
+        rows = found.rows.filter((r) => r.position !== null && r.position !== undefined) as Row[];
+      } else {
+        rows = await trx
+          .selectFrom('outbox')
+          .selectAll()
+          .where('published_at', 'is', null)
+          .orderBy('position')
+          .limit(this.batchSize)
+          .execute();
       }
-      const rows = await trx
-        .selectFrom('outbox')
-        .selectAll()
-        .where('published_at', 'is', null)
-        .orderBy('position')
-        .limit(this.batchSize)
-        .execute();
       if (rows.length === 0) return 0;
       const events = rows.map((r) => toEnvelope(service, r));
       await bus.publish(events);

@@ -100,17 +100,24 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
     const seed = options.seed ?? defaultSeedSizes;
     const store = await openStore<DB>({ service: telemetry.service, telemetry, ...options.store });
     let relay: OutboxRelay | undefined;
+    let relayStore: Store<unknown> | undefined;
     let subscription: Subscription | undefined;
     const release = async () => {
       await subscription?.close();
       await relay?.stop();
+      await relayStore?.close();
       await store.close();
     };
     try {
       // Every service has an outbox and an inbox beside its own tables.
       await store.migrate({ ...eventMigrations, ...definition.migrations });
       const bus = options.bus;
-      relay = bus ? new OutboxRelay({ store: store as Store<unknown>, bus, telemetry }) : undefined;
+      // On PostgreSQL the relay has connections of its own: queued behind a burst of requests
+      // waiting for the pool, it (and every event with it) would wait its turn.
+      if (bus && options.store.postgresUrl) {
+        relayStore = await openStore<unknown>({ service: telemetry.service, telemetry, postgresUrl: options.store.postgresUrl, poolSize: 2 });
+      }
+      relay = bus ? new OutboxRelay({ store: relayStore ?? (store as Store<unknown>), bus, telemetry }) : undefined;
       const sink: EventSink = { source: telemetry.service, committed: () => relay?.kick() };
       const repository = definition.repository(store, sink);
       if (seed !== false) {
