@@ -20,7 +20,7 @@
 // after the apply commits) is read alongside as a cross-check. Writes bench/results/events-<time>.json.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -64,6 +64,8 @@ interface StageResult {
   allMs: Latency;
   /** Write to the relay's mark (after the broker confirmed): the outbox's share of the latency. */
   relayMs: Latency;
+  /** The machine's 1-minute load average at the end of the stage (other work shares the cores). */
+  loadAverage: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -242,6 +244,7 @@ async function main(): Promise<void> {
         complete,
         consumers,
         allMs: summarise(all),
+        loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
         relayMs: summarise(
           (await pools.products.query<{ occurred_at: string; published_at: string }>('select occurred_at, published_at from outbox where id = any($1)', [ids])).rows.map(
             (r) => Date.parse(r.published_at) - Date.parse(r.occurred_at),
@@ -252,8 +255,8 @@ async function main(): Promise<void> {
 
     const line = (s: StageResult) =>
       `| ${s.targetRate} | ${s.achievedRate} | ${s.writeErrors} | ${s.allMs.p50} | ${s.allMs.p95} | ${s.allMs.p99} | ${s.allMs.max} | ${s.relayMs.p50} / ${s.relayMs.p99} | ` +
-      `${CONSUMERS.map((c) => `${(s.consumers[c].histogram.le100ms * 100).toFixed(1)}%`).join(' / ')} | ${s.complete ? 'yes' : 'NO'} |`;
-    const header = '| target events/s | achieved writes/s | errors | p50 ms | p95 ms | p99 ms | max ms | relay p50 / p99 ms | applied within 100 ms (histogram: inventory / reviews) | all applied |\n|---|---|---|---|---|---|---|---|---|---|';
+      `${CONSUMERS.map((c) => `${(s.consumers[c].histogram.le100ms * 100).toFixed(1)}%`).join(' / ')} | ${s.complete ? 'yes' : 'NO'} | ${s.loadAverage} |`;
+    const header = '| target events/s | achieved writes/s | errors | p50 ms | p95 ms | p99 ms | max ms | relay p50 / p99 ms | applied within 100 ms (histogram: inventory / reviews) | all applied | load |\n|---|---|---|---|---|---|---|---|---|---|---|';
 
     process.stderr.write('warm-up: 200 events/s for 3 s (not reported)...\n');
     await stage(200, 3);
