@@ -123,7 +123,9 @@ export function eventStoreContract(backend: Backend): void {
       const { position: _position, ...copy } = row!;
       await expect(
         eventStoreTables(store.db as Kysely<unknown>).insertInto('es_events').values({ ...copy, event_id: 'another-id' }).execute(),
-      ).rejects.toThrow();
+        // better-sqlite3's SqliteError is not a realm Error, so match the driver's code rather than use toThrow.
+      ).rejects.toMatchObject({ code: backend.name === 'postgres' ? '23505' : 'SQLITE_CONSTRAINT_UNIQUE' });
+      expect((await allRows()).filter((r) => r.event_id === 'another-id')).toEqual([]);
     });
 
     it('of 20 racing appends at the same expected version exactly one wins; retries take each next version once', async () => {
