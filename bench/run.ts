@@ -245,7 +245,7 @@ async function main(): Promise<void> {
     const versions = gatewayVersions(REPO_ROOT);
     const results: BenchResults = {
       schema: 1,
-      mode: options.mode === 'smoke' ? 'quick' : options.mode,
+      mode: options.mode,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),

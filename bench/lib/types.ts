@@ -143,7 +143,7 @@ export interface NPlusOneRow {
 
 export interface BenchResults {
   schema: 1;
-  mode: 'quick' | 'full';
+  mode: 'smoke' | 'quick' | 'full';
   startedAt: string;
   finishedAt: string;
   durationS: number;

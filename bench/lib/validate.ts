@@ -95,7 +95,7 @@ const cell = shape({
 });
 const results = shape({
   schema: oneOf(1),
-  mode: oneOf('quick', 'full'),
+  mode: oneOf('smoke', 'quick', 'full'),
   startedAt: str,
   finishedAt: str,
   durationS: num,
