@@ -92,7 +92,7 @@ describe('the explorer in a browser, offline', () => {
     const tabs = page.locator('.graphiql-tab');
     await tabs.first().waitFor({ timeout: UI_TIMEOUT });
     const titles = (await tabs.locator('.graphiql-tab-button').allTextContents()).map((t) => t.trim());
-    expect(titles).toEqual(['CategoryListing', 'HomePage', 'ProductPage', 'UserPage', 'EditProfile', 'WriteReview']);
+    expect(titles).toEqual(['CategoryListing', 'HomePage', 'ProductPage', 'UserPage', 'CustomerOrders', 'OrderHistory', 'EditProfile', 'WriteReview', 'AddToOrder']);
     expect(await tabs.first().getAttribute('aria-selected')).toBe('true');
     // With its example variables, and a headers editor (for auth) beside them.
     await page.locator('.graphiql-editor-tool', { hasText: '"books"' }).waitFor({ timeout: UI_TIMEOUT });

@@ -103,9 +103,12 @@ function firstOperation(text: string): OperationDefinitionNode | undefined {
   return document.definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
 }
 
-/** Reads every `*.graphql` file in `dir`: queries first, then mutations, each in file-name order. */
+/**
+ * Reads every `*.graphql` file in `dir` and its subfolders (one per domain, e.g. `orders/`):
+ * queries first, then mutations, each in path order.
+ */
 export async function loadOperations(dir: string): Promise<ExplorerOperation[]> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.graphql')).sort();
+  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.graphql')).sort();
   const operations = await Promise.all(
     files.map(async (f): Promise<ExplorerOperation> => {
       const file = path.join(dir, f);

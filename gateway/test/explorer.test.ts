@@ -25,6 +25,7 @@ const BROWSER = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9
 
 const BOOKS_OPERATION = '# The book list.\nquery Books {\n  books { title author { name } }\n}\n';
 const BOOK_OPERATION = '# variables: {"id": "3"}\nquery Book($id: ID!) {\n  book(id: $id) { title }\n}\n';
+const AUTHOR_BOOKS_OPERATION = '# variables: {"id": "1"}\nquery AuthorBooks($id: ID!) {\n  book(id: $id) { author { name } }\n}\n';
 const RENAME_OPERATION = 'mutation Rename($id: ID!) {\n  rename(id: $id)\n}\n';
 
 let fixtures: Fixtures;
@@ -39,6 +40,8 @@ beforeAll(async () => {
   await dir.write('operations/b-books.graphql', BOOKS_OPERATION);
   await dir.write('operations/c-book.graphql', BOOK_OPERATION);
   await dir.write('operations/notes.txt', 'not an operation');
+  // A domain's subfolder is read too.
+  await dir.write('operations/authors/a-author-books.graphql', AUTHOR_BOOKS_OPERATION);
   gw = await startGateway({ sdl: composeFixture() }, fixtures, { explorer: { operationsDir: dir.file('operations') } });
 });
 
@@ -99,6 +102,7 @@ describe('GET /explorer', () => {
     const { config } = await page(gw.url);
     expect(config?.endpoint).toBe('/graphql');
     expect(config?.tabs).toEqual([
+      { query: AUTHOR_BOOKS_OPERATION, variables: '{\n  "id": "1"\n}' },
       { query: BOOKS_OPERATION, variables: '{}' },
       { query: BOOK_OPERATION, variables: '{\n  "id": "3"\n}' },
       { query: RENAME_OPERATION, variables: '{}' },
@@ -291,7 +295,11 @@ describe('example variables', () => {
       .toGraphQLJSSchema();
     expect(operations.length).toBeGreaterThan(0);
     for (const operation of operations) {
-      expect(EXAMPLE_VARIABLES).toHaveProperty([operation.name]);
+      // Each has example variables: a `# variables:` comment in its file or an EXAMPLE_VARIABLES entry.
+      expect({ operation: operation.name, has: /^\s*#\s*variables:/m.test(operation.query) || operation.name in EXAMPLE_VARIABLES }).toEqual({
+        operation: operation.name,
+        has: true,
+      });
       const definition = parse(operation.query).definitions[0] as OperationDefinitionNode;
       const coerced = getVariableValues(schema, definition.variableDefinitions ?? [], JSON.parse(operation.variables));
       expect({ operation: operation.name, errors: coerced.errors?.map((e) => e.message) }).toEqual({
@@ -310,8 +318,11 @@ describe('the default operations folder', () => {
       'query HomePage',
       'query ProductPage',
       'query UserPage',
+      'query CustomerOrders',
+      'query OrderHistory',
       'mutation EditProfile',
       'mutation WriteReview',
+      'mutation AddToOrder',
     ]);
     expect(explorer.operations[0]?.variables).toBe('{\n  "category": "books"\n}');
   });
