@@ -3,19 +3,9 @@ import { type Stack, startStack } from '@shop/stack';
 import type { StoreSubgraph } from '@shop/server';
 import type { Kysely } from '@shop/store';
 import { metricValue } from '@shop/telemetry';
-import { type GraphQLClient, graphqlClient } from '@shop/testing';
+import { type GraphQLClient, eventually, graphqlClient } from '@shop/testing';
 
 /** Polls `read` until `done` holds, at most `ms`: events are applied asynchronously. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 25));
-    value = await read();
-  }
-  return value;
-}
-
 // Event-driven synchronisation through the gateway, embedded mode (in-process bus, same
 // semantics as RabbitMQ), with every cache on: nothing read may stay stale once events apply.
 describe('event flows', () => {

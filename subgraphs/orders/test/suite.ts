@@ -2,23 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { type EventEnvelope, MemoryBroker, MemoryBus, eventTables } from '@shop/events';
 import { type SeedSizes, seedProducts } from '@shop/seed';
 import type { Kysely } from '@shop/store';
-import { type Backend, type GraphQLClient, graphqlClient, testTelemetry } from '@shop/testing';
+import { type Backend, type GraphQLClient, eventually, graphqlClient, testTelemetry } from '@shop/testing';
 import { type OrdersSubgraph, createOrders } from '../src/server';
 
 const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
 const prices = new Map([...seedProducts(sizes)].map((p) => [p.id, p.price]));
 
 /** Polls `read` until `done` holds, at most `ms`: events from the bus apply asynchronously. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    value = await read();
-  }
-  return value;
-}
-
 const ORDER = 'id customer { id } status total version createdAt placedAt cancelledAt cancelReason lines { product { id } quantity unitPrice lineTotal }';
 interface OrderView {
   id: string;
