@@ -77,7 +77,11 @@ class LruStore {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`cache call took over ${ms} ms`)), ms);
+    // When the process was busy past the deadline, the reply may already sit in the socket: the
+    // loop runs due timers before it reads sockets, so give up only after this turn's I/O
+    // (setImmediate runs after the poll phase). Otherwise a CPU-bound gateway would time out
+    // answered calls, then fetch and re-store what it already had, and fall further behind.
+    timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(`cache call took over ${ms} ms`))), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
