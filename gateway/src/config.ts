@@ -54,7 +54,7 @@ export interface GatewayConfig {
   /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
    * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `INFLIGHT_DEDUPE`
-   * (all default true) and `CACHE_TIMEOUT_MS` (every cache call's limit, default 50).
+   * (all default true) and `CACHE_TIMEOUT_MS` (every cache call's limit, default 250).
    */
   layers: {
     cache: boolean;
@@ -103,7 +103,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     DEDUPE_REPRESENTATIONS: flag(true),
     MERGE_FETCHES: flag(true),
     INFLIGHT_DEDUPE: flag(true),
-    CACHE_TIMEOUT_MS: positiveInt(50),
+    CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: z
       .string()
       .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*=\d+\s*(,\s*|$))*$/, 'must look like Type=seconds,Type=seconds')

@@ -20,7 +20,7 @@ describe('loadGatewayConfig', () => {
       redisUrl: undefined,
       amqpUrl: undefined,
       limits: { depth: 15, aliases: 50 },
-      layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 50, entityTtlByType: {} },
+      layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 250, entityTtlByType: {} },
     });
   });
 

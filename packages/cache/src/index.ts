@@ -9,8 +9,19 @@ export interface CacheStoreOptions {
   telemetry: Telemetry;
   /** Redis when set (`redis://` or `rediss://`); a bounded in-memory LRU otherwise. */
   redisUrl?: string | undefined;
-  /** Every cache call gives up after this long and the caller carries on without the cache. @default 50 */
+  /**
+   * Every cache call gives up after this long (of time the process could spend on it) and the
+   * caller carries on without the cache. @default 250
+   */
   timeoutMs?: number;
+  /**
+   * After this many timeouts in a row, Redis is bypassed (every call answers at once as a miss)
+   * for `breakerOpenMs`; then calls try it again, and the first one to time out opens it again.
+   * A stalled Redis then costs a few slow calls, not every call of every request. @default 5
+   */
+  breakerTimeouts?: number;
+  /** @default 1000 */
+  breakerOpenMs?: number;
   /** Entries per in-memory cache. @default 50_000 */
   maxEntries?: number;
   /** A prefix for every Redis key, so several deployments can share one Redis. @default 'shop' */
@@ -74,16 +85,41 @@ class LruStore {
   }
 }
 
+/** How long a call may wait in all when the process, not Redis, is what is slow: this many timeouts. */
+const BUSY_EXTENSION_LIMIT = 10;
+
+/**
+ * Rejects with a TimeoutError when `promise` has not settled within `ms`, measured in time the
+ * process could have spent on it. A timer that fires late says the event loop was busy (a
+ * CPU-bound gateway under load): the command may not even have been written yet, so the wait is
+ * extended, up to {@link BUSY_EXTENSION_LIMIT} timeouts in all. And when it does fire, the reply
+ * may already sit in the socket: the loop runs due timers before it reads sockets, so the verdict
+ * waits for this turn's I/O (setImmediate runs after the poll phase). Without both, a busy gateway
+ * would time out calls Redis answered, then fetch and re-store what it already had, and fall
+ * further behind. A stalled Redis on an idle process still times out after `ms`.
+ */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const started = performance.now();
   const timeout = new Promise<never>((_, reject) => {
-    // When the process was busy past the deadline, the reply may already sit in the socket: the
-    // loop runs due timers before it reads sockets, so give up only after this turn's I/O
-    // (setImmediate runs after the poll phase). Otherwise a CPU-bound gateway would time out
-    // answered calls, then fetch and re-store what it already had, and fall further behind.
-    timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(`cache call took over ${ms} ms`))), ms);
+    let due = started + ms;
+    const verdict = () => {
+      if (settled) return;
+      const now = performance.now();
+      if (now - due > ms / 2 && now + ms - started <= ms * BUSY_EXTENSION_LIMIT) {
+        due = now + ms;
+        timer = setTimeout(() => setImmediate(verdict), ms);
+        return;
+      }
+      reject(new TimeoutError(`cache call took over ${Math.round(now - started)} ms`));
+    };
+    timer = setTimeout(() => setImmediate(verdict), ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => {
+    settled = true;
+    clearTimeout(timer);
+  });
 }
 
 /**
@@ -94,7 +130,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export function openCacheStore(options: CacheStoreOptions): CacheStore {
   const { telemetry } = options;
   const service = telemetry.service;
-  const timeoutMs = options.timeoutMs ?? 50;
+  const timeoutMs = options.timeoutMs ?? 250;
+  const breaker = { limit: options.breakerTimeouts ?? 5, openMs: options.breakerOpenMs ?? 1000, timeouts: 0, openUntil: 0, probing: false };
   const prefix = options.prefix ?? 'shop';
   const { cacheRequests, cacheErrors } = telemetry.metrics;
   let lastWarning = 0;
@@ -128,9 +165,21 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     const hits = cacheRequests.labels({ service, cache: name, result: 'hit' });
     const misses = cacheRequests.labels({ service, cache: name, result: 'miss' });
     const guard = async <T>(op: string, fallback: T, fn: () => Promise<T>): Promise<T> => {
+      if (breaker.openUntil > Date.now()) {
+        warn(new Error(`cache bypassed after ${breaker.limit} timeouts in a row`), name, op);
+        return fallback;
+      }
       try {
-        return await withTimeout(fn(), timeoutMs);
+        const value = await withTimeout(fn(), timeoutMs);
+        breaker.timeouts = 0;
+        breaker.probing = false;
+        return value;
       } catch (err) {
+        if (err instanceof TimeoutError && client && (breaker.probing || ++breaker.timeouts >= breaker.limit)) {
+          breaker.openUntil = Date.now() + breaker.openMs;
+          breaker.timeouts = 0;
+          breaker.probing = true;
+        }
         warn(err, name, op);
         return fallback;
       }

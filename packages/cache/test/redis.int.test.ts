@@ -1,5 +1,5 @@
 import { metricValue } from '@shop/telemetry';
-import { requireService, services, startOwnRedis, startProxy, testTelemetry } from '@shop/testing';
+import { eventually, requireService, services, startOwnRedis, startProxy, testTelemetry } from '@shop/testing';
 import { openCacheStore } from '../src';
 import { cacheContract } from './suite';
 
@@ -67,6 +67,13 @@ describe('timeouts and a busy event loop', () => {
         busy(100);
         expect(await pending).toBe('v');
       }
+      // Busy before the client could even write the command: the wait so far was the process's
+      // own, and the call gets its time once the loop turns.
+      for (let i = 0; i < 5; i++) {
+        const pending = cache.get('k');
+        busy(100);
+        expect(await pending).toBe('v');
+      }
       expect(await metricValue(telemetry.metrics.cacheErrors, { cache: 'entity' })).toBe(0);
       // A reply that really is late (Redis stalled) still times out, and is counted.
       expect(await behindProxy.connected(5_000)).toBe(true);
@@ -80,6 +87,41 @@ describe('timeouts and a busy event loop', () => {
     } finally {
       await store.close();
       await behindProxy.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('a stalled Redis', () => {
+  it('costs a few timeouts, then is bypassed at once until a probe gets an answer again', async () => {
+    const telemetry = testTelemetry('breaker');
+    const proxy = await startProxy(services.redis);
+    const store = openCacheStore({ telemetry, redisUrl: proxy.url, timeoutMs: 50, breakerTimeouts: 3, breakerOpenMs: 200, prefix: `breaker-${process.pid}` });
+    const cache = store.cache('entity');
+    const timed = async () => {
+      const started = performance.now();
+      const value = await cache.get('k');
+      return { value, ms: performance.now() - started };
+    };
+    try {
+      expect(await store.connected(5_000)).toBe(true);
+      await cache.set('k', 'v', 60_000);
+      proxy.stall();
+      // Three calls wait out the timeout; then the breaker is open and calls answer at once.
+      for (let i = 0; i < 3; i++) expect((await timed()).ms).toBeGreaterThanOrEqual(45);
+      const bypassed = await Promise.all(Array.from({ length: 20 }, () => timed()));
+      for (const call of bypassed) expect(call).toEqual({ value: undefined, ms: expect.any(Number) });
+      expect(Math.max(...bypassed.map((c) => c.ms))).toBeLessThan(45);
+      expect(await metricValue(telemetry.metrics.cacheErrors, { cache: 'entity' })).toBe(23);
+      // Still stalled when the breaker lets a probe through: one timeout opens it again.
+      const probe = await eventually(timed, (c) => c.ms >= 45, 5_000, 20);
+      expect(probe.value).toBeUndefined();
+      expect((await timed()).ms).toBeLessThan(45);
+      // Redis answers again: once the breaker lets calls through, the cache is used again.
+      proxy.restore();
+      expect((await eventually(timed, (c) => c.value === 'v', 5_000, 20)).value).toBe('v');
+    } finally {
+      await store.close();
       await proxy.close();
     }
   });

@@ -89,7 +89,7 @@ export const commonSubgraphEnv = {
   PAGE_MAX: positiveInt(100),
   HOT_CACHE: flag(true),
   HOT_CACHE_TTL_MS: positiveInt(60_000),
-  CACHE_TIMEOUT_MS: positiveInt(50),
+  CACHE_TIMEOUT_MS: positiveInt(250),
   SEED: flag(true),
   SEED_USERS: nonNegativeInt(1000),
   SEED_PRODUCTS: nonNegativeInt(1000),
