@@ -9,9 +9,11 @@ import { type OrdersDB, OrdersRepository } from './data/repository';
  * correlation and causation ids, and `affects` (the Order and its customer) for caches.
  *
  * What it consumes: products' catalogue events, into its own price projection, from which lines
- * capture their unitPrice. Keys: id, price (cents), discontinued (products' `snapshot`).
+ * capture their unitPrice. Keys: id, price (cents), discontinued (products' `snapshot`). And
+ * accounts' UserCreated (and UserUpdated, for a user created before orders subscribed), into its
+ * set of known customers: createOrder refuses a customer accounts never created.
  */
-export function productConsumers(): Consumers {
+export function consumers(): Consumers {
   const project = {
     versions: [1],
     handle: async (trx: Kysely<never>, event: { aggregateVersion: number; payload: Record<string, unknown> }) => {
@@ -19,5 +21,11 @@ export function productConsumers(): Consumers {
       await OrdersRepository.applyProduct(trx as unknown as Kysely<OrdersDB>, { id: p.id, price: p.price, discontinued: p.discontinued === true }, event.aggregateVersion);
     },
   };
-  return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project };
+  const customer = {
+    versions: [1],
+    handle: async (trx: Kysely<never>, event: { aggregateId: string }) => {
+      await OrdersRepository.applyCustomer(trx as unknown as Kysely<OrdersDB>, event.aggregateId);
+    },
+  };
+  return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project, UserCreated: customer, UserUpdated: customer };
 }

@@ -58,7 +58,10 @@ export const resolvers: Resolvers = {
       orderCoded(async () => {
         if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${JSON.stringify(id)}`);
         const orderId = id ?? randomUUID();
-        return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customerId.trim() });
+        const customer = customerId.trim();
+        // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
+        if (customer) await ctx.orders.requireCustomer(customer);
+        return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customer });
       }),
     addOrderLine: (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
       orderCoded(async () => run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion)),

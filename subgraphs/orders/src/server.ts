@@ -6,7 +6,7 @@ import { eventMigrations } from '@shop/events';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type OrdersDB, OrdersRepository } from './data/repository';
-import { productConsumers } from './events';
+import { consumers } from './events';
 import { createLoaders } from './loaders';
 import { resolvers } from './resolvers';
 
@@ -30,7 +30,7 @@ export async function createOrders(options: SubgraphFactoryOptions & { projectio
     resolvers,
     migrations,
     repository: (store, events) => (repository = new OrdersRepository(store, events, options.telemetry.logger)),
-    consumes: () => productConsumers(),
+    consumes: () => consumers(),
     context: ({ repository: orders, telemetry, logger, pageMax }) => ({
       orders,
       loaders: createLoaders(orders, telemetry),

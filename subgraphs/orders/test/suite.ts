@@ -31,6 +31,7 @@ export function ordersSuite(backend: Backend): void {
     const broker = new MemoryBroker();
     const bus = new MemoryBus({ service: 'orders', telemetry, broker });
     const productsBus = new MemoryBus({ service: 'products', telemetry: testTelemetry('products'), broker });
+    const accountsBus = new MemoryBus({ service: 'accounts', telemetry: testTelemetry('accounts'), broker });
     let subgraph: OrdersSubgraph;
     let client: GraphQLClient;
 
@@ -43,6 +44,7 @@ export function ordersSuite(backend: Backend): void {
       await subgraph?.stop();
       await bus.close();
       await productsBus.close();
+      await accountsBus.close();
       await backend.cleanup();
     });
 
@@ -107,6 +109,7 @@ export function ordersSuite(backend: Backend): void {
       const cases: Array<[string, string, string, string?]> = [
         ['createOrder', 'customerId: "u00008", id: "rules-1"', 'ORDER_ALREADY_EXISTS'],
         ['createOrder', 'customerId: "u00008", id: "bad id!"', 'BAD_USER_INPUT', 'id'],
+        ['createOrder', 'customerId: "u99999", id: "rules-2"', 'NOT_FOUND', 'customerId'],
         ['placeOrder', 'orderId: "rules-1"', 'ORDER_EMPTY'],
         ['addOrderLine', 'orderId: "nope", productId: "p00001", quantity: 1', 'NOT_FOUND'],
         ['addOrderLine', 'orderId: "rules-1", productId: "p99999", quantity: 1', 'NOT_FOUND', 'productId'],
@@ -225,6 +228,28 @@ export function ordersSuite(backend: Backend): void {
       await productsBus.publish([event(3, 9999)]);
       await eventually(() => price('p00020'), (p) => p === 9999);
       expect((await order('priced-1'))!.lines[0]).toMatchObject({ unitPrice: 4321 });
+    });
+
+    it("knows its customers from accounts' UserCreated events, not by calling accounts", async () => {
+      const create = (customer: string) => mutate('createOrder', `customerId: "${customer}"`);
+      expect((await create('u-newcomer')).error?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'customerId' });
+      const userCreated = {
+        id: randomUUID(),
+        type: 'UserCreated',
+        source: 'accounts',
+        aggregateId: 'u-newcomer',
+        aggregateVersion: 1,
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+        payload: { id: 'u-newcomer', name: 'New Comer' },
+      };
+      // Delivered twice: the second is a no-op.
+      await accountsBus.publish([userCreated, userCreated]);
+      const created = await eventually(() => create('u-newcomer'), (r) => r.order !== null);
+      expect(created.order).toMatchObject({ customer: { id: 'u-newcomer' }, status: 'DRAFT', version: 1 });
+      // The duplicate delivery left one row.
+      const known = await (subgraph.store.db as unknown as Kysely<{ customers: { id: string } }>).selectFrom('customers').selectAll().where('id', '=', 'u-newcomer').execute();
+      expect(known).toEqual([{ id: 'u-newcomer' }]);
     });
 
     it('publishes every order event through the outbox, in the same transaction as the append', async () => {

@@ -53,4 +53,11 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_customers': {
+    async up(db: Kysely<unknown>) {
+      // The users orders knows of, from accounts' UserCreated: an order is refused for a customer
+      // accounts never created, without calling accounts.
+      await db.schema.createTable('customers').addColumn('id', 'text', (c) => c.primaryKey()).execute();
+    },
+  },
 };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendEvents } from '@shop/events';
 import { ConcurrencyError, EventStore, ProjectionRunner, type RebuildReport, type RecordedEvent } from '@shop/eventstore';
-import { type SeedSizes, chunks, prng, productId as seedProductId, seedProducts, userId } from '@shop/seed';
+import { type SeedSizes, chunks, prng, productId as seedProductId, seedProducts, seedUsers, userId } from '@shop/seed';
 import type { EventSink } from '@shop/server';
 import { type Kysely, type Store, sql } from '@shop/store';
 import type { Logger } from '@shop/telemetry';
@@ -14,6 +14,8 @@ import { type OrderReadModels, type OrderRow, fromRow, orderProjections, toDomai
 export interface OrdersDB extends OrderReadModels {
   /** The catalogue's prices as orders knows them, from products' events. */
   product_prices: { id: string; price: number; discontinued: number; source_version: number };
+  /** The users accounts created, as orders knows them, from accounts' events. */
+  customers: { id: string };
 }
 
 /** Where a `User.orders` page starts: after this order in newest-first order. */
@@ -137,6 +139,12 @@ export class OrdersRepository {
     return Number(row.price);
   }
 
+  /** Refuses a customer accounts never created (as orders knows from its events); never calls accounts. */
+  async requireCustomer(customerId: string): Promise<void> {
+    const row = await this.store.db.selectFrom('customers').select('id').where('id', '=', customerId).executeTakeFirst();
+    if (!row) throw new OrderError('NOT_FOUND', `customer ${JSON.stringify(customerId)} is unknown to orders (a new user can take a moment to arrive)`, 'customerId');
+  }
+
   // ---- reads from the read models ------------------------------------------------------------
 
   /** Orders by id from the order view, in `ids` order, null where missing. One round trip. */
@@ -227,16 +235,30 @@ export class OrdersRepository {
       .execute();
   }
 
+  /** Records a user from accounts' events, inside the consumer's transaction; repeats are no-ops. */
+  static async applyCustomer(trx: Kysely<OrdersDB>, id: string): Promise<void> {
+    await trx.insertInto('customers').values({ id }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+
   // ---- seed ----------------------------------------------------------------------------------
 
   /**
-   * Starts an empty store with the seed catalogue's prices (products seeds from the same
-   * generator; its events keep them current after) and a few deterministic orders, written as
-   * commands so they have real event streams and outbox rows.
+   * Starts an empty store with the seed catalogue's prices and the seed users (products and
+   * accounts seed from the same generators; their events keep them current after) and a few
+   * deterministic orders, written as commands so they have real event streams and outbox rows.
    */
   async seed(sizes: SeedSizes): Promise<number> {
     const known = await this.store.db.selectFrom('product_prices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     let rows = 0;
+    const customers = await this.store.db.selectFrom('customers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    if (Number(customers.n) === 0) {
+      await this.store.db.transaction().execute(async (trx) => {
+        for (const batch of chunks(seedUsers(sizes), 500)) {
+          await trx.insertInto('customers').values(batch.map((u) => ({ id: u.id }))).onConflict((oc) => oc.column('id').doNothing()).execute();
+          rows += batch.length;
+        }
+      });
+    }
     if (Number(known.n) === 0) {
       await this.store.db.transaction().execute(async (trx) => {
         for (const batch of chunks(seedProducts(sizes), 500)) {
