@@ -154,7 +154,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
   );
   lines.push('');
   lines.push(
-    `Each gateway: ${s.warmupS} s warm-up, then ${s.rounds} rounds of ${s.roundS} s (cold cells: ${s.coldRoundS} s after a flush, no warm-up), the gateways interleaved round by round (A B C A B C ...); tables show medians over the rounds. Redis: ${s.redis}. Data: ${s.seed}.`,
+    `Each gateway: ${s.warmupS} s warm-up, then ${s.rounds} rounds of ${s.roundS} s (cold cells: ${s.coldRoundS} s after a flush, no warm-up), the gateways interleaved round by round (A B C A B C ...); tables show medians over the rounds. Redis: ${s.redis}. Data: ${s.seed}. The supergraph is the repository's, orders included; no workload queries orders, so the bench does not start it.`,
   );
   lines.push('');
   lines.push('## Goals');
@@ -337,6 +337,10 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
       '- Caches on: our caches and Hive\'s response cache (60 s TTL, shared by all callers, invalidated by the entities a mutation returns) in ' +
         'the bench\'s Redis, flushed at each phase and before every cold round; plain @apollo/gateway has no cache to turn on. In the write mix ' +
         'each gateway reads and writes its own slice of products and users, so no gateway\'s cache goes stale behind its back.',
+      '- Whole responses: Hive\'s response cache keeps every query response for its TTL, the deep query included, so it answers the deep ' +
+        'cells from Redis in one command; its reads after writes (the table above) show what that costs. Ours keeps a whole response only when ' +
+        'every field in it carries a cache hint that allows it (`@cacheControl`), and the deep query\'s root lists carry none, so our deep ' +
+        'numbers with caches on are the entity cache\'s: each entity looked up in Redis, none refetched.',
       '- `--profile` profiles our gateway (`node --cpu-prof`, a fresh process on the same core) under the workload of every missed goal and ' +
         'lists the functions with the most self time during the load (`--profile-all`: every goal).',
     ].join('\n'),
