@@ -123,7 +123,9 @@ export function eventStoreContract(backend: Backend): void {
       const { position: _position, ...copy } = row!;
       await expect(
         eventStoreTables(store.db as Kysely<unknown>).insertInto('es_events').values({ ...copy, event_id: 'another-id' }).execute(),
-        // better-sqlite3's SqliteError is not a realm Error, so match the driver's code rather than use toThrow.
+        // Match the driver's code, not toThrow: better-sqlite3's native addon keeps the SqliteError class
+        // of the first jest test file that loaded it in a worker, and in later files that class is
+        // another realm's Error, which toThrow does not count as thrown.
       ).rejects.toMatchObject({ code: backend.name === 'postgres' ? '23505' : 'SQLITE_CONSTRAINT_UNIQUE' });
       expect((await allRows()).filter((r) => r.event_id === 'another-id')).toEqual([]);
     });
