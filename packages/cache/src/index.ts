@@ -157,8 +157,17 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
 
   const caches = new Map<string, Cache>();
   const makeCache = (name: string): Cache => {
+    // Plain JSON: what we cache is JSON already (no Buffers), and keyv's default (de)serializer,
+    // which escapes strings and revives Buffers value by value, was 13% of a warm entity-cache
+    // gateway's CPU. The namespace names the format, so entries of the old one are never misread.
     const keyv = client
-      ? new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), namespace: `${prefix}:${name}`, useKeyPrefix: false })
+      ? new Keyv({
+          store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }),
+          namespace: `${prefix}:${name}:json`,
+          useKeyPrefix: false,
+          serialize: JSON.stringify,
+          deserialize: JSON.parse,
+        })
       : new Keyv({ store: new LruStore(options.maxEntries ?? 50_000), namespace: name });
     // keyv re-emits store errors as events: without a listener an 'error' event would crash the process.
     keyv.on('error', (err: unknown) => warn(err, name, 'store'));

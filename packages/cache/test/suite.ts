@@ -32,6 +32,15 @@ export function cacheContract(kind: 'memory' | 'redis', redisUrl: () => string |
       expect(await cache.get('a')).toBeUndefined();
     });
 
+    it('gives back exactly the JSON it was given: strings that look like markers, nulls, nesting, a plain string', async () => {
+      const cache = store.cache('values');
+      const value = { name: ':colon', tag: ':base64:AAAA', list: [1, '::', null, { deep: 'é"\\' }], none: null, flag: false };
+      await cache.set('v', value, 60_000);
+      await cache.set('s', ':just a string', 60_000);
+      expect(await cache.get('v')).toEqual(value);
+      expect(await cache.getMany(['v', 's'])).toEqual([value, ':just a string']);
+    });
+
     it('expires entries after their TTL', async () => {
       const cache = store.cache('ttl');
       await cache.set('short', 'v', 30);
