@@ -3,7 +3,7 @@ import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/t
 import { openCacheStore } from '@shop/cache';
 import { metricValue } from '@shop/telemetry';
 import { BatchingDataSource, type FetchLayers, allLayersOff, allLayersOn } from '../src/batching/datasource';
-import { EntityCache } from '../src/batching/entity-cache';
+import { EntityCache, stableStringify } from '../src/batching/entity-cache';
 import type { Transport } from '../src/batching/transport';
 import { silentTelemetry } from './harness';
 
@@ -169,5 +169,17 @@ describe('BatchingDataSource', () => {
     await entityCache?.evictSubgraph('users');
     await fetchUsers('1', '2');
     expect(sent.at(-1)?.variables.representations?.map((r) => r.id)).toEqual(['1', '2']);
+  });
+});
+
+describe('stableStringify', () => {
+  it('is JSON with object keys sorted at every depth, undefined members left out, array order kept', () => {
+    const a = { id: '1', __typename: 'User', key: { b: [2, { y: 1, x: null }], a: 'é"' }, gone: undefined };
+    const b = { key: { a: 'é"', b: [2, { x: null, y: 1 }] }, __typename: 'User', id: '1' };
+    expect(stableStringify(a)).toBe(stableStringify(b));
+    expect(stableStringify(a)).toBe('{"__typename":"User","id":"1","key":{"a":"é\\"","b":[2,{"x":null,"y":1}]}}');
+    expect(JSON.parse(stableStringify(a))).toEqual(b);
+    expect(stableStringify([1, [2, 3]])).not.toBe(stableStringify([1, [3, 2]]));
+    expect([stableStringify(null), stableStringify(undefined), stableStringify('s'), stableStringify(2), stableStringify({})]).toEqual(['null', 'null', '"s"', '2', '{}']);
   });
 });

@@ -109,21 +109,28 @@ interface EntitiesResult {
  * Distinct representations and, for each input position, the slot of its distinct one. With
  * `enabled` false every position is its own slot (the layer is off).
  */
-function dedupe(reps: readonly Representation[], enabled: boolean): { unique: Representation[]; slotOf: number[] } {
-  if (!enabled) return { unique: [...reps], slotOf: reps.map((_, i) => i) };
+function dedupe(
+  reps: readonly Representation[],
+  enabled: boolean,
+  known?: readonly (string | undefined)[],
+): { unique: Representation[]; slotOf: number[]; keys: string[] | undefined } {
+  if (!enabled) return { unique: [...reps], slotOf: reps.map((_, i) => i), keys: undefined };
   const index = new Map<string, number>();
   const unique: Representation[] = [];
-  const slotOf = reps.map((rep) => {
-    const key = stableStringify(rep);
+  // Each distinct representation's stableStringify, for the entity cache's keys: computed once.
+  const keys: string[] = [];
+  const slotOf = reps.map((rep, i) => {
+    const key = known?.[i] ?? stableStringify(rep);
     let slot = index.get(key);
     if (slot === undefined) {
       slot = unique.length;
       index.set(key, slot);
       unique.push(rep);
+      keys.push(key);
     }
     return slot;
   });
-  return { unique, slotOf };
+  return { unique, slotOf, keys };
 }
 
 /**
@@ -141,6 +148,8 @@ function remapErrors(errors: readonly GraphQLFormattedError[], positionsOf: (ind
 /** One caller's share of a merged `_entities` request. */
 interface Waiter {
   reps: Representation[];
+  /** Each representation's stableStringify, when the caller computed them. */
+  keys: readonly string[] | undefined;
   resolve: (result: EntitiesResult) => void;
   reject: (err: unknown) => void;
 }
@@ -229,12 +238,15 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
   /** Resolves representations: dedupe, cache look-up, merged fetch of the misses, fan-out. */
   private async entities(spec: FetchSpec, reps: Representation[]): Promise<EntitiesResult> {
     const { layers, entityCache } = this.deps;
-    const { unique, slotOf } = dedupe(reps, layers.dedupe);
+    const { unique, slotOf, keys } = dedupe(reps, layers.dedupe);
 
     // The selection is the document AND its other variables: `@include(if: $v)` and arguments
-    // given as variables stay in the subgraph operation and change what an entity returns.
-    const selection = selectionHash(`${spec.query}\u0000${stableStringify(spec.variables)}`);
-    const lookup = entityCache ? await entityCache.lookup(this.name, unique, selection) : undefined;
+    // given as variables stay in the subgraph operation and change what an entity returns. The
+    // same string keys the merge layer's batches.
+    const specKey = `${spec.query}\u0000${stableStringify(spec.variables)}`;
+    const selection = selectionHash(specKey);
+    const repKeys = entityCache ? (keys ?? unique.map(stableStringify)) : undefined;
+    const lookup = entityCache && repKeys ? await entityCache.lookup(this.name, unique, selection, repKeys) : undefined;
     const values: unknown[] = new Array(unique.length);
     let hint: Hint = { maxAge: Number.MAX_SAFE_INTEGER };
     const missing: number[] = [];
@@ -251,7 +263,8 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     let fetchedErrors: GraphQLFormattedError[] = [];
     if (missing.length > 0) {
       const missReps = missing.map((i) => unique[i] as Representation);
-      const fetched = layers.merge ? await this.mergedFetch(spec, missReps) : await this.fetchEntities(spec, missReps);
+      const missKeys = keys && missing.map((i) => keys[i] as string);
+      const fetched = layers.merge ? await this.mergedFetch(spec, specKey, missReps, missKeys) : await this.fetchEntities(spec, missReps);
       hint = minHint(hint, fetched.hint);
       missing.forEach((slot, j) => {
         values[slot] = fetched.entities[j] ?? null;
@@ -262,7 +275,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
         await entityCache.store(
           this.name,
           selection,
-          missing.map((slot, j) => ({ rep: unique[slot] as Representation, data: fetched.entities[j], generation: lookup.generations[slot] ?? '0' })),
+          missing.map((slot, j) => ({ rep: unique[slot] as Representation, repKey: repKeys?.[slot], data: fetched.entities[j], generation: lookup.generations[slot] ?? '0' })),
           lookup.subgraphGeneration,
           fetched.hint,
         );
@@ -282,8 +295,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
    * same selection (same document and other variables) issued meanwhile, by this request or a
    * concurrent one, goes out as ONE request, its representations deduplicated across callers.
    */
-  private mergedFetch(spec: FetchSpec, reps: Representation[]): Promise<EntitiesResult> {
-    const key = `${spec.query}\u0000${stableStringify(spec.variables)}`;
+  private mergedFetch(spec: FetchSpec, key: string, reps: Representation[], repKeys: readonly string[] | undefined): Promise<EntitiesResult> {
     return new Promise((resolve, reject) => {
       let batch = this.batches.get(key);
       if (!batch) {
@@ -295,13 +307,14 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
           void this.flush(created);
         });
       }
-      batch.waiters.push({ reps, resolve, reject });
+      batch.waiters.push({ reps, keys: repKeys, resolve, reject });
     });
   }
 
   private async flush(batch: PendingBatch): Promise<void> {
     const all = batch.waiters.flatMap((w) => w.reps);
-    const { unique, slotOf } = dedupe(all, this.deps.layers.dedupe);
+    const known = batch.waiters.flatMap((w): ReadonlyArray<string | undefined> => w.keys ?? w.reps.map(() => undefined));
+    const { unique, slotOf } = dedupe(all, this.deps.layers.dedupe, known);
     try {
       const result = await this.fetchEntities(batch.spec, unique);
       let offset = 0;

@@ -25,13 +25,23 @@ export type Representation = Record<string, unknown> & { __typename: string };
 /** JSON with object keys sorted, so equal representations give equal strings whatever their key order. */
 export function stableStringify(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  // Loops rather than map/filter/join: this runs for every representation of every fetch.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + stableStringify(value[i]);
+    return `${out}]`;
+  }
   const obj = value as Record<string, unknown>;
-  return `{${Object.keys(obj)
-    .sort()
-    .filter((k) => obj[k] !== undefined)
-    .map((k) => `${JSON.stringify(k)}:${stableStringify(obj[k])}`)
-    .join(',')}}`;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${stableStringify(v)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 const hashes = new Map<string, string>();
@@ -84,14 +94,18 @@ export interface Lookup {
 export class EntityCache {
   constructor(private readonly options: EntityCacheOptions) {}
 
-  private entryKey(subgraph: string, rep: Representation, selection: string) {
-    return `e:${subgraph}:${selection}:${stableStringify(rep)}`;
+  private entryKey(subgraph: string, repKey: string, selection: string) {
+    return `e:${subgraph}:${selection}:${repKey}`;
   }
 
-  async lookup(subgraph: string, reps: readonly Representation[], selection: string): Promise<Lookup> {
+  /**
+   * Looks up representations under a selection. `repKeys`, each representation's
+   * {@link stableStringify}, may be passed when the caller has them already (dedupe does).
+   */
+  async lookup(subgraph: string, reps: readonly Representation[], selection: string, repKeys: readonly string[] = reps.map(stableStringify)): Promise<Lookup> {
     const identities = reps.map(identityOf);
     const genKeys = [...new Set(identities)].map((id) => `g:${id}`);
-    const keys = [...reps.map((r) => this.entryKey(subgraph, r, selection)), ...genKeys, `s:${subgraph}`];
+    const keys = [...repKeys.map((k) => this.entryKey(subgraph, k, selection)), ...genKeys, `s:${subgraph}`];
     const values = await this.options.cache.getMany<unknown>(keys, { count: false });
     const gens = new Map(genKeys.map((k, i) => [k, (values[reps.length + i] as string | undefined) ?? '0']));
     const subgraphGeneration = (values[keys.length - 1] as string | undefined) ?? '0';
@@ -118,15 +132,15 @@ export class EntityCache {
   async store(
     subgraph: string,
     selection: string,
-    items: ReadonlyArray<{ rep: Representation; data: unknown; generation: string }>,
+    items: ReadonlyArray<{ rep: Representation; repKey?: string; data: unknown; generation: string }>,
     subgraphGeneration: string,
     hint: Hint,
   ): Promise<void> {
-    const entries = items.flatMap(({ rep, data, generation }) => {
+    const entries = items.flatMap(({ rep, repKey, data, generation }) => {
       const ttlMs = this.ttlMs(rep.__typename, hint);
       if (ttlMs <= 0 || data === null || data === undefined) return [];
       const value: Entry = { d: data, g: generation, s: subgraphGeneration, h: hint };
-      return [{ key: this.entryKey(subgraph, rep, selection), value, ttlMs }];
+      return [{ key: this.entryKey(subgraph, repKey ?? stableStringify(rep), selection), value, ttlMs }];
     });
     await this.options.cache.setMany(entries);
   }
