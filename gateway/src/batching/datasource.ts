@@ -245,8 +245,9 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     // same string keys the merge layer's batches.
     const specKey = `${spec.query}\u0000${stableStringify(spec.variables)}`;
     const selection = selectionHash(specKey);
-    const repKeys = entityCache ? (keys ?? unique.map(stableStringify)) : undefined;
-    const lookup = entityCache && repKeys ? await entityCache.lookup(this.name, unique, selection, repKeys) : undefined;
+    // Each distinct representation's stable key: dedupe's, or computed here when the cache needs them.
+    const repKeys = keys ?? (entityCache ? unique.map(stableStringify) : undefined);
+    const lookup = entityCache ? await entityCache.lookup(this.name, unique, selection, repKeys) : undefined;
     const values: unknown[] = new Array(unique.length);
     let hint: Hint = { maxAge: Number.MAX_SAFE_INTEGER };
     const missing: number[] = [];
@@ -263,7 +264,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     let fetchedErrors: GraphQLFormattedError[] = [];
     if (missing.length > 0) {
       const missReps = missing.map((i) => unique[i] as Representation);
-      const missKeys = keys && missing.map((i) => keys[i] as string);
+      const missKeys = repKeys && missing.map((i) => repKeys[i] as string);
       const fetched = layers.merge ? await this.mergedFetch(spec, specKey, missReps, missKeys) : await this.fetchEntities(spec, missReps);
       hint = minHint(hint, fetched.hint);
       missing.forEach((slot, j) => {
