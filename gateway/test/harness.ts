@@ -216,6 +216,7 @@ export async function startGateway(
 export interface GraphQLResponse {
   data?: Record<string, unknown> | null;
   errors?: { message: string; extensions?: Record<string, unknown>; path?: (string | number)[] }[];
+  extensions?: Record<string, unknown>;
 }
 
 export interface HttpResult {

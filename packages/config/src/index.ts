@@ -73,6 +73,34 @@ export const optionalUrl = (...protocols: string[]) =>
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 
+/**
+ * Document and response limits, read by the gateway and every subgraph from the same variables:
+ * `MAX_QUERY_DEPTH`, `MAX_QUERY_ALIASES`, `MAX_QUERY_DIRECTIVES`, `MAX_QUERY_TOKENS`,
+ * `MAX_RESPONSE_BYTES`.
+ */
+export const limitsEnv = {
+  MAX_QUERY_DEPTH: positiveInt(15),
+  MAX_QUERY_ALIASES: positiveInt(50),
+  MAX_QUERY_DIRECTIVES: positiveInt(50),
+  MAX_QUERY_TOKENS: positiveInt(2000),
+  MAX_RESPONSE_BYTES: positiveInt(5_000_000),
+};
+
+/** What {@link limitsEnv} reads, as the options the servers take. */
+export interface LimitsConfig {
+  document: { depth: number; aliases: number; directives: number; tokens: number };
+  /** Largest response body, in bytes; a bigger one is a coded error. */
+  responseBytes: number;
+}
+
+/** Maps the variables of {@link limitsEnv} to {@link LimitsConfig}. */
+export function limitsFrom(raw: z.infer<z.ZodObject<typeof limitsEnv>>): LimitsConfig {
+  return {
+    document: { depth: raw.MAX_QUERY_DEPTH, aliases: raw.MAX_QUERY_ALIASES, directives: raw.MAX_QUERY_DIRECTIVES, tokens: raw.MAX_QUERY_TOKENS },
+    responseBytes: raw.MAX_RESPONSE_BYTES,
+  };
+}
+
 /** Settings every subgraph process shares; each subgraph extends it with its own port and database. */
 export const commonSubgraphEnv = {
   HOST: z.string().default('0.0.0.0'),
@@ -94,6 +122,7 @@ export const commonSubgraphEnv = {
   SEED_USERS: nonNegativeInt(1000),
   SEED_PRODUCTS: nonNegativeInt(1000),
   SEED_REVIEWS: nonNegativeInt(10000),
+  ...limitsEnv,
 };
 
 export { z };
@@ -117,6 +146,8 @@ export interface SubgraphConfig {
   /** Cache by-id reads between requests (Redis when `redisUrl` is set, else in memory). */
   hotCache: { enabled: boolean; ttlMs: number; timeoutMs: number };
   seed: { users: number; products: number; reviews: number } | false;
+  /** Document and response limits (`MAX_QUERY_*`, `MAX_RESPONSE_BYTES`), the gateway's variables. */
+  limits: LimitsConfig;
 }
 
 /**
@@ -149,5 +180,6 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     pageMax: raw.PAGE_MAX,
     hotCache: { enabled: raw.HOT_CACHE, ttlMs: raw.HOT_CACHE_TTL_MS, timeoutMs: raw.CACHE_TIMEOUT_MS },
     seed: raw.SEED ? { users: raw.SEED_USERS, products: raw.SEED_PRODUCTS, reviews: raw.SEED_REVIEWS } : false,
+    limits: limitsFrom(raw),
   };
 }

@@ -28,6 +28,10 @@ export interface Metrics {
   eventsDeadLettered: Counter<'service' | 'type'>;
   /** Seconds from an event's occurredAt to its handling by a consumer. Labels: service. */
   eventPropagationSeconds: Histogram<'service'>;
+  /** Documents refused by a document limit (depth, aliases, directives, tokens) before planning. Labels: service, limit. */
+  documentsRejected: Counter<'service' | 'limit'>;
+  /** The gateway's static cost estimate of each operation. Labels: result (`ok`, `too_expensive`, `measured_over`). */
+  costEstimated: Histogram<'result'>;
 }
 
 const metricsByRegistry = new WeakMap<Registry, Metrics>();
@@ -119,6 +123,19 @@ export function metricsFor(registry: Registry): Metrics {
       help: 'Time from an event being recorded to a consumer applying it',
       labelNames: ['service'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    documentsRejected: new Counter({
+      name: 'graphql_documents_rejected_total',
+      help: 'GraphQL documents refused by a document limit (depth, aliases, directives, tokens) before any work',
+      labelNames: ['service', 'limit'],
+      registers,
+    }),
+    costEstimated: new Histogram({
+      name: 'cost_estimated',
+      help: 'Static cost estimate of each operation (IBM cost directive semantics), by result',
+      labelNames: ['result'],
+      buckets: [1, 10, 50, 100, 500, 1000, 5000, 10000, 100000, 1000000],
       registers,
     }),
   };
