@@ -422,6 +422,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
+    // Our own CSRF rule in @shop/server's http.ts (refuseUnlessJson) replaces Apollo's, which
+    // would also refuse plain GET queries.
+    csrfPrevention: false,
     // Apollo's own rule is replaced by noIntrospection, whose message names the right setting.
     introspection: true,
     validationRules: [queryLimitsRule({ ...defaultQueryLimits, ...options.limits }), ...(introspection ? [] : [noIntrospection])],

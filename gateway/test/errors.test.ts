@@ -26,6 +26,11 @@ afterAll(async () => {
 
 const code = (body: { errors?: { extensions?: Record<string, unknown> }[] }) => body.errors?.[0]?.extensions?.code;
 
+// GraphQL over HTTP: request errors are a 200 in an application/json response (what `post` gets:
+// fetch's default Accept is */*) and a 400 in an application/graphql-response+json one; nothing
+// runs either way. http-conformance.test.ts covers the rules in full.
+const MODERN = { accept: 'application/graphql-response+json' };
+
 describe('request errors carry a code', () => {
   it('malformed JSON is a 400 BAD_REQUEST', async () => {
     const { status, body } = await post(gw.url, '{"query": "{ books { id } }"');
@@ -35,21 +40,27 @@ describe('request errors carry a code', () => {
 
   it('a syntax error is GRAPHQL_PARSE_FAILED', async () => {
     const { status, body } = await query(gw.url, '{ books { id }');
-    expect(status).toBe(400);
+    expect(status).toBe(200);
+    expect(body.data).toBeUndefined();
     expect(code(body)).toBe('GRAPHQL_PARSE_FAILED');
+    expect((await post(gw.url, { query: '{ books { id }' }, MODERN)).status).toBe(400);
   });
 
   it('an unknown field is GRAPHQL_VALIDATION_FAILED', async () => {
     const { status, body } = await query(gw.url, '{ books { isbn } }');
-    expect(status).toBe(400);
+    expect(status).toBe(200);
+    expect(body.data).toBeUndefined();
     expect(code(body)).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(body.errors?.[0]?.message).toContain('isbn');
+    expect((await post(gw.url, { query: '{ books { isbn } }' }, MODERN)).status).toBe(400);
   });
 
   it('a bad variable is BAD_USER_INPUT', async () => {
     const { status, body } = await query(gw.url, 'query ($id: ID!) { book(id: $id) { id } }', {});
-    expect(status).toBe(400);
+    expect(status).toBe(200);
+    expect(body.data).toBeUndefined();
     expect(code(body)).toBe('BAD_USER_INPUT');
+    expect((await post(gw.url, { query: 'query ($id: ID!) { book(id: $id) { id } }', variables: {} }, MODERN)).status).toBe(400);
   });
 });
 
@@ -178,13 +189,17 @@ describe('a stopped subgraph', () => {
 describe('operation resolution', () => {
   const run = (text: string, operationName?: string) => post(gw.url, JSON.stringify({ query: text, ...(operationName ? { operationName } : {}) }));
 
-  it('answers an unknown operationName, or an unnamed pick among several, with a coded 400', async () => {
+  it('answers an unknown operationName, or an unnamed pick among several, with a coded request error', async () => {
     const unknown = await run('query A { books { title } }', 'B');
-    expect(unknown.status).toBe(400);
+    expect(unknown.status).toBe(200);
+    expect(unknown.body.data).toBeUndefined();
     expect(unknown.body.errors?.[0]).toMatchObject({ message: 'Unknown operation named "B".', extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
     const ambiguous = await run('query A { books { title } } query C { authors { name } }');
-    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.status).toBe(200);
     expect(code(ambiguous.body)).toBe('OPERATION_RESOLUTION_FAILURE');
+    const modern = await post(gw.url, JSON.stringify({ query: 'query A { books { title } } query C { authors { name } }' }), MODERN);
+    expect(modern.status).toBe(400);
+    expect(code(modern.body)).toBe('OPERATION_RESOLUTION_FAILURE');
     const named = await run('query A { books { title } } query C { authors { name } }', 'C');
     expect(named.status).toBe(200);
     expect(named.body.errors).toBeUndefined();

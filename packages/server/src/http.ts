@@ -40,14 +40,67 @@ export interface RunningServer {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const GRAPHQL_RESPONSE_TYPE = 'application/graphql-response+json; charset=utf-8';
 
-/** Writes a GraphQL-shaped error response: `{ errors: [{ message, extensions: { code } }] }`. */
+/** A media type split into its lower-cased essence (`type/subtype`) and parameters. */
+interface MediaType {
+  essence: string;
+  params: Map<string, string>;
+}
+
+function parseMediaType(value: string): MediaType {
+  const [essence = '', ...rest] = value.split(';');
+  const params = new Map<string, string>();
+  for (const part of rest) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    params.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase());
+  }
+  return { essence: essence.trim().toLowerCase(), params };
+}
+
+/**
+ * The media type a GraphQL response goes out as, for the errors this module writes itself
+ * (Apollo negotiates its own): the Accept header's preference between `application/json` and
+ * `application/graphql-response+json`, ranked as Apollo's negotiator ranks them (q, then the more
+ * specific range, then the range's place in the header), so that one request never gets two
+ * answers. No Accept header, or one that accepts neither, is `application/json`: the legacy
+ * default of GraphQL over HTTP, and an error is better sent than replaced by a 406.
+ */
+export function graphqlResponseType(accept: string | undefined): string {
+  if (!accept) return JSON_TYPE;
+  const ranges = accept.split(',').map((range, index) => {
+    const { essence, params } = parseMediaType(range);
+    const q = Number(params.get('q') ?? '1');
+    return { essence, q: Number.isFinite(q) ? q : 0, index };
+  });
+  const rank = (type: string) => {
+    let best = { q: 0, specificity: -1, index: Number.MAX_SAFE_INTEGER };
+    for (const range of ranges) {
+      const specificity = range.essence === type ? 2 : range.essence === `${type.split('/')[0]}/*` ? 1 : range.essence === '*/*' ? 0 : -1;
+      if (specificity > best.specificity) best = { q: range.q, specificity, index: range.index };
+    }
+    return best;
+  };
+  const json = rank('application/json');
+  const graphql = rank('application/graphql-response+json');
+  const prefersGraphQL =
+    graphql.q > 0 &&
+    (graphql.q > json.q ||
+      (graphql.q === json.q && (graphql.specificity > json.specificity || (graphql.specificity === json.specificity && graphql.index < json.index))));
+  return prefersGraphQL ? GRAPHQL_RESPONSE_TYPE : JSON_TYPE;
+}
+
+/**
+ * Writes a GraphQL-shaped error response: `{ errors: [{ message, extensions: { code } }] }`, in
+ * the media type the request's Accept header prefers (see `graphqlResponseType`).
+ */
 export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  res.writeHead(status, { 'content-type': JSON_TYPE });
+  res.writeHead(status, { 'content-type': graphqlResponseType(res.req.headers.accept) });
   res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }
 
@@ -76,9 +129,71 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
 }
 
 /**
+ * Our CSRF rule, in place of Apollo's `csrfPrevention` (off in the gateway and the subgraphs):
+ * a POST body must be `application/json` in UTF-8. A browser sends that type cross-site only
+ * after a CORS preflight, which this server never grants (it sends no CORS headers), so no other
+ * site can make a visitor's browser run an operation. The simple-request types a form or a
+ * no-cors `fetch` can send (`text/plain`, `application/x-www-form-urlencoded`,
+ * `multipart/form-data`), a missing type and every other type are refused with 415 before the
+ * body is read. GET needs no such rule here: Apollo runs only queries over GET (a mutation is a
+ * 405), queries have no side effects, and credentials are bearer tokens, never cookies, so a
+ * cross-site GET runs without the visitor's identity and its answer is unreadable to the site.
+ * Apollo's own rule would also refuse every GET without a preflight header, which plain clients
+ * and GraphQL over HTTP's URL-encoded GETs do not send.
+ */
+function refuseUnlessJson(header: string | undefined): void {
+  const { essence, params } = parseMediaType(header ?? '');
+  const charset = params.get('charset');
+  if (essence !== 'application/json') {
+    const received = header ? `content-type ${JSON.stringify(header)}` : 'no content-type';
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `POST requests must send an application/json body; received ${received}`);
+  }
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `POST bodies must be UTF-8; received charset ${JSON.stringify(charset)}`);
+  }
+}
+
+/**
+ * The codes of GraphQL request errors: a well-formed request whose document does not parse or
+ * validate (our document limits included), whose operation cannot be picked, or whose variables
+ * do not coerce. Apollo answers them with 400 in every media type. `BAD_REQUEST` (a request that
+ * is not well-formed: no `query`, `variables` not an object) is not one of them and keeps its 400.
+ */
+const REQUEST_ERROR_CODES: ReadonlySet<unknown> = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+/**
+ * True for Apollo's 400 carrying only request errors, in an `application/json` response. GraphQL
+ * over HTTP wants 200 there (a client of the legacy type cannot tell a 4xx from the server from
+ * one made by a proxy, so the server vouches for its body with 200); with
+ * `application/graphql-response+json` the 400 stays. Parses the body of 400s only.
+ */
+function isLegacyRequestErrorResponse(status: number, contentType: string | undefined, body: string): boolean {
+  if (status !== 400 || parseMediaType(contentType ?? '').essence !== 'application/json') return false;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== 'object' || parsed === null || 'data' in parsed) return false;
+  const errors = (parsed as { errors?: unknown }).errors;
+  return (
+    Array.isArray(errors) &&
+    errors.length > 0 &&
+    errors.every((error: unknown) => REQUEST_ERROR_CODES.has((error as { extensions?: { code?: unknown } } | null)?.extensions?.code))
+  );
+}
+
+/**
  * Creates the HTTP front of a process: `/health`, `/ready`, `/metrics`, extra routes and the
- * GraphQL endpoint on Apollo Server's framework-neutral `executeHTTPGraphQLRequest`. Bodies that
- * are not JSON, or too large, get a GraphQL error with a code before Apollo sees them.
+ * GraphQL endpoint on Apollo Server's framework-neutral `executeHTTPGraphQLRequest`. A POST whose
+ * body is not `application/json` (415), not JSON (400) or too large (413) gets a GraphQL error
+ * with a code before Apollo sees it; request errors in an `application/json` response are a 200.
  */
 export function createHttpServer<TContext extends BaseContext>(options: HttpServerOptions<TContext>): Server {
   const { telemetry, apollo } = options;
@@ -92,17 +207,13 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     const url = new URL(req.url ?? '/', 'http://localhost');
     let body: unknown = undefined;
     if (method === 'POST') {
+      refuseUnlessJson(req.headers['content-type']);
       const text = await readBody(req, bodyLimit);
-      const contentType = String(req.headers['content-type'] ?? '');
-      if (contentType.includes('json')) {
-        if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
-        try {
-          body = JSON.parse(text);
-        } catch (err) {
-          throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
-        }
-      } else {
-        body = text;
+      if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
       }
     }
     const headers = new HeaderMap();
@@ -116,6 +227,9 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete' && isLegacyRequestErrorResponse(res.statusCode, response.headers.get('content-type'), response.body.string)) {
+      res.statusCode = 200;
+    }
     if (response.body.kind === 'complete') {
       res.end(response.body.string);
     } else {

@@ -80,6 +80,9 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
   });
   const apollo = new ApolloServer<TContext>({
     schema,
+    // Our own CSRF rule in http.ts (refuseUnlessJson) replaces Apollo's, which would also
+    // refuse plain GET queries.
+    csrfPrevention: false,
     includeStacktraceInErrorResponses: options.debug ?? false,
     // Subgraphs sit behind the gateway: it introspects nothing, but `_service { sdl }` must answer.
     introspection: true,

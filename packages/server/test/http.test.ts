@@ -61,6 +61,39 @@ describe('HTTP front', () => {
     expect((await client.query('{ hello }')).errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
+  it('refuses POST bodies that are not application/json with a coded 415 (our CSRF rule), before Apollo', async () => {
+    const cases: Record<string, string>[] = [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, {}];
+    for (const headers of cases) {
+      const res = await fetch(`${base}/graphql`, { method: 'POST', headers, body: new TextEncoder().encode('{"query":"{ hello(name: \\"x\\") }"}') });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    }
+    const get = await fetch(`${base}/graphql?query=${encodeURIComponent('{ hello(name: "get") }')}`);
+    expect(get.status).toBe(200);
+    expect(await get.json()).toEqual({ data: { hello: 'hello get' } });
+  });
+
+  // Our own errors (a body that is not JSON) and Apollo's (a parse error) must pick the same
+  // media type for the same Accept header, or one client would get two kinds of answer.
+  it.each([
+    ['*/*', 'application/json'],
+    ['application/json', 'application/json'],
+    ['application/graphql-response+json', 'application/graphql-response+json'],
+    ['application/graphql-response+json, application/json', 'application/graphql-response+json'],
+    ['application/json, application/graphql-response+json', 'application/json'],
+    ['application/json;q=0.9, application/graphql-response+json', 'application/graphql-response+json'],
+    ['application/*, application/graphql-response+json;q=0.5', 'application/json'],
+    ['text/html, */*;q=0.8', 'application/json'],
+  ])('picks the media type Apollo picks for Accept %s', async (accept, expected) => {
+    const headers = { 'content-type': 'application/json', accept };
+    const ours = await fetch(`${base}/graphql`, { method: 'POST', headers, body: '{"query": ' });
+    const apollos = await fetch(`${base}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: '{ hello(' }) });
+    expect(ours.status).toBe(400);
+    expect(ours.headers.get('content-type')).toBe(`${expected}; charset=utf-8`);
+    expect(apollos.headers.get('content-type')).toBe(`${expected}; charset=utf-8`);
+    expect(apollos.status).toBe(expected === 'application/json' ? 200 : 400);
+  });
+
   it('answers unknown paths with a coded 404 and echoes the request id', async () => {
     const res = await fetch(`${base}/nowhere`, { headers: { 'x-request-id': 'abc-123' } });
     expect(res.status).toBe(404);
