@@ -70,6 +70,10 @@ export interface FixtureControl {
   booksHang?: Promise<void>;
   /** Every `x-request-id` each subgraph received. */
   requestIds: { authors: string[]; books: string[] };
+  /** Requests each subgraph saw abandoned by their client (the gateway) before answering. */
+  abandoned: { authors: number; books: number };
+  /** Calls of the `Book.author` resolver. */
+  bookAuthorCalls: number;
 }
 
 export interface Fixtures {
@@ -85,10 +89,11 @@ interface FixtureContext {
 }
 
 export async function startFixtures(): Promise<Fixtures> {
-  const control: FixtureControl = { booksLatencyMs: 0, requestIds: { authors: [], books: [] } };
-  const context = (name: 'authors' | 'books') => async ({ req }: { req: { headers: Record<string, unknown> } }) => {
+  const control: FixtureControl = { booksLatencyMs: 0, requestIds: { authors: [], books: [] }, abandoned: { authors: 0, books: 0 }, bookAuthorCalls: 0 };
+  const context = (name: 'authors' | 'books') => async ({ req, signal }: { req: { headers: Record<string, unknown> }; signal: AbortSignal }) => {
     const id = req.headers['x-request-id'];
     if (typeof id === 'string') control.requestIds[name].push(id);
+    signal.addEventListener('abort', () => control.abandoned[name]++, { once: true });
     return { requestId: typeof id === 'string' ? id : undefined } satisfies FixtureContext;
   };
   const authors = await createSubgraph({
@@ -127,7 +132,10 @@ export async function startFixtures(): Promise<Fixtures> {
         },
       },
       Book: {
-        author: (book: { authorId: string }) => ({ id: book.authorId }),
+        author: (book: { authorId: string }) => {
+          control.bookAuthorCalls++;
+          return { id: book.authorId };
+        },
       },
       Author: {
         books: (author: { id: string }) => BOOKS.filter((b) => b.authorId === author.id),

@@ -6,7 +6,7 @@ import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger, Metrics } from '@shop/telemetry';
 import { type EntityCache, type Hint, type Representation, selectionHash, stableStringify } from './entity-cache';
-import type { Transport, TransportResponse } from './transport';
+import { ResponseTooLargeError, type Transport, type TransportResponse } from './transport';
 
 /** The `extensions.code` of a subgraph that could not be reached, timed out or did not answer GraphQL. */
 export const SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE';
@@ -92,6 +92,8 @@ function entitiesIn(value: unknown, out: Array<{ typename: string; id: unknown }
 
 /** What identifies an `_entities` fetch apart from its representations. */
 interface FetchSpec {
+  /** The caller's client connection: aborted when it goes away. */
+  signal: AbortSignal | undefined;
   query: string;
   operationName: string | undefined;
   /** The operation's variables other than `representations`. */
@@ -145,8 +147,39 @@ function remapErrors(errors: readonly GraphQLFormattedError[], positionsOf: (ind
   });
 }
 
+/**
+ * The abort signal of a subgraph request that serves several callers (in-flight sharing, merged
+ * fetches): it is aborted once every caller's client has gone away, and never while one still
+ * waits. A caller without a signal keeps it alive for good.
+ */
+class SharedAbort {
+  private readonly controller = new AbortController();
+  private live = 0;
+  private pinned = false;
+  readonly signal = this.controller.signal;
+
+  join(signal: AbortSignal | undefined): void {
+    if (!signal) {
+      this.pinned = true;
+      return;
+    }
+    if (signal.aborted) return;
+    this.live++;
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.live--;
+        if (this.live === 0 && !this.pinned) this.controller.abort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+}
+
 /** One caller's share of a merged `_entities` request. */
 interface Waiter {
+  /** The caller's client connection: aborted when it goes away. */
+  signal: AbortSignal | undefined;
   reps: Representation[];
   /** Each representation's stableStringify, when the caller computed them. */
   keys: readonly string[] | undefined;
@@ -166,7 +199,7 @@ interface PendingBatch {
  * keep-alive client. Results are identical with every layer off (a test runs both ways).
  */
 export class BatchingDataSource<TContext extends object> implements GraphQLDataSource<TContext & Record<string, unknown>> {
-  private readonly inflight = new Map<string, Promise<SubgraphResult>>();
+  private readonly inflight = new Map<string, { result: Promise<SubgraphResult>; abort: SharedAbort }>();
   private readonly batches = new Map<string, PendingBatch>();
 
   constructor(
@@ -182,13 +215,16 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const incoming = options.kind === GraphQLDataSourceRequestKind.INCOMING_OPERATION;
     const requestId = incoming ? (options.context as { requestId?: unknown }).requestId : undefined;
     if (typeof requestId === 'string') headers['x-request-id'] = requestId;
+    // Aborted when the client goes away: its subgraph requests are cancelled rather than left running.
+    const contextSignal = incoming ? (options.context as { signal?: unknown }).signal : undefined;
+    const signal = contextSignal instanceof AbortSignal ? contextSignal : undefined;
     const variables = request.variables ?? {};
     const isMutation = MUTATION.test(query);
     const reps = variables.representations;
 
     if (incoming && !isMutation && Array.isArray(reps) && reps.length > 0) {
       const { representations: _reps, ...otherVariables } = variables;
-      const spec: FetchSpec = { query, operationName: request.operationName, variables: otherVariables, headers };
+      const spec: FetchSpec = { signal, query, operationName: request.operationName, variables: otherVariables, headers };
       const result = await this.entities(spec, reps as Representation[]);
       this.restrictPolicy(options, result.hint);
       return { data: { _entities: result.entities }, ...(result.errors.length > 0 ? { errors: result.errors } : {}) };
@@ -199,17 +235,21 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     if (!isMutation && this.deps.layers.inflight) {
       const key = body;
       const shared = this.inflight.get(key);
-      if (shared) {
+      // One whose every caller went away is being cancelled: do not join it.
+      if (shared && !shared.abort.signal.aborted) {
+        shared.abort.join(signal);
         // @apollo/gateway merges later fetches into the objects a response holds: a joiner gets
         // its own copy, or one request's data would be written into another's.
-        result = structuredClone(await shared);
+        result = structuredClone(await shared.result);
       } else {
-        const own = this.send(body, headers).finally(() => this.inflight.delete(key));
-        this.inflight.set(key, own);
+        const abort = new SharedAbort();
+        abort.join(signal);
+        const own = this.send(body, headers, abort.signal).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, { result: own, abort });
         result = await own;
       }
     } else {
-      result = await this.send(body, headers);
+      result = await this.send(body, headers, signal);
     }
     if (isMutation) await this.afterMutation(result.body);
     this.restrictPolicy(options, result.hint);
@@ -308,7 +348,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
           void this.flush(created);
         });
       }
-      batch.waiters.push({ reps, keys: repKeys, resolve, reject });
+      batch.waiters.push({ signal: spec.signal, reps, keys: repKeys, resolve, reject });
     });
   }
 
@@ -316,8 +356,10 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const all = batch.waiters.flatMap((w) => w.reps);
     const known = batch.waiters.flatMap((w): ReadonlyArray<string | undefined> => w.keys ?? w.reps.map(() => undefined));
     const { unique, slotOf } = dedupe(all, this.deps.layers.dedupe, known);
+    const abort = new SharedAbort();
+    for (const waiter of batch.waiters) abort.join(waiter.signal);
     try {
-      const result = await this.fetchEntities(batch.spec, unique);
+      const result = await this.fetchEntities({ ...batch.spec, signal: abort.signal }, unique);
       let offset = 0;
       batch.waiters.forEach((waiter, w) => {
         const mine = slotOf.slice(offset, offset + waiter.reps.length);
@@ -337,19 +379,31 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
   private async fetchEntities(spec: FetchSpec, reps: Representation[]): Promise<EntitiesResult> {
     this.deps.metrics.entityRepresentations.inc({ subgraph: this.name }, reps.length);
     const body = JSON.stringify({ query: spec.query, variables: { ...spec.variables, representations: reps }, operationName: spec.operationName });
-    const result = await this.send(body, spec.headers);
+    const result = await this.send(body, spec.headers, spec.signal);
     const list = result.body.data?._entities;
     const entities = Array.isArray(list) ? list : reps.map(() => null);
     return { entities, errors: result.body.errors ?? [], hint: result.hint };
   }
 
   /** One HTTP request to the subgraph; failures become GraphQL errors that carry a code. */
-  private async send(body: string, headers: Record<string, string>): Promise<SubgraphResult> {
+  private async send(body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<SubgraphResult> {
     this.deps.metrics.subgraphRequests.inc({ subgraph: this.name });
     let response: TransportResponse;
     try {
-      response = await this.deps.transport.post(this.url, body, headers);
+      response = await this.deps.transport.post(this.url, body, headers, signal);
     } catch (err) {
+      if (err instanceof ResponseTooLargeError) {
+        this.deps.logger.warn({ subgraph: this.name, limit: err.limit }, 'subgraph response too large');
+        throw new GraphQLError(`Subgraph "${this.name}" answered with more than ${err.limit} bytes`, {
+          extensions: { code: 'RESPONSE_TOO_LARGE', serviceName: this.name },
+        });
+      }
+      if (signal?.aborted) {
+        // The client went away: nobody reads this error, and it is not the subgraph's fault.
+        throw new GraphQLError(`The request to subgraph "${this.name}" was cancelled: the client went away`, {
+          extensions: { code: 'CLIENT_CLOSED_REQUEST', serviceName: this.name },
+        });
+      }
       throw this.unavailable(this.reason(err), err);
     }
     const hint = parseHint(response.cacheControl);

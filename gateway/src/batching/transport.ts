@@ -14,11 +14,26 @@ export interface TransportOptions {
   timeoutMs?: number;
   /** Keep-alive connections per subgraph origin. @default 64 */
   connections?: number;
+  /**
+   * A subgraph response body larger than this is cut off and the request fails: a subgraph that
+   * answers with gigabytes must not take the gateway's memory with it. @default 5_000_000
+   */
+  maxResponseBytes?: number;
+}
+
+/** Thrown when a subgraph's response body exceeds `maxResponseBytes`. */
+export class ResponseTooLargeError extends Error {
+  readonly code = 'RESPONSE_TOO_LARGE';
+  constructor(readonly limit: number) {
+    super(`the response is over ${limit} bytes`);
+    this.name = 'ResponseTooLargeError';
+  }
 }
 
 /** Sends GraphQL requests over HTTP/1.1 keep-alive pools. */
 export interface Transport {
-  post(url: string, body: string, headers: Record<string, string>): Promise<TransportResponse>;
+  /** `signal`: aborts the request (the client went away); the timeout applies either way. */
+  post(url: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<TransportResponse>;
   close(): Promise<void>;
 }
 
@@ -29,6 +44,7 @@ export interface Transport {
  */
 export function createTransport(options: TransportOptions = {}): Transport {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const maxResponseBytes = options.maxResponseBytes ?? 5_000_000;
   const agent = new Agent({
     connections: options.connections ?? 64,
     keepAliveTimeout: 30_000,
@@ -36,15 +52,16 @@ export function createTransport(options: TransportOptions = {}): Transport {
     bodyTimeout: timeoutMs,
   });
   return {
-    async post(url, body, headers) {
+    async post(url, body, headers, signal) {
+      const timeout = AbortSignal.timeout(timeoutMs);
       const res = await request(url, {
         method: 'POST',
         body,
         headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
         dispatcher: agent,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      const text = await res.body.text();
+      const text = await readLimited(res.body, maxResponseBytes);
       const header = (name: string) => {
         const value = res.headers[name];
         return Array.isArray(value) ? value.join(', ') : value;
@@ -62,4 +79,20 @@ export function createTransport(options: TransportOptions = {}): Transport {
     },
     close: () => agent.close(),
   };
+}
+
+/** Reads a body as UTF-8, giving up (and dropping the connection) once it passes `limit` bytes. */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      const err = new ResponseTooLargeError(limit);
+      body.destroy(err);
+      throw err;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
