@@ -33,6 +33,7 @@ runMain(async () => {
     logger,
     processMetrics: true,
     introspection: gatewayConfig.introspection,
+    trustedDocuments: gatewayConfig.trustedDocuments,
     explorer: gatewayConfig.explorer,
     debug: gatewayConfig.nodeEnv === 'development',
   });

@@ -11,6 +11,7 @@ import {
   z,
 } from '@shop/config';
 import type { SupergraphSource } from './gateway';
+import { MANIFEST_FILE_NAME, TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsOptions } from './trusted-documents';
 
 /** The repository root: the default supergraph lives there. */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -69,6 +70,12 @@ export interface GatewayConfig {
   };
   /** `SUBGRAPH_<NAME>_URL` overrides, keyed by `<NAME>` as written (upper case). @default {} */
   subgraphUrlOverrides: Record<string, string>;
+  /**
+   * `TRUSTED_DOCUMENTS` (`off`, `log` or `enforce`) and `TRUSTED_DOCUMENTS_PATH` (the manifest
+   * `npm run documents` writes; relative paths resolve against the directory npm was started from).
+   * @default { mode: 'off', path: '<repo root>/operations/trusted-documents.json' }
+   */
+  trustedDocuments: TrustedDocumentsOptions;
 }
 
 /**
@@ -109,6 +116,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*=\d+\s*(,\s*|$))*$/, 'must look like Type=seconds,Type=seconds')
       .default(''),
     // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
+    TRUSTED_DOCUMENTS: z.enum(TRUSTED_DOCUMENTS_MODES).default('off'),
+    TRUSTED_DOCUMENTS_PATH: optionalString,
     INIT_CWD: optionalString,
     ...overrideShape,
   });
@@ -143,6 +152,12 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     explorer: raw.EXPLORER,
     subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
     subgraphUrlOverrides,
+    trustedDocuments: {
+      mode: raw.TRUSTED_DOCUMENTS,
+      path: raw.TRUSTED_DOCUMENTS_PATH
+        ? path.resolve(base, raw.TRUSTED_DOCUMENTS_PATH)
+        : path.join(REPO_ROOT, 'operations', MANIFEST_FILE_NAME),
+    },
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
     limits: { depth: raw.MAX_QUERY_DEPTH, aliases: raw.MAX_QUERY_ALIASES },

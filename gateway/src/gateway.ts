@@ -21,6 +21,7 @@ import { Counter, type Registry } from 'prom-client';
 import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
+import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from './supergraph';
 
 export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
@@ -103,6 +104,15 @@ export interface GatewayOptions {
   plugins?: ApolloServerPlugin<GatewayContext>[];
   /** Extra HTTP routes, tried before `/graphql`; they win over the explorer's on the same path. @default {} */
   routes?: Record<string, RouteHandler>;
+  /**
+   * Trusted documents, from a manifest in Apollo's persisted query list format (`npm run
+   * documents`). `log` runs everything and logs and counts documents not in it; `enforce` runs
+   * only listed documents (by id, or by identical text), refuses the rest with
+   * `PERSISTED_QUERY_NOT_IN_LIST` before parsing them, and turns APQ registration off. The
+   * explorer's tabs stay runnable when their operations are listed.
+   * @default { mode: 'off' }: no check, the manifest is not read
+   */
+  trustedDocuments?: TrustedDocumentsOptions;
 }
 
 /** A gateway that is built and serving its supergraph in-process, but not listening. */
@@ -304,6 +314,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Built before Apollo starts: a missing asset or operations folder fails start-up with nothing to undo.
   const explorerOption = options.explorer ?? true;
   const explorer = explorerOption === false ? undefined : await createExplorer(explorerOption === true ? {} : explorerOption);
+  // Also before Apollo: a missing or invalid manifest fails start-up.
+  const trustedDocuments = await createTrustedDocuments<GatewayContext>(options.trustedDocuments, {
+    registry: telemetry.registry,
+    logger,
+    alsoTrusted: explorer?.operations.map((o) => o.query) ?? [],
+  });
 
   let current = '';
   let closed = false;
@@ -434,6 +450,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     // The explorer replaces Apollo's landing page, which would load Apollo Sandbox from a CDN.
     plugins: [
+      // First: it may replace the request's document, and the plugins after it see the result.
+      ...(trustedDocuments ? [trustedDocuments.plugin] : []),
       ApolloServerPluginLandingPageDisabled(),
       operationResolution,
       ...(useResponseCache && metaCache
@@ -449,6 +467,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ],
     // APQ and the response cache share the entity cache's store (Redis or the in-memory LRU).
     ...(cacheStore ? { cache: new KeyvAdapter(cacheStore.cache('apollo').keyv) } : {}),
+    // With trusted documents enforced, APQ registration would let any client add a document.
+    ...(trustedDocuments?.mode === 'enforce' ? { persistedQueries: false as const } : {}),
   });
   try {
     await apollo.start();

@@ -20,6 +20,7 @@ runMain(async () => {
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     introspection: config.introspection,
+    trustedDocuments: config.trustedDocuments,
     limits: config.limits,
     explorer: config.explorer,
     debug: config.nodeEnv === 'development',

@@ -21,6 +21,7 @@ describe('loadGatewayConfig', () => {
       amqpUrl: undefined,
       limits: { depth: 15, aliases: 50 },
       layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 250, entityTtlByType: {} },
+      trustedDocuments: { mode: 'off', path: path.join(REPO_ROOT, 'operations', 'trusted-documents.json') },
     });
   });
 
@@ -49,6 +50,15 @@ describe('loadGatewayConfig', () => {
     expect(loadGatewayConfig({ INTROSPECTION: 'off', EXPLORER: 'no' })).toMatchObject({ introspection: false, explorer: false });
     expect(loadGatewayConfig({ NODE_ENV: 'production', INTROSPECTION: '' })).toMatchObject({ introspection: false });
     expect(() => loadGatewayConfig({ EXPLORER: 'maybe' })).toThrow(/EXPLORER/);
+  });
+
+  it('reads TRUSTED_DOCUMENTS and TRUSTED_DOCUMENTS_PATH, resolving the path from where npm was started', () => {
+    expect(loadGatewayConfig({ TRUSTED_DOCUMENTS: 'enforce', TRUSTED_DOCUMENTS_PATH: 'pq.json', INIT_CWD: '/somewhere' }).trustedDocuments).toEqual({
+      mode: 'enforce',
+      path: '/somewhere/pq.json',
+    });
+    expect(loadGatewayConfig({ TRUSTED_DOCUMENTS: 'log' }).trustedDocuments.mode).toBe('log');
+    expect(() => loadGatewayConfig({ TRUSTED_DOCUMENTS: 'strict' })).toThrow(/TRUSTED_DOCUMENTS/);
   });
 
   it('refuses SUPERGRAPH_PATH and SUPERGRAPH_CONFIG together', () => {

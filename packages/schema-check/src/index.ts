@@ -13,6 +13,13 @@ import {
   describeCompositionError,
   describeCompositionHint,
 } from '@shop/gateway/src/supergraph';
+import {
+  MANIFEST_FILE_NAME,
+  type PersistedQueryManifest,
+  buildManifest,
+  loadManifest,
+  manifestText,
+} from '@shop/gateway/src/trusted-documents';
 
 /** Where the base schema comes from. */
 export type BaseSpec =
@@ -34,6 +41,12 @@ export interface SchemaCheckOptions {
   approvalsFile?: string;
   /** Report breaking changes but do not fail on them. @default false */
   allowBreaking?: boolean;
+  /**
+   * The trusted documents manifest (`npm run documents`): each document must validate against the
+   * new schema and the manifest must be what the operations build. A missing file is a note.
+   * @default `<operations dir>/trusted-documents.json`
+   */
+  manifestFile?: string;
 }
 
 export type Criticality = 'BREAKING' | 'DANGEROUS' | 'SAFE';
@@ -75,6 +88,12 @@ export interface SchemaCheckReport {
   /** Changes to each subgraph's SDL, for the owning team's information. */
   subgraphChanges: SubgraphChange[];
   operations: { checked: number; files: string[]; problems: OperationProblem[] };
+  /**
+   * The trusted documents manifest: `file` is null when there is none; `problems` are documents
+   * that do not validate against the new schema; `stale` lists how it differs from what the
+   * operations build (empty when current).
+   */
+  documents: { file: string | null; checked: number; problems: OperationProblem[]; stale: string[] };
   /** Why the check failed, one line each; empty when it passed. */
   failures: string[];
   /** Things worth knowing that do not fail the check (no base found, ...). */
@@ -196,20 +215,83 @@ export function checkOperations(schema: GraphQLSchema, files: string[], shownAs:
       problems.push({ file: shownAs(file), operation: '(unparsable)', message: (err as Error).message });
       continue;
     }
-    const operations = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-    for (const error of validate(schema, doc)) {
-      const at = error.nodes?.[0]?.loc?.start;
-      const op = operations.find((o) => o.loc && at !== undefined && o.loc.start <= at && at < o.loc.end) ?? operations[0];
-      const match = FIELD_IN_MESSAGE.exec(error.message);
-      problems.push({
-        file: shownAs(file),
-        operation: op?.name?.value ?? '(anonymous)',
-        message: error.message,
-        ...(match ? { coordinate: `${match[2]}.${match[1]}` } : {}),
-      });
-    }
+    problems.push(...documentProblems(schema, doc, shownAs(file)));
   }
   return problems;
+}
+
+/** The validation errors of one document, each attributed to its operation. */
+function documentProblems(schema: GraphQLSchema, doc: DocumentNode, shownFile: string): OperationProblem[] {
+  const operations = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  return validate(schema, doc).map((error) => {
+    const at = error.nodes?.[0]?.loc?.start;
+    const op = operations.find((o) => o.loc && at !== undefined && o.loc.start <= at && at < o.loc.end) ?? operations[0];
+    const match = FIELD_IN_MESSAGE.exec(error.message);
+    return {
+      file: shownFile,
+      operation: op?.name?.value ?? '(anonymous)',
+      message: error.message,
+      ...(match ? { coordinate: `${match[2]}.${match[1]}` } : {}),
+    };
+  });
+}
+
+/** How a committed manifest differs from a fresh build, one line per operation. */
+function manifestDifferences(committed: PersistedQueryManifest, fresh: PersistedQueryManifest): string[] {
+  const before = new Map(committed.operations.map((o) => [o.name, o]));
+  const after = new Map(fresh.operations.map((o) => [o.name, o]));
+  const lines: string[] = [];
+  for (const [name, operation] of after) {
+    const old = before.get(name);
+    if (!old) lines.push(`${name} is missing from the manifest`);
+    else if (old.id !== operation.id || old.body !== operation.body || old.type !== operation.type) lines.push(`${name} has changed since the manifest was built`);
+  }
+  for (const name of before.keys()) if (!after.has(name)) lines.push(`${name} is in the manifest but not in the operations`);
+  // Same operations, other bytes (order, layout, a hand edit): still not what the command writes.
+  if (lines.length === 0 && manifestText(committed) !== manifestText(fresh)) lines.push('the file is not as `npm run documents` writes it');
+  return lines;
+}
+
+/**
+ * Checks the trusted documents manifest: every document validates against the new schema (a
+ * client holding an id must still get an answer), and the manifest is what the operations build.
+ */
+async function checkManifest(
+  schema: GraphQLSchema,
+  manifestFile: string,
+  operationsDir: string,
+  shownAs: (file: string) => string,
+  report: SchemaCheckReport,
+): Promise<void> {
+  const failures = report.failures;
+  if (!existsSync(manifestFile)) {
+    report.notes.push(`no trusted documents manifest at ${shownAs(manifestFile)}: not checked (npm run documents writes one)`);
+    return;
+  }
+  const shown = shownAs(manifestFile);
+  report.documents.file = shown;
+  let committed: PersistedQueryManifest;
+  try {
+    committed = await loadManifest(manifestFile);
+  } catch (err) {
+    failures.push(`trusted documents: ${(err as Error).message}`);
+    return;
+  }
+  report.documents.checked = committed.operations.length;
+  for (const operation of committed.operations) {
+    // Bodies parse: loadManifest checked them.
+    report.documents.problems.push(...documentProblems(schema, parse(operation.body), shown).map((p) => ({ ...p, operation: operation.name })));
+  }
+  for (const p of report.documents.problems) failures.push(`trusted document ${p.operation} (${p.file}) no longer validates: ${p.message}`);
+  try {
+    report.documents.stale = manifestDifferences(committed, await buildManifest(operationsDir));
+  } catch (err) {
+    failures.push(`trusted documents: cannot build the manifest from the operations: ${(err as Error).message}`);
+    return;
+  }
+  if (report.documents.stale.length > 0) {
+    failures.push(`trusted documents: ${shown} is out of date (${report.documents.stale.join('; ')}); run \`npm run documents\``);
+  }
 }
 
 /**
@@ -223,7 +305,8 @@ export async function runSchemaCheck(options: SchemaCheckOptions): Promise<Schem
   const notes: string[] = [];
   const failures: string[] = [];
   const approvals = readApprovals(options.approvalsFile ?? path.join(configDir, 'schema-approvals.yaml'));
-  const opFiles = operationFiles(options.operationsDir ?? path.join(configDir, 'operations'));
+  const operationsDir = options.operationsDir ?? path.join(configDir, 'operations');
+  const opFiles = operationFiles(operationsDir);
 
   const composed = await composeFromConfig(config);
   notes.push(...composed.warnings);
@@ -240,6 +323,7 @@ export async function runSchemaCheck(options: SchemaCheckOptions): Promise<Schem
     changes: [],
     subgraphChanges: [],
     operations: { checked: 0, files: opFiles.map(shownAs), problems: [] },
+    documents: { file: null, checked: 0, problems: [], stale: [] },
     failures,
     notes,
   };
@@ -285,6 +369,7 @@ export async function runSchemaCheck(options: SchemaCheckOptions): Promise<Schem
   for (const p of report.operations.problems) {
     failures.push(`operation ${p.operation} (${p.file}) no longer validates: ${p.message}`);
   }
+  await checkManifest(apiSchema, options.manifestFile ?? path.join(operationsDir, MANIFEST_FILE_NAME), operationsDir, shownAs, report);
   report.ok = failures.length === 0;
   return report;
 }
@@ -322,6 +407,13 @@ export function formatReport(report: SchemaCheckReport): string {
     lines.push(`Operations: ${report.operations.checked} file(s) checked, ${failing} operation(s) failing`);
     for (const p of report.operations.problems) {
       lines.push(`  x ${p.operation} (${p.file})${p.coordinate ? ` uses ${p.coordinate}` : ''}: ${p.message}`);
+    }
+    if (report.documents.file) {
+      const failingDocuments = new Set(report.documents.problems.map((p) => p.operation)).size;
+      const current = report.documents.stale.length === 0 ? 'current' : 'OUT OF DATE';
+      lines.push(`Trusted documents: ${report.documents.checked} in ${report.documents.file}, ${failingDocuments} failing, ${current}`);
+      for (const p of report.documents.problems) lines.push(`  x ${p.operation}${p.coordinate ? ` uses ${p.coordinate}` : ''}: ${p.message}`);
+      for (const s of report.documents.stale) lines.push(`  x ${s}`);
     }
   }
   for (const n of report.notes) lines.push(`note: ${n}`);

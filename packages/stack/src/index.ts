@@ -68,6 +68,8 @@ export interface StackOptions {
    * or none (events then wait in each outbox). @default { kind: 'memory' }
    */
   bus?: { kind: 'memory' } | { kind: 'amqp'; url: string } | false;
+  /** The gateway's trusted documents (`log` or `enforce` against a manifest). @default { mode: 'off' } */
+  trustedDocuments?: GatewayOptions['trustedDocuments'];
 }
 
 /** The whole platform in one process: every subgraph and the gateway, sharing one metrics registry. */
@@ -159,6 +161,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       layers: options.layers ?? {},
       entityCache: options.entityCache ?? true,
       responseCache: options.responseCache ?? true,
+      trustedDocuments: options.trustedDocuments,
     });
     started.push(gateway);
     const running = await gateway.listen(options.ports?.gateway ?? 4000, host);

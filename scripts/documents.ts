@@ -1,0 +1,80 @@
+// `npm run documents`: operations/**/*.graphql -> operations/trusted-documents.json, the trusted
+// documents manifest in Apollo's persisted query list format (one entry per operation: id =
+// SHA-256 of the body, the operation printed with the fragments it uses). The gateway reads it
+// with TRUSTED_DOCUMENTS=log|enforce; the schema check validates it against the new schema.
+//
+//   npm run documents                              write operations/trusted-documents.json
+//   npm run documents -- --check                   exit 1 if the committed file is stale
+//   npm run documents -- --operations <dir> --out <file>
+//
+// Exit code: 0 done (or up to date), 1 stale or the operations cannot be listed, 2 usage error.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MANIFEST_FILE_NAME, buildManifest, manifestText } from '../gateway/src/trusted-documents';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+const USAGE = 'usage: npm run documents -- [--operations <dir>] [--out <file>] [--check]';
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        operations: { type: 'string' },
+        out: { type: 'string', short: 'o' },
+        check: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  // npm runs scripts from the root; INIT_CWD is where `npm run` was typed.
+  const cwd = process.env.INIT_CWD ?? process.cwd();
+  const operationsDir = path.resolve(cwd, values.operations ?? path.join(REPO_ROOT, 'operations'));
+  const out = path.resolve(cwd, values.out ?? path.join(operationsDir, MANIFEST_FILE_NAME));
+  const shown = (file: string) => path.relative(cwd, file) || file;
+
+  const manifest = await buildManifest(operationsDir);
+  const text = manifestText(manifest);
+  const existing = await readIfExists(out);
+  const count = `${manifest.operations.length} operation(s)`;
+  if (values.check) {
+    if (existing === text) {
+      process.stdout.write(`${shown(out)} is up to date (${count})\n`);
+      return 0;
+    }
+    process.stderr.write(`${shown(out)} ${existing === undefined ? 'does not exist' : 'is out of date'}; run \`npm run documents\` and commit it\n`);
+    return 1;
+  }
+  if (existing !== text) await writeFile(out, text);
+  process.stdout.write(`${existing === text ? 'unchanged' : 'wrote'} ${shown(out)}: ${count}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // A syntax error, an anonymous operation or a duplicate name: the message names the file.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`documents failed: ${message}\n`);
+    process.exitCode = 1;
+  },
+);
