@@ -36,6 +36,7 @@ runMain(async () => {
     trustedDocuments: gatewayConfig.trustedDocuments,
     explorer: gatewayConfig.explorer,
     debug: gatewayConfig.nodeEnv === 'development',
+    maskErrors: gatewayConfig.nodeEnv === 'production',
   });
   const gatewayBase = stack.gatewayUrl.replace(/\/graphql$/, '');
   const lines = [

@@ -18,7 +18,7 @@ import type { Bus, Subscription } from '@shop/events';
 import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
-import { type RouteHandler, type RunningServer, createHttpServer, listen } from '@shop/server';
+import { type RouteHandler, type RunningServer, clientErrors, createHttpServer, listen } from '@shop/server';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
@@ -91,6 +91,14 @@ export interface GatewayOptions {
   explorer?: boolean | ExplorerOptions;
   /** Stack traces in error responses, and each query plan logged at debug level. @default false */
   debug?: boolean;
+  /**
+   * Production error rules (`clientErrors` in @shop/server): an error whose code is not a client
+   * code (`CLIENT_ERROR_CODES`), a subgraph's included, reaches the client as
+   * INTERNAL_SERVER_ERROR with the request id and no message, stack or extensions; the original
+   * is logged with that request id. `Did you mean ...?` suggestions are removed when this is on or
+   * introspection is off. Set from `NODE_ENV=production`. @default false
+   */
+  maskErrors?: boolean;
   /**
    * Watch the supergraph file, or the supergraph.yaml and its schema files, and swap in the new
    * supergraph when they change. Ignored for `{ sdl }`. A `schema.subgraph_url` is fetched again
@@ -436,6 +444,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  // One formatter for every error a client sees; suggestions describe the schema, so they go
+  // whenever introspection does.
+  const maskErrors = options.maskErrors ?? false;
+  const errors = clientErrors<GatewayContext>(
+    { maskErrors, hideSuggestions: maskErrors || !introspection },
+    { logger, requestOf: ({ requestId, logger: requestLogger }) => ({ requestId, logger: requestLogger }) },
+  );
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     // Our own CSRF rule in @shop/server's http.ts (refuseUnlessJson) replaces Apollo's, which
@@ -445,6 +460,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     introspection: true,
     validationRules: [queryLimitsRule({ ...defaultQueryLimits, ...options.limits }), ...(introspection ? [] : [noIntrospection])],
     includeStacktraceInErrorResponses: options.debug ?? false,
+    formatError: errors.formatError,
     // The process owner (index.ts, the embedded starter) handles signals and stops us in order.
     stopOnTerminationSignals: false,
     logger,
@@ -454,6 +470,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(trustedDocuments ? [trustedDocuments.plugin] : []),
       ApolloServerPluginLandingPageDisabled(),
       operationResolution,
+      errors.plugin,
       ...(useResponseCache && metaCache
         ? [
             responseCachePlugin<GatewayContext>({

@@ -24,6 +24,7 @@ runMain(async () => {
     limits: config.limits,
     explorer: config.explorer,
     debug: config.nodeEnv === 'development',
+    maskErrors: config.nodeEnv === 'production',
     watch: config.watch,
   });
   try {

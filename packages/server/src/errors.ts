@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import { quote } from './client-errors';
 
 /** Error codes the platform's resolvers use in `extensions.code`. */
 export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
@@ -36,7 +37,8 @@ export async function coded<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export const badInput = (field: string, message: string) => new DomainError('BAD_USER_INPUT', message, field);
-export const notFound = (what: string, id: string) => new DomainError('NOT_FOUND', `${what} ${JSON.stringify(id)} not found`);
+/** An unknown id: the message quotes at most a short prefix of it (the id came from the client). */
+export const notFound = (what: string, id: string) => new DomainError('NOT_FOUND', `${what} ${quote(id)} not found`);
 
 /** The subset of a zod schema `validateInput` needs (keeps this package free of a zod version). */
 interface SafeParser<T> {

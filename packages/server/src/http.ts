@@ -4,6 +4,7 @@ import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
 import type { Logger, Telemetry } from '@shop/telemetry';
+import { quote } from './client-errors';
 
 /** What a request handler sees besides Node's request and response. */
 export interface RequestInfo {
@@ -271,7 +272,8 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
           route = 'graphql';
           await handleGraphQL(req, res, info);
         } else {
-          sendError(res, 404, 'NOT_FOUND', `No route for ${req.method ?? 'GET'} ${path}`);
+          // The path is the client's: only a short prefix of it goes back.
+          sendError(res, 404, 'NOT_FOUND', `No route for ${req.method ?? 'GET'} ${quote(path)}`);
         }
       }
     } catch (err) {

@@ -6,3 +6,5 @@ export * from './loaders';
 export * from './pagination';
 export * from './schema';
 export * from './main';
+export * from './client-errors';
+export * from './input-guard';

@@ -65,6 +65,7 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       seed: config.seed,
       pageMax: config.pageMax,
       debug: config.nodeEnv !== 'production',
+      maskErrors: config.nodeEnv === 'production',
       cacheStore,
       hotCacheTtlMs: config.hotCache.ttlMs,
       bus,

@@ -1,3 +1,4 @@
+import { quote } from './client-errors';
 import { badInput } from './errors';
 
 /** A validated page request: at most `first` items after the row whose sort key is `after`. */
@@ -24,13 +25,24 @@ export function boundedFirst(first: number | null | undefined, max: number, fall
 }
 
 const PREFIX = 'c1:';
+/** Longer than any cursor we issue (base64url of `c1:` and a sort key of ids and timestamps). */
+export const MAX_CURSOR_LENGTH = 512;
+
 export function encodeCursor(key: string): string {
   return Buffer.from(PREFIX + key, 'utf8').toString('base64url');
 }
 
+/**
+ * The sort key in a cursor this API issued. Anything else is BAD_USER_INPUT quoting at most a
+ * short prefix of what was sent: an over-long cursor, one that is not our encoding of a key
+ * (checked by re-encoding, so stray characters and invalid UTF-8 are refused too), or a key with
+ * a NUL character, which must not reach the store as a comparison value.
+ */
 export function decodeCursor(cursor: string): string {
+  const refuse = (why: string) => badInput('after', `after is not a cursor issued by this API (${why}); received ${quote(cursor)}`);
+  if (cursor.length > MAX_CURSOR_LENGTH) throw refuse(`${cursor.length} characters, ours have at most ${MAX_CURSOR_LENGTH}`);
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith(PREFIX)) throw badInput('after', `after is not a cursor issued by this API; received ${JSON.stringify(cursor)}`);
+  if (!text.startsWith(PREFIX) || encodeCursor(text.slice(PREFIX.length)) !== cursor || text.includes('\u0000')) throw refuse('unknown encoding');
   return text.slice(PREFIX.length);
 }
 

@@ -6,6 +6,7 @@ import { type Bus, type EventHandler, OutboxRelay, type Subscription, eventMigra
 import { type Migration, type Store, type StoreLocation, openStore } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type Subgraph, createSubgraph } from './subgraph';
+import type { InputLimits } from './input-guard';
 
 export type { StoreLocation };
 
@@ -19,6 +20,14 @@ export interface SubgraphFactoryOptions {
   pageMax?: number;
   /** Stack traces in error responses. @default false */
   debug?: boolean;
+  /**
+   * Production error rules: an error without a client code (`CLIENT_ERROR_CODES`) reaches the
+   * client as INTERNAL_SERVER_ERROR with the request id; the original is logged with it. Set from
+   * `NODE_ENV=production`. @default false
+   */
+  maskErrors?: boolean;
+  /** Strings refused before any resolver runs (NUL, over-long strings and IDs); `false`: no check. @default defaultInputLimits */
+  inputLimits?: Partial<InputLimits> | false;
   /** The shared cache for hot reads (by-id lookups); none means every read goes to the store. */
   cacheStore?: CacheStore | undefined;
   /** How long a hot read stays cached; writes through this service evict it sooner. @default 60_000 */
@@ -147,6 +156,8 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         ready: () => store.ping(),
         close: release,
         debug: options.debug ?? false,
+        maskErrors: options.maskErrors ?? false,
+        inputLimits: options.inputLimits,
       });
       return Object.assign(subgraph, { store, relay });
     } catch (err) {

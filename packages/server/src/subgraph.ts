@@ -6,6 +6,8 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { type DocumentNode, Kind, getNamedType } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
+import { type RequestTag, clientErrors } from './client-errors';
+import { type InputLimits, inputGuardPlugin } from './input-guard';
 
 export interface SubgraphOptions<TContext extends BaseContext> {
   telemetry: Telemetry;
@@ -21,7 +23,20 @@ export interface SubgraphOptions<TContext extends BaseContext> {
   /** Show stack traces in errors. @default false */
   debug?: boolean;
   plugins?: ApolloServerPlugin<TContext>[];
+  /**
+   * Production error rules (see `clientErrors`): an error without a client code reaches the client
+   * as INTERNAL_SERVER_ERROR with the request id, the original is logged. @default false
+   */
+  maskErrors?: boolean;
+  /**
+   * Strings checked before any resolver runs: NUL characters, over-long strings and IDs are
+   * BAD_USER_INPUT (see `inputGuardPlugin`); `false` turns the check off. @default defaultInputLimits
+   */
+  inputLimits?: Partial<InputLimits> | false;
 }
+
+/** Where a subgraph's context keeps the id and logger of the request it was built for. */
+const REQUEST_TAG = Symbol('requestTag');
 
 /** An entity a write changed, for the gateway's caches to evict: `{ __typename, id }`. */
 export interface Invalidation {
@@ -78,12 +93,25 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     typeDefs: options.typeDefs,
     resolvers: options.resolvers as GraphQLResolverMap<unknown>,
   });
+  // Contexts are the services' own shapes: the request each was built for rides along under a
+  // symbol, so errors are logged with that request's logger and masked ones carry its id. A
+  // symbol property, not a WeakMap keyed by the context: Apollo clones the context per operation
+  // (Object.assign), which copies the property but not the identity.
+  const context = async (info: RequestInfo): Promise<TContext> => {
+    const value = await options.context(info);
+    return Object.assign(value, { [REQUEST_TAG]: { requestId: info.requestId, logger: info.logger } satisfies RequestTag });
+  };
+  const errors = clientErrors<TContext>(
+    { maskErrors: options.maskErrors ?? false },
+    { logger: telemetry.logger, requestOf: (value) => (value as { [REQUEST_TAG]?: RequestTag })[REQUEST_TAG] },
+  );
   const apollo = new ApolloServer<TContext>({
     schema,
     // Our own CSRF rule in http.ts (refuseUnlessJson) replaces Apollo's, which would also
     // refuse plain GET queries.
     csrfPrevention: false,
     includeStacktraceInErrorResponses: options.debug ?? false,
+    formatError: errors.formatError,
     // Subgraphs sit behind the gateway: it introspects nothing, but `_service { sdl }` must answer.
     introspection: true,
     // The gateway forwards subgraph cache hints to its response cache.
@@ -93,12 +121,15 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
       ApolloServerPluginInlineTraceDisabled(),
       invalidationPlugin as ApolloServerPlugin<TContext>,
+      errors.plugin,
+      // Hostile strings are refused before execution: no resolver, so no store, sees them.
+      ...(options.inputLimits === false ? [] : [inputGuardPlugin<TContext>(options.inputLimits)]),
       ...(options.plugins ?? []),
     ],
     logger: telemetry.logger,
   });
   await apollo.start();
-  const server = createHttpServer({ telemetry, apollo, context: options.context, ready: options.ready });
+  const server = createHttpServer({ telemetry, apollo, context, ready: options.ready });
   let running: RunningServer | undefined;
   let stopped = false;
   return {

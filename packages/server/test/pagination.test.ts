@@ -1,10 +1,30 @@
-import { DomainError, decodeCursor, encodeCursor, pageRequest, toConnection, validateInput } from '../src';
+import { DomainError, MAX_CURSOR_LENGTH, decodeCursor, encodeCursor, pageRequest, toConnection, validateInput } from '../src';
 import { z } from 'zod';
 
 describe('pagination', () => {
   it('round-trips cursors and rejects foreign ones', () => {
     expect(decodeCursor(encodeCursor('u00042'))).toBe('u00042');
     expect(() => decodeCursor('bm9wZQ')).toThrow(DomainError);
+  });
+
+  it('refuses cursors we did not issue, quoting only a short prefix of them', () => {
+    const refusal = (cursor: string) => {
+      try {
+        decodeCursor(cursor);
+      } catch (err) {
+        return err as DomainError;
+      }
+      throw new Error('accepted');
+    };
+    const long = refusal('A'.repeat(10_000));
+    expect(long).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+    expect(long.message).toBe(`after is not a cursor issued by this API (10000 characters, ours have at most ${MAX_CURSOR_LENGTH}); received "${'A'.repeat(40)}"… (10000 characters)`);
+    // Ours with a NUL in the key (it would reach the store as a comparison value), with stray
+    // characters around it, or not canonical base64url: all refused.
+    expect(refusal(encodeCursor('u0\u0000')).message).toMatch(/unknown encoding/);
+    expect(refusal(`${encodeCursor('u00042')}!!`).message).toMatch(/unknown encoding/);
+    expect(refusal(`${encodeCursor('u00042')}=`).message).toMatch(/unknown encoding/);
+    expect(refusal(Buffer.from([0x63, 0x31, 0x3a, 0xff, 0xfe]).toString('base64url')).message).toMatch(/unknown encoding/);
   });
 
   it('bounds first', () => {

@@ -55,6 +55,11 @@ export interface StackOptions {
   explorer?: GatewayOptions['explorer'];
   debug?: boolean;
   /**
+   * Production error rules for the gateway and every subgraph: uncoded errors reach clients as
+   * INTERNAL_SERVER_ERROR with the request id, originals are logged. @default false
+   */
+  maskErrors?: boolean;
+  /**
    * The caches (subgraph hot reads, the gateway's entity cache, APQ, response cache): in memory,
    * in Redis, or none at all. @default { kind: 'memory' }
    */
@@ -140,6 +145,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         seed: options.seed ?? undefined,
         pageMax: options.pageMax ?? 100,
         debug: options.debug ?? false,
+        maskErrors: options.maskErrors ?? false,
         cacheStore: openCache(t),
         bus: await openBus(t),
       });
@@ -156,6 +162,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       introspection: options.introspection ?? true,
       explorer: options.explorer ?? true,
       debug: options.debug ?? false,
+      maskErrors: options.maskErrors ?? false,
       cacheStore: openCache(telemetry.gateway),
       bus: await openBus(telemetry.gateway),
       layers: options.layers ?? {},

@@ -3,6 +3,9 @@
 // clock, no I/O, no randomness. Times come from the event store (`recordedAt`), prices from the
 // command (the handler looks them up in the price projection before deciding).
 
+// Ids in rejection messages came from the client: `quote` (a pure function) shows a short prefix.
+import { quote } from '@shop/server';
+
 export type OrderStatus = 'DRAFT' | 'PLACED' | 'CANCELLED';
 
 export interface OrderLine {
@@ -85,12 +88,12 @@ export const isRejection = (d: Decision): d is OrderRejection => !Array.isArray(
 const reject = (code: OrderRejectionCode, message: string, field?: string): OrderRejection => (field ? { code, message, field } : { code, message });
 
 const mustBeDraft = (state: Order, action: string): OrderRejection | undefined =>
-  state.status === 'DRAFT' ? undefined : reject('ORDER_NOT_DRAFT', `order ${JSON.stringify(state.id)} is ${state.status.toLowerCase()}: cannot ${action}`);
+  state.status === 'DRAFT' ? undefined : reject('ORDER_NOT_DRAFT', `order ${quote(state.id)} is ${state.status.toLowerCase()}: cannot ${action}`);
 
 /** What happens when `command` meets `state`: the new events, or why not. */
 export function decide(command: OrderCommand, state: OrderState): Decision {
   if (command.type === 'CreateOrder') {
-    if (state) return reject('ORDER_ALREADY_EXISTS', `order ${JSON.stringify(state.id)} already exists`, 'id');
+    if (state) return reject('ORDER_ALREADY_EXISTS', `order ${quote(state.id)} already exists`, 'id');
     if (!command.customerId) return reject('BAD_USER_INPUT', 'customerId must not be empty', 'customerId');
     return [{ type: 'OrderCreated', data: { orderId: command.orderId, customerId: command.customerId } }];
   }
@@ -112,18 +115,18 @@ export function decide(command: OrderCommand, state: OrderState): Decision {
       const notDraft = mustBeDraft(state, 'remove a line');
       if (notDraft) return notDraft;
       if (!state.lines.some((l) => l.productId === command.productId)) {
-        return reject('ORDER_LINE_NOT_FOUND', `order ${JSON.stringify(state.id)} has no line for product ${JSON.stringify(command.productId)}`, 'productId');
+        return reject('ORDER_LINE_NOT_FOUND', `order ${quote(state.id)} has no line for product ${quote(command.productId)}`, 'productId');
       }
       return [{ type: 'OrderLineRemoved', data: { productId: command.productId } }];
     }
     case 'PlaceOrder': {
       const notDraft = mustBeDraft(state, 'place it');
       if (notDraft) return notDraft;
-      if (state.lines.length === 0) return reject('ORDER_EMPTY', `order ${JSON.stringify(state.id)} has no lines: an empty order cannot be placed`);
+      if (state.lines.length === 0) return reject('ORDER_EMPTY', `order ${quote(state.id)} has no lines: an empty order cannot be placed`);
       return [{ type: 'OrderPlaced', data: { total: state.total } }];
     }
     case 'CancelOrder': {
-      if (state.status === 'CANCELLED') return reject('ORDER_ALREADY_CANCELLED', `order ${JSON.stringify(state.id)} is already cancelled`);
+      if (state.status === 'CANCELLED') return reject('ORDER_ALREADY_CANCELLED', `order ${quote(state.id)} is already cancelled`);
       return [{ type: 'OrderCancelled', data: { reason: command.reason ?? null } }];
     }
   }

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { ConcurrencyError } from '@shop/eventstore';
-import { DomainError, toGraphQLError } from '@shop/server';
+import { type ClientErrorCode, DomainError, toGraphQLError } from '@shop/server';
 import type { OrderRejection, OrderRejectionCode } from './domain';
 
 /** A command the order refused (a domain rejection), thrown by the handler. */
@@ -29,11 +29,13 @@ export async function orderCoded<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof OrderError) {
-      throw new GraphQLError(err.message, { extensions: { code: err.code, ...(err.field ? { field: err.field } : {}) } });
+      // `satisfies`: a new rejection code that is not in CLIENT_ERROR_CODES would be masked as
+      // INTERNAL_SERVER_ERROR in production; this makes it a compile error instead.
+      throw new GraphQLError(err.message, { extensions: { code: err.code satisfies ClientErrorCode, ...(err.field ? { field: err.field } : {}) } });
     }
     if (err instanceof ConcurrencyError) {
       throw new GraphQLError(err.message, {
-        extensions: { code: err.code, expectedVersion: err.expectedVersion, actualVersion: err.actualVersion },
+        extensions: { code: err.code satisfies ClientErrorCode, expectedVersion: err.expectedVersion, actualVersion: err.actualVersion },
       });
     }
     if (err instanceof DomainError) return toGraphQLError(err);

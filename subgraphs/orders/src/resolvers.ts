@@ -1,6 +1,6 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { randomUUID } from 'node:crypto';
-import { badInput, encodeCursor, pageRequest } from '@shop/server';
+import { badInput, encodeCursor, pageRequest, quote } from '@shop/server';
 import type { Context } from './context';
 import type { OrderCommand } from './domain';
 import { orderCoded } from './errors';
@@ -11,7 +11,7 @@ import type { OrderModel } from './model';
 function parseDateTime(value: unknown): string {
   const ms = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms)) {
-    throw new GraphQLError(`DateTime must be an ISO 8601 date and time, e.g. 2025-01-31T12:00:00.000Z; received ${JSON.stringify(value)}`, {
+    throw new GraphQLError(`DateTime must be an ISO 8601 date and time, e.g. 2025-01-31T12:00:00.000Z; received ${quote(value)}`, {
       extensions: { code: 'BAD_USER_INPUT' },
     });
   }
@@ -56,7 +56,7 @@ export const resolvers: Resolvers = {
   Mutation: {
     createOrder: (_, { customerId, id }, ctx) =>
       orderCoded(async () => {
-        if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${JSON.stringify(id)}`);
+        if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
         const orderId = id ?? randomUUID();
         const customer = customerId.trim();
         // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
@@ -89,7 +89,7 @@ export const resolvers: Resolvers = {
         let cursor: { createdAt: string; id: string } | undefined;
         if (page.after !== undefined) {
           const split = page.after.indexOf('|');
-          if (split < 0) throw badInput('after', `after is not a cursor issued by this API; received ${JSON.stringify(after)}`);
+          if (split < 0) throw badInput('after', `after is not a cursor issued by this API; received ${quote(after)}`);
           cursor = { createdAt: page.after.slice(0, split), id: page.after.slice(split + 1) };
         }
         const rows: OrderModel[] = (await loaders.customerOrders.load({ customerId: user.id, limit: page.first + 1, after: cursor })) ?? [];

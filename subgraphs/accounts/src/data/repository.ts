@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { chunks, type SeedSizes, seedUsers } from '@shop/seed';
 import { appendEvents } from '@shop/events';
-import { DomainError, type EventSink, notFound } from '@shop/server';
+import { DomainError, type EventSink, notFound, quote } from '@shop/server';
 import type { Kysely, Store } from '@shop/store';
 
 /** accounts' tables, as the query builder sees them. */
@@ -61,7 +61,7 @@ export class UsersRepository {
         await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'UserCreated', aggregateId: row.id, payload: { id: row.id, name: row.name } }]);
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${JSON.stringify(input.email)} is already registered`, 'input.email');
+      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${quote(input.email)} is already registered`, 'input.email');
       throw err;
     }
     this.events.committed();
@@ -84,7 +84,7 @@ export class UsersRepository {
         await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'UserUpdated', aggregateId: id, payload: { id, name: after.name } }]);
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${JSON.stringify(patch.email)} is already registered`, 'input.email');
+      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${quote(patch.email)} is already registered`, 'input.email');
       throw err;
     }
     this.events.committed();

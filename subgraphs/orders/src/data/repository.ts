@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendEvents } from '@shop/events';
 import { ConcurrencyError, EventStore, ProjectionRunner, type RebuildReport, type RecordedEvent } from '@shop/eventstore';
 import { type SeedSizes, chunks, prng, productId as seedProductId, seedProducts, seedUsers, userId } from '@shop/seed';
-import type { EventSink } from '@shop/server';
+import { type EventSink, quote } from '@shop/server';
 import { type Kysely, type Store, sql } from '@shop/store';
 import type { Logger } from '@shop/telemetry';
 import { type Order, type OrderCommand, type OrderState, decide, isRejection, replay } from '../domain';
@@ -134,15 +134,15 @@ export class OrdersRepository {
   /** A line's price: from orders' own projection of the catalogue, never a call to products. */
   async priceOf(productId: string): Promise<number> {
     const row = await this.store.db.selectFrom('product_prices').selectAll().where('id', '=', productId).executeTakeFirst();
-    if (!row) throw new OrderError('NOT_FOUND', `product ${JSON.stringify(productId)} is unknown to orders (a new product can take a moment to arrive)`, 'productId');
-    if (Number(row.discontinued) === 1) throw new OrderError('CONFLICT', `product ${JSON.stringify(productId)} is discontinued and cannot be ordered`, 'productId');
+    if (!row) throw new OrderError('NOT_FOUND', `product ${quote(productId)} is unknown to orders (a new product can take a moment to arrive)`, 'productId');
+    if (Number(row.discontinued) === 1) throw new OrderError('CONFLICT', `product ${quote(productId)} is discontinued and cannot be ordered`, 'productId');
     return Number(row.price);
   }
 
   /** Refuses a customer accounts never created (as orders knows from its events); never calls accounts. */
   async requireCustomer(customerId: string): Promise<void> {
     const row = await this.store.db.selectFrom('customers').select('id').where('id', '=', customerId).executeTakeFirst();
-    if (!row) throw new OrderError('NOT_FOUND', `customer ${JSON.stringify(customerId)} is unknown to orders (a new user can take a moment to arrive)`, 'customerId');
+    if (!row) throw new OrderError('NOT_FOUND', `customer ${quote(customerId)} is unknown to orders (a new user can take a moment to arrive)`, 'customerId');
   }
 
   // ---- reads from the read models ------------------------------------------------------------

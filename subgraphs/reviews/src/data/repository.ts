@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type SeedSizes, chunks, seedProducts, seedReviews } from '@shop/seed';
 import { appendEvents } from '@shop/events';
-import { DomainError, type EventSink } from '@shop/server';
+import { DomainError, type EventSink, quote } from '@shop/server';
 import { type Kysely, type Store, sql } from '@shop/store';
 
 /** reviews' tables, as the query builder sees them. */
@@ -90,8 +90,8 @@ export class ReviewsRepository {
    */
   async add(input: { authorId: string; productId: string; body: string; rating: number }): Promise<ReviewRow> {
     const product = await this.store.db.selectFrom('product_view').selectAll().where('id', '=', input.productId).executeTakeFirst();
-    if (!product) throw new DomainError('NOT_FOUND', `product ${JSON.stringify(input.productId)} is unknown to reviews (a new product can take a moment to arrive)`, 'input.productId');
-    if (Number(product.discontinued) === 1) throw new DomainError('CONFLICT', `product ${JSON.stringify(input.productId)} is discontinued and takes no new reviews`, 'input.productId');
+    if (!product) throw new DomainError('NOT_FOUND', `product ${quote(input.productId)} is unknown to reviews (a new product can take a moment to arrive)`, 'input.productId');
+    if (Number(product.discontinued) === 1) throw new DomainError('CONFLICT', `product ${quote(input.productId)} is discontinued and takes no new reviews`, 'input.productId');
     const row: Row = {
       id: randomUUID(),
       author_id: input.authorId,

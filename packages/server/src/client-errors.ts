@@ -1,0 +1,247 @@
+import type { ApolloServerPlugin, BaseContext, GraphQLRequestContextDidEncounterErrors } from '@apollo/server';
+import type { GraphQLError, GraphQLFormattedError } from 'graphql';
+import type { Logger } from '@shop/telemetry';
+
+/**
+ * Every `extensions.code` that a client may see together with the message its thrower wrote: the
+ * client's own mistakes (a bad request, document, argument or state) and the gateway's coded
+ * refusals. Anything else, a missing code included, is an internal error, and in production its
+ * message is replaced (see {@link clientErrors}). The one list: a new client-facing code is
+ * added here, or production clients see it as INTERNAL_SERVER_ERROR.
+ */
+export const CLIENT_ERROR_CODES = [
+  // Apollo Server: the request or the document is wrong.
+  'BAD_REQUEST',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  // Trusted documents at the gateway: an operation not in the list, or whose hash does not match.
+  'PERSISTED_QUERY_NOT_IN_LIST',
+  'PERSISTED_QUERY_HASH_MISMATCH',
+  // The HTTP front (`sendError`), before Apollo sees the request.
+  'PAYLOAD_TOO_LARGE',
+  'METHOD_NOT_ALLOWED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  // Who is asking.
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  // Domain refusals (DomainError, orders' rejections, the event store's version check).
+  'NOT_FOUND',
+  'CONFLICT',
+  'CONCURRENCY_CONFLICT',
+  'ORDER_ALREADY_EXISTS',
+  'ORDER_NOT_DRAFT',
+  'ORDER_EMPTY',
+  'ORDER_ALREADY_CANCELLED',
+  'ORDER_LINE_NOT_FOUND',
+  // The gateway's limits and its view of the subgraphs.
+  'COST_ESTIMATED_TOO_EXPENSIVE',
+  'RESPONSE_TOO_LARGE',
+  'SUBGRAPH_UNAVAILABLE',
+] as const;
+
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+const CLIENT_CODES: ReadonlySet<string> = new Set(CLIENT_ERROR_CODES);
+
+/** Whether `code` is one of {@link CLIENT_ERROR_CODES}. */
+export const isClientErrorCode = (code: unknown): code is ClientErrorCode => typeof code === 'string' && CLIENT_CODES.has(code);
+
+/** The code of every error a client is not told the cause of. */
+export const INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR';
+
+/**
+ * A value from the request, for an error message: quoted, and cut to its first `max` characters
+ * with the full length said, so that a 10 KB argument costs the response about 60 bytes.
+ * `quote('abc')` is `"abc"`; `quote('x'.repeat(10_000), 3)` is `"xxx"… (10000 characters)`.
+ */
+export function quote(value: unknown, max = 40): string {
+  if (typeof value !== 'string') {
+    const text = String(value);
+    return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+  }
+  if (value.length <= max) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, max))}… (${value.length} characters)`;
+}
+
+/** How errors are shown to clients. */
+export interface ClientErrorOptions {
+  /**
+   * Production: an error whose code is not in {@link CLIENT_ERROR_CODES} reaches the client as
+   * `INTERNAL_SERVER_ERROR` with the request id and nothing else (no message, stack, SQL, driver
+   * text or extensions), and the original is logged with that request id. Client errors lose any
+   * stack trace. Set from `NODE_ENV=production`. @default false
+   */
+  maskErrors?: boolean;
+  /**
+   * Remove graphql-js's `Did you mean ...?` suggestions, which name fields, arguments, types and
+   * enum values: they describe the schema to whoever cannot introspect it. @default maskErrors
+   */
+  hideSuggestions?: boolean;
+  /** The longest message a client gets, in characters; longer ones are cut. @default 300 */
+  maxMessageLength?: number;
+  /**
+   * The longest double-quoted run kept in a message. graphql-js quotes whole values from the
+   * request (`Variable "$x" got invalid value "<10 KB>"`); they are cut to this prefix. @default 40
+   */
+  maxQuotedLength?: number;
+}
+
+const SUGGESTION = / ?Did you mean\b[^?]*(?:\?|$)/g;
+
+/**
+ * Cuts every double-quoted run longer than `max` to its prefix. One pass, linear in the message
+ * (no backtracking regex over input), honouring backslash escapes as graphql-js's quoting writes
+ * them; an unterminated quote runs to the end.
+ */
+function shortenQuoted(message: string, max: number): string {
+  let out = '';
+  let from = 0;
+  while (from < message.length) {
+    const open = message.indexOf('"', from);
+    if (open < 0) {
+      out += message.slice(from);
+      break;
+    }
+    let close = open + 1;
+    while (close < message.length && message[close] !== '"') close += message[close] === '\\' ? 2 : 1;
+    const inner = message.slice(open + 1, Math.min(close, message.length));
+    out += message.slice(from, open + 1);
+    if (inner.length > max) {
+      let cut = inner.slice(0, max);
+      // Do not leave half an escape sequence (`\u00`) before the ellipsis.
+      const escape = cut.lastIndexOf('\\');
+      if (escape >= 0 && escape >= cut.length - 6) cut = cut.slice(0, escape);
+      out += `${cut}…"`;
+    } else {
+      out += close < message.length ? `${inner}"` : inner;
+    }
+    from = close + 1;
+  }
+  return out;
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** A request's id and its logger (which carries the id), for the plugin to log and stamp with. */
+export interface RequestTag {
+  requestId: string;
+  logger: Logger;
+}
+
+/** What {@link clientErrors} needs besides its options. */
+export interface ClientErrorDeps<TContext extends BaseContext> {
+  /** The process logger, used when a request's own cannot be found. */
+  logger: Logger;
+  /** The request id and logger of a request, from its context. */
+  requestOf: (context: TContext) => RequestTag | undefined;
+}
+
+/** The two halves Apollo Server needs: `formatError` (no context) and a plugin (with it). */
+export interface ClientErrors<TContext extends BaseContext> {
+  /** Pass as ApolloServer's `formatError`. */
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  /** Logs internal errors with the request logger and, when masking, stamps the request id on them. */
+  plugin: ApolloServerPlugin<TContext>;
+}
+
+/**
+ * The one place errors are formatted for clients, used by the gateway and by every subgraph.
+ *
+ * - Client errors (a code in {@link CLIENT_ERROR_CODES}) keep their message and extensions; in
+ *   production, without a stack trace.
+ * - Anything else is internal. It is logged with the request's logger (hence its request id), the
+ *   original error with its stack and cause. In production the client gets only
+ *   `{ message: "Internal server error (request id <id>)", path, locations, extensions: { code:
+ *   "INTERNAL_SERVER_ERROR", requestId } }`. `path` and `locations` stay: they point into the
+ *   client's own document and result (the spec has field errors carry them so a client can tell
+ *   which null is an error) and say nothing about the server.
+ * - Every message is bounded: quoted runs cut to `maxQuotedLength`, the whole to
+ *   `maxMessageLength`, in development too. `Did you mean ...?` is removed when `hideSuggestions`.
+ *
+ * Apollo's `formatError` has no context, so the request id is added in `willSendResponse`, where
+ * every INTERNAL_SERVER_ERROR is one that `formatError` masked.
+ */
+export function clientErrors<TContext extends BaseContext>(options: ClientErrorOptions, deps: ClientErrorDeps<TContext>): ClientErrors<TContext> {
+  const mask = options.maskErrors ?? false;
+  const hideSuggestions = options.hideSuggestions ?? mask;
+  const maxMessage = options.maxMessageLength ?? 300;
+  const maxQuoted = options.maxQuotedLength ?? 40;
+
+  const bound = (message: string): string => {
+    let text = shortenQuoted(message, maxQuoted);
+    if (hideSuggestions) text = text.replace(SUGGESTION, '').trimEnd();
+    return clip(text, maxMessage);
+  };
+
+  const formatError = (formatted: GraphQLFormattedError): GraphQLFormattedError => {
+    // Apollo has already defaulted a missing code to INTERNAL_SERVER_ERROR.
+    const code = formatted.extensions?.code;
+    if (mask && !isClientErrorCode(code)) {
+      return {
+        message: 'Internal server error',
+        ...(formatted.locations ? { locations: formatted.locations } : {}),
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { code: INTERNAL_SERVER_ERROR },
+      };
+    }
+    const { extensions } = formatted;
+    let shown = extensions;
+    if (extensions && Array.isArray(extensions.stacktrace)) {
+      // A stack trace is a development aid: gone in production, bounded line by line otherwise
+      // (its first line repeats the message).
+      const { stacktrace, ...rest } = extensions;
+      shown = mask ? rest : { ...rest, stacktrace: (stacktrace as unknown[]).map((line) => bound(String(line))) };
+    }
+    return { ...formatted, message: bound(formatted.message), ...(shown ? { extensions: shown } : {}) };
+  };
+
+  const tagOf = (context: TContext): RequestTag | undefined => deps.requestOf(context);
+
+  const plugin: ApolloServerPlugin<TContext> = {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors(requestContext: GraphQLRequestContextDidEncounterErrors<TContext>) {
+          const tag = tagOf(requestContext.contextValue);
+          const logger = tag?.logger ?? deps.logger;
+          for (const error of requestContext.errors) logInternal(logger, error, mask);
+        },
+        async willSendResponse({ response, contextValue }) {
+          if (!mask) return;
+          const result = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
+          if (!result.errors?.some((e) => e.extensions?.code === INTERNAL_SERVER_ERROR)) return;
+          const requestId = tagOf(contextValue)?.requestId;
+          if (!requestId) return;
+          result.errors = result.errors.map((e) =>
+            e.extensions?.code === INTERNAL_SERVER_ERROR
+              ? { ...e, message: `Internal server error (request id ${requestId})`, extensions: { code: INTERNAL_SERVER_ERROR, requestId } }
+              : e,
+          );
+        },
+      };
+    },
+  };
+
+  return { formatError, plugin };
+}
+
+/** Logs an error that is not a client error, with what the client was not told. */
+function logInternal(logger: Logger, error: GraphQLError, masked: boolean): void {
+  const code = error.extensions?.code ?? INTERNAL_SERVER_ERROR;
+  if (isClientErrorCode(code)) return;
+  const serviceName = error.extensions?.serviceName;
+  logger.error(
+    {
+      err: error.originalError ?? error,
+      code,
+      ...(error.path ? { path: error.path } : {}),
+      ...(typeof serviceName === 'string' ? { serviceName } : {}),
+    },
+    masked ? 'internal error (the client was given INTERNAL_SERVER_ERROR and this request id)' : 'internal error',
+  );
+}
