@@ -37,6 +37,9 @@ runMain(async () => {
     explorer: gatewayConfig.explorer,
     debug: gatewayConfig.nodeEnv === 'development',
     maskErrors: gatewayConfig.nodeEnv === 'production',
+    limits: gatewayConfig.limits.document,
+    cost: gatewayConfig.cost,
+    maxResponseBytes: gatewayConfig.limits.responseBytes,
   });
   const gatewayBase = stack.gatewayUrl.replace(/\/graphql$/, '');
   const lines = [

@@ -1,7 +1,10 @@
 import path from 'node:path';
 import {
   ConfigError,
+  type LimitsConfig,
   flag,
+  limitsEnv,
+  limitsFrom,
   loadConfig,
   logLevel,
   optionalString,
@@ -46,8 +49,18 @@ export interface GatewayConfig {
   explorer: boolean;
   /** `SUBGRAPH_TIMEOUT_MS`. @default 10000 */
   subgraphTimeoutMs: number;
-  /** `MAX_QUERY_DEPTH` (default 15) and `MAX_QUERY_ALIASES` (default 50): hostile documents are refused. */
-  limits: { depth: number; aliases: number };
+  /**
+   * `MAX_QUERY_DEPTH` (15), `MAX_QUERY_ALIASES` (50), `MAX_QUERY_DIRECTIVES` (50), `MAX_QUERY_TOKENS`
+   * (2000): hostile documents are refused; `MAX_RESPONSE_BYTES` (5,000,000): a bigger response is
+   * an error. The subgraphs read the same variables.
+   */
+  limits: LimitsConfig;
+  /**
+   * Demand control: `MAX_COST` (default 5000), `COST_MODE` (`enforce` or `measure`, default
+   * `enforce`), `COST_REPORT_ACTUAL` (default false), `COST_LIST_SIZE` (size of a list with no
+   * `@listSize`, default 10).
+   */
+  cost: { maxCost: number; mode: 'enforce' | 'measure'; reportActual: boolean; defaultListSize: number };
   /** `AMQP_URL`: the gateway evicts cached entities on the services' events when set. */
   amqpUrl: string | undefined;
   /** `REDIS_URL`: the caches live in Redis when set, in a bounded in-memory LRU otherwise. */
@@ -102,8 +115,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
     REDIS_URL: optionalUrl('redis', 'rediss'),
     AMQP_URL: optionalUrl('amqp', 'amqps'),
-    MAX_QUERY_DEPTH: positiveInt(15),
-    MAX_QUERY_ALIASES: positiveInt(50),
+    ...limitsEnv,
+    MAX_COST: positiveInt(5000),
+    COST_MODE: z.enum(['enforce', 'measure']).default('enforce'),
+    COST_REPORT_ACTUAL: flag(false),
+    COST_LIST_SIZE: positiveInt(10),
     GATEWAY_CACHE: flag(true),
     ENTITY_CACHE: flag(true),
     RESPONSE_CACHE: flag(true),
@@ -160,7 +176,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     },
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
-    limits: { depth: raw.MAX_QUERY_DEPTH, aliases: raw.MAX_QUERY_ALIASES },
+    limits: limitsFrom(raw),
+    cost: { maxCost: raw.MAX_COST, mode: raw.COST_MODE, reportActual: raw.COST_REPORT_ACTUAL, defaultListSize: raw.COST_LIST_SIZE },
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,

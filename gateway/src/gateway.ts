@@ -13,12 +13,22 @@ type GatewayConfigLayers = GatewayConfig['layers'];
 import { BatchingDataSource, type FetchLayers, allLayersOn } from './batching/datasource';
 import { EntityCache } from './batching/entity-cache';
 import { createTransport } from './batching/transport';
-import { type QueryLimits, defaultQueryLimits, queryLimitsRule } from './limits';
+import { type CostMode, type CostDirectives, costDirectivesOf, demandControlPlugin, emptyCostDirectives } from './cost';
 import type { Bus, Subscription } from '@shop/events';
 import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
-import { type RouteHandler, type RunningServer, clientErrors, createHttpServer, listen } from '@shop/server';
+import {
+  type DocumentLimits,
+  type RouteHandler,
+  type RunningServer,
+  clientErrors,
+  createHttpServer,
+  defaultDocumentLimits,
+  documentLimitRules,
+  listen,
+  parseOptionsFor,
+} from '@shop/server';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
@@ -40,6 +50,8 @@ export interface GatewayContext extends BaseContext {
   /** Forwarded to every subgraph as `x-request-id` so one request can be followed across services. */
   requestId: string;
   logger: Logger;
+  /** Aborted when the client goes away: the data sources cancel its subgraph requests. */
+  signal?: AbortSignal;
 }
 
 export interface GatewayOptions {
@@ -65,8 +77,18 @@ export interface GatewayOptions {
   bus?: Bus | undefined;
   /** Event types that evict the entities they change. @default defaultEvictionEvents */
   evictOn?: readonly string[];
-  /** Refuse operations deeper or more aliased than this (hostile documents). @default defaultQueryLimits */
-  limits?: Partial<QueryLimits>;
+  /**
+   * Document limits (GraphQL Armor's depth, aliases and directives rules, graphql-js's token
+   * limit), checked in linear time before anything else. @default defaultDocumentLimits
+   */
+  limits?: Partial<DocumentLimits>;
+  /**
+   * Demand control: the static cost estimate of each operation (`@cost`/`@listSize` from the
+   * supergraph), reported in `extensions.cost`; over `maxCost` it is refused with
+   * `COST_ESTIMATED_TOO_EXPENSIVE` before any subgraph is called (`mode: 'enforce'`) or only
+   * counted (`'measure'`). `false` turns it off. @default { maxCost: defaultMaxCost, mode: 'enforce', reportActual: false, defaultListSize: 10 }
+   */
+  cost?: false | Partial<{ maxCost: number; mode: CostMode; reportActual: boolean; defaultListSize: number }>;
   /** The whole-response cache (needs `cacheStore`); honours cache hints, keyed per user for PRIVATE data. @default true */
   responseCache?: boolean;
   /**
@@ -78,6 +100,11 @@ export interface GatewayOptions {
   subgraphUrlOverrides?: Record<string, string>;
   /** A subgraph request that takes longer fails with `SUBGRAPH_UNAVAILABLE`. @default 10_000 */
   subgraphTimeoutMs?: number;
+  /**
+   * `MAX_RESPONSE_BYTES`: a subgraph response over it is cut off (`RESPONSE_TOO_LARGE` at its
+   * path), and so is a response to the client (one `RESPONSE_TOO_LARGE` error). @default 5_000_000
+   */
+  maxResponseBytes?: number;
   /**
    * Answer introspection queries (turn off in production). When off, a query asking for
    * `__schema` or `__type` is a `GRAPHQL_VALIDATION_FAILED` error saying so. @default true
@@ -210,6 +237,15 @@ const noIntrospection: ValidationRule = (context) => ({
 });
 
 export { SUBGRAPH_UNAVAILABLE } from './batching/datasource';
+export { COST_ESTIMATED_TOO_EXPENSIVE, type CostMode } from './cost';
+
+/**
+ * The default cost limit: the storefront's operations in operations/ cost at most a few hundred
+ * (the product page with its reviews and authors is the dearest, test/cost.test.ts prints them);
+ * 5000 admits them with room to spare and refuses nested lists of lists (the four-level
+ * `topProducts(first: 100) { reviews(first: 100) { ... } }` is estimated at over 10^8).
+ */
+export const defaultMaxCost = 5000;
 
 const normaliseName = (name: string) => name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 
@@ -394,7 +430,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const layers: FetchLayers = { ...allLayersOn, ...options.layers };
-  const transport = createTransport({ timeoutMs });
+  const transport = createTransport({ timeoutMs, maxResponseBytes: options.maxResponseBytes });
   const cacheStore = options.cacheStore;
   const entityCacheOption = options.entityCache ?? true;
   const entityCache =
@@ -444,6 +480,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  // The supergraph's @cost/@listSize, refreshed on every (re)load; the API schema drops them.
+  let costDirectives: CostDirectives = emptyCostDirectives();
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    try {
+      costDirectives = costDirectivesOf(coreSupergraphSdl);
+    } catch (err) {
+      logger.error({ err }, 'cannot read the cost directives of the new supergraph; costing with defaults');
+      costDirectives = emptyCostDirectives();
+    }
+  });
+  const limits = { ...defaultDocumentLimits, ...options.limits };
+  const costOption = options.cost ?? {};
+
   // One formatter for every error a client sees; suggestions describe the schema, so they go
   // whenever introspection does.
   const maskErrors = options.maskErrors ?? false;
@@ -456,9 +505,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Our own CSRF rule in @shop/server's http.ts (refuseUnlessJson) replaces Apollo's, which
     // would also refuse plain GET queries.
     csrfPrevention: false,
+    parseOptions: parseOptionsFor(limits),
     // Apollo's own rule is replaced by noIntrospection, whose message names the right setting.
     introspection: true,
-    validationRules: [queryLimitsRule({ ...defaultQueryLimits, ...options.limits }), ...(introspection ? [] : [noIntrospection])],
+    validationRules: [...documentLimitRules(limits, { metrics: telemetry.metrics }), ...(introspection ? [] : [noIntrospection])],
     includeStacktraceInErrorResponses: options.debug ?? false,
     formatError: errors.formatError,
     // The process owner (index.ts, the embedded starter) handles signals and stops us in order.
@@ -471,6 +521,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ApolloServerPluginLandingPageDisabled(),
       operationResolution,
       errors.plugin,
+      ...(costOption === false
+        ? []
+        : [
+            demandControlPlugin<GatewayContext>({
+              maxCost: costOption.maxCost ?? defaultMaxCost,
+              mode: costOption.mode ?? 'enforce',
+              reportActual: costOption.reportActual ?? false,
+              defaultListSize: costOption.defaultListSize ?? 10,
+              directives: () => costDirectives,
+              metrics: telemetry.metrics,
+            }),
+          ]),
       ...(useResponseCache && metaCache
         ? [
             responseCachePlugin<GatewayContext>({
@@ -506,7 +568,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const server = createHttpServer<GatewayContext>({
     telemetry,
     apollo,
-    context: async ({ requestId, logger: requestLogger }) => ({ requestId, logger: requestLogger }),
+    context: async ({ requestId, logger: requestLogger, signal }) => ({ requestId, logger: requestLogger, signal }),
+    responseLimit: options.maxResponseBytes,
     // Ready means a supergraph is loaded (apollo.start resolved). Subgraphs being down is not
     // a reason to leave the rotation: the gateway still answers, with partial data and coded errors.
     ready: async () => !stopped,

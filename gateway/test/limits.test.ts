@@ -100,7 +100,9 @@ describe('demand control', () => {
     const before = subgraphCalls();
     const requestsBefore = await metricValue(costly.telemetry.metrics.subgraphRequests, { subgraph: 'books' });
     const { status, body } = await query(costly.url, '{ books { author { books { title } } } }');
-    expect(status).toBe(400);
+    // A request error: 200 and no data under application/json (400 under graphql-response+json).
+    expect(status).toBe(200);
+    expect(body.data).toBeUndefined();
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: { estimated: 120, max: 100 } });
     expect(body.errors?.[0]?.message).toContain('the limit is 100');
     expect(subgraphCalls()).toBe(before);

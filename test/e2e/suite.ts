@@ -114,8 +114,12 @@ export function e2eSuite(gatewayUrl: () => string): void {
     const unknownUser = await client.query('mutation { updateUser(id: "nobody", input: { name: "N" }) { id } }');
     expect(unknownUser.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
 
-    const tooMany = await client.query('{ products(first: 100000) { edges { cursor } } }');
+    // Just over PAGE_MAX is the subgraph's BAD_USER_INPUT; far over it, the gateway's cost limit
+    // refuses the operation before any subgraph sees it.
+    const tooMany = await client.query('{ products(first: 101) { edges { cursor } } }');
     expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const farTooMany = await client.query('{ products(first: 100000) { edges { cursor } } }');
+    expect(farTooMany.errors?.[0]?.extensions).toMatchObject({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: { estimated: 100001, max: 5000 } });
 
     const still = await client.query<{ user: { name: string } }>('{ user(id: "u00001") { name } }');
     expect(still.data?.user.name).toBe(users.get('u00001')!.name);

@@ -11,6 +11,11 @@ export interface RequestInfo {
   req: IncomingMessage;
   requestId: string;
   logger: Logger;
+  /**
+   * Aborted when the client goes away before its response is written: the work done for it
+   * (subgraph fetches at the gateway, resolvers in a subgraph) stops.
+   */
+  signal: AbortSignal;
 }
 
 /** A route handler; return false to fall through to the next matching route (404 at the end). */
@@ -30,6 +35,11 @@ export interface HttpServerOptions<TContext extends BaseContext> {
   bodyLimit?: number;
   /** Extra routes by path, tried before the GraphQL endpoint (the explorer, admin endpoints). */
   routes?: Record<string, RouteHandler>;
+  /**
+   * Largest GraphQL response body sent, in bytes (`MAX_RESPONSE_BYTES`); a bigger one is replaced
+   * by a `RESPONSE_TOO_LARGE` error. @default 5_000_000
+   */
+  responseLimit?: number;
 }
 
 /** A listening HTTP server that drains in-flight requests on `stop()`. */
@@ -165,6 +175,8 @@ const REQUEST_ERROR_CODES: ReadonlySet<unknown> = new Set([
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_USER_INPUT',
   'OPERATION_RESOLUTION_FAILURE',
+  // Demand control is validation by another name (the spec's own example of a request error).
+  'COST_ESTIMATED_TOO_EXPENSIVE',
 ]);
 
 /**
@@ -200,6 +212,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   const { telemetry, apollo } = options;
   const graphqlPath = options.graphqlPath ?? '/graphql';
   const bodyLimit = options.bodyLimit ?? 1_000_000;
+  const responseLimit = options.responseLimit ?? 5_000_000;
   const routes = options.routes ?? {};
   const httpRequests = telemetry.metrics.httpRequests;
 
@@ -232,6 +245,19 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       res.statusCode = 200;
     }
     if (response.body.kind === 'complete') {
+      const size = Buffer.byteLength(response.body.string);
+      if (size > responseLimit) {
+        info.logger.warn({ size, limit: responseLimit }, 'response over MAX_RESPONSE_BYTES replaced by an error');
+        res.statusCode = 200;
+        res.setHeader('content-type', response.headers.get('content-type') ?? JSON_TYPE);
+        res.end(
+          JSON.stringify({
+            data: null,
+            errors: [{ message: `The response is ${size} bytes; the limit is ${responseLimit}. Ask for fewer items.`, extensions: { code: 'RESPONSE_TOO_LARGE' } }],
+          }),
+        );
+        return;
+      }
       res.end(response.body.string);
     } else {
       for await (const chunk of response.body.asyncIterator) res.write(chunk);
@@ -243,7 +269,12 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     const requestIdHeader = req.headers['x-request-id'];
     const requestId = typeof requestIdHeader === 'string' && requestIdHeader.length <= 128 ? requestIdHeader : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const info: RequestInfo = { req, requestId, logger: telemetry.logger.child({ requestId }) };
+    const aborter = new AbortController();
+    // 'close' after the response was written is the normal end; before it, the client went away.
+    res.once('close', () => {
+      if (!res.writableFinished) aborter.abort(new Error('the client went away'));
+    });
+    const info: RequestInfo = { req, requestId, logger: telemetry.logger.child({ requestId }), signal: aborter.signal };
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const started = performance.now();
     let route = 'other';

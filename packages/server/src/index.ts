@@ -6,5 +6,7 @@ export * from './loaders';
 export * from './pagination';
 export * from './schema';
 export * from './main';
+export * from './limits';
 export * from './client-errors';
 export * from './input-guard';
+export * from './abandon';

@@ -69,6 +69,8 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       cacheStore,
       hotCacheTtlMs: config.hotCache.ttlMs,
       bus,
+      limits: config.limits.document,
+      maxResponseBytes: config.limits.responseBytes,
     });
     await subgraph.listen(config.port, config.host);
     const stoppable = {

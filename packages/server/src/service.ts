@@ -6,6 +6,7 @@ import { type Bus, type EventHandler, OutboxRelay, type Subscription, eventMigra
 import { type Migration, type Store, type StoreLocation, openStore } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type Subgraph, createSubgraph } from './subgraph';
+import type { DocumentLimits } from './limits';
 import type { InputLimits } from './input-guard';
 
 export type { StoreLocation };
@@ -38,6 +39,10 @@ export interface SubgraphFactoryOptions {
    * nothing is consumed.
    */
   bus?: Bus | undefined;
+  /** Client-facing document limits (`MAX_QUERY_*`); see `subgraphDocumentLimits`. @default defaultDocumentLimits */
+  limits?: Partial<DocumentLimits>;
+  /** `MAX_RESPONSE_BYTES`: a bigger response is replaced by a `RESPONSE_TOO_LARGE` error. @default 5_000_000 */
+  maxResponseBytes?: number;
 }
 
 /** What a repository gets to tell the service that a transaction appended events. */
@@ -158,6 +163,8 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         debug: options.debug ?? false,
         maskErrors: options.maskErrors ?? false,
         inputLimits: options.inputLimits,
+        limits: options.limits,
+        maxResponseBytes: options.maxResponseBytes,
       });
       return Object.assign(subgraph, { store, relay });
     } catch (err) {

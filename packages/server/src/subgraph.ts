@@ -6,6 +6,8 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { type DocumentNode, Kind, getNamedType } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
+import { CLIENT_SIGNAL, abandonedRequestPlugin } from './abandon';
+import { type DocumentLimits, defaultDocumentLimits, documentLimitRules, parseOptionsFor } from './limits';
 import { type RequestTag, clientErrors } from './client-errors';
 import { type InputLimits, inputGuardPlugin } from './input-guard';
 
@@ -24,6 +26,13 @@ export interface SubgraphOptions<TContext extends BaseContext> {
   debug?: boolean;
   plugins?: ApolloServerPlugin<TContext>[];
   /**
+   * The client-facing document limits (the gateway's `MAX_QUERY_*`); the subgraph applies them
+   * with the headroom of {@link subgraphDocumentLimits}. @default defaultDocumentLimits
+   */
+  limits?: Partial<DocumentLimits>;
+  /** `MAX_RESPONSE_BYTES`: a bigger response is replaced by a `RESPONSE_TOO_LARGE` error. @default 5_000_000 */
+  maxResponseBytes?: number;
+  /**
    * Production error rules (see `clientErrors`): an error without a client code reaches the client
    * as INTERNAL_SERVER_ERROR with the request id, the original is logged. @default false
    */
@@ -33,6 +42,16 @@ export interface SubgraphOptions<TContext extends BaseContext> {
    * BAD_USER_INPUT (see `inputGuardPlugin`); `false` turns the check off. @default defaultInputLimits
    */
   inputLimits?: Partial<InputLimits> | false;
+}
+
+/**
+ * A subgraph's own document limits, from the client-facing ones: the documents the gateway's
+ * planner sends are the client's plus an `_entities` level and inline fragments, with the
+ * client's named fragments expanded, so they may be deeper and longer than what the client sent.
+ * Called directly, a subgraph still refuses anything far outside what the gateway would send.
+ */
+export function subgraphDocumentLimits(client: DocumentLimits): DocumentLimits {
+  return { depth: client.depth + 2, aliases: client.aliases * 2, directives: client.directives * 2, tokens: client.tokens * 5 };
 }
 
 /** Where a subgraph's context keeps the id and logger of the request it was built for. */
@@ -93,13 +112,17 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     typeDefs: options.typeDefs,
     resolvers: options.resolvers as GraphQLResolverMap<unknown>,
   });
+  const limits = subgraphDocumentLimits({ ...defaultDocumentLimits, ...options.limits });
   // Contexts are the services' own shapes: the request each was built for rides along under a
   // symbol, so errors are logged with that request's logger and masked ones carry its id. A
   // symbol property, not a WeakMap keyed by the context: Apollo clones the context per operation
   // (Object.assign), which copies the property but not the identity.
   const context = async (info: RequestInfo): Promise<TContext> => {
     const value = await options.context(info);
-    return Object.assign(value, { [REQUEST_TAG]: { requestId: info.requestId, logger: info.logger } satisfies RequestTag });
+    return Object.assign(value, {
+      [REQUEST_TAG]: { requestId: info.requestId, logger: info.logger } satisfies RequestTag,
+      [CLIENT_SIGNAL]: info.signal,
+    });
   };
   const errors = clientErrors<TContext>(
     { maskErrors: options.maskErrors ?? false },
@@ -110,6 +133,8 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     // Our own CSRF rule in http.ts (refuseUnlessJson) replaces Apollo's, which would also
     // refuse plain GET queries.
     csrfPrevention: false,
+    validationRules: documentLimitRules(limits, { metrics: telemetry.metrics, service: telemetry.service }),
+    parseOptions: parseOptionsFor(limits),
     includeStacktraceInErrorResponses: options.debug ?? false,
     formatError: errors.formatError,
     // Subgraphs sit behind the gateway: it introspects nothing, but `_service { sdl }` must answer.
@@ -121,6 +146,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
       ApolloServerPluginInlineTraceDisabled(),
       invalidationPlugin as ApolloServerPlugin<TContext>,
+      abandonedRequestPlugin<TContext>(),
       errors.plugin,
       // Hostile strings are refused before execution: no resolver, so no store, sees them.
       ...(options.inputLimits === false ? [] : [inputGuardPlugin<TContext>(options.inputLimits)]),
@@ -129,7 +155,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     logger: telemetry.logger,
   });
   await apollo.start();
-  const server = createHttpServer({ telemetry, apollo, context, ready: options.ready });
+  const server = createHttpServer({ telemetry, apollo, context, ready: options.ready, responseLimit: options.maxResponseBytes });
   let running: RunningServer | undefined;
   let stopped = false;
   return {

@@ -75,6 +75,12 @@ export interface StackOptions {
   bus?: { kind: 'memory' } | { kind: 'amqp'; url: string } | false;
   /** The gateway's trusted documents (`log` or `enforce` against a manifest). @default { mode: 'off' } */
   trustedDocuments?: GatewayOptions['trustedDocuments'];
+  /** Client-facing document limits, for the gateway and (with headroom) every subgraph. @default defaultDocumentLimits */
+  limits?: GatewayOptions['limits'];
+  /** The gateway's demand control. @default on, enforcing defaultMaxCost */
+  cost?: GatewayOptions['cost'];
+  /** `MAX_RESPONSE_BYTES` for the gateway and every subgraph. @default 5_000_000 */
+  maxResponseBytes?: number;
 }
 
 /** The whole platform in one process: every subgraph and the gateway, sharing one metrics registry. */
@@ -148,6 +154,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         maskErrors: options.maskErrors ?? false,
         cacheStore: openCache(t),
         bus: await openBus(t),
+        limits: options.limits,
+        maxResponseBytes: options.maxResponseBytes,
       });
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, def.port), host);
@@ -169,6 +177,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       entityCache: options.entityCache ?? true,
       responseCache: options.responseCache ?? true,
       trustedDocuments: options.trustedDocuments,
+      limits: options.limits,
+      cost: options.cost,
+      maxResponseBytes: options.maxResponseBytes,
     });
     started.push(gateway);
     const running = await gateway.listen(options.ports?.gateway ?? 4000, host);
