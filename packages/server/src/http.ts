@@ -156,11 +156,11 @@ function refuseUnlessJson(header: string | undefined): void {
   const { essence, params } = parseMediaType(header ?? '');
   const charset = params.get('charset');
   if (essence !== 'application/json') {
-    const received = header ? `content-type ${JSON.stringify(header)}` : 'no content-type';
+    const received = header ? `content-type ${quote(header)}` : 'no content-type';
     throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `POST requests must send an application/json body; received ${received}`);
   }
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `POST bodies must be UTF-8; received charset ${JSON.stringify(charset)}`);
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `POST bodies must be UTF-8; received charset ${quote(charset)}`);
   }
 }
 
