@@ -26,3 +26,8 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
   }
   return value;
 }
+/** Builders of hostile documents (issue #11), sized by their parameters. */
+export * as hostile from './hostile';
+export * from './proc';
+export * from './verdict';
+export * from './operations';
