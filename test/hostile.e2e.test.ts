@@ -194,6 +194,8 @@ async function startStackProcess(ports: Ports, dataDir: string): Promise<StackPr
   const warmUp: Array<[Target, string]> = [
     ['gateway', hostile.asBody('{ topProducts(first: 5) { name reviews(first: 2) { body author { name } } } }')],
     ['gateway', hostile.asBody(`{ review(id: "${hostile.SEED_REVIEW_ID}") { id body product { name } } }`)],
+    // What a Relay-style client sends: named fragments spread through each other, variables, directives.
+    ['gateway', hostile.asBody(`${hostile.fragmentChain(10, 'topProducts(first: $n) @include(if: $yes) { ...P }')} fragment P on Product { id name }`.replace('query Chain', 'query Chain($n: Int = 2, $yes: Boolean = true)'))],
     ['gateway', hostile.asBody('{ nope }')],
     ['gateway', hostile.asBody('{')],
     [DIRECT, hostile.asBody(`{ review(id: "${hostile.SEED_REVIEW_ID}") { id body product { id } } }`)],

@@ -19,7 +19,7 @@ describe('loadGatewayConfig', () => {
       subgraphUrlOverrides: {},
       redisUrl: undefined,
       amqpUrl: undefined,
-      limits: { document: { depth: 15, aliases: 50, directives: 50, tokens: 2000 }, responseBytes: 5_000_000 },
+      limits: { document: { depth: 15, aliases: 50, directives: 50, tokens: 1000, fields: 2000 }, responseBytes: 5_000_000, cost: { maxCost: 5000, defaultListSize: 10 } },
       cost: { maxCost: 5000, mode: 'enforce', reportActual: false, defaultListSize: 10 },
       layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 250, entityTtlByType: {} },
       trustedDocuments: { mode: 'off', path: path.join(REPO_ROOT, 'operations', 'trusted-documents.json') },
@@ -28,7 +28,7 @@ describe('loadGatewayConfig', () => {
 
   it('reads the document limits and demand control, refusing a bad mode by name', () => {
     const config = loadGatewayConfig({ MAX_QUERY_TOKENS: '500', MAX_RESPONSE_BYTES: '1000', MAX_COST: '80', COST_MODE: 'measure', COST_REPORT_ACTUAL: 'true', COST_LIST_SIZE: '3' });
-    expect(config.limits).toEqual({ document: { depth: 15, aliases: 50, directives: 50, tokens: 500 }, responseBytes: 1000 });
+    expect(config.limits).toEqual({ document: { depth: 15, aliases: 50, directives: 50, tokens: 500, fields: 2000 }, responseBytes: 1000, cost: { maxCost: 80, defaultListSize: 3 } });
     expect(config.cost).toEqual({ maxCost: 80, mode: 'measure', reportActual: true, defaultListSize: 3 });
     expect(() => loadGatewayConfig({ COST_MODE: 'lenient' })).toThrow(/COST_MODE/);
     expect(() => loadGatewayConfig({ MAX_COST: '-1' })).toThrow(/MAX_COST/);

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Supergraph } from '@apollo/federation-internals';
 import { type DocumentNode, type OperationDefinitionNode, Kind, parse } from 'graphql';
-import { type CostDirectives, actualCost, costDirectivesOf, estimateCost } from '../src/cost';
+import { type CostDirectives, actualCost, costDirectivesOf, estimateCost } from '@shop/server';
 import { defaultMaxCost } from '../src/gateway';
 
 // Demand control's estimate over the repository's own supergraph: the @listSize rules the

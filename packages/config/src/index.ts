@@ -75,29 +75,41 @@ export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trac
 
 /**
  * Document and response limits, read by the gateway and every subgraph from the same variables:
- * `MAX_QUERY_DEPTH`, `MAX_QUERY_ALIASES`, `MAX_QUERY_DIRECTIVES`, `MAX_QUERY_TOKENS`,
+ * `MAX_QUERY_DEPTH`, `MAX_QUERY_ALIASES`, `MAX_QUERY_DIRECTIVES`, `MAX_QUERY_TOKENS`, `MAX_QUERY_FIELDS`,
  * `MAX_RESPONSE_BYTES`.
  */
 export const limitsEnv = {
   MAX_QUERY_DEPTH: positiveInt(15),
   MAX_QUERY_ALIASES: positiveInt(50),
   MAX_QUERY_DIRECTIVES: positiveInt(50),
-  MAX_QUERY_TOKENS: positiveInt(2000),
+  MAX_QUERY_TOKENS: positiveInt(1000),
+  MAX_QUERY_FIELDS: positiveInt(2000),
   MAX_RESPONSE_BYTES: positiveInt(5_000_000),
+  MAX_COST: positiveInt(5000),
+  COST_LIST_SIZE: positiveInt(10),
 };
 
 /** What {@link limitsEnv} reads, as the options the servers take. */
 export interface LimitsConfig {
-  document: { depth: number; aliases: number; directives: number; tokens: number };
+  document: { depth: number; aliases: number; directives: number; tokens: number; fields: number };
   /** Largest response body, in bytes; a bigger one is a coded error. */
   responseBytes: number;
+  /** `MAX_COST` and `COST_LIST_SIZE`: the static cost limit (the gateway per operation, a subgraph per fetch). */
+  cost: { maxCost: number; defaultListSize: number };
 }
 
 /** Maps the variables of {@link limitsEnv} to {@link LimitsConfig}. */
 export function limitsFrom(raw: z.infer<z.ZodObject<typeof limitsEnv>>): LimitsConfig {
   return {
-    document: { depth: raw.MAX_QUERY_DEPTH, aliases: raw.MAX_QUERY_ALIASES, directives: raw.MAX_QUERY_DIRECTIVES, tokens: raw.MAX_QUERY_TOKENS },
+    document: {
+      depth: raw.MAX_QUERY_DEPTH,
+      aliases: raw.MAX_QUERY_ALIASES,
+      directives: raw.MAX_QUERY_DIRECTIVES,
+      tokens: raw.MAX_QUERY_TOKENS,
+      fields: raw.MAX_QUERY_FIELDS,
+    },
     responseBytes: raw.MAX_RESPONSE_BYTES,
+    cost: { maxCost: raw.MAX_COST, defaultListSize: raw.COST_LIST_SIZE },
   };
 }
 

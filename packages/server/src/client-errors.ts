@@ -179,7 +179,8 @@ export function clientErrors<TContext extends BaseContext>(options: ClientErrorO
     return clip(text, maxMessage);
   };
 
-  const formatError = (formatted: GraphQLFormattedError): GraphQLFormattedError => {
+  const formatError = (input: GraphQLFormattedError, error?: unknown): GraphQLFormattedError => {
+    const formatted = requestErrorCoded(input, error);
     // Apollo has already defaulted a missing code to INTERNAL_SERVER_ERROR.
     const code = formatted.extensions?.code;
     if (mask && !isClientErrorCode(code)) {
@@ -228,6 +229,20 @@ export function clientErrors<TContext extends BaseContext>(options: ClientErrorO
   };
 
   return { formatError, plugin };
+}
+
+/**
+ * Apollo Server refuses some malformed requests with a GraphQLError that has an HTTP 4xx but no
+ * code ("Unsupported persisted query version", "provided sha does not match query"), which it then
+ * defaults to INTERNAL_SERVER_ERROR. They are the client's mistakes: BAD_REQUEST. Only errors
+ * GraphQL itself raised qualify (no `originalError`), never a resolver's exception.
+ */
+function requestErrorCoded(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (formatted.extensions?.code !== INTERNAL_SERVER_ERROR || !error || typeof error !== 'object') return formatted;
+  const original = error as { originalError?: unknown; extensions?: { http?: { status?: unknown } } };
+  const status = original.extensions?.http?.status;
+  if (original.originalError !== undefined || typeof status !== 'number' || status < 400 || status >= 500) return formatted;
+  return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } };
 }
 
 /** Logs an error that is not a client error, with what the client was not told. */

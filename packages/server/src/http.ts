@@ -202,6 +202,33 @@ function isLegacyRequestErrorResponse(status: number, contentType: string | unde
   );
 }
 
+/** Deepest nesting of arrays and objects accepted in a request's JSON. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Refuses JSON nested deeper than {@link MAX_JSON_DEPTH}, in one pass over the text before it is
+ * parsed. Variables 10,000 levels deep parse fine but overflow the stack of whatever walks them
+ * recursively later (graphql-js's input coercion at the gateway did: a RangeError and a 500); no
+ * real variable comes near 64 levels.
+ */
+function refuseDeepJson(text: string, what: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw new HttpError(400, 'BAD_REQUEST', `${what} nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
 /**
  * Creates the HTTP front of a process: `/health`, `/ready`, `/metrics`, extra routes and the
  * GraphQL endpoint on Apollo Server's framework-neutral `executeHTTPGraphQLRequest`. A POST whose
@@ -224,11 +251,16 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       refuseUnlessJson(req.headers['content-type']);
       const text = await readBody(req, bodyLimit);
       if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+      refuseDeepJson(text, 'The request body');
       try {
         body = JSON.parse(text);
       } catch (err) {
         throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
       }
+    }
+    for (const name of ['variables', 'extensions']) {
+      const param = url.searchParams.get(name);
+      if (param) refuseDeepJson(param, `The ${name} parameter`);
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {

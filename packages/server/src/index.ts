@@ -10,3 +10,4 @@ export * from './limits';
 export * from './client-errors';
 export * from './input-guard';
 export * from './abandon';
+export * from './cost';

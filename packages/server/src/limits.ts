@@ -1,7 +1,14 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import { GraphQLError, type ValidationContext, type ValidationRule } from 'graphql';
+import {
+  type FragmentDefinitionNode,
+  GraphQLError,
+  Kind,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
 import type { Metrics } from '@shop/telemetry';
 
 /**
@@ -16,20 +23,27 @@ export interface DocumentLimits {
   aliases: number;
   /** Directives in one operation, counted through every fragment spread. @default 50 */
   directives: number;
-  /** Lexical tokens in the whole document; the parser stops at the first token over. @default 2000 */
+  /** Lexical tokens in the whole document; the parser stops at the first token over. GraphQL Armor's default; the storefront's operations use at most 74, an introspection query 183. @default 1000 */
   tokens: number;
+  /**
+   * Field selections of one operation once every fragment spread is expanded: what the query
+   * planner and the executor walk. Stacked fragments that spread two others reach 2^n fields in
+   * a few hundred bytes. @default 2000
+   */
+  fields: number;
 }
 
-export const defaultDocumentLimits: DocumentLimits = { depth: 15, aliases: 50, directives: 50, tokens: 2000 };
+export const defaultDocumentLimits: DocumentLimits = { depth: 15, aliases: 50, directives: 50, tokens: 1000, fields: 2000 };
 
 /** The `extensions.validationErrorCode` of each limit, beside `code: GRAPHQL_VALIDATION_FAILED`. */
 export const LIMIT_CODES = {
   depth: 'MAX_DEPTH_EXCEEDED',
   aliases: 'MAX_ALIASES_EXCEEDED',
   directives: 'MAX_DIRECTIVES_EXCEEDED',
+  fields: 'MAX_FIELDS_EXCEEDED',
 } as const;
 
-type ArmorLimit = keyof typeof LIMIT_CODES;
+type ArmorLimit = Exclude<keyof typeof LIMIT_CODES, 'fields'>;
 
 /** Armor's callbacks: the context (null from the parser), then the measure or Armor's own error. */
 type AcceptHandler = (context: ValidationContext | null, details: { n: number }) => void;
@@ -78,8 +92,78 @@ export function documentLimitRules(limits: DocumentLimits, options: DocumentLimi
     rule('depth', limits.depth, (o) => maxDepthRule({ ...o, flattenFragments: true, ignoreIntrospection: true }), 'depth'),
     rule('aliases', limits.aliases, (o) => maxAliasesRule(o), 'alias count'),
     rule('directives', limits.directives, (o) => maxDirectivesRule(o), 'directive count'),
+    expandedFieldsRule(limits.fields, options.metrics, service),
+    finiteNumbersRule,
   ];
 }
+
+/**
+ * Counts the field selections of each operation with every fragment spread expanded, each
+ * fragment counted once and its figure reused at every spread: linear in the document, whatever
+ * the expanded size. GraphQL Armor has no such rule; without it, 30 levels of fragments that each
+ * spread two others (2^30 fields in 2 KB) pass every other limit and reach the query planner,
+ * which gives up with an uncoded error.
+ */
+function expandedFieldsRule(limit: number, metrics: Metrics | undefined, service: string): ValidationRule {
+  return (context) => {
+    const memo = new Map<string, number>();
+    const active = new Set<string>();
+    const count = (set: SelectionSetNode): number => {
+      let total = 0;
+      for (const selection of set.selections) {
+        if (selection.kind === Kind.FIELD) total += 1 + (selection.selectionSet ? count(selection.selectionSet) : 0);
+        else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet);
+        else total += fragment(selection.name.value);
+        // Past the limit the exact figure does not matter; stop before numbers grow without bound.
+        if (total > limit) return total;
+      }
+      return total;
+    };
+    const fragment = (name: string): number => {
+      const known = memo.get(name);
+      if (known !== undefined) return known;
+      const definition: FragmentDefinitionNode | null | undefined = context.getFragment(name);
+      // Unknown fragments and cycles are reported by graphql-js's own rules.
+      if (!definition || active.has(name)) return 0;
+      active.add(name);
+      const n = count(definition.selectionSet);
+      active.delete(name);
+      memo.set(name, n);
+      return n;
+    };
+    return {
+      OperationDefinition(node) {
+        const found = count(node.selectionSet);
+        if (found <= limit) return;
+        metrics?.documentsRejected.inc({ service, limit: 'fields' });
+        context.reportError(
+          new GraphQLError(`The operation selects more than ${limit} fields once its fragments are expanded; the limit is ${limit}.`, {
+            nodes: [node],
+            extensions: { validationErrorCode: LIMIT_CODES.fields, limit },
+          }),
+        );
+      },
+    };
+  };
+}
+
+/**
+ * Refuses number literals that are not finite numbers (`1e309`, a 400-digit integer): a custom
+ * scalar would read them as Infinity, which the query planner cannot print back into a subgraph
+ * document (an uncoded error, found by the property test).
+ */
+const finiteNumbersRule: ValidationRule = (context) => ({
+  FloatValue(node) {
+    if (!Number.isFinite(Number(node.value))) {
+      context.reportError(new GraphQLError(`The number ${node.value.slice(0, 20)}${node.value.length > 20 ? '…' : ''} is out of range.`, { nodes: [node], extensions: { validationErrorCode: 'NUMBER_OUT_OF_RANGE' } }));
+    }
+  },
+  IntValue(node) {
+    if (!Number.isFinite(Number(node.value))) {
+      context.reportError(new GraphQLError(`The number ${node.value.slice(0, 20)}… is out of range.`, { nodes: [node], extensions: { validationErrorCode: 'NUMBER_OUT_OF_RANGE' } }));
+    }
+  },
+});
 
 /**
  * graphql-js's own token limit (what Armor's max-tokens plugin does for Envelop): the parser

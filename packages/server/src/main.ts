@@ -71,6 +71,7 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       bus,
       limits: config.limits.document,
       maxResponseBytes: config.limits.responseBytes,
+      cost: config.limits.cost,
     });
     await subgraph.listen(config.port, config.host);
     const stoppable = {

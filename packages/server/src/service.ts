@@ -5,7 +5,7 @@ import { type SeedSizes, defaultSeedSizes } from '@shop/seed';
 import { type Bus, type EventHandler, OutboxRelay, type Subscription, eventMigrations, idempotentConsumer } from '@shop/events';
 import { type Migration, type Store, type StoreLocation, openStore } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
-import { type Subgraph, createSubgraph } from './subgraph';
+import { type Subgraph, type SubgraphOptions, createSubgraph } from './subgraph';
 import type { DocumentLimits } from './limits';
 import type { InputLimits } from './input-guard';
 
@@ -43,6 +43,8 @@ export interface SubgraphFactoryOptions {
   limits?: Partial<DocumentLimits>;
   /** `MAX_RESPONSE_BYTES`: a bigger response is replaced by a `RESPONSE_TOO_LARGE` error. @default 5_000_000 */
   maxResponseBytes?: number;
+  /** `MAX_COST`, `COST_LIST_SIZE`: demand control per fetch (see `SubgraphOptions.cost`). @default on, defaultMaxCost */
+  cost?: SubgraphOptions<BaseContext>['cost'];
 }
 
 /** What a repository gets to tell the service that a transaction appended events. */
@@ -165,6 +167,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         inputLimits: options.inputLimits,
         limits: options.limits,
         maxResponseBytes: options.maxResponseBytes,
+        cost: options.cost,
       });
       return Object.assign(subgraph, { store, relay });
     } catch (err) {

@@ -7,6 +7,7 @@ import { type DocumentNode, Kind, getNamedType } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
 import { CLIENT_SIGNAL, abandonedRequestPlugin } from './abandon';
+import { costDirectivesOf, defaultMaxCost, demandControlPlugin } from './cost';
 import { type DocumentLimits, defaultDocumentLimits, documentLimitRules, parseOptionsFor } from './limits';
 import { type RequestTag, clientErrors } from './client-errors';
 import { type InputLimits, inputGuardPlugin } from './input-guard';
@@ -33,6 +34,12 @@ export interface SubgraphOptions<TContext extends BaseContext> {
   /** `MAX_RESPONSE_BYTES`: a bigger response is replaced by a `RESPONSE_TOO_LARGE` error. @default 5_000_000 */
   maxResponseBytes?: number;
   /**
+   * Demand control on this subgraph's own documents (`@cost`/`@listSize` of its SDL), per fetch
+   * and per `_entities` representation: called directly it refuses what the gateway would refuse.
+   * `false` turns it off. @default { maxCost: defaultMaxCost, defaultListSize: 10 }
+   */
+  cost?: false | Partial<{ maxCost: number; defaultListSize: number }>;
+  /**
    * Production error rules (see `clientErrors`): an error without a client code reaches the client
    * as INTERNAL_SERVER_ERROR with the request id, the original is logged. @default false
    */
@@ -51,7 +58,7 @@ export interface SubgraphOptions<TContext extends BaseContext> {
  * Called directly, a subgraph still refuses anything far outside what the gateway would send.
  */
 export function subgraphDocumentLimits(client: DocumentLimits): DocumentLimits {
-  return { depth: client.depth + 2, aliases: client.aliases * 2, directives: client.directives * 2, tokens: client.tokens * 5 };
+  return { depth: client.depth + 2, aliases: client.aliases * 2, directives: client.directives * 2, tokens: client.tokens * 5, fields: client.fields * 5 };
 }
 
 /** Where a subgraph's context keeps the id and logger of the request it was built for. */
@@ -113,6 +120,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     resolvers: options.resolvers as GraphQLResolverMap<unknown>,
   });
   const limits = subgraphDocumentLimits({ ...defaultDocumentLimits, ...options.limits });
+  const costDirectives = costDirectivesOf(options.typeDefs);
   // Contexts are the services' own shapes: the request each was built for rides along under a
   // symbol, so errors are logged with that request's logger and masked ones carry its id. A
   // symbol property, not a WeakMap keyed by the context: Apollo clones the context per operation
@@ -147,6 +155,20 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       ApolloServerPluginInlineTraceDisabled(),
       invalidationPlugin as ApolloServerPlugin<TContext>,
       abandonedRequestPlugin<TContext>(),
+      ...(options.cost === false
+        ? []
+        : [
+            demandControlPlugin<TContext>({
+              maxCost: options.cost?.maxCost ?? defaultMaxCost,
+              mode: 'enforce',
+              reportActual: false,
+              report: false,
+              perRepresentation: true,
+              defaultListSize: options.cost?.defaultListSize ?? 10,
+              directives: () => costDirectives,
+              metrics: telemetry.metrics,
+            }),
+          ]),
       errors.plugin,
       // Hostile strings are refused before execution: no resolver, so no store, sees them.
       ...(options.inputLimits === false ? [] : [inputGuardPlugin<TContext>(options.inputLimits)]),

@@ -156,6 +156,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         bus: await openBus(t),
         limits: options.limits,
         maxResponseBytes: options.maxResponseBytes,
+        cost: options.cost === false ? false : options.cost && { maxCost: options.cost.maxCost, defaultListSize: options.cost.defaultListSize },
       });
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, def.port), host);

@@ -77,9 +77,12 @@ export const emptyCostDirectives = (): CostDirectives => ({
 
 const COST_SPEC = /^https:\/\/specs\.apollo\.dev\/cost\/v\d+\.\d+$/;
 
-/** The names `@cost` and `@listSize` go by in a supergraph: imported (maybe renamed) from the cost spec. */
-function directiveNames(document: DocumentNode): { cost: string; listSize: string } {
-  const names = { cost: 'cost', listSize: 'listSize' };
+/**
+ * The names `@cost` and `@listSize` go by: in a supergraph, imported (maybe renamed) from the cost
+ * spec; in a subgraph, imported from the federation spec or, not imported, `@federation__cost`.
+ */
+function directiveNames(document: DocumentNode): { cost: Set<string>; listSize: Set<string> } {
+  const names = { cost: new Set(['cost', 'federation__cost']), listSize: new Set(['listSize', 'federation__listSize']) };
   for (const definition of document.definitions) {
     if (definition.kind !== Kind.SCHEMA_DEFINITION && definition.kind !== Kind.SCHEMA_EXTENSION) continue;
     for (const directive of definition.directives ?? []) {
@@ -92,8 +95,8 @@ function directiveNames(document: DocumentNode): { cost: string; listSize: strin
         const name = typeof item === 'string' ? item : item.name;
         const as = typeof item === 'string' ? item : (item.as ?? item.name);
         if (typeof name !== 'string' || typeof as !== 'string') continue;
-        if (name === '@cost') names.cost = as.slice(1);
-        if (name === '@listSize') names.listSize = as.slice(1);
+        if (name === '@cost') names.cost.add(as.slice(1));
+        if (name === '@listSize') names.listSize.add(as.slice(1));
       }
     }
   }
@@ -107,13 +110,13 @@ function argumentsOf(directive: DirectiveNode): Record<string, unknown> {
 const stringList = (value: unknown): string[] | undefined =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined;
 
-/** Reads `@cost` and `@listSize` from a supergraph SDL (the API schema drops them). */
-export function costDirectivesOf(supergraphSdl: string): CostDirectives {
-  const document = parse(supergraphSdl, { noLocation: true });
+/** Reads `@cost` and `@listSize` from a supergraph SDL (the API schema drops them) or a subgraph's. */
+export function costDirectivesOf(sdl: string | DocumentNode): CostDirectives {
+  const document = typeof sdl === 'string' ? parse(sdl, { noLocation: true }) : sdl;
   const names = directiveNames(document);
   const out = emptyCostDirectives();
   const weightOf = (directives: readonly DirectiveNode[] | undefined): number | undefined => {
-    const cost = directives?.find((d) => d.name.value === names.cost);
+    const cost = directives?.find((d) => names.cost.has(d.name.value));
     const weight = cost ? Number(argumentsOf(cost).weight) : NaN;
     return Number.isFinite(weight) ? weight : undefined;
   };
@@ -133,7 +136,7 @@ export function costDirectivesOf(supergraphSdl: string): CostDirectives {
           if (argWeight !== undefined) out.argumentWeight.set(`${coordinate}(${arg.name.value}:)`, argWeight);
         }
       }
-      const listSize = field.directives?.find((d) => d.name.value === names.listSize);
+      const listSize = field.directives?.find((d) => names.listSize.has(d.name.value));
       if (listSize) {
         const args = argumentsOf(listSize);
         const assumed = Number(args.assumedSize);
@@ -154,6 +157,12 @@ export function costDirectivesOf(supergraphSdl: string): CostDirectives {
 export interface CostOptions {
   /** Size of a list field with no `@listSize`. @default 10 */
   defaultListSize: number;
+  /**
+   * In a subgraph: cost `_entities` per representation (size 1). The gateway's merge layer puts
+   * several clients' representations in one fetch, so their number says nothing about one
+   * client's demand; each representation's selection is what this bounds. @default false
+   */
+  perRepresentation?: boolean;
 }
 
 /** Thrown for an operation whose cost cannot be estimated as written (a slicing-argument rule broken). */
@@ -243,6 +252,9 @@ class Estimator {
 
     const multiplier = listDepth(definition.type);
     if (multiplier === 0) return argumentsCost + weight + children;
+    if (this.options.perRepresentation && coordinate === `${this.schema.getQueryType()?.name ?? 'Query'}._entities`) {
+      return argumentsCost + weight + children;
+    }
     const fromParent = sized?.fields.includes(definition.name) ? sized.size : undefined;
     const size = fromParent ?? (rule?.sizedFields ? undefined : ownSize) ?? this.options.defaultListSize;
     // Lists of lists multiply once per level.
@@ -382,7 +394,19 @@ export interface DemandControlOptions {
   /** The cost directives of the supergraph now being served (they change on reload). */
   directives: () => CostDirectives;
   metrics?: Metrics;
+  /** Add `extensions.cost` to responses (the gateway does; a subgraph need not). @default true */
+  report?: boolean;
+  /** See {@link CostOptions.perRepresentation}. @default false */
+  perRepresentation?: boolean;
 }
+
+/**
+ * The default cost limit (`MAX_COST`): the storefront's operations in operations/ cost at most a
+ * few hundred at their default sizes (gateway/test/cost.test.ts prints them); 5000 admits them with
+ * room to spare and refuses nested lists of lists (the issue's four levels of
+ * `topProducts(first: 100) { reviews(first: 100) { ... } }` are estimated at over 10^8).
+ */
+export const defaultMaxCost = 5000;
 
 /** The `extensions.code` of an operation refused by the cost limit. */
 export const COST_ESTIMATED_TOO_EXPENSIVE = 'COST_ESTIMATED_TOO_EXPENSIVE';
@@ -401,6 +425,7 @@ export function demandControlPlugin<TContext extends BaseContext>(options: Deman
           if (!operation) return; // no operation to run: reported as OPERATION_RESOLUTION_FAILURE
           estimated = estimateCost(schema, document, operation, request.variables ?? {}, options.directives(), {
             defaultListSize: options.defaultListSize,
+            perRepresentation: options.perRepresentation ?? false,
           });
           const over = estimated > options.maxCost;
           options.metrics?.costEstimated.observe({ result: over ? (options.mode === 'enforce' ? 'too_expensive' : 'measured_over') : 'ok' }, estimated);
@@ -411,7 +436,7 @@ export function demandControlPlugin<TContext extends BaseContext>(options: Deman
           }
         },
         async willSendResponse({ response, document, operation, schema }) {
-          if (estimated === undefined || response.body.kind !== 'single') return;
+          if (estimated === undefined || response.body.kind !== 'single' || options.report === false) return;
           const result = response.body.singleResult;
           const cost: Record<string, unknown> = { estimated, max: options.maxCost, mode: options.mode };
           if (options.reportActual && document && operation) {
