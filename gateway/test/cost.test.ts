@@ -72,6 +72,13 @@ describe('the estimate', () => {
     expect(costOf('{ order(id: "o1") { lines { quantity product { name } } } }')).toBe(1 + 20 * (1 + 1));
   });
 
+  it('stays a finite number for absurd list sizes (refused, never Infinity or NaN)', () => {
+    const source = 'query Q($n: Int) { topProducts(first: $n) { name reviews(first: $n) { body } } }';
+    expect(costOf(source, { n: 1.7976931348623157e308 })).toBe(Number.MAX_SAFE_INTEGER);
+    // A huge list of free items (scalars) is free, not NaN.
+    expect(costOf('query Q($n: Int) { topProducts(first: $n) { __typename } }', { n: 0 })).toBe(0);
+  });
+
   it('charges 10 for a mutation', () => {
     expect(costOf('mutation { setStock(productId: "p1", quantity: 1) { id } }')).toBe(10 + 1);
   });

@@ -197,7 +197,7 @@ class Estimator {
   operation(operation: OperationDefinitionNode): number {
     const root = this.schema.getRootType(operation.operation);
     if (!root) return 0;
-    return (operation.operation === 'mutation' ? 10 : 0) + this.selections(operation.selectionSet, root, undefined);
+    return capped((operation.operation === 'mutation' ? 10 : 0) + this.selections(operation.selectionSet, root, undefined));
   }
 
   private selections(set: SelectionSetNode, parent: GraphQLCompositeType, sized: Sized | undefined): number {
@@ -205,12 +205,12 @@ class Estimator {
     for (const selection of set.selections) {
       if (!this.included(selection.directives)) continue;
       if (selection.kind === Kind.FIELD) {
-        total += this.field(selection, parent, sized);
+        total = capped(total + this.field(selection, parent, sized));
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const type = selection.typeCondition ? this.schema.getType(selection.typeCondition.name.value) : parent;
-        if (type && isCompositeType(type)) total += this.selections(selection.selectionSet, type, sized);
+        if (type && isCompositeType(type)) total = capped(total + this.selections(selection.selectionSet, type, sized));
       } else {
-        total += this.fragment(selection.name.value, sized);
+        total = capped(total + this.fragment(selection.name.value, sized));
       }
     }
     return total;
@@ -258,7 +258,9 @@ class Estimator {
     const fromParent = sized?.fields.includes(definition.name) ? sized.size : undefined;
     const size = fromParent ?? (rule?.sizedFields ? undefined : ownSize) ?? this.options.defaultListSize;
     // Lists of lists multiply once per level.
-    return argumentsCost + size ** multiplier * (weight + children);
+    const each = weight + children;
+    // 0 items of something, or any number of free items, cost nothing (and Infinity x 0 is no number).
+    return capped(argumentsCost + (each === 0 || size === 0 ? 0 : capped(size ** multiplier) * each));
   }
 
   /** The largest slicing argument given (or defaulted); breaking `requireOneSlicingArgument` is an error. */
@@ -269,7 +271,7 @@ class Estimator {
       const argNode = given.get(name);
       let value: unknown = argNode ? this.value(argNode.value) : undefined;
       if (value === undefined || value === null) value = definition.args.find((a) => a.name === name)?.defaultValue;
-      if (typeof value === 'number' && Number.isFinite(value)) sizes.push(Math.max(0, Math.floor(value)));
+      if (typeof value === 'number' && Number.isFinite(value)) sizes.push(capped(Math.max(0, Math.floor(value))));
     }
     if (rule.requireOneSlicingArgument && sizes.length !== 1) {
       throw new CostInputError(`${coordinate} needs exactly one of its slicing arguments (${(rule.slicingArguments ?? []).join(', ')}); got ${sizes.length}.`, {
@@ -301,6 +303,12 @@ class Estimator {
     return true;
   }
 }
+
+/**
+ * Estimates stay finite: a `first` of 1e308 (the property test sent one) would otherwise make the
+ * estimate Infinity, which neither JSON nor a metric can carry. Anything this large is refused.
+ */
+const capped = (value: number): number => (Number.isNaN(value) ? Number.MAX_SAFE_INTEGER : Math.min(value, Number.MAX_SAFE_INTEGER));
 
 function listDepth(type: GraphQLType): number {
   let depth = 0;
