@@ -5,9 +5,10 @@
 //   npm run compose -- path/to/supergraph.yaml    -> supergraph.graphql next to that yaml
 //   npm run compose -- --out <file>               write somewhere else
 //   npm run compose -- --check                    exit 1 if the file differs from a fresh compose
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readIfExists, runCli } from './lib/cli';
 import {
   composeFromConfig,
   formatCompositionError,
@@ -17,14 +18,6 @@ import {
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run compose -- [supergraph.yaml] [--out <file>] [--check] [--quiet]';
-
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 async function main(argv: string[]): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -91,14 +84,4 @@ function parse(argv: string[]) {
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    // A yaml or schema that cannot be read: the message names the subgraph and file.
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`compose failed: ${message}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli('compose', main);

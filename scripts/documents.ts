@@ -8,21 +8,14 @@
 //   npm run documents -- --operations <dir> --out <file>
 //
 // Exit code: 0 done (or up to date), 1 stale or the operations cannot be listed, 2 usage error.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readIfExists, runCli } from './lib/cli';
 import { MANIFEST_FILE_NAME, buildManifest, manifestText } from '../gateway/src/trusted-documents';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run documents -- [--operations <dir>] [--out <file>] [--check]';
-
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 async function main(argv: string[]): Promise<number> {
   let values;
@@ -67,14 +60,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    // A syntax error, an anonymous operation or a duplicate name: the message names the file.
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`documents failed: ${message}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli('documents', main);

@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCli } from './lib/cli';
 import { type BaseSpec, formatReport, runSchemaCheck } from '@shop/schema-check';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -57,10 +58,5 @@ async function main(argv: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`schema:check failed to run: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(2);
-  },
-);
+// A check that cannot run at all (an unreadable file) is a usage problem: exit 2, not a failed check.
+runCli('schema:check', main, 2);

@@ -40,6 +40,7 @@ runMain(async () => {
     limits: gatewayConfig.limits.document,
     cost: gatewayConfig.cost,
     maxResponseBytes: gatewayConfig.limits.responseBytes,
+    subgraphTimeoutMs: gatewayConfig.subgraphTimeoutMs,
   });
   const gatewayBase = stack.gatewayUrl.replace(/\/graphql$/, '');
   const lines = [

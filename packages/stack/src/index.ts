@@ -81,6 +81,8 @@ export interface StackOptions {
   cost?: GatewayOptions['cost'];
   /** `MAX_RESPONSE_BYTES` for the gateway and every subgraph. @default 5_000_000 */
   maxResponseBytes?: number;
+  /** `SUBGRAPH_TIMEOUT_MS`: the gateway's limit on each subgraph request. @default 10_000 */
+  subgraphTimeoutMs?: number;
 }
 
 /** The whole platform in one process: every subgraph and the gateway, sharing one metrics registry. */
@@ -181,6 +183,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       limits: options.limits,
       cost: options.cost,
       maxResponseBytes: options.maxResponseBytes,
+      subgraphTimeoutMs: options.subgraphTimeoutMs,
     });
     started.push(gateway);
     const running = await gateway.listen(options.ports?.gateway ?? 4000, host);
