@@ -46,4 +46,18 @@ export default tseslint.config(
     },
   },
   ...ownership,
+  {
+    // One error model (#12): resolvers throw DomainError and the server's formatError codes it, so
+    // a resolver that wraps itself in an error mapper is a second mapping to keep in step.
+    files: ['subgraphs/*/src/resolvers.ts', 'subgraphs/*/src/resolvers/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.name=/^(coded|orderCoded|toGraphQLError)$/]',
+          message: 'resolvers throw DomainError and never wrap themselves: the subgraph factory\'s formatError maps it to the client\'s code, field and message.',
+        },
+      ],
+    },
+  },
 );

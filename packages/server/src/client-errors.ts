@@ -3,18 +3,43 @@ import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { Logger } from '@shop/telemetry';
 
 /**
+ * The codes domain code refuses with (a {@link DomainError}'s): the client's input, who it is, or
+ * the state it asked to change. Every one is also a client code (spread into
+ * {@link CLIENT_ERROR_CODES}), so a refusal is never masked; a new domain code is added here.
+ */
+export const DOMAIN_ERROR_CODES = [
+  // The argument or input at fault (`extensions.field` names it).
+  'BAD_USER_INPUT',
+  // Who is asking.
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  // The state: an unknown id, a duplicate, a lost race (the event store's version check).
+  'NOT_FOUND',
+  'CONFLICT',
+  'CONCURRENCY_CONFLICT',
+  // Orders' decider: commands an order's state refuses.
+  'ORDER_ALREADY_EXISTS',
+  'ORDER_NOT_DRAFT',
+  'ORDER_EMPTY',
+  'ORDER_ALREADY_CANCELLED',
+  'ORDER_LINE_NOT_FOUND',
+] as const;
+
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
+
+/**
  * Every `extensions.code` that a client may see together with the message its thrower wrote: the
  * client's own mistakes (a bad request, document, argument or state) and the gateway's coded
  * refusals. Anything else, a missing code included, is an internal error, and in production its
  * message is replaced (see {@link clientErrors}). The one list: a new client-facing code is
- * added here, or production clients see it as INTERNAL_SERVER_ERROR.
+ * added here (or to {@link DOMAIN_ERROR_CODES}), or production clients see it as
+ * INTERNAL_SERVER_ERROR.
  */
 export const CLIENT_ERROR_CODES = [
-  // Apollo Server: the request or the document is wrong.
+  // Apollo Server: the request or the document is wrong (its BAD_USER_INPUT is a domain code too).
   'BAD_REQUEST',
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
-  'BAD_USER_INPUT',
   'OPERATION_RESOLUTION_FAILURE',
   'PERSISTED_QUERY_NOT_FOUND',
   'PERSISTED_QUERY_NOT_SUPPORTED',
@@ -25,18 +50,8 @@ export const CLIENT_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'METHOD_NOT_ALLOWED',
   'UNSUPPORTED_MEDIA_TYPE',
-  // Who is asking.
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  // Domain refusals (DomainError, orders' rejections, the event store's version check).
-  'NOT_FOUND',
-  'CONFLICT',
-  'CONCURRENCY_CONFLICT',
-  'ORDER_ALREADY_EXISTS',
-  'ORDER_NOT_DRAFT',
-  'ORDER_EMPTY',
-  'ORDER_ALREADY_CANCELLED',
-  'ORDER_LINE_NOT_FOUND',
+  // Domain refusals: what resolvers and domain code throw as DomainError.
+  ...DOMAIN_ERROR_CODES,
   // The gateway's limits and its view of the subgraphs.
   'COST_ESTIMATED_TOO_EXPENSIVE',
   'RESPONSE_TOO_LARGE',
@@ -49,6 +64,66 @@ const CLIENT_CODES: ReadonlySet<string> = new Set(CLIENT_ERROR_CODES);
 
 /** Whether `code` is one of {@link CLIENT_ERROR_CODES}. */
 export const isClientErrorCode = (code: unknown): code is ClientErrorCode => typeof code === 'string' && CLIENT_CODES.has(code);
+
+/** A value a {@link DomainError} adds to `extensions` (JSON scalars: it goes to the client as is). */
+export type DomainErrorDetail = string | number | boolean | null;
+
+/** What a {@link DomainError} carries besides its code and message. */
+export interface DomainErrorOptions {
+  /**
+   * More for the client in `extensions`, e.g. a lost race's `expectedVersion` and `actualVersion`.
+   * `code` and `field` are the error's own and win over a detail of that name. @default {}
+   */
+  details?: Readonly<Record<string, DomainErrorDetail>>;
+  /** What failed underneath (a driver's error, the event store's): for logs and debuggers, never shown. */
+  cause?: unknown;
+}
+
+/**
+ * The one error domain code, data code and resolvers throw when they refuse a request: a code from
+ * {@link DOMAIN_ERROR_CODES}, a message meant for the client, and the argument or input field at
+ * fault. Resolvers never catch or wrap it: the server's `formatError` ({@link clientErrors}) finds
+ * it behind graphql-js's located error and gives the client `extensions: { code, field, ...details }`
+ * with the message, in production too. Anything thrown that is not a DomainError (nor a
+ * GraphQLError with a client code) is internal and masked in production.
+ */
+export class DomainError extends Error {
+  /** The argument or input field at fault (`input.email`), when there is one: `extensions.field`. */
+  readonly field: string | undefined;
+  /** Extra client-facing `extensions`; see {@link DomainErrorOptions.details}. */
+  readonly details: Readonly<Record<string, DomainErrorDetail>>;
+
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    field?: string,
+    options: DomainErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DomainError';
+    this.field = field;
+    this.details = options.details ?? {};
+  }
+
+  /** The `extensions` a client gets for this error. */
+  extensionsForClient(): Record<string, DomainErrorDetail> {
+    return { ...this.details, code: this.code, ...(this.field ? { field: this.field } : {}) };
+  }
+}
+
+/**
+ * The DomainError behind an error Apollo is formatting or logging: the error itself, or at the
+ * end of its `originalError` chain (graphql-js wraps a resolver's throw in a located GraphQLError;
+ * Apollo wraps a variable's coercion error once more). Bounded, in case a chain loops.
+ */
+export function domainErrorOf(error: unknown): DomainError | undefined {
+  let current = error;
+  for (let hop = 0; hop < 8 && typeof current === 'object' && current !== null; hop++) {
+    if (current instanceof DomainError) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return undefined;
+}
 
 /** The code of every error a client is not told the cause of. */
 export const INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR';
@@ -180,7 +255,7 @@ export function clientErrors<TContext extends BaseContext>(options: ClientErrorO
   };
 
   const formatError = (input: GraphQLFormattedError, error?: unknown): GraphQLFormattedError => {
-    const formatted = requestErrorCoded(input, error);
+    const formatted = domainErrorCoded(input, error) ?? requestErrorCoded(input, error);
     // Apollo has already defaulted a missing code to INTERNAL_SERVER_ERROR.
     const code = formatted.extensions?.code;
     if (mask && !isClientErrorCode(code)) {
@@ -232,6 +307,19 @@ export function clientErrors<TContext extends BaseContext>(options: ClientErrorO
 }
 
 /**
+ * A thrown {@link DomainError} as the client sees it: its code, field and details replace Apollo's
+ * default INTERNAL_SERVER_ERROR. The message stays Apollo's, which for a resolver's throw is the
+ * DomainError's own (graphql-js copies it) and for a variable's coercion keeps graphql-js's
+ * `Variable "$x" got invalid value` context. A stack trace Apollo added stays for the rules after
+ * (kept in development with `debug`, dropped in production). Undefined when no DomainError is behind it.
+ */
+function domainErrorCoded(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError | undefined {
+  const domain = domainErrorOf(error);
+  if (!domain) return undefined;
+  return { ...formatted, extensions: { ...formatted.extensions, ...domain.extensionsForClient() } };
+}
+
+/**
  * Apollo Server refuses some malformed requests with a GraphQLError that has an HTTP 4xx but no
  * code ("Unsupported persisted query version", "provided sha does not match query"), which it then
  * defaults to INTERNAL_SERVER_ERROR. They are the client's mistakes: BAD_REQUEST. Only errors
@@ -247,7 +335,8 @@ function requestErrorCoded(formatted: GraphQLFormattedError, error: unknown): Gr
 
 /** Logs an error that is not a client error, with what the client was not told. */
 function logInternal(logger: Logger, error: GraphQLError, masked: boolean): void {
-  const code = error.extensions?.code ?? INTERNAL_SERVER_ERROR;
+  // A DomainError's code is on the error behind this one until formatError moves it.
+  const code = domainErrorOf(error)?.code ?? error.extensions?.code ?? INTERNAL_SERVER_ERROR;
   if (isClientErrorCode(code)) return;
   const serviceName = error.extensions?.serviceName;
   logger.error(

@@ -1,44 +1,12 @@
-import { GraphQLError } from 'graphql';
-import { quote } from './client-errors';
+import { DomainError, quote } from './client-errors';
 
-/** Error codes the platform's resolvers use in `extensions.code`. */
-export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
+// The error model (DomainError, its codes, how it reaches the client) lives in client-errors.ts
+// beside CLIENT_ERROR_CODES; these are the shorthands domain code throws with.
 
-/** A domain error: domain code throws it, resolvers let it through as a coded GraphQL error. */
-export class DomainError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** The argument or input field at fault, when there is one. */
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = 'DomainError';
-  }
-}
-
-/** Maps a domain error to the GraphQL error a client sees; anything else is rethrown untouched. */
-export function toGraphQLError(err: unknown): never {
-  if (err instanceof DomainError) {
-    throw new GraphQLError(err.message, {
-      extensions: { code: err.code, ...(err.field ? { field: err.field } : {}) },
-    });
-  }
-  throw err;
-}
-
-/** Runs a resolver body, turning domain errors into coded GraphQL errors. */
-export async function coded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    return toGraphQLError(err);
-  }
-}
-
-export const badInput = (field: string, message: string) => new DomainError('BAD_USER_INPUT', message, field);
+/** A BAD_USER_INPUT naming the argument or input field at fault. */
+export const badInput = (field: string, message: string): DomainError => new DomainError('BAD_USER_INPUT', message, field);
 /** An unknown id: the message quotes at most a short prefix of it (the id came from the client). */
-export const notFound = (what: string, id: string) => new DomainError('NOT_FOUND', `${what} ${quote(id)} not found`);
+export const notFound = (what: string, id: string): DomainError => new DomainError('NOT_FOUND', `${what} ${quote(id)} not found`);
 
 /** The subset of a zod schema `validateInput` needs (keeps this package free of a zod version). */
 interface SafeParser<T> {

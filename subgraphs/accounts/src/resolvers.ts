@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { coded, pageRequest, toConnection, validateInput } from '@shop/server';
+import { pageRequest, toConnection, validateInput } from '@shop/server';
 import type { Resolvers } from './generated/graphql';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -10,21 +10,19 @@ const updateInput = z.object({ name: name.optional(), email: email.optional() })
 export const resolvers: Resolvers = {
   Query: {
     user: (_, { id }, { loaders }) => loaders.user.loader.load(id),
-    users: (_, { first, after }, { users, pageMax }) =>
-      coded(async () => {
-        const page = pageRequest(first, after, pageMax);
-        const rows = await users.list(page.first + 1, page.after);
-        return toConnection(rows, page.first, (u) => u.id);
-      }),
+    users: async (_, { first, after }, { users, pageMax }) => {
+      const page = pageRequest(first, after, pageMax);
+      const rows = await users.list(page.first + 1, page.after);
+      return toConnection(rows, page.first, (u) => u.id);
+    },
   },
   Mutation: {
-    createUser: (_, { input }, { users }) => coded(() => users.create(validateInput(createInput, input))),
-    updateUser: (_, { id, input }, { users, loaders }) =>
-      coded(async () => {
-        const user = await users.update(id, validateInput(updateInput, input));
-        await loaders.user.invalidate(id, user);
-        return user;
-      }),
+    createUser: (_, { input }, { users }) => users.create(validateInput(createInput, input)),
+    updateUser: async (_, { id, input }, { users, loaders }) => {
+      const user = await users.update(id, validateInput(updateInput, input));
+      await loaders.user.invalidate(id, user);
+      return user;
+    },
   },
   User: {
     __resolveReference: (ref, { loaders }) => loaders.user.loader.load(ref.id),

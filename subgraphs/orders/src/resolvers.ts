@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { badInput, encodeCursor, pageRequest, quote } from '@shop/server';
 import type { Context } from './context';
 import type { OrderCommand } from './domain';
-import { orderCoded } from './errors';
 import type { Resolvers } from './generated/graphql';
 import type { OrderModel } from './model';
 
@@ -46,29 +45,26 @@ const cursorKey = (o: OrderModel) => `${o.createdAt}|${o.id}`;
 export const resolvers: Resolvers = {
   DateTime,
   Query: {
-    order: (_, { id, asOf }, { loaders, orders }) =>
-      orderCoded(async () => {
-        if (asOf == null) return loaders.order.load(id);
-        const order = await orders.asOf(id, asOf);
-        return order ? { ...order, asOf } : null;
-      }),
+    order: async (_, { id, asOf }, { loaders, orders }) => {
+      if (asOf == null) return loaders.order.load(id);
+      const order = await orders.asOf(id, asOf);
+      return order ? { ...order, asOf } : null;
+    },
   },
   Mutation: {
-    createOrder: (_, { customerId, id }, ctx) =>
-      orderCoded(async () => {
-        if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
-        const orderId = id ?? randomUUID();
-        const customer = customerId.trim();
-        // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
-        if (customer) await ctx.orders.requireCustomer(customer);
-        return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customer });
-      }),
-    addOrderLine: (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
-      orderCoded(async () => run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion)),
-    removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) => orderCoded(() => run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion)),
-    placeOrder: (_, { orderId, expectedVersion }, ctx) => orderCoded(() => run(ctx, orderId, { type: 'PlaceOrder' }, expectedVersion)),
-    cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) =>
-      orderCoded(() => run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion)),
+    createOrder: async (_, { customerId, id }, ctx) => {
+      if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
+      const orderId = id ?? randomUUID();
+      const customer = customerId.trim();
+      // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
+      if (customer) await ctx.orders.requireCustomer(customer);
+      return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customer });
+    },
+    addOrderLine: async (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
+      run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion),
+    removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
+    placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'PlaceOrder' }, expectedVersion),
+    cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) => run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
   },
   Order: {
     __resolveReference: (ref, { loaders }) => loaders.order.load(ref.id),
@@ -83,19 +79,18 @@ export const resolvers: Resolvers = {
   },
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    orders: (user, { first, after }, { loaders, pageMax }) =>
-      orderCoded(async () => {
-        const page = pageRequest(first, after, pageMax);
-        let cursor: { createdAt: string; id: string } | undefined;
-        if (page.after !== undefined) {
-          const split = page.after.indexOf('|');
-          if (split < 0) throw badInput('after', `after is not a cursor issued by this API; received ${quote(after)}`);
-          cursor = { createdAt: page.after.slice(0, split), id: page.after.slice(split + 1) };
-        }
-        const rows: OrderModel[] = (await loaders.customerOrders.load({ customerId: user.id, limit: page.first + 1, after: cursor })) ?? [];
-        const edges = rows.slice(0, page.first).map((node) => ({ cursor: encodeCursor(cursorKey(node)), node }));
-        return { edges, pageInfo: { endCursor: edges.at(-1)?.cursor ?? null, hasNextPage: rows.length > page.first } };
-      }),
+    orders: async (user, { first, after }, { loaders, pageMax }) => {
+      const page = pageRequest(first, after, pageMax);
+      let cursor: { createdAt: string; id: string } | undefined;
+      if (page.after !== undefined) {
+        const split = page.after.indexOf('|');
+        if (split < 0) throw badInput('after', `after is not a cursor issued by this API; received ${quote(after)}`);
+        cursor = { createdAt: page.after.slice(0, split), id: page.after.slice(split + 1) };
+      }
+      const rows: OrderModel[] = (await loaders.customerOrders.load({ customerId: user.id, limit: page.first + 1, after: cursor })) ?? [];
+      const edges = rows.slice(0, page.first).map((node) => ({ cursor: encodeCursor(cursorKey(node)), node }));
+      return { edges, pageInfo: { endCursor: edges.at(-1)?.cursor ?? null, hasNextPage: rows.length > page.first } };
+    },
   },
 };
 

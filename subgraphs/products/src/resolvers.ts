@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boundedFirst, coded, pageRequest, toConnection, validateInput } from '@shop/server';
+import { boundedFirst, pageRequest, toConnection, validateInput } from '@shop/server';
 import type { Resolvers } from './generated/graphql';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -19,29 +19,25 @@ const updateInput = z.object({
 export const resolvers: Resolvers = {
   Query: {
     product: (_, { id }, { loaders }) => loaders.product.loader.load(id),
-    products: (_, { first, after, category }, { products, pageMax }) =>
-      coded(async () => {
-        const page = pageRequest(first, after, pageMax);
-        const rows = await products.list(page.first + 1, page.after, category ?? undefined);
-        return toConnection(rows, page.first, (p) => p.id);
-      }),
-    topProducts: (_, { first }, { products, pageMax }) =>
-      coded(async () => products.list(boundedFirst(first, pageMax, 5))),
+    products: async (_, { first, after, category }, { products, pageMax }) => {
+      const page = pageRequest(first, after, pageMax);
+      const rows = await products.list(page.first + 1, page.after, category ?? undefined);
+      return toConnection(rows, page.first, (p) => p.id);
+    },
+    topProducts: (_, { first }, { products, pageMax }) => products.list(boundedFirst(first, pageMax, 5)),
   },
   Mutation: {
-    createProduct: (_, { input }, { products }) => coded(() => products.create(validateInput(createInput, input))),
-    updateProduct: (_, { id, input }, { products, loaders }) =>
-      coded(async () => {
-        const product = await products.update(id, validateInput(updateInput, input));
-        await loaders.product.invalidate(id, product);
-        return product;
-      }),
-    discontinueProduct: (_, { id }, { products, loaders }) =>
-      coded(async () => {
-        const product = await products.discontinue(id);
-        await loaders.product.invalidate(id, product);
-        return product;
-      }),
+    createProduct: (_, { input }, { products }) => products.create(validateInput(createInput, input)),
+    updateProduct: async (_, { id, input }, { products, loaders }) => {
+      const product = await products.update(id, validateInput(updateInput, input));
+      await loaders.product.invalidate(id, product);
+      return product;
+    },
+    discontinueProduct: async (_, { id }, { products, loaders }) => {
+      const product = await products.discontinue(id);
+      await loaders.product.invalidate(id, product);
+      return product;
+    },
   },
   Product: {
     __resolveReference: (ref, { loaders }) => loaders.product.loader.load(ref.id),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boundedFirst, coded, validateInput } from '@shop/server';
+import { boundedFirst, validateInput } from '@shop/server';
 import type { Resolvers } from './generated/graphql';
 
 const addInput = z.object({
@@ -14,13 +14,12 @@ export const resolvers: Resolvers = {
     review: (_, { id }, { loaders }) => loaders.review.load(id),
   },
   Mutation: {
-    addReview: (_, { input }, { reviews, invalidations }) =>
-      coded(async () => {
-        const review = await reviews.add(validateInput(addInput, input));
-        // The product's and the author's review lists changed too.
-        invalidations.push({ __typename: 'Product', id: review.productId }, { __typename: 'User', id: review.authorId });
-        return review;
-      }),
+    addReview: async (_, { input }, { reviews, invalidations }) => {
+      const review = await reviews.add(validateInput(addInput, input));
+      // The product's and the author's review lists changed too.
+      invalidations.push({ __typename: 'Product', id: review.productId }, { __typename: 'User', id: review.authorId });
+      return review;
+    },
   },
   Review: {
     __resolveReference: (ref, { loaders }) => loaders.review.load(ref.id),
@@ -30,12 +29,10 @@ export const resolvers: Resolvers = {
   },
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    reviews: (user, { first }, { loaders, pageMax }) =>
-      coded(async () => (await loaders.reviewsByAuthor.load({ id: user.id, first: boundedFirst(first, pageMax) })) ?? []),
+    reviews: async (user, { first }, { loaders, pageMax }) => (await loaders.reviewsByAuthor.load({ id: user.id, first: boundedFirst(first, pageMax) })) ?? [],
   },
   Product: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    reviews: (product, { first }, { loaders, pageMax }) =>
-      coded(async () => (await loaders.reviewsByProduct.load({ id: product.id, first: boundedFirst(first, pageMax) })) ?? []),
+    reviews: async (product, { first }, { loaders, pageMax }) => (await loaders.reviewsByProduct.load({ id: product.id, first: boundedFirst(first, pageMax) })) ?? [],
   },
 };

@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { appendEvents } from '@shop/events';
 import { ConcurrencyError, EventStore, ProjectionRunner, type RebuildReport, type RecordedEvent } from '@shop/eventstore';
 import { type SeedSizes, chunks, prng, productId as seedProductId, seedProducts, seedUsers, userId } from '@shop/seed';
-import { type EventSink, quote } from '@shop/server';
+import { DomainError, type EventSink, quote } from '@shop/server';
 import { type Kysely, type Store, sql } from '@shop/store';
 import type { Logger } from '@shop/telemetry';
 import { type Order, type OrderCommand, type OrderState, decide, isRejection, replay } from '../domain';
-import { OrderError } from '../errors';
 import type { HistoryEntryModel } from '../model';
 import { type OrderReadModels, type OrderRow, fromRow, orderProjections, toDomainEvent } from './projections';
 
@@ -38,6 +37,13 @@ export interface ExecuteResult {
   order: Order;
   events: RecordedEvent[];
 }
+
+/**
+ * A lost race as the client sees it: CONCURRENCY_CONFLICT with both versions, so it can reload and
+ * retry. The event store's own error (a generic library's, no client code) stays as the cause.
+ */
+const concurrencyConflict = (err: ConcurrencyError): DomainError =>
+  new DomainError('CONCURRENCY_CONFLICT', err.message, undefined, { details: { expectedVersion: err.expectedVersion, actualVersion: err.actualVersion }, cause: err });
 
 /** The orders seed: how many deterministic orders an empty store starts with. */
 export const SEED_ORDERS = 60;
@@ -79,17 +85,19 @@ export class OrdersRepository {
 
   /**
    * Runs a command against an order. A stale `expectedVersion`, or another write landing between
-   * this one's load and append, is a ConcurrencyError: nothing is written and the caller retries.
+   * this one's load and append, is a CONCURRENCY_CONFLICT DomainError: nothing is written and
+   * the caller retries. A command the order refuses is a DomainError with the decider's code.
    */
   async execute(orderId: string, command: OrderCommand, options: ExecuteOptions): Promise<ExecuteResult> {
     const { state, version } = await this.load(orderId);
     const expected = options.expectedVersion ?? undefined;
-    if (expected !== undefined && expected !== version) throw new ConcurrencyError(orderId, expected, version);
+    if (expected !== undefined && expected !== version) throw concurrencyConflict(new ConcurrencyError(orderId, expected, version));
     const decision = decide(command, state);
-    if (isRejection(decision)) throw OrderError.from(decision);
+    // Every rejection code is a DomainErrorCode: a decider code missing from the one list fails to compile here.
+    if (isRejection(decision)) throw new DomainError(decision.code, decision.message, decision.field);
     const customerId = state?.customerId ?? (command.type === 'CreateOrder' ? command.customerId : '');
     const commandId = randomUUID();
-    const { events } = await this.events.append(
+    const appended = this.events.append(
       orderId,
       decision.map((e) => ({ type: e.type, data: e.data })),
       {
@@ -122,6 +130,10 @@ export class OrdersRepository {
         },
       },
     );
+    // The store's generic ConcurrencyError (a write landed between load and append) is the client's CONCURRENCY_CONFLICT.
+    const { events } = await appended.catch((err: unknown) => {
+      throw err instanceof ConcurrencyError ? concurrencyConflict(err) : err;
+    });
     this.sink.committed();
     if (options.project ?? true) {
       // Read your writes: the read models include this command's events before the reply. The
@@ -134,15 +146,15 @@ export class OrdersRepository {
   /** A line's price: from orders' own projection of the catalogue, never a call to products. */
   async priceOf(productId: string): Promise<number> {
     const row = await this.store.db.selectFrom('product_prices').selectAll().where('id', '=', productId).executeTakeFirst();
-    if (!row) throw new OrderError('NOT_FOUND', `product ${quote(productId)} is unknown to orders (a new product can take a moment to arrive)`, 'productId');
-    if (Number(row.discontinued) === 1) throw new OrderError('CONFLICT', `product ${quote(productId)} is discontinued and cannot be ordered`, 'productId');
+    if (!row) throw new DomainError('NOT_FOUND', `product ${quote(productId)} is unknown to orders (a new product can take a moment to arrive)`, 'productId');
+    if (Number(row.discontinued) === 1) throw new DomainError('CONFLICT', `product ${quote(productId)} is discontinued and cannot be ordered`, 'productId');
     return Number(row.price);
   }
 
   /** Refuses a customer accounts never created (as orders knows from its events); never calls accounts. */
   async requireCustomer(customerId: string): Promise<void> {
     const row = await this.store.db.selectFrom('customers').select('id').where('id', '=', customerId).executeTakeFirst();
-    if (!row) throw new OrderError('NOT_FOUND', `customer ${quote(customerId)} is unknown to orders (a new user can take a moment to arrive)`, 'customerId');
+    if (!row) throw new DomainError('NOT_FOUND', `customer ${quote(customerId)} is unknown to orders (a new user can take a moment to arrive)`, 'customerId');
   }
 
   // ---- reads from the read models ------------------------------------------------------------
