@@ -14,7 +14,7 @@ import {
   formatCompositionError,
   formatCompositionHint,
   supergraphFileText,
-} from '../gateway/src/supergraph';
+} from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run compose -- [supergraph.yaml] [--out <file>] [--check] [--quiet]';

@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readIfExists, runCli } from './lib/cli';
-import { MANIFEST_FILE_NAME, buildManifest, manifestText } from '../gateway/src/trusted-documents';
+import { MANIFEST_FILE_NAME, buildManifest, manifestText } from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run documents -- [--operations <dir>] [--out <file>] [--check]';

@@ -8,7 +8,7 @@ import {
   describeCompositionError,
   formatCompositionError,
   supergraphFileText,
-} from '../gateway/src/supergraph';
+} from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'compose');

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type PersistedQueryManifest, buildManifest, manifestText } from '../gateway/src/trusted-documents';
+import { type PersistedQueryManifest, buildManifest, manifestText } from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 

@@ -14,7 +14,8 @@ import {
   z,
 } from '@shop/config';
 import type { SupergraphSource } from './gateway';
-import { MANIFEST_FILE_NAME, TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsOptions } from './trusted-documents';
+import { MANIFEST_FILE_NAME } from '@shop/composition';
+import { TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsOptions } from './trusted-documents';
 
 /** The repository root: the default supergraph lives there. */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');

@@ -38,7 +38,7 @@ import {
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
-import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from './supergraph';
+import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
 
 export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
 

@@ -1,7 +1,7 @@
 // SUPERGRAPH_CONFIG mode: a rover supergraph.yaml composed by the gateway at start and on change.
 import { writeFile } from 'node:fs/promises';
 import { CompositionFailedError, createGateway } from '../src/gateway';
-import { SupergraphConfigError } from '../src/supergraph';
+import { SupergraphConfigError } from '@shop/composition';
 import {
   type Fixtures,
   type GatewayUnderTest,

@@ -5,7 +5,7 @@ import {
   describeCompositionError,
   describeCompositionHint,
   formatCompositionError,
-} from '../src/supergraph';
+} from '@shop/composition';
 import { type TempDir, authorsSdl, booksSdl, tempDir } from './harness';
 
 let dir: TempDir;

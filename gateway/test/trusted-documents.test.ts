@@ -5,16 +5,8 @@
 import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { createTelemetry } from '@shop/telemetry';
-import {
-  MANIFEST_FORMAT,
-  PERSISTED_QUERY_HASH_MISMATCH,
-  PERSISTED_QUERY_NOT_IN_LIST,
-  type PersistedQueryManifest,
-  TrustedDocumentsError,
-  buildManifest,
-  manifestText,
-  operationsFromText,
-} from '../src/trusted-documents';
+import { MANIFEST_FORMAT, type PersistedQueryManifest, TrustedDocumentsError, buildManifest, manifestText, operationsFromText } from '@shop/composition';
+import { PERSISTED_QUERY_HASH_MISMATCH, PERSISTED_QUERY_NOT_IN_LIST } from '../src/trusted-documents';
 import {
   type Fixtures,
   type GatewayUnderTest,

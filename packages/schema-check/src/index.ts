@@ -12,14 +12,14 @@ import {
   composeFromConfig,
   describeCompositionError,
   describeCompositionHint,
-} from '@shop/gateway/src/supergraph';
+} from '@shop/composition';
 import {
   MANIFEST_FILE_NAME,
   type PersistedQueryManifest,
   buildManifest,
   loadManifest,
   manifestText,
-} from '@shop/gateway/src/trusted-documents';
+} from '@shop/composition';
 
 /** Where the base schema comes from. */
 export type BaseSpec =

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { composeFromConfig } from '@shop/gateway/src/supergraph';
+import { composeFromConfig } from '@shop/composition';
 import { formatReport, runSchemaCheck } from '../src';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'shop');

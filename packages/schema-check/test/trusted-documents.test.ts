@@ -3,8 +3,8 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { composeFromConfig } from '@shop/gateway/src/supergraph';
-import { type PersistedQueryManifest, buildManifest, manifestText } from '@shop/gateway/src/trusted-documents';
+import { composeFromConfig } from '@shop/composition';
+import { type PersistedQueryManifest, buildManifest, manifestText } from '@shop/composition';
 import { formatReport, runSchemaCheck } from '../src';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'shop');
