@@ -12,9 +12,9 @@ import { type Fixtures, type TempDir, composeFixture, startFixtures, tempDir, wa
 
 const GATEWAY_DIR = path.resolve(__dirname, '..');
 /** Runs per document; the median counts. */
-const RUNS = 5;
-/** A request that takes longer failed: the process is killed and started again. */
-const ANSWER_TIMEOUT_MS = 5000;
+const RUNS = 3;
+/** A request that takes longer failed: the process is killed and started again. Wall time, so generous: the assertions are on CPU time, and a loaded machine stretches the wall clock. */
+const ANSWER_TIMEOUT_MS = 30_000;
 /** The largest document's time per byte may be at most this many times the smallest's. */
 const MAX_PER_BYTE_GROWTH = 4;
 /** Issue #11: the 30-fragment double spread is refused or answered within this much validation. */
