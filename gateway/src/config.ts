@@ -2,6 +2,7 @@ import path from 'node:path';
 import {
   ConfigError,
   type LimitsConfig,
+  commonSubgraphEnv,
   flag,
   limitsEnv,
   limitsFrom,
@@ -13,7 +14,10 @@ import {
   positiveInt,
   z,
 } from '@shop/config';
-import type { SupergraphSource } from './gateway';
+import { type CacheStore, openCacheStore } from '@shop/cache';
+import type { Bus } from '@shop/events';
+import type { Telemetry } from '@shop/telemetry';
+import type { GatewayOptions, SupergraphSource } from './gateway';
 import { MANIFEST_FILE_NAME } from '@shop/composition';
 import { TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsOptions } from './trusted-documents';
 
@@ -64,6 +68,8 @@ export interface GatewayConfig {
   cost: { maxCost: number; mode: 'enforce' | 'measure'; reportActual: boolean; defaultListSize: number };
   /** `AMQP_URL`: the gateway evicts cached entities on the services' events when set. */
   amqpUrl: string | undefined;
+  /** `AMQP_NAMESPACE`: the exchange the services publish to is `<namespace>.events`. @default 'shop' */
+  amqpNamespace: string;
   /** `REDIS_URL`: the caches live in Redis when set, in a bounded in-memory LRU otherwise. */
   redisUrl: string | undefined;
   /**
@@ -116,6 +122,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
     REDIS_URL: optionalUrl('redis', 'rediss'),
     AMQP_URL: optionalUrl('amqp', 'amqps'),
+    AMQP_NAMESPACE: commonSubgraphEnv.AMQP_NAMESPACE,
     ...limitsEnv,
     COST_MODE: z.enum(['enforce', 'measure']).default('enforce'),
     COST_REPORT_ACTUAL: flag(false),
@@ -175,6 +182,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     },
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
+    amqpNamespace: raw.AMQP_NAMESPACE,
     limits: limitsFrom(raw),
     cost: { maxCost: raw.MAX_COST, mode: raw.COST_MODE, reportActual: raw.COST_REPORT_ACTUAL, defaultListSize: raw.COST_LIST_SIZE },
     layers: {
@@ -195,5 +203,54 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
           }),
       ),
     },
+  };
+}
+
+/** What {@link gatewayOptionsFromConfig} cannot make from settings: the process's runtime pieces. */
+export interface GatewayDeps {
+  telemetry: Telemetry;
+  /** From {@link openGatewayCacheStore}; `undefined` turns every cache off. */
+  cacheStore: CacheStore | undefined;
+  /** RabbitMQ (`AMQP_URL`), or the embedded mode's in-process bus; `undefined`: no evictions on events. */
+  bus: Bus | undefined;
+}
+
+/**
+ * The gateway's cache store as the config asks: none with `GATEWAY_CACHE=false`, Redis with
+ * `REDIS_URL`, a bounded LRU otherwise, every call limited by `CACHE_TIMEOUT_MS`. The caller closes it.
+ */
+export function openGatewayCacheStore(config: Pick<GatewayConfig, 'redisUrl' | 'layers'>, telemetry: Telemetry): CacheStore | undefined {
+  if (!config.layers.cache) return undefined;
+  return openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.layers.cacheTimeoutMs });
+}
+
+/**
+ * The one mapping from the gateway's settings to {@link GatewayOptions}: `npm run start:gateway`,
+ * the services mode (which runs that) and the embedded mode (`startStack`) all call it, so a
+ * variable the gateway honours alone is honoured by `npm start` too. Port and host are not
+ * options of the factory: the caller listens on `config.port` and `config.host`.
+ */
+export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDeps): GatewayOptions {
+  const { layers } = config;
+  return {
+    telemetry: deps.telemetry,
+    cacheStore: deps.cacheStore,
+    bus: deps.bus,
+    supergraph: config.supergraph,
+    watch: config.watch,
+    subgraphUrlOverrides: config.subgraphUrlOverrides,
+    subgraphTimeoutMs: config.subgraphTimeoutMs,
+    introspection: config.introspection,
+    explorer: config.explorer,
+    // Stack traces and logged query plans are for development; production masks instead.
+    debug: config.nodeEnv === 'development',
+    maskErrors: config.nodeEnv === 'production',
+    trustedDocuments: config.trustedDocuments,
+    limits: config.limits.document,
+    maxResponseBytes: config.limits.responseBytes,
+    cost: config.cost,
+    entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
+    responseCache: layers.responseCache,
+    layers: { dedupe: layers.dedupe, merge: layers.merge, inflight: layers.inflight },
   };
 }

@@ -6,10 +6,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import responseCachePlugin from '@apollo/server-plugin-response-cache';
 import { KeyvAdapter } from '@apollo/utils.keyvadapter';
-import { type CacheStore, openCacheStore } from '@shop/cache';
-import type { GatewayConfig } from './config';
-
-type GatewayConfigLayers = GatewayConfig['layers'];
+import type { CacheStore } from '@shop/cache';
 import { BatchingDataSource, type FetchLayers, allLayersOn } from './batching/datasource';
 import { EntityCache } from './batching/entity-cache';
 import { createTransport } from './batching/transport';
@@ -41,6 +38,8 @@ import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
 
 export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
+// The config module travels with the factory: every mode maps the environment through it.
+export { type GatewayConfig, type GatewayDeps, gatewayOptionsFromConfig, loadGatewayConfig, openGatewayCacheStore } from './config';
 
 /** Where the gateway gets its supergraph. */
 export type SupergraphSource =
@@ -157,20 +156,6 @@ export interface GatewayOptions {
 }
 
 /** A gateway that is built and serving its supergraph in-process, but not listening. */
-/** Builds the caches and layers from the gateway's config; the caller closes the store. */
-export function cachingOptions(
-  config: { redisUrl: string | undefined; layers: GatewayConfigLayers },
-  telemetry: Telemetry,
-): Pick<GatewayOptions, 'cacheStore' | 'entityCache' | 'responseCache' | 'layers'> {
-  const { layers } = config;
-  return {
-    cacheStore: layers.cache ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: layers.cacheTimeoutMs }) : undefined,
-    entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
-    responseCache: layers.responseCache,
-    layers: { dedupe: layers.dedupe, merge: layers.merge, inflight: layers.inflight },
-  };
-}
-
 export interface Gateway {
   listen(port: number, host?: string): Promise<RunningServer>;
   /**

@@ -3,32 +3,22 @@
 // that cannot be read or composed, a port in use) prints its message and exits non-zero.
 import { runMain } from '@shop/server';
 import { createTelemetry } from '@shop/telemetry';
-import { loadGatewayConfig } from './config';
+import { gatewayOptionsFromConfig, loadGatewayConfig, openGatewayCacheStore } from './config';
 import { connectAmqpBus } from '@shop/events';
-import { cachingOptions, createGateway } from './gateway';
+import { createGateway } from './gateway';
 
 runMain(async () => {
   const config = loadGatewayConfig();
   const telemetry = createTelemetry({ service: 'gateway', logLevel: config.logLevel, processMetrics: true });
-  const caching = cachingOptions(config, telemetry);
-  const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service: 'gateway', telemetry }) : undefined;
-  const gateway = await createGateway({
-    telemetry,
-    ...caching,
-    bus,
-    supergraph: config.supergraph,
-    subgraphUrlOverrides: config.subgraphUrlOverrides,
-    subgraphTimeoutMs: config.subgraphTimeoutMs,
-    introspection: config.introspection,
-    trustedDocuments: config.trustedDocuments,
-    limits: config.limits.document,
-    cost: config.cost,
-    maxResponseBytes: config.limits.responseBytes,
-    explorer: config.explorer,
-    debug: config.nodeEnv === 'development',
-    maskErrors: config.nodeEnv === 'production',
-    watch: config.watch,
-  });
+  const cacheStore = openGatewayCacheStore(config, telemetry);
+  const bus = config.amqpUrl
+    ? await connectAmqpBus({ url: config.amqpUrl, service: 'gateway', telemetry, namespace: config.amqpNamespace })
+    : undefined;
+  const release = async () => {
+    await bus?.close();
+    await cacheStore?.close();
+  };
+  const gateway = await createGateway(gatewayOptionsFromConfig(config, { telemetry, cacheStore, bus }));
   try {
     const running = await gateway.listen(config.port, config.host);
     const explorer = config.explorer ? `${running.url}/explorer` : undefined;
@@ -36,15 +26,13 @@ runMain(async () => {
   } catch (err) {
     // Release the watchers and Apollo before runMain exits on the error.
     await gateway.stop();
-    await bus?.close();
-    await caching.cacheStore?.close();
+    await release();
     throw err;
   }
   const stoppable = {
     async stop() {
       await gateway.stop();
-      await bus?.close();
-      await caching.cacheStore?.close();
+      await release();
     },
   };
   return { stoppable, logger: telemetry.logger };

@@ -19,6 +19,7 @@ describe('loadGatewayConfig', () => {
       subgraphUrlOverrides: {},
       redisUrl: undefined,
       amqpUrl: undefined,
+      amqpNamespace: 'shop',
       limits: { document: { depth: 15, aliases: 50, directives: 50, tokens: 1000, fields: 2000 }, responseBytes: 5_000_000, cost: { maxCost: 5000, defaultListSize: 10 } },
       cost: { maxCost: 5000, mode: 'enforce', reportActual: false, defaultListSize: 10 },
       layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 250, entityTtlByType: {} },

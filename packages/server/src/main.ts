@@ -1,8 +1,8 @@
-import { openCacheStore } from '@shop/cache';
-import { loadSubgraphConfig } from '@shop/config';
-import { connectAmqpBus } from '@shop/events';
+import { type CacheStore, openCacheStore } from '@shop/cache';
+import { type SubgraphConfig, loadSubgraphConfig } from '@shop/config';
+import { type Bus, connectAmqpBus } from '@shop/events';
 import { sqliteFileFor } from '@shop/store';
-import { type Logger, createTelemetry } from '@shop/telemetry';
+import { type Logger, type Telemetry, createTelemetry } from '@shop/telemetry';
 import type { SubgraphFactoryOptions } from './service';
 import type { Subgraph } from './subgraph';
 
@@ -44,6 +44,49 @@ export function runMain(start: () => Promise<{ stoppable: Stoppable; logger: Log
   );
 }
 
+/** What {@link subgraphOptionsFromConfig} cannot make from settings: the process's runtime pieces. */
+export interface SubgraphDeps {
+  telemetry: Telemetry;
+  /** From {@link openSubgraphCacheStore}; `undefined`: hot reads always go to the store. */
+  cacheStore: CacheStore | undefined;
+  /** RabbitMQ (`AMQP_URL`) or the embedded mode's in-process bus; `undefined`: events wait in the outbox. */
+  bus: Bus | undefined;
+}
+
+/**
+ * The hot-read cache store as the config asks: none with `HOT_CACHE=false`, Redis with
+ * `REDIS_URL`, a bounded LRU otherwise, every call limited by `CACHE_TIMEOUT_MS`. The caller closes it.
+ */
+export function openSubgraphCacheStore(config: Pick<SubgraphConfig, 'hotCache' | 'redisUrl'>, telemetry: Telemetry): CacheStore | undefined {
+  if (!config.hotCache.enabled) return undefined;
+  return openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.hotCache.timeoutMs });
+}
+
+/**
+ * The one mapping from a subgraph's settings to its factory's options: `runSubgraph` (each
+ * subgraph's `index.ts`, the services mode) and the embedded mode's `startStack` both call it, so
+ * every variable means the same in both. The store is `<SERVICE>_DATABASE_URL` when set, else the
+ * SQLite file under `DATA_DIR`. Port and host are not factory options: the caller listens on
+ * `config.port` and `config.host`.
+ */
+export function subgraphOptionsFromConfig(config: SubgraphConfig, deps: SubgraphDeps): SubgraphFactoryOptions {
+  return {
+    telemetry: deps.telemetry,
+    cacheStore: deps.cacheStore,
+    bus: deps.bus,
+    store: config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, config.service) },
+    seed: config.seed,
+    pageMax: config.pageMax,
+    // The gateway's rule: details in development, masked in production, neither in between (test).
+    debug: config.nodeEnv === 'development',
+    maskErrors: config.nodeEnv === 'production',
+    hotCacheTtlMs: config.hotCache.ttlMs,
+    limits: config.limits.document,
+    maxResponseBytes: config.limits.responseBytes,
+    cost: config.limits.cost,
+  };
+}
+
 /**
  * A subgraph's whole `index.ts`: read its config (`<SERVICE>_PORT`, `<SERVICE>_DATABASE_URL`, the
  * shared settings), build it on PostgreSQL when a database URL is set or on its SQLite file
@@ -53,26 +96,11 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
   runMain(async () => {
     const config = loadSubgraphConfig(service, defaultPort);
     const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
-    const cacheStore = config.hotCache.enabled
-      ? openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.hotCache.timeoutMs })
-      : undefined;
+    const cacheStore = openSubgraphCacheStore(config, telemetry);
     // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
     const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service, telemetry, namespace: config.amqpNamespace }) : undefined;
     if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
-    const subgraph = await create({
-      telemetry,
-      store: config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, service) },
-      seed: config.seed,
-      pageMax: config.pageMax,
-      debug: config.nodeEnv !== 'production',
-      maskErrors: config.nodeEnv === 'production',
-      cacheStore,
-      hotCacheTtlMs: config.hotCache.ttlMs,
-      bus,
-      limits: config.limits.document,
-      maxResponseBytes: config.limits.responseBytes,
-      cost: config.limits.cost,
-    });
+    const subgraph = await create(subgraphOptionsFromConfig(config, { telemetry, cacheStore, bus }));
     await subgraph.listen(config.port, config.host);
     const stoppable = {
       async stop() {

@@ -1,14 +1,30 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createAccounts } from '@shop/accounts';
-import { type Gateway, type GatewayOptions, type SupergraphSource, createGateway } from '@shop/gateway';
+import { type SubgraphConfig, loadSubgraphConfig } from '@shop/config';
+import {
+  type Gateway,
+  type GatewayConfig,
+  type GatewayOptions,
+  type SupergraphSource,
+  createGateway,
+  gatewayOptionsFromConfig,
+  loadGatewayConfig,
+  openGatewayCacheStore,
+} from '@shop/gateway';
 import { createInventory } from '@shop/inventory';
 import { createOrders } from '@shop/orders';
 import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
 import type { SeedSizes } from '@shop/seed';
-import type { RunningServer, Subgraph } from '@shop/server';
+import {
+  type RunningServer,
+  type Subgraph,
+  type SubgraphFactoryOptions,
+  openSubgraphCacheStore,
+  subgraphOptionsFromConfig,
+} from '@shop/server';
 import { type CacheStore, openCacheStore } from '@shop/cache';
 import { type Bus, MemoryBroker, MemoryBus, connectAmqpBus } from '@shop/events';
 import { type StoreLocation, sqliteFileFor } from '@shop/store';
@@ -28,16 +44,35 @@ export const SUBGRAPHS = [
 
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
 
+/** The environment a stack reads when given none: every default, and no development extras. */
+export const STACK_TEST_ENV: NodeJS.ProcessEnv = { NODE_ENV: 'test' };
+
+/**
+ * How the stack is configured: from an environment, through the same mappings as the services
+ * mode (`loadGatewayConfig` + `gatewayOptionsFromConfig`, `loadSubgraphConfig` +
+ * `subgraphOptionsFromConfig`), so a variable means the same in both modes. Every other option
+ * is an explicit override for tests: set, it wins over the environment.
+ */
 export interface StackOptions {
   /**
-   * Port per subgraph; 0 picks a free one. @default the contract ports, except that when any
-   * given port is 0 the unnamed ones are 0 too (a caller asking for free ports, written before a
-   * subgraph was added, must not collide on that subgraph's contract port).
+   * The environment to read, as `npm start` passes `process.env`: every variable of the README's
+   * table applies. With an environment, each subgraph's store is the config's
+   * (`<SERVICE>_DATABASE_URL`, else SQLite under `DATA_DIR`); `SUBGRAPH_<NAME>_URL` sends the
+   * gateway to that URL instead of the stack's own subgraph `<name>` (which still starts); with
+   * `AMQP_URL` every service uses RabbitMQ instead of the in-process bus.
+   * @default STACK_TEST_ENV: the defaults, SQLite in memory
+   */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Port per subgraph; 0 picks a free one. @default `<SERVICE>_PORT`, `GATEWAY_PORT` or the
+   * contract ports, except that when any given port is 0 the unnamed ones are 0 too (a caller
+   * asking for free ports, written before a subgraph was added, must not collide on that
+   * subgraph's contract port).
    */
   ports?: Partial<Record<SubgraphName | 'gateway', number>>;
-  /** @default '0.0.0.0' */
+  /** @default `HOST`, '0.0.0.0' */
   host?: string;
-  /** Where each subgraph keeps its data. @default SQLite in memory */
+  /** Where each subgraph keeps its data. @default the config's with `env`, SQLite in memory without */
   store?: (name: SubgraphName) => StoreLocation;
   /** @default the generators' defaults (1,000 users, 1,000 products, 10,000 reviews) */
   seed?: SeedSizes | false;
@@ -45,7 +80,7 @@ export interface StackOptions {
   pageMax?: number;
   /** @default the repository's supergraph.graphql */
   supergraph?: SupergraphSource;
-  /** @default a pino logger at 'info' */
+  /** @default a pino logger at `LOG_LEVEL` ('info') */
   logger?: Logger;
   /** Collect Node's process metrics in the shared registry. @default false */
   processMetrics?: boolean;
@@ -61,7 +96,8 @@ export interface StackOptions {
   maskErrors?: boolean;
   /**
    * The caches (subgraph hot reads, the gateway's entity cache, APQ, response cache): in memory,
-   * in Redis, or none at all. @default { kind: 'memory' }
+   * in Redis, or none at all, for every service at once.
+   * @default per service from the config: `REDIS_URL`, `GATEWAY_CACHE`, `HOT_CACHE` (in memory, on)
    */
   cache?: { kind: 'memory' } | { kind: 'redis'; url: string } | false;
   /** The gateway's fetch layers and caches, individually. @default all on */
@@ -70,7 +106,8 @@ export interface StackOptions {
   responseCache?: GatewayOptions['responseCache'];
   /**
    * The event bus: one in-process broker shared by every service (the embedded mode), RabbitMQ,
-   * or none (events then wait in each outbox). @default { kind: 'memory' }
+   * or none (events then wait in each outbox). @default RabbitMQ with `AMQP_URL` (exchange
+   * `<AMQP_NAMESPACE>.events`), else { kind: 'memory' }
    */
   bus?: { kind: 'memory' } | { kind: 'amqp'; url: string } | false;
   /** The gateway's trusted documents (`log` or `enforce` against a manifest). @default { mode: 'off' } */
@@ -94,15 +131,29 @@ export interface Stack {
   telemetry: Record<SubgraphName | 'gateway', Telemetry>;
   gateway: Gateway;
   subgraphs: Record<SubgraphName, Subgraph>;
+  /** The settings read from `env`, before the explicit options were applied. */
+  config: { gateway: GatewayConfig; subgraphs: Record<SubgraphName, SubgraphConfig> };
+  /** What each factory was given: the config's mapping with the explicit options over it. */
+  options: { gateway: GatewayOptions; subgraphs: Record<SubgraphName, SubgraphFactoryOptions> };
   /** Stops the gateway first (draining in-flight requests), then the subgraphs. */
   stop(): Promise<void>;
 }
 
-/** A process's port: the one asked for; else 0 when the caller asked for free ports elsewhere; else the contract port. */
-export function portFor(ports: Partial<Record<string, number>> | undefined, name: string, contractPort: number): number {
+/** A process's port: the one asked for; else 0 when the caller asked for free ports elsewhere; else the configured one. */
+export function portFor(ports: Partial<Record<string, number>> | undefined, name: string, configuredPort: number): number {
   const asked = ports?.[name];
   if (asked !== undefined) return asked;
-  return ports && Object.values(ports).includes(0) ? 0 : contractPort;
+  return ports && Object.values(ports).includes(0) ? 0 : configuredPort;
+}
+
+/** Every subgraph's settings from one environment, with its contract port as the default port. */
+export function loadSubgraphConfigs(env: NodeJS.ProcessEnv): Record<SubgraphName, SubgraphConfig> {
+  return Object.fromEntries(SUBGRAPHS.map((s) => [s.name, loadSubgraphConfig(s.name, s.port, env)])) as Record<SubgraphName, SubgraphConfig>;
+}
+
+/** The options that were set: an explicit `undefined` must not hide the config's value. */
+function setOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** SQLite files under `dataDir/<service>/<service>.sqlite`: the embedded mode's stores. */
@@ -112,10 +163,13 @@ export const sqliteUnder =
 
 /** Starts every subgraph, then the gateway pointed at them. Stops what it started on failure. */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const env = options.env ?? STACK_TEST_ENV;
+  // Both throw a ConfigError naming every bad variable before anything starts.
+  const gatewayConfig = loadGatewayConfig(env);
+  const subgraphConfigs = loadSubgraphConfigs(env);
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
-  const logger = options.logger ?? pino({ level: 'info' });
-  const host = options.host ?? '0.0.0.0';
+  const logger = options.logger ?? pino({ level: gatewayConfig.logLevel });
   const started: Array<{ stop(): Promise<void> } | { close(): Promise<void> }> = [];
   const stopAll = async () => {
     for (const s of started.splice(0).reverse()) await ('stop' in s ? s.stop() : s.close());
@@ -123,70 +177,89 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const telemetry = {} as Record<SubgraphName | 'gateway', Telemetry>;
   const subgraphs = {} as Record<SubgraphName, Subgraph>;
   const subgraphUrls = {} as Record<SubgraphName, string>;
-  const cache = options.cache ?? { kind: 'memory' };
-  const busOption = options.bus ?? { kind: 'memory' };
+  const subgraphOptions = {} as Record<SubgraphName, SubgraphFactoryOptions>;
+  const busOption =
+    options.bus ?? (gatewayConfig.amqpUrl ? { kind: 'amqp' as const, url: gatewayConfig.amqpUrl } : { kind: 'memory' as const });
   const broker = busOption !== false && busOption.kind === 'memory' ? new MemoryBroker() : undefined;
   /** One bus per service, as separate processes would have; closed after the servers. */
-  const openBus = async (t: Telemetry): Promise<Bus | undefined> => {
+  const openBus = async (t: Telemetry, namespace: string): Promise<Bus | undefined> => {
     if (busOption === false) return undefined;
     const bus =
       busOption.kind === 'memory'
         ? new MemoryBus({ service: t.service, telemetry: t, ...(broker ? { broker } : {}) })
-        : await connectAmqpBus({ url: busOption.url, service: t.service, telemetry: t });
+        : await connectAmqpBus({ url: busOption.url, service: t.service, telemetry: t, namespace });
     started.unshift(bus);
     return bus;
   };
   /** One cache store per service, as separate processes would have; closed after the servers. */
-  const openCache = (t: Telemetry): CacheStore | undefined => {
-    if (cache === false) return undefined;
-    const store = openCacheStore({ telemetry: t, redisUrl: cache.kind === 'redis' ? cache.url : undefined });
-    started.unshift(store);
+  const openCache = (t: Telemetry, fromConfig: () => CacheStore | undefined, timeoutMs: number): CacheStore | undefined => {
+    const cache = options.cache;
+    const store =
+      cache === undefined ? fromConfig() : cache === false ? undefined : openCacheStore({ telemetry: t, timeoutMs, redisUrl: cache.kind === 'redis' ? cache.url : undefined });
+    if (store) started.unshift(store);
     return store;
   };
   try {
     for (const def of SUBGRAPHS) {
+      const config = subgraphConfigs[def.name];
       const t = createTelemetry({ service: def.name, registry, logger });
       telemetry[def.name] = t;
-      const subgraph = await def.create({
-        telemetry: t,
-        store: options.store?.(def.name) ?? { sqlitePath: ':memory:' },
-        seed: options.seed ?? undefined,
-        pageMax: options.pageMax ?? 100,
-        debug: options.debug ?? false,
-        maskErrors: options.maskErrors ?? false,
-        cacheStore: openCache(t),
-        bus: await openBus(t),
-        limits: options.limits,
-        maxResponseBytes: options.maxResponseBytes,
-        cost: options.cost === false ? false : options.cost && { maxCost: options.cost.maxCost, defaultListSize: options.cost.defaultListSize },
-      });
+      const cacheStore = openCache(t, () => openSubgraphCacheStore(config, t), config.hotCache.timeoutMs);
+      const fromConfig = subgraphOptionsFromConfig(config, { telemetry: t, cacheStore, bus: await openBus(t, config.amqpNamespace) });
+      const factoryOptions: SubgraphFactoryOptions = {
+        ...fromConfig,
+        // Without an environment the stack is a test's: its stores live in memory.
+        store: options.store?.(def.name) ?? (options.env ? fromConfig.store : { sqlitePath: ':memory:' }),
+        ...setOnly({
+          seed: options.seed,
+          pageMax: options.pageMax,
+          debug: options.debug,
+          maskErrors: options.maskErrors,
+          limits: options.limits,
+          maxResponseBytes: options.maxResponseBytes,
+          cost: options.cost === false ? false : options.cost && { maxCost: options.cost.maxCost, defaultListSize: options.cost.defaultListSize },
+        }),
+      };
+      subgraphOptions[def.name] = factoryOptions;
+      const subgraph = await def.create(factoryOptions);
       started.push(subgraph);
-      const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, def.port), host);
+      const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, config.port), options.host ?? config.host);
       subgraphs[def.name] = subgraph;
       subgraphUrls[def.name] = `http://127.0.0.1:${running.port}/graphql`;
     }
     telemetry.gateway = createTelemetry({ service: 'gateway', registry, logger });
-    const gateway = await createGateway({
+    const cacheStore = openCache(telemetry.gateway, () => openGatewayCacheStore(gatewayConfig, telemetry.gateway), gatewayConfig.layers.cacheTimeoutMs);
+    const fromConfig = gatewayOptionsFromConfig(gatewayConfig, {
       telemetry: telemetry.gateway,
-      supergraph: options.supergraph ?? { path: join(REPO_ROOT, 'supergraph.graphql') },
-      subgraphUrlOverrides: subgraphUrls,
-      introspection: options.introspection ?? true,
-      explorer: options.explorer ?? true,
-      debug: options.debug ?? false,
-      maskErrors: options.maskErrors ?? false,
-      cacheStore: openCache(telemetry.gateway),
-      bus: await openBus(telemetry.gateway),
-      layers: options.layers ?? {},
-      entityCache: options.entityCache ?? true,
-      responseCache: options.responseCache ?? true,
-      trustedDocuments: options.trustedDocuments,
-      limits: options.limits,
-      cost: options.cost,
-      maxResponseBytes: options.maxResponseBytes,
-      subgraphTimeoutMs: options.subgraphTimeoutMs,
+      cacheStore,
+      bus: await openBus(telemetry.gateway, gatewayConfig.amqpNamespace),
     });
+    const gatewayOptions: GatewayOptions = {
+      ...fromConfig,
+      // The gateway routes to the stack's own subgraphs, unless SUBGRAPH_<NAME>_URL sends it elsewhere.
+      subgraphUrlOverrides: {
+        ...Object.fromEntries(SUBGRAPHS.map((s) => [s.name.toUpperCase(), subgraphUrls[s.name]])),
+        ...gatewayConfig.subgraphUrlOverrides,
+      },
+      ...setOnly({
+        supergraph: options.supergraph,
+        introspection: options.introspection,
+        explorer: options.explorer,
+        debug: options.debug,
+        maskErrors: options.maskErrors,
+        layers: options.layers,
+        entityCache: options.entityCache,
+        responseCache: options.responseCache,
+        trustedDocuments: options.trustedDocuments,
+        limits: options.limits,
+        cost: options.cost,
+        maxResponseBytes: options.maxResponseBytes,
+        subgraphTimeoutMs: options.subgraphTimeoutMs,
+      }),
+    };
+    const gateway = await createGateway(gatewayOptions);
     started.push(gateway);
-    const running = await gateway.listen(options.ports?.gateway ?? 4000, host);
+    const running = await gateway.listen(portFor(options.ports, 'gateway', gatewayConfig.port), options.host ?? gatewayConfig.host);
     return {
       gatewayUrl: `${running.url}/graphql`,
       subgraphUrls,
@@ -194,6 +267,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       telemetry,
       gateway,
       subgraphs,
+      config: { gateway: gatewayConfig, subgraphs: subgraphConfigs },
+      options: { gateway: gatewayOptions, subgraphs: subgraphOptions },
       stop: stopAll,
     };
   } catch (err) {

@@ -1,15 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { loadGatewayConfig } from '@shop/gateway';
 import { freePort } from '@shop/server';
-import { REPO_ROOT, SUBGRAPHS, type SubgraphName, portFor } from './index';
+import { REPO_ROOT, SUBGRAPHS, type SubgraphName, loadSubgraphConfigs, portFor } from './index';
 
+/** The broker `npm run start:services` uses when `AMQP_URL` is not set. */
+export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+
+/**
+ * How the services are configured: the children inherit this process's environment with `env`
+ * over it, and the launcher reads the same variables through the processes' own config modules
+ * (`<SERVICE>_PORT`, `GATEWAY_PORT`, `<SERVICE>_DATABASE_URL`, `SUBGRAPH_<NAME>_URL`, `AMQP_URL`),
+ * so it never overwrites what the environment set. The other options are explicit overrides.
+ */
 export interface ServicesOptions {
-  /** PostgreSQL URL per subgraph. @default postgres://postgres@127.0.0.1:5432/shop_<name> */
+  /** PostgreSQL URL per subgraph. @default `<SERVICE>_DATABASE_URL`, else postgres://postgres@127.0.0.1:5432/shop_<name> */
   databaseUrl?: (name: SubgraphName) => string;
-  /** Port per process; 0 picks a free one. @default the contract ports */
+  /** Port per process; 0 picks a free one. @default `<SERVICE>_PORT` and `GATEWAY_PORT`, else the contract ports */
   ports?: Partial<Record<SubgraphName | 'gateway', number>>;
-  /** Extra environment for every process (SEED_*, LOG_LEVEL, REDIS_URL...). @default {} */
+  /** Environment for every process, over this process's (SEED_*, LOG_LEVEL, REDIS_URL, ports...). @default {} */
   env?: Record<string, string>;
   /** Where the children's stdout/stderr go. @default 'inherit' */
   stdio?: 'inherit' | 'ignore';
@@ -87,8 +97,13 @@ function stopProcess(child: ChildProcess): Promise<void> {
 export async function startServices(options: ServicesOptions = {}): Promise<Services> {
   const stdio = options.stdio ?? 'inherit';
   const timeout = options.readyTimeoutMs ?? 120_000;
+  // What the children will see, read once; the launcher reads it through their config modules, so
+  // a bad variable fails here, naming it, before any process starts.
+  const inherited: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   // Services talk through RabbitMQ: without a broker their events would wait in the outboxes.
-  const env = { AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', ...options.env };
+  const env: Record<string, string> = { ...options.env, AMQP_URL: inherited.AMQP_URL || DEFAULT_AMQP_URL };
+  const subgraphConfigs = loadSubgraphConfigs(inherited);
+  const gatewayConfig = options.gateway === false ? undefined : loadGatewayConfig(inherited);
   const processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>> = {};
   /** How each process was started, to start it again the same way. */
   const specs: Partial<Record<SubgraphName | 'gateway', { entry: string; env: Record<string, string>; readyUrl: string }>> = {};
@@ -119,13 +134,13 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
     const ready: Promise<void>[] = [];
     const chosen = SUBGRAPHS.filter((def) => options.only === undefined || options.only.includes(def.name));
     for (const def of SUBGRAPHS) {
-      const requested = portFor(options.ports, def.name, def.port);
+      const config = subgraphConfigs[def.name];
+      const requested = portFor(options.ports, def.name, config.port);
       const port = requested === 0 ? await freePort() : requested;
       subgraphUrls[def.name] = `http://127.0.0.1:${port}/graphql`;
       if (!chosen.includes(def)) continue;
       const prefix = def.name.toUpperCase();
-      const databaseUrl =
-        options.databaseUrl?.(def.name) ?? process.env[`${prefix}_DATABASE_URL`] ?? `postgres://postgres@127.0.0.1:5432/shop_${def.name}`;
+      const databaseUrl = options.databaseUrl?.(def.name) ?? config.databaseUrl ?? `postgres://postgres@127.0.0.1:5432/shop_${def.name}`;
       specs[def.name] = {
         entry: join('subgraphs', def.name, 'src', 'index.ts'),
         env: { ...env, [`${prefix}_PORT`]: String(port), [`${prefix}_DATABASE_URL`]: databaseUrl },
@@ -135,10 +150,16 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
     }
     await Promise.all(ready);
     let gatewayUrl = '';
-    if (options.gateway !== false) {
-      const requested = portFor(options.ports, 'gateway', 4000);
+    if (gatewayConfig) {
+      const requested = portFor(options.ports, 'gateway', gatewayConfig.port);
       const gatewayPort = requested === 0 ? await freePort() : requested;
-      const overrides = Object.fromEntries(SUBGRAPHS.map((s) => [`SUBGRAPH_${s.name.toUpperCase()}_URL`, subgraphUrls[s.name]]));
+      // The gateway routes to the services started here, except where SUBGRAPH_<NAME>_URL says otherwise.
+      const overrides = Object.fromEntries(
+        SUBGRAPHS.filter((s) => !gatewayConfig.subgraphUrlOverrides[s.name.toUpperCase()]).map((s) => [
+          `SUBGRAPH_${s.name.toUpperCase()}_URL`,
+          subgraphUrls[s.name],
+        ]),
+      );
       specs.gateway = {
         entry: join('gateway', 'src', 'index.ts'),
         env: { ...env, ...overrides, GATEWAY_PORT: String(gatewayPort) },
