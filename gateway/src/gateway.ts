@@ -7,9 +7,7 @@ import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import responseCachePlugin from '@apollo/server-plugin-response-cache';
 import { KeyvAdapter } from '@apollo/utils.keyvadapter';
 import type { CacheStore } from '@shop/cache';
-import { BatchingDataSource, type FetchLayers, allLayersOn } from './batching/datasource';
-import { EntityCache } from './batching/entity-cache';
-import { createTransport } from './batching/transport';
+import { BatchingDataSource, EntityCache, type FetchLayers, allLayersOn, createTransport } from './fetch';
 import type { Bus, Subscription } from '@shop/events';
 import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
@@ -227,7 +225,7 @@ const noIntrospection: ValidationRule = (context) => ({
   },
 });
 
-export { SUBGRAPH_UNAVAILABLE } from './batching/datasource';
+export { SUBGRAPH_UNAVAILABLE } from './fetch';
 export { COST_ESTIMATED_TOO_EXPENSIVE, type CostMode, defaultMaxCost } from '@shop/server';
 
 const normaliseName = (name: string) => name.toUpperCase().replace(/[^A-Z0-9]/g, '_');

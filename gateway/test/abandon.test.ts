@@ -1,8 +1,7 @@
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import { eventually } from '@shop/testing';
-import { BatchingDataSource, allLayersOn } from '../src/batching/datasource';
-import type { Transport } from '../src/batching/transport';
+import { BatchingDataSource, type Transport, allLayersOn } from '../src/fetch';
 import { type Fixtures, type GatewayUnderTest, composeFixture, query, silentTelemetry, startFixtures, startGateway } from './harness';
 
 // Bounded work: a request whose client goes away stops costing anything, at the gateway (its

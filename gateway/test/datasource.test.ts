@@ -2,9 +2,7 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import { openCacheStore } from '@shop/cache';
 import { metricValue } from '@shop/telemetry';
-import { BatchingDataSource, type FetchLayers, allLayersOff, allLayersOn } from '../src/batching/datasource';
-import { EntityCache, stableStringify } from '../src/batching/entity-cache';
-import type { Transport } from '../src/batching/transport';
+import { BatchingDataSource, EntityCache, type FetchLayers, type Transport, allLayersOff, allLayersOn, stableStringify } from '../src/fetch';
 import { silentTelemetry } from './harness';
 
 const ENTITIES = 'query($representations:[_Any!]!){_entities(representations:$representations){...on User{name}}}';

@@ -1,9 +1,11 @@
 // Federation behaviour with every cache and fetch layer on, against the same gateway with all of
 // them off: the responses (data and errors, paths and codes included) must be identical, and both
-// must match what is written here by hand. With caches on each query runs cold, then warm.
+// must match what is written here by hand. With caches on each query runs cold, then warm. Each
+// layer also runs alone, every other off: each must keep the responses by itself.
 import { type CacheStore, openCacheStore } from '@shop/cache';
 import type { RunningServer } from '@shop/server';
 import { type Telemetry, metricValue } from '@shop/telemetry';
+import { type FetchLayers, allLayersOff, allLayersOn } from '../src/fetch';
 import { type Gateway, createGateway } from '../src/gateway';
 import { type FederationFixtures, SUBGRAPH_NAMES, type SubgraphName, startFederationFixtures } from './fixtures/federation';
 import { type GraphQLResponse, query, silentTelemetry } from './harness';
@@ -437,18 +439,39 @@ interface Running {
   forget(): Promise<void>;
 }
 
-async function start(fx: FederationFixtures, layersOn: boolean): Promise<Running> {
+/** Which of the gateway's caches and fetch layers run. */
+interface Setup {
+  entityCache: boolean;
+  responseCache: boolean;
+  layers: FetchLayers;
+}
+
+const EVERYTHING: Setup = { entityCache: true, responseCache: true, layers: allLayersOn };
+const NOTHING: Setup = { entityCache: false, responseCache: false, layers: allLayersOff };
+
+/** Each switchable layer alone. Transport, error mapping, request ids and evictions always run. */
+const ALONE = {
+  dedupe: { ...NOTHING, layers: { ...allLayersOff, dedupe: true } },
+  merge: { ...NOTHING, layers: { ...allLayersOff, merge: true } },
+  inflight: { ...NOTHING, layers: { ...allLayersOff, inflight: true } },
+  'entity cache': { ...NOTHING, entityCache: true },
+  'response cache': { ...NOTHING, responseCache: true },
+} satisfies Record<string, Setup>;
+type LayerName = keyof typeof ALONE;
+const LAYER_NAMES = Object.keys(ALONE) as LayerName[];
+
+async function start(fx: FederationFixtures, setup: Setup): Promise<Running> {
   const telemetry = silentTelemetry('gateway');
-  const cacheStore = layersOn ? openCacheStore({ telemetry }) : undefined;
+  const cacheStore = setup.entityCache || setup.responseCache ? openCacheStore({ telemetry }) : undefined;
   const gateway = await createGateway({
     telemetry,
     supergraph: { sdl: fx.supergraphSdl },
     subgraphUrlOverrides: fx.urls,
     explorer: false,
     cacheStore,
-    entityCache: layersOn,
-    responseCache: layersOn,
-    layers: { dedupe: layersOn, merge: layersOn, inflight: layersOn },
+    entityCache: setup.entityCache,
+    responseCache: setup.responseCache,
+    layers: setup.layers,
   });
   const server = await gateway.listen(0, '127.0.0.1');
   const representations = async () =>
@@ -479,17 +502,20 @@ async function start(fx: FederationFixtures, layersOn: boolean): Promise<Running
 let fx: FederationFixtures;
 let off: Running;
 let on: Running;
+const alone = {} as Record<LayerName, Running>;
 
 beforeAll(async () => {
   fx = await startFederationFixtures();
-  off = await start(fx, false);
-  on = await start(fx, true);
+  off = await start(fx, NOTHING);
+  on = await start(fx, EVERYTHING);
+  for (const name of LAYER_NAMES) alone[name] = await start(fx, ALONE[name]);
 });
 
 afterAll(async () => {
-  await on?.gateway.stop();
-  await off?.gateway.stop();
-  await on?.cacheStore?.close();
+  for (const running of [on, off, ...Object.values(alone)]) {
+    await running?.gateway.stop();
+    await running?.cacheStore?.close();
+  }
   await fx?.stop();
 });
 
@@ -518,6 +544,31 @@ describe.each(CASES)('$name', (c) => {
     // Every run's responses first: a wrong answer says more than a wrong count.
     expect(results).toEqual(results.map((r) => ({ ...r, cold: r.off, warm: r.off })));
     expect(sent).toEqual(c.runs.map((r) => r.sent));
+  });
+});
+
+describe.each(LAYER_NAMES)('%s alone', (name) => {
+  it('gives every case the responses of the gateway with everything off, cold then warm, sending no more representations than it', async () => {
+    const gateway = alone[name];
+    const results = [];
+    const sent = [];
+    for (const c of CASES) {
+      await gateway.forget();
+      for (const run of c.runs) {
+        const reference = await off.run(c.query, run.variables);
+        const cold = await gateway.run(c.query, run.variables);
+        const warm = await gateway.run(c.query, run.variables);
+        const seen = (r: typeof reference) => ({ ...r.outcome, extensions: r.extensions });
+        results.push({ query: c.name, variables: run.variables, off: seen(reference), cold: seen(cold), warm: seen(warm) });
+        // One layer saves at most what all of them together do, and never costs more than none.
+        for (const subgraph of SUBGRAPH_NAMES) {
+          const counts = { everything: run.sent.cold[subgraph] ?? 0, cold: cold.sent[subgraph] ?? 0, warm: warm.sent[subgraph] ?? 0, nothing: reference.sent[subgraph] ?? 0 };
+          sent.push({ query: c.name, subgraph, ...counts, within: counts.everything <= counts.cold && counts.warm <= counts.cold && counts.cold <= counts.nothing });
+        }
+      }
+    }
+    expect(results).toEqual(results.map((r) => ({ ...r, cold: r.off, warm: r.off })));
+    expect(sent.filter((s) => !s.within)).toEqual([]);
   });
 });
 
@@ -635,13 +686,15 @@ describe('concurrent requests', () => {
         ],
       },
     };
-    for (const gateway of [off, on]) {
-      await on.forget();
+    const gateways: Array<[string, Running]> = [
+      ['off', off],
+      ['on', on],
+      ...LAYER_NAMES.map((name): [string, Running] => [`${name} alone`, alone[name]]),
+    ];
+    for (const [layers, gateway] of gateways) {
+      await gateway.forget();
       const [prices, stock] = await Promise.all([gateway.run(PRICES), gateway.run(STOCK)]);
-      expect({ layers: gateway === on ? 'on' : 'off', prices: prices.outcome, stock: stock.outcome }).toEqual({
-        layers: gateway === on ? 'on' : 'off',
-        ...expected,
-      });
+      expect({ layers, prices: prices.outcome, stock: stock.outcome }).toEqual({ layers, ...expected });
     }
   });
 });

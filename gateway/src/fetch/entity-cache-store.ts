@@ -1,12 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cache } from '@shop/cache';
 import type { Metrics } from '@shop/telemetry';
-
-/** A cache hint, as subgraphs send it in `Cache-Control`. */
-export interface Hint {
-  maxAge: number;
-  scope?: 'PUBLIC' | 'PRIVATE';
-}
+import type { Hint } from './hint';
+import { type Representation, stableStringify } from './representation';
 
 /** What the entity cache keeps per representation. */
 interface Entry {
@@ -17,31 +13,6 @@ interface Entry {
   /** The subgraph's generation when it was fetched. */
   s: string;
   h: Hint;
-}
-
-/** A representation: `__typename` plus key fields (and any `@requires` fields). */
-export type Representation = Record<string, unknown> & { __typename: string };
-
-/** JSON with object keys sorted, so equal representations give equal strings whatever their key order. */
-export function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  // Loops rather than map/filter/join: this runs for every representation of every fetch.
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + stableStringify(value[i]);
-    return `${out}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const v = obj[k];
-    if (v === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(k)}:${stableStringify(v)}`;
-    first = false;
-  }
-  return `${out}}`;
 }
 
 const hashes = new Map<string, string>();
@@ -86,7 +57,7 @@ export interface Lookup {
 }
 
 /**
- * The gateway's entity cache: one entry per (subgraph, representation, selection), so only
+ * The entity cache's store (the layer that uses it is `entity-cache.ts`): one entry per (subgraph, representation, selection), so only
  * misses are sent to subgraphs. Eviction by type and id (or by subgraph) writes a new
  * generation; entries fetched under an older one are ignored. Each look-up is ONE cache round
  * trip (MGET of the entries and their generations).

@@ -1,4 +1,7 @@
 import { Agent, request } from 'undici';
+import type { Metrics } from '@shop/telemetry';
+import { parseHint } from './hint';
+import { type FetchRequest, type FetchResponse, type GraphQLBody, bodyOf } from './layer';
 
 /** A subgraph's answer: its HTTP status, the headers we use, and the parsed body. */
 export interface TransportResponse {
@@ -27,6 +30,17 @@ export class ResponseTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`the response is over ${limit} bytes`);
     this.name = 'ResponseTooLargeError';
+  }
+}
+
+/**
+ * Thrown when a subgraph's answer is not a GraphQL body the gateway can pass on: not GraphQL at
+ * all, or a 4xx/5xx status without errors in it. Error mapping turns it into a coded error.
+ */
+export class UnusableResponseError extends Error {
+  constructor(readonly status: number) {
+    super(`the subgraph answered HTTP ${status} without a GraphQL body that says why`);
+    this.name = 'UnusableResponseError';
   }
 }
 
@@ -95,4 +109,36 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(err?: Error):
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function isGraphQLBody(body: unknown): body is GraphQLBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  return 'data' in body || 'errors' in body;
+}
+
+/** What the transport layer needs to reach one subgraph. */
+export interface TransportLayerOptions {
+  subgraph: string;
+  url: string;
+  transport: Transport;
+  metrics: Metrics;
+}
+
+/**
+ * The pipeline's last step: one HTTP request to the subgraph, counted (with its
+ * representations), its `Cache-Control` read as the answer's hint.
+ */
+export function transportLayer({ subgraph, url, transport, metrics }: TransportLayerOptions): (request: FetchRequest) => Promise<FetchResponse> {
+  const labels = { subgraph };
+  return async (request) => {
+    if (request.representations) metrics.entityRepresentations.inc(labels, request.representations.length);
+    metrics.subgraphRequests.inc(labels);
+    const response = await transport.post(url, bodyOf(request), request.headers, request.signal);
+    // A subgraph that answers a GraphQL body with a 4xx/5xx status (Apollo Server does for
+    // invalid variables) still told us what went wrong: pass its errors, codes intact.
+    if (isGraphQLBody(response.body) && (response.status < 300 || (response.body.errors?.length ?? 0) > 0)) {
+      return { body: response.body, hint: response.status < 300 ? parseHint(response.cacheControl) : { maxAge: 0 } };
+    }
+    throw new UnusableResponseError(response.status);
+  };
 }

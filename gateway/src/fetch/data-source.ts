@@ -1,0 +1,84 @@
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+// The enum is not re-exported from the package root.
+import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { type CachePolicy, type FetchResponse, entitiesBody, entitiesOf, remapErrors, selectionKeyOf } from './layer';
+import { type DataSourceDeps, type Fetch, composePipeline } from './pipeline';
+import type { Representation } from './representation';
+
+type ProcessOptions<C extends object> = GraphQLDataSourceProcessOptions<C & Record<string, unknown>>;
+
+const MUTATION = /^\s*mutation\b/;
+
+function cachePolicyOf(policy: unknown): CachePolicy | undefined {
+  return typeof policy === 'object' && policy !== null && 'restrict' in policy ? (policy as CachePolicy) : undefined;
+}
+
+/**
+ * The `_entities` answer Apollo's query plan reads: one entity per representation asked for
+ * (null where the subgraph gave none), errors at positions that exist, nothing else of the body.
+ */
+function entitiesAnswer(response: FetchResponse, count: number): GatewayGraphQLResponse {
+  const list = entitiesOf(response.body);
+  // The layers' answers are complete already; only a subgraph's own may be short or missing.
+  let entities: unknown[];
+  if (list?.length === count) entities = list as unknown[];
+  else {
+    entities = new Array<unknown>(count);
+    for (let i = 0; i < count; i++) entities[i] = list?.[i] ?? null;
+  }
+  const errors = response.body.errors?.length ? remapErrors(response.body.errors, (at) => (at >= 0 && at < count ? [at] : [])) : [];
+  return entitiesBody(entities, errors) as GatewayGraphQLResponse;
+}
+
+/**
+ * The gateway's data source for one subgraph, as @apollo/gateway calls it: it turns Apollo's
+ * request into a {@link FetchRequest} (is it a mutation? an `_entities` fetch? the client's request
+ * id, connection and cache policy) and runs it through the subgraph's fetch pipeline
+ * (`pipeline.ts`, one layer per file beside this one).
+ */
+export class BatchingDataSource<TContext extends object> implements GraphQLDataSource<TContext & Record<string, unknown>> {
+  private readonly fetch: Fetch;
+
+  constructor(
+    readonly name: string,
+    readonly url: string,
+    deps: DataSourceDeps,
+  ) {
+    this.fetch = composePipeline(name, url, deps);
+  }
+
+  async process(options: ProcessOptions<TContext>): Promise<GatewayGraphQLResponse> {
+    const { request } = options;
+    const query = request.query ?? '';
+    const incoming = options.kind === GraphQLDataSourceRequestKind.INCOMING_OPERATION;
+    const context = incoming ? (options.context as { requestId?: unknown; signal?: unknown }) : undefined;
+    const variables = request.variables ?? {};
+    const mutation = MUTATION.test(query);
+    const reps = variables.representations;
+    const common = {
+      query,
+      operationName: request.operationName,
+      mutation,
+      requestId: typeof context?.requestId === 'string' ? context.requestId : undefined,
+      headers: {},
+      // Aborted when the client goes away: its subgraph requests are cancelled rather than left running.
+      signal: context?.signal instanceof AbortSignal ? context.signal : undefined,
+      cachePolicy: incoming ? cachePolicyOf(options.incomingRequestContext.overallCachePolicy) : undefined,
+    };
+
+    if (incoming && !mutation && Array.isArray(reps) && reps.length > 0) {
+      const { representations: _reps, ...otherVariables } = variables;
+      const response = await this.fetch({
+        ...common,
+        variables: otherVariables,
+        representations: reps as Representation[],
+        repKeys: undefined,
+        selectionKey: selectionKeyOf(query, otherVariables),
+      });
+      return entitiesAnswer(response, reps.length);
+    }
+    const response = await this.fetch({ ...common, variables, representations: undefined, repKeys: undefined, selectionKey: undefined });
+    return response.body as GatewayGraphQLResponse;
+  }
+}

@@ -1,0 +1,30 @@
+/** A cache hint, as subgraphs send it in `Cache-Control` (their `@cacheControl` hints). */
+export interface Hint {
+  /** Seconds the answer may be reused; 0: not at all. */
+  maxAge: number;
+  /** `PRIVATE`: per user, never shared between users. @default unset (no scope given) */
+  scope?: 'PUBLIC' | 'PRIVATE';
+}
+
+/** A `Cache-Control` header as a hint: max-age, private/public; no-store and no-cache mean 0. */
+export function parseHint(header: string | undefined): Hint {
+  const hint: Hint = { maxAge: 0 };
+  if (!header) return hint;
+  for (const part of header.split(',')) {
+    const [k, v] = part.trim().split('=', 2);
+    const key = k?.toLowerCase();
+    if (key === 'max-age' && v && /^\d+$/.test(v)) hint.maxAge = Number(v);
+    else if (key === 'private') hint.scope = 'PRIVATE';
+    else if (key === 'public') hint.scope = 'PUBLIC';
+    else if (key === 'no-store' || key === 'no-cache') hint.maxAge = 0;
+  }
+  return hint;
+}
+
+/** The stricter of two hints: the shorter max-age, and PRIVATE if either is. */
+export function minHint(a: Hint, b: Hint): Hint {
+  const hint: Hint = { maxAge: Math.min(a.maxAge, b.maxAge) };
+  if (a.scope === 'PRIVATE' || b.scope === 'PRIVATE') hint.scope = 'PRIVATE';
+  else if (a.scope || b.scope) hint.scope = 'PUBLIC';
+  return hint;
+}

@@ -1,0 +1,32 @@
+import { type FetchRequest, type FetchResponse, type Layer, type Next, bodyOf } from './layer';
+import { SharedAbort } from './shared-abort';
+
+/**
+ * In-flight sharing: identical concurrent subgraph queries (same document, variables and
+ * operation name) share one request. Never mutations: a mutation must run once per client, as
+ * federation's `RemoteGraphQLDataSource` never retries one. `_entities` fetches pass: merging
+ * shares those. The shared request is cancelled only once every client waiting on it has gone.
+ */
+export function inflightLayer(): Layer {
+  const inflight = new Map<string, { result: Promise<FetchResponse>; abort: SharedAbort }>();
+  const share = async (request: FetchRequest, next: Next): Promise<FetchResponse> => {
+    const body = bodyOf(request);
+    const shared = inflight.get(body);
+    // One whose every caller went away is being cancelled: do not join it.
+    if (shared && !shared.abort.signal.aborted) {
+      shared.abort.join(request.signal);
+      // @apollo/gateway merges later fetches into the objects a response holds: a joiner gets
+      // its own copy, or one request's data would be written into another's.
+      return structuredClone(await shared.result);
+    }
+    const abort = new SharedAbort();
+    abort.join(request.signal);
+    const result = next({ ...request, signal: abort.signal, body }).finally(() => {
+      // A cancelled request may have been replaced by a newer one under the same key: keep that.
+      if (inflight.get(body)?.result === result) inflight.delete(body);
+    });
+    inflight.set(body, { result, abort });
+    return result;
+  };
+  return (request, next) => (request.mutation || request.representations ? next(request) : share(request, next));
+}

@@ -1,0 +1,68 @@
+import type { Logger, Metrics } from '@shop/telemetry';
+import { cachePolicyLayer } from './cache-policy';
+import { dedupeLayer } from './dedupe';
+import { entityCacheLayer } from './entity-cache';
+import type { EntityCache } from './entity-cache-store';
+import { errorMappingLayer } from './error-mapping';
+import { type ChangedEntity, evictAfterMutationLayer } from './evict-after-mutation';
+import { inflightLayer } from './inflight';
+import type { FetchRequest, FetchResponse, Layer } from './layer';
+import { mergeLayer } from './merge';
+import { requestIdLayer } from './request-id';
+import { type Transport, transportLayer } from './transport';
+
+/** The switchable layers between the query planner and the subgraphs; responses are identical with any of them off. */
+export interface FetchLayers {
+  /** Send identical representations in one `_entities` fetch once. @default true */
+  dedupe: boolean;
+  /** Merge concurrent `_entities` fetches to one subgraph with one selection into one request. @default true */
+  merge: boolean;
+  /** Share one request among identical concurrent subgraph queries (never mutations). @default true */
+  inflight: boolean;
+}
+
+export const allLayersOn: FetchLayers = { dedupe: true, merge: true, inflight: true };
+export const allLayersOff: FetchLayers = { dedupe: false, merge: false, inflight: false };
+
+/** What the pipeline of one subgraph is built from. */
+export interface DataSourceDeps {
+  transport: Transport;
+  metrics: Metrics;
+  logger: Logger;
+  layers: FetchLayers;
+  /** The entity cache layer runs with this store. @default undefined (no entity caching) */
+  entityCache?: EntityCache | undefined;
+  /** Evictions after mutations: called after each mutation with the entities its response names. @default undefined (none) */
+  onMutation?: ((entities: ChangedEntity[]) => Promise<void>) | undefined;
+  /** The transport's timeout, named in the error of a request that exceeds it. */
+  timeoutMs: number;
+}
+
+/** A subgraph's whole fetch path: a request in, the subgraph's (or the caches') answer out. */
+export type Fetch = (request: FetchRequest) => Promise<FetchResponse>;
+
+/**
+ * The layers of one subgraph, outermost first. A layer that is off is not in the list. The
+ * order is what keeps the counts: dedupe before the entity cache (one look-up per distinct
+ * representation), the cache before merging (only misses are merged), and dedupe again below
+ * merging, where the callers' representations meet (each distinct one sent once per request).
+ */
+export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps): Layer[] {
+  const { layers, entityCache, onMutation } = deps;
+  return [
+    requestIdLayer,
+    cachePolicyLayer,
+    ...(onMutation ? [evictAfterMutationLayer(onMutation)] : []),
+    ...(layers.dedupe ? [dedupeLayer] : []),
+    ...(entityCache ? [entityCacheLayer(subgraph, entityCache)] : []),
+    ...(layers.merge ? [mergeLayer(), ...(layers.dedupe ? [dedupeLayer] : [])] : []),
+    ...(layers.inflight ? [inflightLayer()] : []),
+    errorMappingLayer({ subgraph, url, logger: deps.logger, timeoutMs: deps.timeoutMs }),
+  ];
+}
+
+/** Composes the layers over the transport, once per subgraph: a request allocates no closures. */
+export function composePipeline(subgraph: string, url: string, deps: DataSourceDeps): Fetch {
+  const send = transportLayer({ subgraph, url, transport: deps.transport, metrics: deps.metrics });
+  return fetchLayers(subgraph, url, deps).reduceRight<Fetch>((next, layer) => (request) => layer(request, next), send);
+}

@@ -1,0 +1,28 @@
+/** A representation: `__typename` plus key fields (and any `@requires` fields). */
+export type Representation = Record<string, unknown> & { __typename: string };
+
+/**
+ * JSON with object keys sorted, so equal representations give equal strings whatever their key
+ * order. Dedupe and the entity cache key representations by it; each representation's is
+ * computed once per fetch and handed down in `FetchRequest.repKeys`.
+ */
+export function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  // Loops rather than map/filter/join: this runs for every representation of every fetch.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + stableStringify(value[i]);
+    return `${out}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${stableStringify(v)}`;
+    first = false;
+  }
+  return `${out}}`;
+}
