@@ -3,11 +3,27 @@
 // lives in packages/ and holds no data.
 import { readdirSync } from 'node:fs';
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const subgraphs = readdirSync(new URL('./subgraphs', import.meta.url), { withFileTypes: true })
   .filter((d) => d.isDirectory())
   .map((d) => d.name);
+
+// Packages have clear faces (#12): each workspace package's exports map offers its root only, so
+// any subpath of `@shop/<package>` (its src/, its data layer) is another package's insides, and
+// so is a relative path into another workspace folder.
+const deepImports = [
+  {
+    group: ['@shop/*/*', '@shop/*/*/**'],
+    message: "import a workspace package by its name only: its exports map is its public face. Export what you need from the package's root.",
+  },
+  {
+    group: ['**/packages/*/src/**', '**/subgraphs/*/src/**', '../../*/src/**', '../../../*/src/**', '../gateway/src/**', '../../gateway/src/**', '../../../gateway/src/**'],
+    message: "do not reach into another workspace folder by a relative path: import the package by its name.",
+  },
+];
 
 const ownership = subgraphs.map((name) => {
   const others = subgraphs.filter((other) => other !== name);
@@ -26,6 +42,7 @@ const ownership = subgraphs.map((name) => {
               group: ['@shop/gateway', '@shop/gateway/*', '**/gateway/src/**'],
               message: 'a subgraph may not import the gateway.',
             },
+            ...deepImports,
           ],
         },
       ],
@@ -34,7 +51,7 @@ const ownership = subgraphs.map((name) => {
 });
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/generated/**', '**/dist/**', '.data/**', 'bench/results/**', 'docs/**'] },
+  { ignores: ['**/node_modules/**', '**/generated/**', '**/dist/**', '.data/**', 'bench/results/**', 'docs/**', 'test/fixtures/lint-cycle/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -43,7 +60,20 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
+      'no-restricted-imports': ['error', { patterns: deepImports }],
     },
+  },
+  {
+    // No import cycles (#12), followed across workspace packages through their TypeScript sources.
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver': undefined,
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['tsconfig.base.json'] })],
+      // Workspace packages are linked into node_modules: follow them as our own code, not as external modules.
+      'import-x/external-module-folders': [],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
   },
   ...ownership,
   {

@@ -28,7 +28,7 @@ import { connect } from 'amqplib';
 import pg from 'pg';
 import { type AmqpBus, connectAmqpBus } from '@shop/events';
 import { createProducts } from '@shop/products';
-import { ProductsRepository } from '@shop/products/src/data/repository';
+import { ProductsRepository } from '@shop/products';
 import type { StoreSubgraph } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
 import { dropPostgresDatabase } from '@shop/store';

@@ -96,7 +96,7 @@ describe('RabbitMQ outage during 1,000 writes', () => {
     // The replica consumes as its own group: bind it by subscribing under another name.
     const replayBus = buses.at(-1)!;
     const { idempotentConsumer } = await import('@shop/events');
-    const { StockRepository } = await import('@shop/inventory/src/data/repository');
+    const { StockRepository } = await import('@shop/inventory');
     const sub = await replayBus.subscribe({
       group: 'inventory-replay',
       types: ['ProductCreated'],

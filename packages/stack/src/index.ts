@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
+import { SUBGRAPHS, type SubgraphName, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { createAccounts } from '@shop/accounts';
-import { type SubgraphConfig, loadSubgraphConfig } from '@shop/config';
+import type { SubgraphConfig } from '@shop/config';
 import {
   type Gateway,
   type GatewayConfig,
@@ -13,10 +13,6 @@ import {
   loadGatewayConfig,
   openGatewayCacheStore,
 } from '@shop/gateway';
-import { createInventory } from '@shop/inventory';
-import { createOrders } from '@shop/orders';
-import { createProducts } from '@shop/products';
-import { createReviews } from '@shop/reviews';
 import type { SeedSizes } from '@shop/seed';
 import {
   type RunningServer,
@@ -29,20 +25,6 @@ import { type CacheStore, openCacheStore } from '@shop/cache';
 import { type Bus, MemoryBroker, MemoryBus, connectAmqpBus } from '@shop/events';
 import { type StoreLocation, sqliteFileFor } from '@shop/store';
 import { createTelemetry, type Telemetry } from '@shop/telemetry';
-
-/** The repository root, where supergraph.graphql lives. */
-export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
-
-/** The subgraphs of this repository with their contract ports, in supergraph.yaml order. */
-export const SUBGRAPHS = [
-  { name: 'accounts', port: 4001, create: createAccounts },
-  { name: 'products', port: 4002, create: createProducts },
-  { name: 'inventory', port: 4003, create: createInventory },
-  { name: 'reviews', port: 4004, create: createReviews },
-  { name: 'orders', port: 4005, create: createOrders },
-] as const;
-
-export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
 
 /** The environment a stack reads when given none: every default, and no development extras. */
 export const STACK_TEST_ENV: NodeJS.ProcessEnv = { NODE_ENV: 'test' };
@@ -137,18 +119,6 @@ export interface Stack {
   options: { gateway: GatewayOptions; subgraphs: Record<SubgraphName, SubgraphFactoryOptions> };
   /** Stops the gateway first (draining in-flight requests), then the subgraphs. */
   stop(): Promise<void>;
-}
-
-/** A process's port: the one asked for; else 0 when the caller asked for free ports elsewhere; else the configured one. */
-export function portFor(ports: Partial<Record<string, number>> | undefined, name: string, configuredPort: number): number {
-  const asked = ports?.[name];
-  if (asked !== undefined) return asked;
-  return ports && Object.values(ports).includes(0) ? 0 : configuredPort;
-}
-
-/** Every subgraph's settings from one environment, with its contract port as the default port. */
-export function loadSubgraphConfigs(env: NodeJS.ProcessEnv): Record<SubgraphName, SubgraphConfig> {
-  return Object.fromEntries(SUBGRAPHS.map((s) => [s.name, loadSubgraphConfig(s.name, s.port, env)])) as Record<SubgraphName, SubgraphConfig>;
 }
 
 /** The options that were set: an explicit `undefined` must not hide the config's value. */
@@ -277,4 +247,5 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 }
 
+export * from './subgraphs';
 export * from './services';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadGatewayConfig } from '@shop/gateway';
 import { freePort } from '@shop/server';
-import { REPO_ROOT, SUBGRAPHS, type SubgraphName, loadSubgraphConfigs, portFor } from './index';
+import { REPO_ROOT, SUBGRAPHS, type SubgraphName, loadSubgraphConfigs, portFor } from './subgraphs';
 
 /** The broker `npm run start:services` uses when `AMQP_URL` is not set. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';

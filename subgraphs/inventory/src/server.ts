@@ -23,3 +23,6 @@ export const createInventory = defineStoreSubgraph<InventoryDB, StockRepository,
   }),
   context: ({ repository, telemetry, logger }) => ({ stock: repository, loaders: createLoaders(repository, telemetry), logger }),
 });
+
+/** The data layer, for tests that change stock behind the API on purpose (the outage test). */
+export { StockRepository } from './data/repository';

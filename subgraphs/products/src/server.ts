@@ -35,3 +35,6 @@ export const createProducts = defineStoreSubgraph<ProductsDB, ProductsRepository
     pageMax,
   }),
 });
+
+/** The data layer, for tools that write behind the API on purpose (the events benchmark seeds with it). */
+export { ProductsRepository } from './data/repository';
