@@ -9,7 +9,8 @@ import { SUBGRAPHS, startStack } from '@shop/stack';
 
 runMain(async () => {
   const started = Date.now();
-  const stack = await startStack({ env: process.env, processMetrics: true });
+  // On a terminal, readable log lines; piped or in a container, JSON lines.
+  const stack = await startStack({ env: process.env, processMetrics: true, prettyLogs: process.stdout.isTTY === true });
   const { gateway: gatewayConfig, subgraphs: subgraphConfigs } = stack.config;
   const stores = SUBGRAPHS.some((s) => subgraphConfigs[s.name].databaseUrl) ? 'PostgreSQL and SQLite' : `data in ${subgraphConfigs.accounts.dataDir}/`;
   const gatewayBase = stack.gatewayUrl.replace(/\/graphql$/, '');

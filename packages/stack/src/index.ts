@@ -64,6 +64,8 @@ export interface StackOptions {
   supergraph?: SupergraphSource;
   /** @default a pino logger at `LOG_LEVEL` ('info') */
   logger?: Logger;
+  /** The default logger writes human-readable lines (pino-pretty) instead of JSON. @default false */
+  prettyLogs?: boolean;
   /** Collect Node's process metrics in the shared registry. @default false */
   processMetrics?: boolean;
   /** Introspection on the gateway. @default true */
@@ -139,7 +141,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const subgraphConfigs = loadSubgraphConfigs(env);
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
-  const logger = options.logger ?? pino({ level: gatewayConfig.logLevel });
+  const logger =
+    options.logger ??
+    pino({
+      level: gatewayConfig.logLevel,
+      // A person at a terminal reads lines, a log shipper reads JSON.
+      ...(options.prettyLogs ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+    });
   const started: Array<{ stop(): Promise<void> } | { close(): Promise<void> }> = [];
   const stopAll = async () => {
     for (const s of started.splice(0).reverse()) await ('stop' in s ? s.stop() : s.close());
