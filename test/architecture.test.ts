@@ -10,7 +10,7 @@ const workspaceDirs = ['packages', 'subgraphs'].flatMap((dir) =>
   readdirSync(join(root, dir))
     .filter((name) => statSync(join(root, dir, name)).isDirectory())
     .map((name) => join(dir, name)),
-).concat('gateway');
+).concat('gateway', 'stack');
 
 interface PackageJson {
   name: string;

@@ -9,7 +9,7 @@ import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
 
 /** The repository root, where supergraph.graphql lives. */
-export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
+export const REPO_ROOT = resolve(__dirname, '..', '..');
 
 /** The subgraphs of this repository with their contract ports, in supergraph.yaml order. */
 export const SUBGRAPHS = [
