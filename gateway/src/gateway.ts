@@ -11,7 +11,7 @@ import { BatchingDataSource, EntityCache, type FetchLayers, allLayersOn, createT
 import type { Bus, Subscription } from '@shop/events';
 import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import {
   type DocumentLimits,
   type RouteHandler,
@@ -30,7 +30,7 @@ import {
   listen,
   parseOptionsFor,
 } from '@shop/server';
-import type { Logger, Telemetry } from '@shop/telemetry';
+import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
@@ -308,16 +308,7 @@ class FileWatcher {
 }
 
 function reloadCounter(registry: Registry): Counter<'result'> {
-  const name = 'gateway_supergraph_reloads_total';
-  // One per registry: a second gateway on a shared registry (embedded mode, tests) reuses it.
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'result'>;
-  return new Counter({
-    name,
-    help: 'Supergraph reloads after a file change, by result (success or failure; a failure keeps the old supergraph)',
-    labelNames: ['result'],
-    registers: [registry],
-  });
+  return sharedCounter(registry, 'gateway_supergraph_reloads_total', 'Supergraph reloads after a file change, by result (success or failure; a failure keeps the old supergraph)', ['result']);
 }
 
 /**

@@ -6,9 +6,9 @@
 import type { ApolloServerPlugin, BaseContext, GraphQLRequest, GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { type ManifestOperation, type PersistedQueryManifest, loadManifest, operationsFromText, sha256Hex } from '@shop/composition';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { z } from 'zod';
-import type { Logger } from '@shop/telemetry';
+import { type Logger, sharedCounter } from '@shop/telemetry';
 
 /** `off`: every request runs, nothing is checked. `log`: every request runs, unknown documents are logged and counted. `enforce`: only listed documents run. */
 export type TrustedDocumentsMode = 'off' | 'log' | 'enforce';
@@ -133,16 +133,7 @@ type Verdict =
   | { kind: 'mismatch'; hash: string; id: string };
 
 function trustedDocumentsCounter(registry: Registry): Counter<'result'> {
-  const name = 'trusted_documents_total';
-  // One per registry: a second gateway on a shared registry (embedded mode, tests) reuses it.
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'result'>;
-  return new Counter({
-    name,
-    help: 'GraphQL requests by whether their document is in the trusted documents manifest (known or unknown; unknown ones are refused in enforce mode)',
-    labelNames: ['result'],
-    registers: [registry],
-  });
+  return sharedCounter(registry, 'trusted_documents_total', 'GraphQL requests by whether their document is in the trusted documents manifest (known or unknown; unknown ones are refused in enforce mode)', ['result']);
 }
 
 /** Texts whose every operation prints to an entry of `documents`, as the hashes of the texts. */

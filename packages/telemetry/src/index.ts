@@ -143,6 +143,16 @@ export function metricsFor(registry: Registry): Metrics {
   return metrics;
 }
 
+/**
+ * A counter registered once per registry: a second instance of a component on a shared registry
+ * (the embedded mode, tests) gets the existing one instead of a duplicate-name error.
+ */
+export function sharedCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
 /** Everything a process needs to observe itself: its service name, a logger and its metrics. */
 export interface Telemetry {
   service: string;
