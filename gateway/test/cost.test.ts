@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Supergraph } from '@apollo/federation-internals';
-import { type DocumentNode, type OperationDefinitionNode, Kind, parse } from 'graphql';
+import { type DocumentNode, Kind, Lexer, type OperationDefinitionNode, Source, TokenKind, getIntrospectionQuery, parse } from 'graphql';
+import { defaultDocumentLimits } from '@shop/server';
 import { type CostDirectives, actualCost, costDirectivesOf, estimateCost } from '@shop/server';
 import { defaultMaxCost } from '../src/gateway';
 
@@ -121,6 +122,25 @@ describe('the estimate', () => {
     // "Room to spare": the dearest operation at its default sizes uses under a tenth of the limit.
     expect(dearest * 10).toBeLessThanOrEqual(defaultMaxCost);
     console.log(`storefront operation costs (limit ${defaultMaxCost}): ${JSON.stringify(costs)}`);
+  });
+});
+
+describe('the token limit', () => {
+  const tokens = (text: string) => {
+    const lexer = new Lexer(new Source(text));
+    let n = 0;
+    while (lexer.advance().kind !== TokenKind.EOF) n++;
+    return n;
+  };
+
+  it('admits every storefront operation and a full introspection query with room to spare', () => {
+    const counts: Record<string, number> = Object.fromEntries(
+      operationFiles(path.join(ROOT, 'operations')).map((file) => [path.relative(ROOT, file), tokens(readFileSync(file, 'utf8'))]),
+    );
+    counts.introspection = tokens(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }));
+    // "Room to spare": the longest at most a fifth of MAX_QUERY_TOKENS' default.
+    expect(Math.max(...Object.values(counts)) * 5).toBeLessThanOrEqual(defaultDocumentLimits.tokens);
+    console.log(`tokens per document (limit ${defaultDocumentLimits.tokens}): ${JSON.stringify(counts)}`);
   });
 });
 

@@ -23,7 +23,7 @@ export interface DocumentLimits {
   aliases: number;
   /** Directives in one operation, counted through every fragment spread. @default 50 */
   directives: number;
-  /** Lexical tokens in the whole document; the parser stops at the first token over. GraphQL Armor's default; the storefront's operations use at most 74, an introspection query 183. @default 1000 */
+  /** Lexical tokens in the whole document; the parser stops at the first token over. GraphQL Armor's default; gateway/test/cost.test.ts checks the storefront's operations and an introspection query use at most a fifth of it. @default 1000 */
   tokens: number;
   /**
    * Field selections of one operation once every fragment spread is expanded: what the query
