@@ -7,6 +7,8 @@ module.exports = {
     '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // get-port is an ES module only: jest's require needs it compiled to CommonJS like our sources.
+  transformIgnorePatterns: ['/node_modules/(?!get-port/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   testTimeout: 60000,
 };

@@ -22,16 +22,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from 'amqplib';
+import { z } from 'zod';
 import pg from 'pg';
 import { type AmqpBus, connectAmqpBus } from '@shop/events';
 import { createProducts } from '@shop/products';
+import { UsageError, parseCli, runCli } from '../scripts/lib/cli';
 import { ProductsRepository } from '@shop/products';
 import type { StoreSubgraph } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
-import { dropPostgresDatabase } from '@shop/store';
+import { dropPostgresDatabase } from '@shop/testing';
 import { createTelemetry } from '@shop/telemetry';
 import pino from 'pino';
 
@@ -100,9 +101,24 @@ async function histogram(url: string, service: string): Promise<Record<string, n
   return out;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
+const USAGE = 'usage: npm run bench:events -- [--quick] [--rates <n,n,...>] [--seconds <s>] [--step-seconds <s>] [--writer direct|http]';
+
+const positive = z.coerce.number().positive().finite();
+const Args = z.object({
+  quick: z.boolean(),
+  rates: z
+    .string()
+    .transform((v) => v.split(',').map(Number))
+    .pipe(z.array(z.number().positive().finite()))
+    .optional(),
+  seconds: positive.optional(),
+  'step-seconds': positive.default(8),
+  writer: z.enum(['direct', 'http']),
+});
+
+function parseBenchArgs(argv: string[]) {
+  const { values } = parseCli(USAGE, {
+    args: argv,
     options: {
       quick: { type: 'boolean', default: false },
       rates: { type: 'string' },
@@ -111,12 +127,22 @@ async function main(): Promise<void> {
       writer: { type: 'string', default: 'direct' },
     },
   });
-  const writer = values.writer;
-  if (writer !== 'direct' && writer !== 'http') throw new Error('--writer is direct or http');
-  const rates = values.rates ? values.rates.split(',').map(Number) : values.quick ? [500] : [500, 1000, 1500, 2000, 3000, 4000];
-  const firstSeconds = Number(values.seconds ?? (values.quick ? 5 : 15));
-  const stepSeconds = Number(values['step-seconds'] ?? 8);
-  if (rates.some((r) => !Number.isFinite(r) || r <= 0) || !(firstSeconds > 0) || !(stepSeconds > 0)) throw new Error('--rates, --seconds and --step-seconds take positive numbers');
+  const parsed = Args.safeParse(values);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `--${i.path[0] === undefined ? '' : String(i.path[0])}: ${i.message}`);
+    throw new UsageError(`${problems.join('\n')}\n${USAGE}`);
+  }
+  const args = parsed.data;
+  return {
+    writer: args.writer,
+    rates: args.rates ?? (args.quick ? [500] : [500, 1000, 1500, 2000, 3000, 4000]),
+    firstSeconds: args.seconds ?? (args.quick ? 5 : 15),
+    stepSeconds: args['step-seconds'],
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { writer, rates, firstSeconds, stepSeconds } = parseBenchArgs(argv);
 
   const run = randomBytes(4).toString('hex');
   const namespace = `bench${run}`;
@@ -298,10 +324,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:events failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCli('bench:events', async (argv) => {
+  await main(argv);
+  return 0;
+}, { exit: true });

@@ -9,7 +9,8 @@ import { GOALS, checkGoal, checkGoals, ratios } from './lib/analysis';
 import { type CellContext, runCell } from './lib/cell';
 import { GATEWAYS, type GatewaySpec, type RunningGateway, gatewayVersions, startGateway } from './lib/gateways';
 import { drive } from './lib/load';
-import { type Options, type PhaseSpec, UsageError, cellId, parseOptions } from './lib/options';
+import { runCli } from '../scripts/lib/cli';
+import { type Options, type PhaseSpec, cellId, parseOptions } from './lib/options';
 import { type Window, digestProfile, monotonicUs } from './lib/profile';
 import { detectPinning, pin, spawnNode, startChildrenOnEveryCore, stopAllChildren } from './lib/procs';
 import { type BenchRedis, startRedis } from './lib/redis';
@@ -172,8 +173,8 @@ function writeOutputs(results: BenchResults, options: Options): string {
   return jsonPath;
 }
 
-async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2), process.env);
+async function main(argv: string[]): Promise<void> {
+  const options = parseOptions(argv, process.env);
   if (options.report) {
     const results: unknown = JSON.parse(readFileSync(resolve(process.env.INIT_CWD ?? process.cwd(), options.report), 'utf8'));
     assertResults(results);
@@ -290,15 +291,7 @@ function redisVersion(): string {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
-
+runCli('bench', async (argv) => {
+  await main(argv);
+  return 0;
+}, { exit: true });

@@ -7,8 +7,7 @@
 //   npm run compose -- --check                    exit 1 if the file differs from a fresh compose
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { readIfExists, runCli } from './lib/cli';
+import { UsageError, parseCli, readIfExists, runCli } from './lib/cli';
 import {
   composeFromConfig,
   formatCompositionError,
@@ -20,21 +19,16 @@ const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run compose -- [supergraph.yaml] [--out <file>] [--check] [--quiet]';
 
 async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (args.positionals.length > 1) {
-    process.stderr.write(`expected at most one supergraph.yaml, received ${args.positionals.length}\n${USAGE}\n`);
-    return 2;
-  }
+  const args = parseCli(USAGE, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', short: 'o' },
+      check: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+    },
+  });
+  if (args.positionals.length > 1) throw new UsageError(`expected at most one supergraph.yaml, received ${args.positionals.length}\n${USAGE}`);
   const cwd = process.cwd();
   const yamlPath = path.resolve(cwd, args.positionals[0] ?? path.join(REPO_ROOT, 'supergraph.yaml'));
   const out = path.resolve(cwd, args.values.out ?? path.join(path.dirname(yamlPath), 'supergraph.graphql'));
@@ -69,19 +63,6 @@ async function main(argv: string[]): Promise<number> {
     `${existing === text ? 'unchanged' : 'wrote'} ${shown(out)}: ${result.subgraphs.length} subgraphs (${names}), ${result.hints.length} hint(s)\n`,
   );
   return 0;
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string', short: 'o' },
-      check: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', short: 'q', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
 }
 
 runCli('compose', main);

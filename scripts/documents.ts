@@ -10,33 +10,21 @@
 // Exit code: 0 done (or up to date), 1 stale or the operations cannot be listed, 2 usage error.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { readIfExists, runCli } from './lib/cli';
+import { parseCli, readIfExists, runCli } from './lib/cli';
 import { MANIFEST_FILE_NAME, buildManifest, manifestText } from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run documents -- [--operations <dir>] [--out <file>] [--check]';
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        operations: { type: 'string' },
-        out: { type: 'string', short: 'o' },
-        check: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const { values } = parseCli(USAGE, {
+    args: argv,
+    options: {
+      operations: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      check: { type: 'boolean', default: false },
+    },
+  });
   // npm runs scripts from the root; INIT_CWD is where `npm run` was typed.
   const cwd = process.env.INIT_CWD ?? process.cwd();
   const operationsDir = path.resolve(cwd, values.operations ?? path.join(REPO_ROOT, 'operations'));

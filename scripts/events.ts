@@ -16,7 +16,7 @@
 // AMQP_URL (default amqp://guest:guest@127.0.0.1:5672, as `npm run start:services`),
 // AMQP_NAMESPACE (default shop) and <SERVICE>_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/shop_<service>). Exit code: 0 done, 1 failed, 2 usage error.
-import { parseArgs } from 'node:util';
+import { UsageError, parseCli, runCli } from './lib/cli';
 import pg from 'pg';
 import pino from 'pino';
 import { commonSubgraphEnv, loadConfig, optionalUrl, z } from '@shop/config';
@@ -28,8 +28,6 @@ const USAGE = `usage: npm run events -- dead-letters <group> [--json]
        npm run events -- redrive <group> [--id <event id>]... [--json]
        npm run events -- replay <service> --from <position> [--json]
        npm run events -- outbox <service> [--json]`;
-
-class UsageError extends Error {}
 
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
@@ -79,29 +77,25 @@ function formatDeadLetters(group: string, dead: BusDeadLetter[]): string {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCli(USAGE, {
     args: argv,
     allowPositionals: true,
     options: {
       id: { type: 'string', multiple: true },
       from: { type: 'string' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const usageError = (message: string) => new UsageError(`${message}\n${USAGE}`);
   const [command, name, ...rest] = positionals;
-  if (!command || !name || rest.length > 0) throw new UsageError('expected a command and a group or service name');
-  if (!NAME.test(name)) throw new UsageError(`not a service or group name: ${JSON.stringify(name)}`);
-  if (!['dead-letters', 'redrive', 'replay', 'outbox'].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  if (values.id && command !== 'redrive') throw new UsageError('--id goes with redrive');
-  if (values.from !== undefined && command !== 'replay') throw new UsageError('--from goes with replay');
+  if (!command || !name || rest.length > 0) throw usageError('expected a command and a group or service name');
+  if (!NAME.test(name)) throw usageError(`not a service or group name: ${JSON.stringify(name)}`);
+  if (!['dead-letters', 'redrive', 'replay', 'outbox'].includes(command)) throw usageError(`unknown command ${JSON.stringify(command)}`);
+  if (values.id && command !== 'redrive') throw usageError('--id goes with redrive');
+  if (values.from !== undefined && command !== 'replay') throw usageError('--from goes with replay');
   let from = 0;
   if (command === 'replay') {
-    if (values.from === undefined || !/^\d+$/.test(values.from)) throw new UsageError('replay needs --from <position> (an integer >= 0; `outbox <service>` shows the positions)');
+    if (values.from === undefined || !/^\d+$/.test(values.from)) throw usageError('replay needs --from <position> (an integer >= 0; `outbox <service>` shows the positions)');
     from = Number(values.from);
   }
 
@@ -152,14 +146,4 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-run(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`events: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCli('events', run, { exit: true });

@@ -11,36 +11,24 @@
 // schema-approvals.yaml (coordinate + reason).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { runCli } from './lib/cli';
+import { parseCli, runCli } from './lib/cli';
 import { type BaseSpec, formatReport, runSchemaCheck } from '@shop/schema-check';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run schema:check -- [--config supergraph.yaml] [--base <file|git-ref>] [--operations <dir>] [--approvals <file>] [--allow-breaking] [--json]';
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        base: { type: 'string' },
-        operations: { type: 'string' },
-        approvals: { type: 'string' },
-        'allow-breaking': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const { values } = parseCli(USAGE, {
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      base: { type: 'string' },
+      operations: { type: 'string' },
+      approvals: { type: 'string' },
+      'allow-breaking': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
   const cwd = process.env.INIT_CWD ?? process.cwd();
   const base: BaseSpec | undefined = values.base
     ? existsSync(path.resolve(cwd, values.base))
@@ -59,4 +47,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // A check that cannot run at all (an unreadable file) is a usage problem: exit 2, not a failed check.
-runCli('schema:check', main, 2);
+runCli('schema:check', main, { failureCode: 2 });

@@ -1,4 +1,6 @@
 // Command-line options and the run profiles (which cells, how long).
+import { z } from 'zod';
+import { UsageError, parseCli } from '../../scripts/lib/cli';
 import { GATEWAYS, type GatewaySpec } from './gateways';
 import type { CacheState, PhaseName } from './types';
 import type { WorkloadName } from './workloads';
@@ -43,7 +45,7 @@ export interface Options {
   report: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick | --smoke] [--profile | --profile-all] [--delay <ms> | --no-delay] [--no-docs] [--out <file>] [--report <results.json>]
+const USAGE = `usage: npm run bench -- [--quick | --smoke | --full] [--profile | --profile-all] [--delay <ms> | --no-delay] [--no-docs] [--out <file>] [--report <results.json>]
   (default)      the full run, under 20 minutes: every workload, caches off / cold / warm, and a
                  simulated subgraph latency phase (SUBGRAPH_DELAY_MS, default 20)
   --quick        a smoke run under 3 minutes: fewer cells, shorter rounds
@@ -56,8 +58,6 @@ const USAGE = `usage: npm run bench -- [--quick | --smoke] [--profile | --profil
   --out <file>   where to write the results JSON (default bench/results/<timestamp>.json)
   --only <ids>   only these cells, comma-separated (e.g. off/deep,on/deep/warm); implies --no-docs
   --report <f>   regenerate docs/benchmarks.md from an existing results JSON and exit`;
-
-export class UsageError extends Error {}
 
 const TIMING: Record<Mode, Timing> = {
   smoke: { warmupS: 0.5, roundS: 1, rounds: 1, coldRoundS: 1, profileS: 3 },
@@ -124,73 +124,45 @@ function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
   return phases;
 }
 
+const delayMs = z.string().regex(/^\d+$/, 'must be a whole number of milliseconds').transform(Number);
+
+/** A whole number of milliseconds from the command line or the environment, or a UsageError naming where it came from. */
+function parseDelay(value: string, source: string): number {
+  const parsed = delayMs.safeParse(value);
+  if (!parsed.success) throw new UsageError(`${source} must be a whole number of milliseconds; received ${JSON.stringify(value)}`);
+  return parsed.data;
+}
+
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  let mode: Mode = 'full';
-  let profile: Options['profile'] = 'none';
-  let writeDocs = true;
-  let out: string | undefined;
-  let report: string | undefined;
-  let delay: number | undefined;
-  let noDelay = false;
-  let only: string[] | undefined;
+  const { values } = parseCli(USAGE, {
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      smoke: { type: 'boolean', default: false },
+      full: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      'profile-all': { type: 'boolean', default: false },
+      'no-docs': { type: 'boolean', default: false },
+      'no-delay': { type: 'boolean', default: false },
+      delay: { type: 'string' },
+      out: { type: 'string' },
+      report: { type: 'string' },
+      only: { type: 'string' },
+    },
+  });
+  const modes = (['quick', 'smoke', 'full'] as const).filter((m) => values[m]);
+  if (modes.length > 1) throw new UsageError(`choose one of --${modes.join(', --')}\n${USAGE}`);
+  const mode: Mode = modes[0] ?? 'full';
+  const profile: Options['profile'] = values['profile-all'] ? 'all' : values.profile ? 'missed' : 'none';
+  const only = values.only?.split(',').map((id) => id.trim());
   const envDelay = env.SUBGRAPH_DELAY_MS;
-  if (envDelay !== undefined && envDelay !== '') {
-    if (!/^\d+$/.test(envDelay)) throw new UsageError(`SUBGRAPH_DELAY_MS must be a whole number of milliseconds; received ${JSON.stringify(envDelay)}`);
-    delay = Number(envDelay);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (arg) {
-      case '--quick':
-        mode = 'quick';
-        break;
-      case '--smoke':
-        mode = 'smoke';
-        break;
-      case '--full':
-        mode = 'full';
-        break;
-      case '--profile':
-        profile = 'missed';
-        break;
-      case '--profile-all':
-        profile = 'all';
-        break;
-      case '--no-docs':
-        writeDocs = false;
-        break;
-      case '--no-delay':
-        noDelay = true;
-        break;
-      case '--delay': {
-        const v = value();
-        if (!/^\d+$/.test(v)) throw new UsageError(`--delay must be a whole number of milliseconds; received ${JSON.stringify(v)}`);
-        delay = Number(v);
-        break;
-      }
-      case '--out':
-        out = value();
-        break;
-      case '--report':
-        report = value();
-        break;
-      case '--only':
-        only = value().split(',').map((id) => id.trim());
-        writeDocs = false;
-        break;
-      case '--help':
-      case '-h':
-        throw new UsageError(USAGE);
-      default:
-        throw new UsageError(`unknown option ${JSON.stringify(arg)}\n${USAGE}`);
-    }
-  }
-  const delayMs = noDelay ? 0 : (delay ?? (mode === 'full' || only?.some((id) => id.startsWith('delay/')) ? 20 : 0));
+  const delay =
+    values.delay !== undefined
+      ? parseDelay(values.delay, '--delay')
+      : envDelay !== undefined && envDelay !== ''
+        ? parseDelay(envDelay, 'SUBGRAPH_DELAY_MS')
+        : undefined;
+  const delayMs = values['no-delay'] ? 0 : (delay ?? (mode === 'full' || only?.some((id) => id.startsWith('delay/')) ? 20 : 0));
   let phases = phasesFor(mode, delayMs);
   if (only) {
     const wanted = new Set(only);
@@ -199,7 +171,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
       .filter((phase) => phase.cells.length > 0);
     if (phases.length === 0) throw new UsageError(`--only matched no cell of the ${mode} run; cells: ${phasesFor(mode, delayMs).flatMap((p) => p.cells.map((c) => cellId(p, c))).join(', ')}`);
   }
-  return { mode, timing: TIMING[mode], phases, delayMs, profile, writeDocs, out, report };
+  return { mode, timing: TIMING[mode], phases, delayMs, profile, writeDocs: !values['no-docs'] && !only, out: values.out, report: values.report };
 }
 
 /** A cell's id in results and on the command line: phase/workload[/state]. */

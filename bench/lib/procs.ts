@@ -3,34 +3,11 @@
 // peak RSS from /proc, stop by pid.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 
-/** A free TCP port on loopback. */
-const handedOut = new Set<number>();
-
-/**
- * A port free now and never handed out before by this process: children bind theirs seconds
- * later, and the kernel may give a port that is free again to the next caller meanwhile.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        const found = typeof address === 'object' && address ? address.port : 0;
-        server.close(() => resolve(found));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-}
+// The bench's children are told their ports up front: the one free-port finder (get-port).
+export { freePort } from '@shop/server';
 
 /** Which cores the gateway and everything else run on, when the machine allows pinning. */
 export interface Pinning {

@@ -1,8 +1,9 @@
 // The workloads: what each client request is, and the fixed requests every gateway must answer
 // identically (the golden diff).
 import type { Request } from 'autocannon';
+import type { WorkloadName } from './types';
 
-export type WorkloadName = 'deep' | 'small' | 'varied' | 'write';
+export type { WorkloadName };
 
 const FRAGMENTS = /* GraphQL */ `
 fragment User on User { id name email }

@@ -1,6 +1,8 @@
-// What the repository's command-line scripts share: reading a file that may not exist, and
-// running `main` with the exit-code convention (0 done, 1 failed, 2 usage error).
+// What the repository's command-line tools (scripts/ and bench/) share: reading a file that may not
+// exist, parsing arguments with node:util's parseArgs under one convention, and running `main`
+// with the exit-code convention (0 done, 1 failed, 2 usage error).
 import { readFile } from 'node:fs/promises';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** A file's text, or undefined when it cannot be read (it does not exist yet). */
 export async function readIfExists(file: string): Promise<string | undefined> {
@@ -12,18 +14,59 @@ export async function readIfExists(file: string): Promise<string | undefined> {
 }
 
 /**
- * Runs a script's `main` on the process's arguments and sets the exit code it returns. An error
- * it throws is printed as `<name> failed: <message>` (the messages name the file at fault) and
- * exits with `failureCode`.
+ * A mistake on the command line, its message ending with the usage text: runCli prints it to
+ * stderr and exits 2. `--help` is one too, with exit code 0: the usage goes to stdout.
  */
-export function runCli(name: string, main: (argv: string[]) => Promise<number>, failureCode = 1): void {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = failureCode;
-    },
-  );
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 0 | 2 = 2,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/**
+ * parseArgs with the tools' convention: every command takes `--help`/`-h`, and an unknown option,
+ * a missing value or a stray positional becomes a UsageError that shows the usage.
+ */
+export function parseCli<T extends ParseArgsConfig>(usage: string, config: T): ReturnType<typeof parseArgs<T>> {
+  let parsed;
+  try {
+    parsed = parseArgs({ ...config, options: { ...config.options, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  }
+  if ((parsed.values as { help?: unknown }).help === true) throw new UsageError(usage, 0);
+  // The caller's options plus `help`, which it never reads.
+  return parsed as unknown as ReturnType<typeof parseArgs<T>>;
+}
+
+export interface RunCliOptions {
+  /** The exit code of an error other than a UsageError. @default 1 */
+  failureCode?: number;
+  /** End the process when main settles (a tool that leaves connections or timers behind). @default false */
+  exit?: boolean;
+}
+
+/**
+ * Runs a tool's `main` on the process's arguments and sets the exit code it returns. A UsageError
+ * is printed as it is; any other error as `<name> failed: <message>` (the messages name the file at
+ * fault), with `failureCode`.
+ */
+export function runCli(name: string, main: (argv: string[]) => Promise<number>, { failureCode = 1, exit = false }: RunCliOptions = {}): void {
+  const end = (code: number) => {
+    process.exitCode = code;
+    if (exit) process.exit(code);
+  };
+  main(process.argv.slice(2)).then(end, (err: unknown) => {
+    if (err instanceof UsageError) {
+      (err.exitCode === 0 ? process.stdout : process.stderr).write(`${err.message}\n`);
+      end(err.exitCode);
+      return;
+    }
+    process.stderr.write(`${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    end(failureCode);
+  });
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
+import getPort from 'get-port';
 import { HeaderMap } from '@apollo/server';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import { quote } from './client-errors';
@@ -403,14 +404,11 @@ export function stopServer(server: Server, graceMs = 10_000): Promise<void> {
   });
 }
 
-/** A free TCP port on loopback, for processes that must be told their port up front. */
+/**
+ * A free TCP port on loopback, for processes that must be told their port up front. get-port
+ * keeps each port it hands out locked for 15 to 30 s, so two callers in one process never get the
+ * same port while the first child has yet to bind it (the kernel hands a just-closed port out again).
+ */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createTcpServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as AddressInfo).port;
-      probe.close(() => resolve(port));
-    });
-  });
+  return getPort({ host: '127.0.0.1' });
 }

@@ -152,20 +152,6 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
   }
 }
 
-/** Drops a PostgreSQL database (used by tests to clean up what they created). */
-export async function dropPostgresDatabase(url: string): Promise<void> {
-  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
-  } finally {
-    await client.end();
-  }
-}
-
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }

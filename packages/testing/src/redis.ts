@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
-import { freePort } from '@shop/server';
+import getPort from 'get-port';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** A private redis-server this test can stop and start, so outages never touch the shared one. */
@@ -25,7 +25,7 @@ function answers(port: number): Promise<boolean> {
 
 /** Starts `redis-server` (from Debian's redis-server package) on a free port, persisting nothing. */
 export async function startOwnRedis(): Promise<OwnRedis> {
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   let child: ChildProcess | undefined;
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

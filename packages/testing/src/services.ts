@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
-import { dropPostgresDatabase, type StoreLocation } from '@shop/store';
+import pg from 'pg';
 
 /** The real services the int tier talks to. Override with TEST_POSTGRES_URL / TEST_REDIS_URL / TEST_AMQP_URL. */
 export const services = {
@@ -38,6 +38,29 @@ const defaultPorts: Record<ServiceName, number> = { postgres: 5432, redis: 6379,
 export async function requireService(name: ServiceName): Promise<void> {
   if (await reachable(services[name], defaultPorts[name])) return;
   throw new Error(`${name} is not reachable at ${services[name]}: start it (see README, "Services") or run \`npm run test:unit\``);
+}
+
+/**
+ * Where a store keeps its data: @shop/store's StoreLocation, spelled out here so that the test
+ * helpers depend on no package they help test (no dev-dependency cycle).
+ */
+export interface StoreLocation {
+  postgresUrl?: string | undefined;
+  sqlitePath?: string | undefined;
+}
+
+/** Drops a PostgreSQL database a test (or a benchmark) created, closing its connections first. */
+export async function dropPostgresDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${name.replace(/"/g, '""')}" with (force)`);
+  } finally {
+    await client.end();
+  }
 }
 
 /** A fresh, uniquely named PostgreSQL database URL (created on first connect, dropped by \`drop\`). */
