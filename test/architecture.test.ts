@@ -55,6 +55,32 @@ describe('workspace packages', () => {
     }
     expect([...imported].filter((name) => !declared.has(name)).sort()).toEqual([]);
   });
+
+  it('depend on each other without a cycle, dev-dependencies included', () => {
+    // Turbo orders tasks by this graph; a cycle (a package testing itself through a harness that
+    // depends on it) would leave no valid order.
+    const edges = new Map(
+      workspaceDirs.map((dir) => {
+        const pkg = packageOf(dir);
+        const deps = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((name) => name.startsWith('@shop/'));
+        return [pkg.name, deps] as const;
+      }),
+    );
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (name: string, path: string[]) => {
+      if (state.get(name) === 'done') return;
+      if (state.get(name) === 'open') {
+        cycles.push([...path.slice(path.indexOf(name)), name].join(' -> '));
+        return;
+      }
+      state.set(name, 'open');
+      for (const dep of edges.get(name) ?? []) visit(dep, [...path, name]);
+      state.set(name, 'done');
+    };
+    for (const name of edges.keys()) visit(name, []);
+    expect(cycles).toEqual([]);
+  });
 });
 
 describe('lint rules', () => {
