@@ -17,11 +17,20 @@ const subgraphs = readdirSync(new URL('./subgraphs', import.meta.url), { withFil
 const deepImports = [
   {
     group: ['@shop/*/*', '@shop/*/*/**'],
-    message: "import a workspace package by its name only: its exports map is its public face. Export what you need from the package's root.",
+    message:
+      "import a workspace package by its name only: its exports map is its public face. Export what you need from the package's root.",
   },
   {
-    group: ['**/packages/*/src/**', '**/subgraphs/*/src/**', '../../*/src/**', '../../../*/src/**', '../gateway/src/**', '../../gateway/src/**', '../../../gateway/src/**'],
-    message: "do not reach into another workspace folder by a relative path: import the package by its name.",
+    group: [
+      '**/packages/*/src/**',
+      '**/subgraphs/*/src/**',
+      '../../*/src/**',
+      '../../../*/src/**',
+      '../gateway/src/**',
+      '../../gateway/src/**',
+      '../../../gateway/src/**',
+    ],
+    message: 'do not reach into another workspace folder by a relative path: import the package by its name.',
   },
 ];
 
@@ -51,11 +60,38 @@ const ownership = subgraphs.map((name) => {
 });
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/generated/**', '**/dist/**', '.data/**', 'bench/results/**', 'docs/**', 'test/fixtures/lint-cycle/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/generated/**',
+      '**/dist/**',
+      '.data/**',
+      'bench/results/**',
+      'docs/**',
+      'test/fixtures/lint-cycle/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', __dirname: 'readonly', require: 'readonly', module: 'writable', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', AbortController: 'readonly', Headers: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        __dirname: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        URL: 'readonly',
+        fetch: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        AbortController: 'readonly',
+        Headers: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -85,7 +121,8 @@ export default tseslint.config(
         'error',
         {
           selector: 'CallExpression[callee.name=/^(coded|orderCoded|toGraphQLError)$/]',
-          message: 'resolvers throw DomainError and never wrap themselves: the subgraph factory\'s formatError maps it to the client\'s code, field and message.',
+          message:
+            "resolvers throw DomainError and never wrap themselves: the subgraph factory's formatError maps it to the client's code, field and message.",
         },
       ],
     },

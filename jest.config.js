@@ -6,9 +6,7 @@ const path = require('node:path');
 const preset = require('./jest.preset.js');
 
 const children = (dir) =>
-  existsSync(path.join(__dirname, dir))
-    ? readdirSync(path.join(__dirname, dir)).map((name) => `${dir}/${name}`)
-    : [];
+  existsSync(path.join(__dirname, dir)) ? readdirSync(path.join(__dirname, dir)).map((name) => `${dir}/${name}`) : [];
 const dirs = [...children('packages'), ...children('subgraphs'), 'gateway', '.'].filter((dir) =>
   existsSync(path.join(__dirname, dir, 'test')),
 );

@@ -60,7 +60,10 @@ interface StageResult {
   /** Every event applied by every consumer before the deadline. */
   complete: boolean;
   /** Per consumer: latency in ms (inbox row minus occurredAt) and the rate it applied events at. */
-  consumers: Record<Consumer, { latencyMs: Latency; appliedRate: number; histogram: { le25ms: number; le50ms: number; le100ms: number; count: number } }>;
+  consumers: Record<
+    Consumer,
+    { latencyMs: Latency; appliedRate: number; histogram: { le25ms: number; le50ms: number; le100ms: number; count: number } }
+  >;
   /** Latency over both consumers' applications together. */
   allMs: Latency;
   /** Write to the relay's mark (after the broker confirmed): the outbox's share of the latency. */
@@ -147,7 +150,10 @@ async function main(argv: string[]): Promise<void> {
   const run = randomBytes(4).toString('hex');
   const namespace = `bench${run}`;
   const dbUrl = (s: Service) => `postgres://postgres@127.0.0.1:5432/bench_events_${s}_${run}`;
-  const pools = Object.fromEntries(SERVICES.map((s) => [s, new pg.Pool({ connectionString: dbUrl(s), max: 2 })])) as Record<Service, pg.Pool>;
+  const pools = Object.fromEntries(SERVICES.map((s) => [s, new pg.Pool({ connectionString: dbUrl(s), max: 2 })])) as Record<
+    Service,
+    pg.Pool
+  >;
   let services: Services | undefined;
   let inProcess: { products: StoreSubgraph<unknown>; bus: AmqpBus } | undefined;
   const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -171,13 +177,22 @@ async function main(argv: string[]): Promise<void> {
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
   try {
-    process.stderr.write(`starting ${writer === 'http' ? 'products, ' : ''}inventory and reviews (services mode, namespace ${namespace})...\n`);
+    process.stderr.write(
+      `starting ${writer === 'http' ? 'products, ' : ''}inventory and reviews (services mode, namespace ${namespace})...\n`,
+    );
     services = await startServices({
       only: writer === 'http' ? SERVICES : CONSUMERS,
       gateway: false,
       ports: { products: 0, inventory: 0, reviews: 0 },
       databaseUrl: (name) => dbUrl(name as Service),
-      env: { LOG_LEVEL: 'warn', AMQP_NAMESPACE: namespace, SEED_USERS: '10', SEED_PRODUCTS: '100', SEED_REVIEWS: '100', HOT_CACHE: 'false' },
+      env: {
+        LOG_LEVEL: 'warn',
+        AMQP_NAMESPACE: namespace,
+        SEED_USERS: '10',
+        SEED_PRODUCTS: '100',
+        SEED_REVIEWS: '100',
+        HOT_CACHE: 'false',
+      },
       stdio: 'inherit',
     });
     const started = services;
@@ -185,10 +200,18 @@ async function main(argv: string[]): Promise<void> {
     if (writer === 'direct') {
       const telemetry = createTelemetry({ service: 'products', logger: pino({ level: 'warn' }) });
       const bus = await connectAmqpBus({ url: amqpUrl, service: 'products', telemetry, namespace });
-      const products = (await createProducts({ telemetry, store: { postgresUrl: dbUrl('products') }, seed: { users: 10, products: 100, reviews: 100 }, bus })) as StoreSubgraph<unknown>;
+      const products = (await createProducts({
+        telemetry,
+        store: { postgresUrl: dbUrl('products') },
+        seed: { users: 10, products: 100, reviews: 100 },
+        bus,
+      })) as StoreSubgraph<unknown>;
       inProcess = { products, bus };
       const repository = new ProductsRepository(products.store as never, { source: 'products', committed: () => products.relay?.kick() });
-      create = (i) => repository.create({ name: `Bench ${run} ${i}`, description: 'bench', price: 1000, weight: 500, category: 'bench' }).then(() => true);
+      create = (i) =>
+        repository
+          .create({ name: `Bench ${run} ${i}`, description: 'bench', price: 1000, weight: 500, category: 'bench' })
+          .then(() => true);
     } else {
       const productsUrl = started.subgraphUrls.products;
       create = (i) =>
@@ -199,7 +222,8 @@ async function main(argv: string[]): Promise<void> {
     }
     const body = (i: number) =>
       JSON.stringify({
-        query: 'mutation($n: String!) { createProduct(input: { name: $n, description: "bench", price: 1000, weight: 500, category: "bench" }) { id } }',
+        query:
+          'mutation($n: String!) { createProduct(input: { name: $n, description: "bench", price: 1000, weight: 500, category: "bench" }) { id } }',
         variables: { n: `Bench ${run} ${i}` },
       });
     let serial = 0;
@@ -224,20 +248,32 @@ async function main(argv: string[]): Promise<void> {
       return { total, errors, seconds: (performance.now() - t0) / 1000 };
     };
 
-    const lastPosition = async () => Number((await pools.products.query<{ p: string | null }>('select max(position) as p from outbox')).rows[0]?.p ?? 0);
+    const lastPosition = async () =>
+      Number((await pools.products.query<{ p: string | null }>('select max(position) as p from outbox')).rows[0]?.p ?? 0);
 
     const stage = async (rate: number, seconds: number): Promise<StageResult> => {
       const before = await lastPosition();
-      const histBefore = Object.fromEntries(await Promise.all(CONSUMERS.map(async (c) => [c, await histogram(started.subgraphUrls[c], c)] as const))) as Record<Consumer, Record<string, number>>;
+      const histBefore = Object.fromEntries(
+        await Promise.all(CONSUMERS.map(async (c) => [c, await histogram(started.subgraphUrls[c], c)] as const)),
+      ) as Record<Consumer, Record<string, number>>;
       const written = await drive(rate, seconds);
-      const events = (await pools.products.query<{ id: string; occurred_at: string; published_at: string | null }>('select id, occurred_at, published_at from outbox where position > $1 and type = $2', [before, 'ProductCreated'])).rows;
+      const events = (
+        await pools.products.query<{ id: string; occurred_at: string; published_at: string | null }>(
+          'select id, occurred_at, published_at from outbox where position > $1 and type = $2',
+          [before, 'ProductCreated'],
+        )
+      ).rows;
       const ids = events.map((e) => e.id);
       const occurred = new Map(events.map((e) => [e.id, Date.parse(e.occurred_at)]));
       // Wait (bounded) until both consumers applied every event of the stage.
       const deadline = Date.now() + 120_000;
       let complete = false;
       while (Date.now() < deadline) {
-        const counts = await Promise.all(CONSUMERS.map(async (c) => Number((await pools[c].query<{ n: string }>('select count(*) as n from inbox where event_id = any($1)', [ids])).rows[0]?.n)));
+        const counts = await Promise.all(
+          CONSUMERS.map(async (c) =>
+            Number((await pools[c].query<{ n: string }>('select count(*) as n from inbox where event_id = any($1)', [ids])).rows[0]?.n),
+          ),
+        );
         if (counts.every((n) => n === ids.length)) {
           complete = true;
           break;
@@ -247,7 +283,12 @@ async function main(argv: string[]): Promise<void> {
       const all: number[] = [];
       const consumers = {} as StageResult['consumers'];
       for (const c of CONSUMERS) {
-        const rows = (await pools[c].query<{ event_id: string; handled_at: string }>('select event_id, handled_at from inbox where event_id = any($1)', [ids])).rows;
+        const rows = (
+          await pools[c].query<{ event_id: string; handled_at: string }>(
+            'select event_id, handled_at from inbox where event_id = any($1)',
+            [ids],
+          )
+        ).rows;
         const handled = rows.map((r) => Date.parse(r.handled_at));
         const latencies = rows.map((r) => Date.parse(r.handled_at) - (occurred.get(r.event_id) as number));
         all.push(...latencies);
@@ -272,9 +313,12 @@ async function main(argv: string[]): Promise<void> {
         allMs: summarise(all),
         loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
         relayMs: summarise(
-          (await pools.products.query<{ occurred_at: string; published_at: string }>('select occurred_at, published_at from outbox where id = any($1)', [ids])).rows.map(
-            (r) => Date.parse(r.published_at) - Date.parse(r.occurred_at),
-          ),
+          (
+            await pools.products.query<{ occurred_at: string; published_at: string }>(
+              'select occurred_at, published_at from outbox where id = any($1)',
+              [ids],
+            )
+          ).rows.map((r) => Date.parse(r.published_at) - Date.parse(r.occurred_at)),
         ),
       };
     };
@@ -282,7 +326,8 @@ async function main(argv: string[]): Promise<void> {
     const line = (s: StageResult) =>
       `| ${s.targetRate} | ${s.achievedRate} | ${s.writeErrors} | ${s.allMs.p50} | ${s.allMs.p95} | ${s.allMs.p99} | ${s.allMs.max} | ${s.relayMs.p50} / ${s.relayMs.p99} | ` +
       `${CONSUMERS.map((c) => `${(s.consumers[c].histogram.le100ms * 100).toFixed(1)}%`).join(' / ')} | ${s.complete ? 'yes' : 'NO'} | ${s.loadAverage} |`;
-    const header = '| target events/s | achieved writes/s | errors | p50 ms | p95 ms | p99 ms | max ms | relay p50 / p99 ms | applied within 100 ms (histogram: inventory / reviews) | all applied | load |\n|---|---|---|---|---|---|---|---|---|---|---|';
+    const header =
+      '| target events/s | achieved writes/s | errors | p50 ms | p95 ms | p99 ms | max ms | relay p50 / p99 ms | applied within 100 ms (histogram: inventory / reviews) | all applied | load |\n|---|---|---|---|---|---|---|---|---|---|---|';
 
     process.stderr.write('warm-up: 200 events/s for 3 s (not reported)...\n');
     await stage(200, 3);
@@ -310,7 +355,8 @@ async function main(argv: string[]): Promise<void> {
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
       setup: `products writes (${writer === 'direct' ? 'ProductsRepository.create in the bench process, with its own outbox relay and RabbitMQ connection' : 'createProduct over HTTP to its own process'}); inventory and reviews consume as separate processes (services mode); PostgreSQL; RabbitMQ on loopback`,
       writer,
-      measure: 'consumer inbox handled_at minus event occurredAt, per event and consumer; histogram = the consumers\' event_propagation_seconds (after commit)',
+      measure:
+        "consumer inbox handled_at minus event occurredAt, per event and consumer; histogram = the consumers' event_propagation_seconds (after commit)",
       summary,
       stages: results,
     };
@@ -324,7 +370,11 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-runCli('bench:events', async (argv) => {
-  await main(argv);
-  return 0;
-}, { exit: true });
+runCli(
+  'bench:events',
+  async (argv) => {
+    await main(argv);
+    return 0;
+  },
+  { exit: true },
+);

@@ -62,7 +62,13 @@ async function profileOurs(
   const dir = join(ctx.workDir, `profile-${id.replace(/\//g, '-')}`);
   mkdirSync(dir, { recursive: true });
   await ctx.redis?.flush();
-  const gateway = await startGateway(spec, { repoRoot: REPO_ROOT, workDir: ctx.workDir, subgraphs: set.proxied, redisUrl: ctx.redis?.url, cpuProfileDir: dir });
+  const gateway = await startGateway(spec, {
+    repoRoot: REPO_ROOT,
+    workDir: ctx.workDir,
+    subgraphs: set.proxied,
+    redisUrl: ctx.redis?.url,
+    cpuProfileDir: dir,
+  });
   let measured: RoundResult | undefined;
   let window: Window | undefined;
   try {
@@ -84,7 +90,14 @@ async function profileOurs(
   const kept = join(RESULTS_DIR, `profile-${id.replace(/\//g, '-')}.cpuprofile`);
   writeFileSync(kept, readFileSync(join(dir, file)));
   const digest = digestProfile(kept, REPO_ROOT, window);
-  return { cell: id, gateway: gatewayId, durationS: ctx.options.timing.profileS, rps: measured?.rps ?? 0, ...digest, file: relative(REPO_ROOT, kept) };
+  return {
+    cell: id,
+    gateway: gatewayId,
+    durationS: ctx.options.timing.profileS,
+    rps: measured?.rps ?? 0,
+    ...digest,
+    file: relative(REPO_ROOT, kept),
+  };
 }
 
 /** A gateway process is one configuration on one subgraph set. */
@@ -98,11 +111,17 @@ async function startInstances(
   onStarted: (g: RunningGateway) => void,
 ): Promise<Map<string, RunningGateway>> {
   const wanted = new Map<string, { spec: GatewaySpec; set: 'A' | 'B' }>();
-  for (const phase of phases) for (const spec of phase.gateways) wanted.set(instanceKey(spec.id, phase.subgraphSet), { spec, set: phase.subgraphSet });
+  for (const phase of phases)
+    for (const spec of phase.gateways) wanted.set(instanceKey(spec.id, phase.subgraphSet), { spec, set: phase.subgraphSet });
   const instances = new Map<string, RunningGateway>();
   const results = await Promise.allSettled(
     [...wanted].map(async ([key, { spec, set }]) => {
-      const g = await startGateway(spec, { repoRoot: REPO_ROOT, workDir: ctx.workDir, subgraphs: sets[set].proxied, redisUrl: ctx.redis?.url });
+      const g = await startGateway(spec, {
+        repoRoot: REPO_ROOT,
+        workDir: ctx.workDir,
+        subgraphs: sets[set].proxied,
+        redisUrl: ctx.redis?.url,
+      });
       instances.set(key, g);
       onStarted(g);
     }),
@@ -121,10 +140,14 @@ async function runPhase(
   profiles: Map<string, Goal['profile']>,
 ): Promise<void> {
   const set = sets[phase.subgraphSet];
-  log(`phase "${phase.title}": subgraph set ${phase.subgraphSet} (hot caches ${phase.subgraphSet === 'B' ? 'on' : 'off'}), delay ${phase.delayMs} ms`);
+  log(
+    `phase "${phase.title}": subgraph set ${phase.subgraphSet} (hot caches ${phase.subgraphSet === 'B' ? 'on' : 'off'}), delay ${phase.delayMs} ms`,
+  );
   await ctx.proxy.setDelay(phase.subgraphSet, phase.delayMs);
   await ctx.redis?.flush();
-  const running = new Map(phase.gateways.map((spec) => [spec.id, instances.get(instanceKey(spec.id, phase.subgraphSet)) as RunningGateway]));
+  const running = new Map(
+    phase.gateways.map((spec) => [spec.id, instances.get(instanceKey(spec.id, phase.subgraphSet)) as RunningGateway]),
+  );
   try {
     for (const cell of phase.cells) {
       if (cell.state === 'cold' && !ctx.redis) {
@@ -168,7 +191,13 @@ function writeOutputs(results: BenchResults, options: Options): string {
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
   if (options.writeDocs) {
     writeFileSync(CHART, renderChart(results));
-    writeFileSync(DOCS, renderMarkdown(results, { jsonPath: relative(join(REPO_ROOT, 'docs'), jsonPath), chartPath: relative(join(REPO_ROOT, 'docs'), CHART) }));
+    writeFileSync(
+      DOCS,
+      renderMarkdown(results, {
+        jsonPath: relative(join(REPO_ROOT, 'docs'), jsonPath),
+        chartPath: relative(join(REPO_ROOT, 'docs'), CHART),
+      }),
+    );
   }
   return jsonPath;
 }
@@ -179,7 +208,13 @@ async function main(argv: string[]): Promise<void> {
     const results: unknown = JSON.parse(readFileSync(resolve(process.env.INIT_CWD ?? process.cwd(), options.report), 'utf8'));
     assertResults(results);
     writeFileSync(CHART, renderChart(results));
-    writeFileSync(DOCS, renderMarkdown(results, { jsonPath: relative(join(REPO_ROOT, 'docs'), resolve(process.env.INIT_CWD ?? process.cwd(), options.report)), chartPath: relative(join(REPO_ROOT, 'docs'), CHART) }));
+    writeFileSync(
+      DOCS,
+      renderMarkdown(results, {
+        jsonPath: relative(join(REPO_ROOT, 'docs'), resolve(process.env.INIT_CWD ?? process.cwd(), options.report)),
+        chartPath: relative(join(REPO_ROOT, 'docs'), CHART),
+      }),
+    );
     log(`regenerated ${relative(REPO_ROOT, DOCS)} from ${options.report}`);
     return;
   }
@@ -192,7 +227,9 @@ async function main(argv: string[]): Promise<void> {
     startChildrenOnEveryCore();
   }
   const workDir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
-  log(`${options.mode} run; work dir ${workDir}; ${pinning ? `gateway on core ${pinning.gateway}, everything else on ${pinning.rest}` : 'no pinning (taskset missing or 1 core)'}`);
+  log(
+    `${options.mode} run; work dir ${workDir}; ${pinning ? `gateway on core ${pinning.gateway}, everything else on ${pinning.rest}` : 'no pinning (taskset missing or 1 core)'}`,
+  );
 
   const stoppers: Array<() => Promise<void>> = [];
   let interrupted = false;
@@ -215,7 +252,11 @@ async function main(argv: string[]): Promise<void> {
       stoppers.push(() => redis.stop());
       if (pinning) pin(redis.child.pid as number, pinning.rest);
     }
-    log(redis ? `private redis-server at ${redis.url}` : 'redis-server not installed: caches in the gateways\' memory, no Redis counts, no cold cells');
+    log(
+      redis
+        ? `private redis-server at ${redis.url}`
+        : "redis-server not installed: caches in the gateways' memory, no Redis counts, no cold cells",
+    );
     const subgraphs = await startSubgraphs(REPO_ROOT, workDir, pinning?.rest);
     stoppers.push(() => subgraphs.stop());
     // Every gateway starts now, while the subgraphs seed: nothing is measured yet. Each is pinned
@@ -271,8 +312,11 @@ async function main(argv: string[]): Promise<void> {
       notes: options.mode === 'full' ? [] : ['Short rounds: a smoke run, its numbers are indicative only'],
     };
     const jsonPath = writeOutputs(results, options);
-    log(`wrote ${relative(REPO_ROOT, jsonPath)}${options.writeDocs ? `, ${relative(REPO_ROOT, DOCS)} and ${relative(REPO_ROOT, CHART)}` : ''}`);
-    for (const goal of results.goals) log(`goal ${goal.met === null ? '?' : goal.met ? 'met   ' : 'MISSED'} ${goal.name}: ${goal.measured}`);
+    log(
+      `wrote ${relative(REPO_ROOT, jsonPath)}${options.writeDocs ? `, ${relative(REPO_ROOT, DOCS)} and ${relative(REPO_ROOT, CHART)}` : ''}`,
+    );
+    for (const goal of results.goals)
+      log(`goal ${goal.met === null ? '?' : goal.met ? 'met   ' : 'MISSED'} ${goal.name}: ${goal.measured}`);
     succeeded = true;
   } finally {
     for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
@@ -291,7 +335,11 @@ function redisVersion(): string {
   }
 }
 
-runCli('bench', async (argv) => {
-  await main(argv);
-  return 0;
-}, { exit: true });
+runCli(
+  'bench',
+  async (argv) => {
+    await main(argv);
+    return 0;
+  },
+  { exit: true },
+);

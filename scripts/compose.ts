@@ -8,12 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError, parseCli, readIfExists, runCli } from './lib/cli';
-import {
-  composeFromConfig,
-  formatCompositionError,
-  formatCompositionHint,
-  supergraphFileText,
-} from '@shop/composition';
+import { composeFromConfig, formatCompositionError, formatCompositionHint, supergraphFileText } from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: npm run compose -- [supergraph.yaml] [--out <file>] [--check] [--quiet]';
@@ -28,7 +23,8 @@ async function main(argv: string[]): Promise<number> {
       quiet: { type: 'boolean', short: 'q', default: false },
     },
   });
-  if (args.positionals.length > 1) throw new UsageError(`expected at most one supergraph.yaml, received ${args.positionals.length}\n${USAGE}`);
+  if (args.positionals.length > 1)
+    throw new UsageError(`expected at most one supergraph.yaml, received ${args.positionals.length}\n${USAGE}`);
   const cwd = process.cwd();
   const yamlPath = path.resolve(cwd, args.positionals[0] ?? path.join(REPO_ROOT, 'supergraph.yaml'));
   const out = path.resolve(cwd, args.values.out ?? path.join(path.dirname(yamlPath), 'supergraph.graphql'));

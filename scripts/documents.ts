@@ -40,7 +40,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${shown(out)} is up to date (${count})\n`);
       return 0;
     }
-    process.stderr.write(`${shown(out)} ${existing === undefined ? 'does not exist' : 'is out of date'}; run \`npm run documents\` and commit it\n`);
+    process.stderr.write(
+      `${shown(out)} ${existing === undefined ? 'does not exist' : 'is out of date'}; run \`npm run documents\` and commit it\n`,
+    );
     return 1;
   }
   if (existing !== text) await writeFile(out, text);

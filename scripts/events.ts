@@ -59,7 +59,8 @@ async function assertDatabaseExists(url: string, service: string): Promise<void>
     const found = await client.query<{ t: string | null }>("select to_regclass('outbox')::text as t");
     if (!found.rows[0]?.t) throw new Error(`${redact(url)} has no outbox table: is it ${service}'s database?`);
   } catch (err) {
-    if ((err as { code?: string }).code === '3D000') throw new Error(`the database of ${service} does not exist: ${redact(url)} (set ${service.toUpperCase()}_DATABASE_URL)`);
+    if ((err as { code?: string }).code === '3D000')
+      throw new Error(`the database of ${service} does not exist: ${redact(url)} (set ${service.toUpperCase()}_DATABASE_URL)`);
     throw err;
   } finally {
     await client.end().catch(() => undefined);
@@ -95,7 +96,8 @@ async function run(argv: string[]): Promise<number> {
   if (values.from !== undefined && command !== 'replay') throw usageError('--from goes with replay');
   let from = 0;
   if (command === 'replay') {
-    if (values.from === undefined || !/^\d+$/.test(values.from)) throw usageError('replay needs --from <position> (an integer >= 0; `outbox <service>` shows the positions)');
+    if (values.from === undefined || !/^\d+$/.test(values.from))
+      throw usageError('replay needs --from <position> (an integer >= 0; `outbox <service>` shows the positions)');
     from = Number(values.from);
   }
 
@@ -120,7 +122,13 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const bus = await connectAmqpBus({ url: config.amqpUrl, service: `events-cli:${name}`, telemetry, namespace: config.namespace, connectTimeoutMs: 5000 });
+  const bus = await connectAmqpBus({
+    url: config.amqpUrl,
+    service: `events-cli:${name}`,
+    telemetry,
+    namespace: config.namespace,
+    connectTimeoutMs: 5000,
+  });
   try {
     if (command === 'dead-letters') {
       const dead = (await bus.deadLetters(name)) as BusDeadLetter[];

@@ -16,7 +16,9 @@ runMain(async () => {
   try {
     const report = await orders.rebuild();
     const where = config.databaseUrl ? redact(config.databaseUrl) : store.sqlitePath;
-    process.stdout.write(`rebuilt orders' read models from ${report.events} events (position ${report.position}) in ${report.ms} ms: ${where}\n`);
+    process.stdout.write(
+      `rebuilt orders' read models from ${report.events} events (position ${report.position}) in ${report.ms} ms: ${where}\n`,
+    );
   } finally {
     await close();
   }

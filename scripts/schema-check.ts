@@ -15,7 +15,8 @@ import { parseCli, runCli } from './lib/cli';
 import { type BaseSpec, formatReport, runSchemaCheck } from '@shop/schema-check';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
-const USAGE = 'usage: npm run schema:check -- [--config supergraph.yaml] [--base <file|git-ref>] [--operations <dir>] [--approvals <file>] [--allow-breaking] [--json]';
+const USAGE =
+  'usage: npm run schema:check -- [--config supergraph.yaml] [--base <file|git-ref>] [--operations <dir>] [--approvals <file>] [--allow-breaking] [--json]';
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCli(USAGE, {

@@ -12,7 +12,9 @@ runMain(async () => {
   // On a terminal, readable log lines; piped or in a container, JSON lines.
   const stack = await startStack({ env: process.env, processMetrics: true, prettyLogs: process.stdout.isTTY === true });
   const { gateway: gatewayConfig, subgraphs: subgraphConfigs } = stack.config;
-  const stores = SUBGRAPHS.some((s) => subgraphConfigs[s.name].databaseUrl) ? 'PostgreSQL and SQLite' : `data in ${subgraphConfigs.accounts.dataDir}/`;
+  const stores = SUBGRAPHS.some((s) => subgraphConfigs[s.name].databaseUrl)
+    ? 'PostgreSQL and SQLite'
+    : `data in ${subgraphConfigs.accounts.dataDir}/`;
   const gatewayBase = stack.gatewayUrl.replace(/\/graphql$/, '');
   const routed = stack.options.gateway.subgraphUrlOverrides ?? {};
   const lines = [

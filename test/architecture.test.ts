@@ -6,11 +6,13 @@ import { spawnSync } from 'node:child_process';
 // the packages it declares, never another package's insides, and no import cycle exists; ESLint
 // enforces the last two (no-restricted-imports, import-x/no-cycle) and this suite shows the rules fire.
 const root = join(__dirname, '..');
-const workspaceDirs = ['packages', 'subgraphs'].flatMap((dir) =>
-  readdirSync(join(root, dir))
-    .filter((name) => statSync(join(root, dir, name)).isDirectory())
-    .map((name) => join(dir, name)),
-).concat('gateway', 'stack');
+const workspaceDirs = ['packages', 'subgraphs']
+  .flatMap((dir) =>
+    readdirSync(join(root, dir))
+      .filter((name) => statSync(join(root, dir, name)).isDirectory())
+      .map((name) => join(dir, name)),
+  )
+  .concat('gateway', 'stack');
 
 interface PackageJson {
   name: string;
@@ -36,7 +38,11 @@ interface LintResult {
 
 /** Runs the project's ESLint in a child process (its config loader needs real ESM, not jest's VM). */
 function lint(args: string[], stdin?: string): LintResult[] {
-  const run = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', ...args], { cwd: root, input: stdin, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', ...args], {
+    cwd: root,
+    input: stdin,
+    encoding: 'utf8',
+  });
   if (run.status !== 0 && run.status !== 1) throw new Error(`eslint failed: ${run.stderr}`);
   return JSON.parse(run.stdout) as LintResult[];
 }
@@ -51,7 +57,8 @@ describe('workspace packages', () => {
     const declared = new Set([pkg.name, ...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})]);
     const imported = new Set<string>();
     for (const file of [...sourceFiles(join(root, dir, 'src')), ...sourceFiles(join(root, dir, 'test'))]) {
-      for (const match of readFileSync(file, 'utf8').matchAll(/(?:from|import\(|require\()\s*'(@shop\/[a-z-]+)/g)) imported.add(match[1] as string);
+      for (const match of readFileSync(file, 'utf8').matchAll(/(?:from|import\(|require\()\s*'(@shop\/[a-z-]+)/g))
+        imported.add(match[1] as string);
     }
     expect([...imported].filter((name) => !declared.has(name)).sort()).toEqual([]);
   });
@@ -84,9 +91,15 @@ describe('workspace packages', () => {
 });
 
 describe('lint rules', () => {
-  it("refuses a subpath of another package and a relative path into another workspace folder", () => {
+  it('refuses a subpath of another package and a relative path into another workspace folder', () => {
     const filePath = join(root, 'packages', 'cache', 'src', '__deep_import_probe__.ts');
-    const code = ["import { a } from '@shop/store/src/index';", "import { b } from '../../server/src/http';", "import { c } from '@shop/store';", 'export const all = [a, b, c];', ''].join('\n');
+    const code = [
+      "import { a } from '@shop/store/src/index';",
+      "import { b } from '../../server/src/http';",
+      "import { c } from '@shop/store';",
+      'export const all = [a, b, c];',
+      '',
+    ].join('\n');
     const [result] = lint(['--stdin', '--stdin-filename', filePath], code);
     const refused = (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports');
     expect(refused).toHaveLength(2);

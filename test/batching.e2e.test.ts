@@ -20,7 +20,10 @@ type Deep = {
   topProducts: Array<{
     id: string;
     name: string;
-    reviews: Array<{ body: string; author: { id: string; name: string; reviews: Array<{ product: { id: string; name: string; inStock: boolean } }> } }>;
+    reviews: Array<{
+      body: string;
+      author: { id: string; name: string; reviews: Array<{ product: { id: string; name: string; inStock: boolean } }> };
+    }>;
   }>;
 };
 
@@ -48,7 +51,11 @@ async function measure(stack: Stack, run: () => Promise<unknown>) {
   return Object.fromEntries(
     SERVICES.map((s) => [
       s,
-      { store: after[s]!.store - before[s]!.store, reps: after[s]!.reps - before[s]!.reps, requests: after[s]!.requests - before[s]!.requests },
+      {
+        store: after[s]!.store - before[s]!.store,
+        reps: after[s]!.reps - before[s]!.reps,
+        requests: after[s]!.requests - before[s]!.requests,
+      },
     ]),
   ) as Record<(typeof SERVICES)[number], { store: number; reps: number; requests: number }>;
 }
@@ -120,29 +127,45 @@ describe('entity cache (in memory; response cache off so the entity cache is wha
 
   it('never serves a stale entity after a write through the gateway', async () => {
     const q = '{ topProducts(first: 3) { id name inStock quantityAvailable reviews(first: 1) { body } } }';
-    type Top = { topProducts: Array<{ id: string; name: string; inStock: boolean; quantityAvailable: number; reviews: Array<{ body: string }> }> };
+    type Top = {
+      topProducts: Array<{ id: string; name: string; inStock: boolean; quantityAvailable: number; reviews: Array<{ body: string }> }>;
+    };
     const before = (await client.query<Top>(q)).data!.topProducts;
     await client.query<Top>(q); // warm
     const target = before[1]!;
 
-    const renamed = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { name: "Renamed Lamp" }) { id name } }', { id: target.id });
+    const renamed = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { name: "Renamed Lamp" }) { id name } }', {
+      id: target.id,
+    });
     expect(renamed.errors).toBeUndefined();
     const stocked = await client.query('mutation($id: ID!) { setStock(productId: $id, quantity: 0) { id inStock } }', { id: target.id });
     expect(stocked.errors).toBeUndefined();
-    const reviewed = await client.query('mutation($id: ID!) { addReview(input: { authorId: "u00001", productId: $id, body: "Fresh review", rating: 5 }) { id } }', {
-      id: target.id,
-    });
+    const reviewed = await client.query(
+      'mutation($id: ID!) { addReview(input: { authorId: "u00001", productId: $id, body: "Fresh review", rating: 5 }) { id } }',
+      {
+        id: target.id,
+      },
+    );
     expect(reviewed.errors).toBeUndefined();
 
     const after = (await client.query<Top>(q)).data!.topProducts[1]!;
-    expect(after).toEqual({ id: target.id, name: 'Renamed Lamp', inStock: false, quantityAvailable: 0, reviews: [{ body: 'Fresh review' }] });
+    expect(after).toEqual({
+      id: target.id,
+      name: 'Renamed Lamp',
+      inStock: false,
+      quantityAvailable: 0,
+      reviews: [{ body: 'Fresh review' }],
+    });
   });
 
   it('evicts an updated product even when the mutation selects no __typename, read through another path', async () => {
     const q = '{ review(id: "r000001") { product { id price } } }';
     const before = (await client.query<{ review: { product: { id: string; price: number } } }>(q)).data!.review.product;
     await client.query(q); // warm: the product's price now comes from the entity cache
-    const updated = await client.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { id price } }', { id: before.id, p: before.price + 1 });
+    const updated = await client.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { id price } }', {
+      id: before.id,
+      p: before.price + 1,
+    });
     expect(updated.errors).toBeUndefined();
     const after = (await client.query<{ review: { product: { price: number } } }>(q)).data!.review.product;
     expect(after.price).toBe(before.price + 1);
@@ -156,7 +179,11 @@ describe('entity cache (in memory; response cache off so the entity cache is wha
     expect(warm.products.reps).toBe(0);
     await stack.gateway.invalidate([{ typename: 'Product', id: 'whatever' }]);
     expect((await measure(stack, () => client.query(q))).products.reps).toBe(0);
-    const productId = (await client.query<{ user: { reviews: Array<{ product: { id: string } }> } }>('{ user(id: "u00007") { reviews(first: 1) { product { id } } } }')).data!.user.reviews[0]!.product.id;
+    const productId = (
+      await client.query<{ user: { reviews: Array<{ product: { id: string } }> } }>(
+        '{ user(id: "u00007") { reviews(first: 1) { product { id } } } }',
+      )
+    ).data!.user.reviews[0]!.product.id;
     await stack.gateway.invalidate([{ typename: 'Product', id: productId }]);
     const evicted = await measure(stack, async () => {
       const res = await client.query<{ user: { reviews: Array<{ product: { name: string } }> } }>(q);

@@ -44,7 +44,11 @@ describe('npm run bench -- --smoke', () => {
     for (const cell of results.cells) {
       expect(new Set(cell.gateways.map((g) => g.kind))).toEqual(new Set(['ours', 'plain', 'hive']));
       for (const g of cell.gateways) {
-        expect({ cell: cell.id, gateway: g.gateway, golden: g.golden.before.pass }).toEqual({ cell: cell.id, gateway: g.gateway, golden: true });
+        expect({ cell: cell.id, gateway: g.gateway, golden: g.golden.before.pass }).toEqual({
+          cell: cell.id,
+          gateway: g.gateway,
+          golden: true,
+        });
         expect(g.requests).toBeGreaterThan(0);
         expect(g.median.rps).toBeGreaterThan(0);
       }
@@ -69,8 +73,10 @@ describe('npm run bench -- --smoke', () => {
   });
 
   it('N+1 table: with DataLoader the store round trips stay flat from 5 to 500 products; without, they grow with the list', () => {
-    const trips = (size: number, dataloader: boolean) => results.nplus1.find((r) => r.size === size && r.dataloader === dataloader)?.storeRoundTrips;
-    for (const row of results.nplus1) expect({ size: row.size, errors: row.errors, products: row.products }).toEqual({ size: row.size, errors: 0, products: row.size });
+    const trips = (size: number, dataloader: boolean) =>
+      results.nplus1.find((r) => r.size === size && r.dataloader === dataloader)?.storeRoundTrips;
+    for (const row of results.nplus1)
+      expect({ size: row.size, errors: row.errors, products: row.products }).toEqual({ size: row.size, errors: 0, products: row.size });
     expect(trips(500, true)).toBe(trips(5, true));
     expect(trips(500, false)!).toBeGreaterThan(10 * trips(5, false)!);
   });

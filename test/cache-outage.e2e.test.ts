@@ -11,7 +11,8 @@ describe('Redis outage', () => {
   let stack: Stack;
   let client: GraphQLClient;
   const QUERY = '{ topProducts(first: 5) { id name inStock reviews(first: 3) { body author { name } } } }';
-  const entityHits = () => metricValue(stack.telemetry.gateway.metrics.cacheRequests, { service: 'gateway', cache: 'entity', result: 'hit' });
+  const entityHits = () =>
+    metricValue(stack.telemetry.gateway.metrics.cacheRequests, { service: 'gateway', cache: 'entity', result: 'hit' });
 
   beforeAll(async () => {
     redis = await startOwnRedis();

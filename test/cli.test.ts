@@ -5,7 +5,10 @@ import { validateResults } from '../bench/lib/validate';
 import { UsageError, parseCli } from '../scripts/lib/cli';
 
 const USAGE = 'usage: tool [--out <file>] [--check]';
-const config = (args: string[]) => ({ args, options: { out: { type: 'string' as const }, check: { type: 'boolean' as const, default: false } } });
+const config = (args: string[]) => ({
+  args,
+  options: { out: { type: 'string' as const }, check: { type: 'boolean' as const, default: false } },
+});
 
 function usageError(run: () => unknown): UsageError {
   try {

@@ -3,12 +3,7 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  composeFromConfig,
-  describeCompositionError,
-  formatCompositionError,
-  supergraphFileText,
-} from '@shop/composition';
+import { composeFromConfig, describeCompositionError, formatCompositionError, supergraphFileText } from '@shop/composition';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'compose');
@@ -22,15 +17,10 @@ interface Run {
 /** Runs the script as `npm run compose` does, from the repository root. */
 function compose(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/compose.ts', ...args],
-      { cwd: REPO_ROOT },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    execFile(process.execPath, ['--import', 'tsx', 'scripts/compose.ts', ...args], { cwd: REPO_ROOT }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

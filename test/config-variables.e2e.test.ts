@@ -36,7 +36,11 @@ interface Target {
   subgraphBase(name: SubgraphName): string;
 }
 
-type Json = { data?: Record<string, unknown> | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }>; extensions?: Record<string, unknown> };
+type Json = {
+  data?: Record<string, unknown> | null;
+  errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+  extensions?: Record<string, unknown>;
+};
 
 async function graphql(target: Target, query: string): Promise<Json> {
   const res = await fetch(`${target.gatewayBase}/graphql`, {
@@ -145,7 +149,11 @@ const live: Record<string, LiveCheck> = {
     expect(metrics).not.toMatch(/cache_requests_total\{service="accounts"/);
   },
   MAX_QUERY_DEPTH: limitCheck('MAX_DEPTH_EXCEEDED', 9, `{ topProducts(first: 1) { ${nested(12)} } }`),
-  MAX_QUERY_ALIASES: limitCheck('MAX_ALIASES_EXCEEDED', 7, `{ topProducts(first: 1) { ${Array.from({ length: 8 }, (_, i) => `a${i}: name`).join(' ')} } }`),
+  MAX_QUERY_ALIASES: limitCheck(
+    'MAX_ALIASES_EXCEEDED',
+    7,
+    `{ topProducts(first: 1) { ${Array.from({ length: 8 }, (_, i) => `a${i}: name`).join(' ')} } }`,
+  ),
   MAX_QUERY_DIRECTIVES: limitCheck('MAX_DIRECTIVES_EXCEEDED', 6, `{ __typename ${'@skip(if: false) '.repeat(7)}}`),
   MAX_QUERY_FIELDS: limitCheck(
     'MAX_FIELDS_EXCEEDED',
@@ -159,7 +167,9 @@ const live: Record<string, LiveCheck> = {
   },
   MAX_COST: async (target) => {
     const json = await graphql(target, '{ topProducts(first: 40) { reviews(first: 40) { body } } }');
-    expect(extensionsOf(json)).toContainEqual(expect.objectContaining({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: expect.objectContaining({ max: 1500 }) }));
+    expect(extensionsOf(json)).toContainEqual(
+      expect.objectContaining({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: expect.objectContaining({ max: 1500 }) }),
+    );
   },
   COST_REPORT_ACTUAL: async (target) => {
     const json = await graphql(target, '{ topProducts(first: 1) { name } }');
@@ -177,32 +187,61 @@ const live: Record<string, LiveCheck> = {
 };
 
 const mapped: Record<string, MappedCheck> = {
-  HOST: { value: '127.0.0.2', check: (_g, _s, env) => expect([loadGatewayConfig(env).host, loadSubgraphConfig('accounts', 4001, env).host]).toEqual(['127.0.0.2', '127.0.0.2']) },
-  LOG_LEVEL: { value: 'error', check: (_g, _s, env) => expect([loadGatewayConfig(env).logLevel, loadSubgraphConfig('accounts', 4001, env).logLevel]).toEqual(['error', 'error']) },
+  HOST: {
+    value: '127.0.0.2',
+    check: (_g, _s, env) =>
+      expect([loadGatewayConfig(env).host, loadSubgraphConfig('accounts', 4001, env).host]).toEqual(['127.0.0.2', '127.0.0.2']),
+  },
+  LOG_LEVEL: {
+    value: 'error',
+    check: (_g, _s, env) =>
+      expect([loadGatewayConfig(env).logLevel, loadSubgraphConfig('accounts', 4001, env).logLevel]).toEqual(['error', 'error']),
+  },
   SUPERGRAPH_PATH: { value: '/tmp/elsewhere.graphql', check: (g) => expect(g.supergraph).toEqual({ path: '/tmp/elsewhere.graphql' }) },
   SUPERGRAPH_CONFIG: { value: '/tmp/elsewhere.yaml', check: (g) => expect(g.supergraph).toEqual({ configPath: '/tmp/elsewhere.yaml' }) },
   SUPERGRAPH_WATCH: { value: 'false', check: (g) => expect(g.watch).toBe(false) },
   SUBGRAPH_TIMEOUT_MS: { value: '1234', check: (g) => expect(g.subgraphTimeoutMs).toBe(1234) },
   INTROSPECTION: { value: 'false', check: (g) => expect(g.introspection).toBe(false) },
-  TRUSTED_DOCUMENTS_PATH: { value: '/tmp/pq.json', check: (g) => expect(g.trustedDocuments).toEqual({ mode: 'off', path: '/tmp/pq.json' }) },
-  ACCOUNTS_DATABASE_URL: { value: 'postgres://u@db:5432/a', check: (_g, s) => expect(s.store).toEqual({ postgresUrl: 'postgres://u@db:5432/a' }) },
+  TRUSTED_DOCUMENTS_PATH: {
+    value: '/tmp/pq.json',
+    check: (g) => expect(g.trustedDocuments).toEqual({ mode: 'off', path: '/tmp/pq.json' }),
+  },
+  ACCOUNTS_DATABASE_URL: {
+    value: 'postgres://u@db:5432/a',
+    check: (_g, s) => expect(s.store).toEqual({ postgresUrl: 'postgres://u@db:5432/a' }),
+  },
   ORDERS_DATABASE_URL: {
     value: 'postgres://u@db:5432/o',
-    check: (_g, _s, env) => expect(subgraphOptionsFromConfig(loadSubgraphConfig('orders', 4005, env), deps()).store).toEqual({ postgresUrl: 'postgres://u@db:5432/o' }),
+    check: (_g, _s, env) =>
+      expect(subgraphOptionsFromConfig(loadSubgraphConfig('orders', 4005, env), deps()).store).toEqual({
+        postgresUrl: 'postgres://u@db:5432/o',
+      }),
   },
-  DATA_DIR: { value: '/tmp/shop-data', check: (_g, s) => expect(s.store).toEqual({ sqlitePath: join('/tmp/shop-data', 'accounts', 'accounts.sqlite') }) },
+  DATA_DIR: {
+    value: '/tmp/shop-data',
+    check: (_g, s) => expect(s.store).toEqual({ sqlitePath: join('/tmp/shop-data', 'accounts', 'accounts.sqlite') }),
+  },
   SEED: { value: 'false', check: (_g, s) => expect(s.seed).toBe(false) },
   REDIS_URL: {
     value: 'redis://127.0.0.1:6399',
-    check: (_g, _s, env) => expect([loadGatewayConfig(env).redisUrl, loadSubgraphConfig('accounts', 4001, env).redisUrl]).toEqual(['redis://127.0.0.1:6399', 'redis://127.0.0.1:6399']),
+    check: (_g, _s, env) =>
+      expect([loadGatewayConfig(env).redisUrl, loadSubgraphConfig('accounts', 4001, env).redisUrl]).toEqual([
+        'redis://127.0.0.1:6399',
+        'redis://127.0.0.1:6399',
+      ]),
   },
   AMQP_URL: {
     value: 'amqp://u@mq:5672',
-    check: (_g, _s, env) => expect([loadGatewayConfig(env).amqpUrl, loadSubgraphConfig('accounts', 4001, env).amqpUrl]).toEqual(['amqp://u@mq:5672', 'amqp://u@mq:5672']),
+    check: (_g, _s, env) =>
+      expect([loadGatewayConfig(env).amqpUrl, loadSubgraphConfig('accounts', 4001, env).amqpUrl]).toEqual([
+        'amqp://u@mq:5672',
+        'amqp://u@mq:5672',
+      ]),
   },
   AMQP_NAMESPACE: {
     value: 'other',
-    check: (_g, _s, env) => expect([loadGatewayConfig(env).amqpNamespace, loadSubgraphConfig('accounts', 4001, env).amqpNamespace]).toEqual(['other', 'other']),
+    check: (_g, _s, env) =>
+      expect([loadGatewayConfig(env).amqpNamespace, loadSubgraphConfig('accounts', 4001, env).amqpNamespace]).toEqual(['other', 'other']),
   },
   GATEWAY_CACHE: { value: 'false', check: (_g, _s, env) => expect(loadGatewayConfig(env).layers.cache).toBe(false) },
   ENTITY_CACHE: { value: 'false', check: (g) => expect(g.entityCache).toBe(false) },
@@ -214,7 +253,9 @@ const mapped: Record<string, MappedCheck> = {
   CACHE_TIMEOUT_MS: {
     value: '321',
     check: (_g, _s, env) =>
-      expect([loadGatewayConfig(env).layers.cacheTimeoutMs, loadSubgraphConfig('accounts', 4001, env).hotCache.timeoutMs]).toEqual([321, 321]),
+      expect([loadGatewayConfig(env).layers.cacheTimeoutMs, loadSubgraphConfig('accounts', 4001, env).hotCache.timeoutMs]).toEqual([
+        321, 321,
+      ]),
   },
   COST_MODE: { value: 'measure', check: (g) => expect(g.cost).toEqual(expect.objectContaining({ mode: 'measure' })) },
   COST_LIST_SIZE: {
@@ -229,7 +270,11 @@ const mapped: Record<string, MappedCheck> = {
 
 /** Telemetry for mapping calls: nothing is served, nothing is logged. */
 function deps() {
-  return { telemetry: createTelemetry({ service: 'check', registry: new Registry(), logger: pino({ level: 'silent' }) }), cacheStore: undefined, bus: undefined };
+  return {
+    telemetry: createTelemetry({ service: 'check', registry: new Registry(), logger: pino({ level: 'silent' }) }),
+    cacheStore: undefined,
+    bus: undefined,
+  };
 }
 
 function runMapped(env: Record<string, string>): { gateway: GatewayOptions; subgraph: SubgraphFactoryOptions } {
@@ -240,7 +285,16 @@ function runMapped(env: Record<string, string>): { gateway: GatewayOptions; subg
 }
 
 /** What the embedded stack's environment adds to LIVE_ENV: mapped variables that leave the live checks intact. */
-const EMBEDDED_EXTRA = ['SUBGRAPH_TIMEOUT_MS', 'DEDUPE_REPRESENTATIONS', 'MERGE_FETCHES', 'INFLIGHT_DEDUPE', 'HOT_CACHE_TTL_MS', 'CACHE_TIMEOUT_MS', 'COST_LIST_SIZE', 'ENTITY_CACHE_TTL'];
+const EMBEDDED_EXTRA = [
+  'SUBGRAPH_TIMEOUT_MS',
+  'DEDUPE_REPRESENTATIONS',
+  'MERGE_FETCHES',
+  'INFLIGHT_DEDUPE',
+  'HOT_CACHE_TTL_MS',
+  'CACHE_TIMEOUT_MS',
+  'COST_LIST_SIZE',
+  'ENTITY_CACHE_TTL',
+];
 
 async function freePorts(): Promise<Record<SubgraphName | 'gateway', number>> {
   const ports = {} as Record<SubgraphName | 'gateway', number>;

@@ -51,8 +51,18 @@ describe('RabbitMQ outage during 1,000 writes', () => {
 
   it('loses nothing and applies each event once', async () => {
     const seed = { users: 0, products: 5, reviews: 0 };
-    const products = (await createProducts({ telemetry: telemetry.products, store: { sqlitePath: ':memory:' }, seed, bus: await bus('products') })) as StoreSubgraph<unknown>;
-    const inventory = (await createInventory({ telemetry: telemetry.inventory, store: { sqlitePath: ':memory:' }, seed, bus: await bus('inventory', telemetry.inventory) })) as StoreSubgraph<unknown>;
+    const products = (await createProducts({
+      telemetry: telemetry.products,
+      store: { sqlitePath: ':memory:' },
+      seed,
+      bus: await bus('products'),
+    })) as StoreSubgraph<unknown>;
+    const inventory = (await createInventory({
+      telemetry: telemetry.inventory,
+      store: { sqlitePath: ':memory:' },
+      seed,
+      bus: await bus('inventory', telemetry.inventory),
+    })) as StoreSubgraph<unknown>;
     subgraphs.push(products, inventory);
     const client = graphqlClient(`${(await products.listen(0, '127.0.0.1')).url}/graphql`);
 
@@ -72,14 +82,19 @@ describe('RabbitMQ outage during 1,000 writes', () => {
     proxy.restore();
     const created = new Set(ids);
     const applied = await eventually(
-      async () => (await stockOf(inventory).selectFrom('stock').select('product_id').execute()).filter((r) => created.has(r.product_id)).length,
+      async () =>
+        (await stockOf(inventory).selectFrom('stock').select('product_id').execute()).filter((r) => created.has(r.product_id)).length,
       (n) => n === 1000,
       60_000,
     );
     expect(applied).toBe(1000);
     // The relay marks a batch (and sets the gauge) after the broker's confirm; consumers may have
     // applied the batch before that: wait for the mark.
-    const pendingAfter = await eventually(() => metricValue(telemetry.products.metrics.outboxPending, { service: 'products' }), (n) => n === 0, 60_000);
+    const pendingAfter = await eventually(
+      () => metricValue(telemetry.products.metrics.outboxPending, { service: 'products' }),
+      (n) => n === 0,
+      60_000,
+    );
     expect(pendingAfter).toBe(0);
     const inbox = await stockOf(inventory).selectFrom('inbox').select(['event_id', 'type']).execute();
     expect(inbox.filter((r) => r.type === 'ProductCreated')).toHaveLength(1000);
@@ -108,14 +123,15 @@ describe('RabbitMQ outage during 1,000 writes', () => {
     });
     await products.relay!.replayFrom(0);
     const rebuilt = await eventually(
-      async () => (await stockOf(replica).selectFrom('stock').select('product_id').execute()).filter((r) => created.has(r.product_id)).length,
+      async () =>
+        (await stockOf(replica).selectFrom('stock').select('product_id').execute()).filter((r) => created.has(r.product_id)).length,
       (n) => n === 1000,
       60_000,
     );
     await sub.close();
     expect(rebuilt).toBe(1000);
-    const original = (await stockOf(inventory).selectFrom('stock').select(['product_id', 'quantity']).orderBy('product_id').execute());
-    const fromReplay = (await stockOf(replica).selectFrom('stock').select(['product_id', 'quantity']).orderBy('product_id').execute());
+    const original = await stockOf(inventory).selectFrom('stock').select(['product_id', 'quantity']).orderBy('product_id').execute();
+    const fromReplay = await stockOf(replica).selectFrom('stock').select(['product_id', 'quantity']).orderBy('product_id').execute();
     expect(fromReplay).toEqual(original);
     const inboxAfter = await stockOf(inventory).selectFrom('inbox').select('event_id').where('type', '=', 'ProductCreated').execute();
     expect(inboxAfter).toHaveLength(1000);

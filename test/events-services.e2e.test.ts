@@ -35,7 +35,11 @@ async function scrape(graphqlUrl: string, metric: string, labels: Record<string,
 /** Runs `npm run events -- ...` as a child process (node --import tsx, as npm would). */
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/events.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/events.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -45,7 +49,16 @@ function cli(args: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-type OutboxRow = { position: string; id: string; type: string; aggregate_id: string; aggregate_version: number; occurred_at: string; schema_version: number; payload: string };
+type OutboxRow = {
+  position: string;
+  id: string;
+  type: string;
+  aggregate_id: string;
+  aggregate_version: number;
+  occurred_at: string;
+  schema_version: number;
+  payload: string;
+};
 
 describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => {
   const namespace = `t${randomBytes(4).toString('hex')}`;
@@ -56,7 +69,12 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
   let stack: Services;
   let bus: AmqpBus;
   const subscriptions: Subscription[] = [];
-  const cliEnv = () => ({ AMQP_NAMESPACE: namespace, AMQP_URL: real.amqp, PRODUCTS_DATABASE_URL: db.products.url, REVIEWS_DATABASE_URL: db.reviews.url });
+  const cliEnv = () => ({
+    AMQP_NAMESPACE: namespace,
+    AMQP_URL: real.amqp,
+    PRODUCTS_DATABASE_URL: db.products.url,
+    REVIEWS_DATABASE_URL: db.reviews.url,
+  });
   const products = () => graphqlClient(stack.subgraphUrls.products);
   const reviews = () => graphqlClient(stack.subgraphUrls.reviews);
 
@@ -68,7 +86,14 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
       gateway: false,
       ports: { products: 0, reviews: 0 },
       databaseUrl: (name) => db[name as keyof typeof db].url,
-      env: { LOG_LEVEL: 'error', AMQP_NAMESPACE: namespace, SEED_USERS: '20', SEED_PRODUCTS: '40', SEED_REVIEWS: '100', HOT_CACHE: 'false' },
+      env: {
+        LOG_LEVEL: 'error',
+        AMQP_NAMESPACE: namespace,
+        SEED_USERS: '20',
+        SEED_PRODUCTS: '40',
+        SEED_REVIEWS: '100',
+        HOT_CACHE: 'false',
+      },
       stdio: 'inherit',
     });
     bus = await connectAmqpBus({ url: real.amqp, service: 'events-e2e', telemetry: testTelemetry('events-e2e'), namespace });
@@ -99,10 +124,14 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     const writer = async () => {
       while (written < total) {
         const i = written++;
-        const res = await reviews().query(
-          'mutation($input: AddReviewInput!) { addReview(input: $input) { id } }',
-          { input: { authorId: `u${String((i % 20) + 1).padStart(5, '0')}`, productId: productIds[(i * 7) % productIds.length], body: `burst ${i}`, rating: (i % 5) + 1 } },
-        );
+        const res = await reviews().query('mutation($input: AddReviewInput!) { addReview(input: $input) { id } }', {
+          input: {
+            authorId: `u${String((i % 20) + 1).padStart(5, '0')}`,
+            productId: productIds[(i * 7) % productIds.length],
+            body: `burst ${i}`,
+            rating: (i % 5) + 1,
+          },
+        });
         if (res.errors) throw new Error(`addReview ${i}: ${JSON.stringify(res.errors)}`);
       }
     };
@@ -120,7 +149,11 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     await writing;
 
     // Every ReviewAdded is out of reviews' outbox; what products did not take waits in its queue.
-    await until('reviews to publish every ReviewAdded', () => sql<{ n: string }>('reviews', 'select count(*) as n from outbox where published_at is null'), (r) => Number(r[0]?.n) === 0);
+    await until(
+      'reviews to publish every ReviewAdded',
+      () => sql<{ n: string }>('reviews', 'select count(*) as n from outbox where published_at is null'),
+      (r) => Number(r[0]?.n) === 0,
+    );
     const conn = await connect(real.amqp);
     const waiting = (await (await conn.createChannel()).checkQueue(`${namespace}.products`)).messageCount;
     await conn.close();
@@ -141,36 +174,64 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     const announced = await sql<{ n: string }>('products', "select count(*) as n from outbox where type = 'ProductRatingChanged'");
     expect(Number(announced[0]?.n)).toBe(total);
     // ...and the read model equals what the producer's own data says (seed reviews included).
-    const expected = await sql<{ product_id: string; n: string; s: string }>('reviews', 'select product_id, count(*) as n, sum(rating) as s from reviews group by product_id order by product_id');
-    const actual = await sql<{ product_id: string; review_count: number; rating_sum: number }>('products', 'select product_id, review_count, rating_sum from product_ratings order by product_id');
-    expect(actual.map((r) => [r.product_id, Number(r.review_count), Number(r.rating_sum)])).toEqual(expected.map((r) => [r.product_id, Number(r.n), Number(r.s)]));
+    const expected = await sql<{ product_id: string; n: string; s: string }>(
+      'reviews',
+      'select product_id, count(*) as n, sum(rating) as s from reviews group by product_id order by product_id',
+    );
+    const actual = await sql<{ product_id: string; review_count: number; rating_sum: number }>(
+      'products',
+      'select product_id, review_count, rating_sum from product_ratings order by product_id',
+    );
+    expect(actual.map((r) => [r.product_id, Number(r.review_count), Number(r.rating_sum)])).toEqual(
+      expected.map((r) => [r.product_id, Number(r.n), Number(r.s)]),
+    );
   }, 120_000);
 
   const updates = async (id: string, names: string[]) => {
     for (const name of names) {
-      const res = await products().query('mutation($id: ID!, $name: String!) { updateProduct(id: $id, input: { name: $name }) { id } }', { id, name });
+      const res = await products().query('mutation($id: ID!, $name: String!) { updateProduct(id: $id, input: { name: $name }) { id } }', {
+        id,
+        name,
+      });
       expect(res.errors).toBeUndefined();
     }
   };
-  const viewName = async (id: string) => (await sql<{ name: string }>('reviews', 'select name from product_view where id = $1', [id]))[0]?.name;
-  const consumedByReviews = () => scrape(stack.subgraphUrls.reviews, 'events_consumed_total', { service: 'reviews', type: 'ProductUpdated' });
+  const viewName = async (id: string) =>
+    (await sql<{ name: string }>('reviews', 'select name from product_view where id = $1', [id]))[0]?.name;
+  const consumedByReviews = () =>
+    scrape(stack.subgraphUrls.reviews, 'events_consumed_total', { service: 'reviews', type: 'ProductUpdated' });
   const inboxOfReviews = async () => Number((await sql<{ n: string }>('reviews', 'select count(*) as n from inbox'))[0]?.n);
 
   it('ignores an injected duplicate, dead-letters poison while later events flow, and keeps per-aggregate order', async () => {
     const id = 'p00003';
     const consumedBefore = await consumedByReviews();
     const inboxBefore = await inboxOfReviews();
-    await updates(id, Array.from({ length: 30 }, (_, i) => `Ordered ${i + 1}`));
-    await until('reviews to apply the 30 updates', () => viewName(id), (name) => name === 'Ordered 30');
+    await updates(
+      id,
+      Array.from({ length: 30 }, (_, i) => `Ordered ${i + 1}`),
+    );
+    await until(
+      'reviews to apply the 30 updates',
+      () => viewName(id),
+      (name) => name === 'Ordered 30',
+    );
 
     // Order: reviews applied the aggregate's versions in sequence. Each event is applied in its own
     // transaction, one after another, so the inbox rows' transaction ids (xmin) are the order.
-    const outbox = await sql<OutboxRow>('products', "select * from outbox where aggregate_id = $1 and type = 'ProductUpdated' order by aggregate_version", [id]);
+    const outbox = await sql<OutboxRow>(
+      'products',
+      "select * from outbox where aggregate_id = $1 and type = 'ProductUpdated' order by aggregate_version",
+      [id],
+    );
     // Versions count every event of the aggregate (ProductRatingChanged too): 30 in a row here.
     const v0 = (outbox[0] as OutboxRow).aggregate_version;
     expect(outbox.map((r) => r.aggregate_version)).toEqual(Array.from({ length: 30 }, (_, i) => v0 + i));
     const versionOf = new Map(outbox.map((r) => [r.id, r.aggregate_version]));
-    const applied = await sql<{ event_id: string }>('reviews', 'select event_id from inbox where event_id = any($1) order by xmin::text::bigint', [[...versionOf.keys()]]);
+    const applied = await sql<{ event_id: string }>(
+      'reviews',
+      'select event_id from inbox where event_id = any($1) order by xmin::text::bigint',
+      [[...versionOf.keys()]],
+    );
     expect(applied.map((r) => versionOf.get(r.event_id))).toEqual(outbox.map((r) => r.aggregate_version));
 
     // Inject, straight onto the exchange: a duplicate of the tenth update (same id; applied again it
@@ -187,16 +248,27 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
       schemaVersion: v10.schema_version,
       payload: JSON.parse(v10.payload) as Record<string, unknown>,
     };
-    const poison: EventEnvelope = { ...duplicate, id: randomUUID(), aggregateVersion: v0 + 30, schemaVersion: 99, payload: { id, name: 'Poisoned', discontinued: false } };
+    const poison: EventEnvelope = {
+      ...duplicate,
+      id: randomUUID(),
+      aggregateVersion: v0 + 30,
+      schemaVersion: 99,
+      payload: { id, name: 'Poisoned', discontinued: false },
+    };
     const conn = await connect(real.amqp);
     const ch = await conn.createConfirmChannel();
-    for (const body of [JSON.stringify(duplicate), JSON.stringify(poison), '{not json']) ch.publish(`${namespace}.events`, 'ProductUpdated', Buffer.from(body), { persistent: true });
+    for (const body of [JSON.stringify(duplicate), JSON.stringify(poison), '{not json'])
+      ch.publish(`${namespace}.events`, 'ProductUpdated', Buffer.from(body), { persistent: true });
     await ch.waitForConfirms();
     await conn.close();
 
     // The duplicate is delivered and handled (counted) but changes nothing; the two others are dead.
     await until('reviews to take the duplicate', consumedByReviews, (n) => n >= consumedBefore + 31);
-    const dead = await until('two dead letters', () => bus.deadLetters('reviews'), (d) => d.length === 2);
+    const dead = await until(
+      'two dead letters',
+      () => bus.deadLetters('reviews'),
+      (d) => d.length === 2,
+    );
     expect(await viewName(id)).toBe('Ordered 30');
     expect(await inboxOfReviews()).toBe(inboxBefore + 30);
     expect(await consumedByReviews()).toBe(consumedBefore + 31);
@@ -208,7 +280,11 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
 
     // The rest keep flowing: the next real update is applied after the poison.
     await updates(id, ['Ordered 31']);
-    await until('the update after the poison', () => viewName(id), (name) => name === 'Ordered 31');
+    await until(
+      'the update after the poison',
+      () => viewName(id),
+      (name) => name === 'Ordered 31',
+    );
     expect(await inboxOfReviews()).toBe(inboxBefore + 31);
   }, 90_000);
 
@@ -219,7 +295,10 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     expect(listed.stderr).toBe('');
     expect(listed.code).toBe(0);
     const reviewsDead = JSON.parse(listed.stdout) as Array<{ event: EventEnvelope; error: string; raw?: string }>;
-    expect(reviewsDead.map((d) => d.error)).toEqual([expect.stringMatching(/schema version 99/), expect.stringMatching(/^malformed message/)]);
+    expect(reviewsDead.map((d) => d.error)).toEqual([
+      expect.stringMatching(/schema version 99/),
+      expect.stringMatching(/^malformed message/),
+    ]);
 
     // A consumer whose handler is broken, then fixed: its dead letters come back with `redrive`.
     let broken = true;
@@ -236,7 +315,11 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
       }),
     );
     await updates(id, ['Probe 1', 'Probe 2']);
-    const probeDead = await until('the probe to dead-letter both', () => bus.deadLetters('cli-probe'), (d) => d.length === 2);
+    const probeDead = await until(
+      'the probe to dead-letter both',
+      () => bus.deadLetters('cli-probe'),
+      (d) => d.length === 2,
+    );
     const [first, second] = probeDead.map((d) => d.event.id) as [string, string];
     const human = await cli(['dead-letters', 'cli-probe'], cliEnv());
     expect(human.code).toBe(0);
@@ -248,21 +331,49 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     const one = await cli(['redrive', 'cli-probe', '--id', second, '--json'], cliEnv());
     expect(one.code).toBe(0);
     expect(JSON.parse(one.stdout)).toEqual({ group: 'cli-probe', redriven: 1 });
-    await until('the redriven event', async () => handled.length, (n) => n === 1);
+    await until(
+      'the redriven event',
+      async () => handled.length,
+      (n) => n === 1,
+    );
     expect(handled).toEqual([second]);
     expect((await bus.deadLetters('cli-probe')).map((d) => d.event.id)).toEqual([first]);
     const rest = await cli(['redrive', 'cli-probe'], cliEnv());
     expect(rest.stdout).toContain('1 dead letter(s) of cli-probe sent back');
-    await until('the second redriven event', async () => handled.length, (n) => n === 2);
+    await until(
+      'the second redriven event',
+      async () => handled.length,
+      (n) => n === 2,
+    );
     expect(handled).toEqual([second, first]);
     expect(await bus.deadLetters('cli-probe')).toEqual([]);
 
     // Replay from a position: the probe gets exactly products' ProductUpdated events from there,
     // in order; reviews has them all already and its inbox makes them no-ops.
-    const status = JSON.parse((await cli(['outbox', 'products', '--json'], cliEnv())).stdout) as { events: number; pending: number; first: number; last: number };
-    const rows = await sql<{ position: string; id: string; type: string }>('products', 'select position, id, type from outbox order by position');
-    expect(status).toMatchObject({ events: rows.length, pending: 0, first: Number(rows[0]?.position), last: Number(rows.at(-1)?.position) });
-    const from = Number((await sql<{ position: string }>('products', "select position from outbox where aggregate_id = 'p00003' and payload like '%\"Ordered 20\"%'"))[0]?.position);
+    const status = JSON.parse((await cli(['outbox', 'products', '--json'], cliEnv())).stdout) as {
+      events: number;
+      pending: number;
+      first: number;
+      last: number;
+    };
+    const rows = await sql<{ position: string; id: string; type: string }>(
+      'products',
+      'select position, id, type from outbox order by position',
+    );
+    expect(status).toMatchObject({
+      events: rows.length,
+      pending: 0,
+      first: Number(rows[0]?.position),
+      last: Number(rows.at(-1)?.position),
+    });
+    const from = Number(
+      (
+        await sql<{ position: string }>(
+          'products',
+          "select position from outbox where aggregate_id = 'p00003' and payload like '%\"Ordered 20\"%'",
+        )
+      )[0]?.position,
+    );
     const expected = rows.filter((r) => Number(r.position) >= from);
     const expectedUpdates = expected.filter((r) => r.type === 'ProductUpdated').map((r) => r.id);
     const consumedBefore = await consumedByReviews();
@@ -271,7 +382,11 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     const replay = await cli(['replay', 'products', '--from', String(from), '--json'], cliEnv());
     expect(replay.stderr).toBe('');
     expect(JSON.parse(replay.stdout)).toEqual({ service: 'products', from, replayed: expected.length });
-    await until('the probe to receive the replay', async () => handled.length, (n) => n >= expectedUpdates.length);
+    await until(
+      'the probe to receive the replay',
+      async () => handled.length,
+      (n) => n >= expectedUpdates.length,
+    );
     expect(handled).toEqual(expectedUpdates);
     await until('reviews to take the replayed duplicates', consumedByReviews, (n) => n >= consumedBefore + expectedUpdates.length);
     expect(await inboxOfReviews()).toBe(inboxBefore);

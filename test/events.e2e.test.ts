@@ -27,7 +27,9 @@ describe('event flows', () => {
   it('keeps Product.reviewCount and averageRating from ReviewAdded, without products calling reviews', async () => {
     const before = (await rating('p00009')).data!.product;
     await rating('p00009'); // cached now
-    const added = await client.query('mutation { addReview(input: { authorId: "u00003", productId: "p00009", body: "Event driven", rating: 1 }) { id } }');
+    const added = await client.query(
+      'mutation { addReview(input: { authorId: "u00003", productId: "p00009", body: "Event driven", rating: 1 }) { id } }',
+    );
     expect(added.errors).toBeUndefined();
     const after = await eventually(
       async () => (await rating('p00009')).data!.product,
@@ -36,7 +38,9 @@ describe('event flows', () => {
     expect(after.reviewCount).toBe(before.reviewCount + 1);
     const expectedAverage = ((before.averageRating ?? 0) * before.reviewCount + 1) / (before.reviewCount + 1);
     expect(after.averageRating).toBeCloseTo(expectedAverage, 1);
-    expect(await metricValue(stack.telemetry.products.metrics.eventsConsumed, { service: 'products', type: 'ReviewAdded' })).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(stack.telemetry.products.metrics.eventsConsumed, { service: 'products', type: 'ReviewAdded' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('gives a new product a stock record in inventory from ProductCreated', async () => {
@@ -54,7 +58,7 @@ describe('event flows', () => {
     expect(row).toMatchObject({ product_id: id, quantity: 0 });
   });
 
-  it('shows a change made behind the gateway\'s back once UserUpdated evicts the cached user', async () => {
+  it("shows a change made behind the gateway's back once UserUpdated evicts the cached user", async () => {
     const q = '{ user(id: "u00011") { name } }';
     await client.query(q);
     await client.query(q); // the entity (and the response) are cached now

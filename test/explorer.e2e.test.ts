@@ -93,7 +93,17 @@ describe('the explorer in a browser, offline', () => {
     const tabs = page.locator('.graphiql-tab');
     await tabs.first().waitFor({ timeout: UI_TIMEOUT });
     const titles = (await tabs.locator('.graphiql-tab-button').allTextContents()).map((t) => t.trim());
-    expect(titles).toEqual(['CategoryListing', 'HomePage', 'ProductPage', 'UserPage', 'CustomerOrders', 'OrderHistory', 'EditProfile', 'WriteReview', 'AddToOrder']);
+    expect(titles).toEqual([
+      'CategoryListing',
+      'HomePage',
+      'ProductPage',
+      'UserPage',
+      'CustomerOrders',
+      'OrderHistory',
+      'EditProfile',
+      'WriteReview',
+      'AddToOrder',
+    ]);
     expect(await tabs.first().getAttribute('aria-selected')).toBe('true');
     // With its example variables, and a headers editor (for auth) beside them.
     await page.locator('.graphiql-editor-tool', { hasText: '"books"' }).waitFor({ timeout: UI_TIMEOUT });
@@ -111,7 +121,10 @@ describe('the explorer in a browser, offline', () => {
   it('opens the docs explorer from introspection', async () => {
     await page.locator('.graphiql-sidebar button[aria-label="Show Documentation Explorer"]').click();
     const docs = page.locator('.graphiql-doc-explorer');
-    await docs.locator('a', { hasText: /^Query$/ }).first().click({ timeout: UI_TIMEOUT });
+    await docs
+      .locator('a', { hasText: /^Query$/ })
+      .first()
+      .click({ timeout: UI_TIMEOUT });
     // The root Query type's fields come from the gateway's schema.
     await docs.getByText('topProducts', { exact: true }).first().waitFor({ timeout: UI_TIMEOUT });
   });

@@ -195,7 +195,15 @@ async function startStackProcess(ports: Ports, dataDir: string): Promise<StackPr
     ['gateway', hostile.asBody('{ topProducts(first: 5) { name reviews(first: 2) { body author { name } } } }')],
     ['gateway', hostile.asBody(`{ review(id: "${hostile.SEED_REVIEW_ID}") { id body product { name } } }`)],
     // What a Relay-style client sends: named fragments spread through each other, variables, directives.
-    ['gateway', hostile.asBody(`${hostile.fragmentChain(10, 'topProducts(first: $n) @include(if: $yes) { ...P }')} fragment P on Product { id name }`.replace('query Chain', 'query Chain($n: Int = 2, $yes: Boolean = true)'))],
+    [
+      'gateway',
+      hostile.asBody(
+        `${hostile.fragmentChain(10, 'topProducts(first: $n) @include(if: $yes) { ...P }')} fragment P on Product { id name }`.replace(
+          'query Chain',
+          'query Chain($n: Int = 2, $yes: Boolean = true)',
+        ),
+      ),
+    ],
     ['gateway', hostile.asBody('{ nope }')],
     ['gateway', hostile.asBody('{')],
     [DIRECT, hostile.asBody(`{ review(id: "${hostile.SEED_REVIEW_ID}") { id body product { id } } }`)],
@@ -259,7 +267,10 @@ describe('hostile documents against the running stack (a child process)', () => 
     ports = await freePorts();
     dataDir = await mkdtemp(join(tmpdir(), 'hostile-'));
     stack = await startStackProcess(ports, dataDir);
-    poller = pollHealth([urlOf(ports, 'gateway', 'health'), urlOf(ports, DIRECT, 'health')], { intervalMs: 200, timeoutMs: HEALTH_TIMEOUT_MS });
+    poller = pollHealth([urlOf(ports, 'gateway', 'health'), urlOf(ports, DIRECT, 'health')], {
+      intervalMs: 200,
+      timeoutMs: HEALTH_TIMEOUT_MS,
+    });
   }, 180_000);
 
   afterAll(async () => {
@@ -320,7 +331,9 @@ describe('hostile documents against the running stack (a child process)', () => 
     if (answer) problems.push(...hostileAnswerProblems(answer, c.expect));
     if (!(cpuMs < CPU_BUDGET_MS)) problems.push(`the stack used ${cpuMs} ms of CPU (${wallMs} ms wall); the budget is ${CPU_BUDGET_MS} ms`);
     if (rss - current.startRss > RSS_BUDGET_BYTES) {
-      problems.push(`RSS ${mb(rss)} is ${mb(rss - current.startRss)} over its start (${mb(current.startRss)}); the budget is ${mb(RSS_BUDGET_BYTES)}`);
+      problems.push(
+        `RSS ${mb(rss)} is ${mb(rss - current.startRss)} over its start (${mb(current.startRss)}); the budget is ${mb(RSS_BUDGET_BYTES)}`,
+      );
     }
     if (c.noSubgraphCalls && subgraphCallsBefore === 0) {
       problems.push('gateway_subgraph_requests_total is missing from /metrics (the warm-up called subgraphs, so it should count them)');
@@ -333,7 +346,9 @@ describe('hostile documents against the running stack (a child process)', () => 
     if (!spoiled) await poller.settle();
     const health = poller.failures.slice(healthBefore).filter((f) => f.during.endsWith(`${target}: ${c.name}`));
     if (health.length > 0) {
-      problems.push(`/health did not answer ${health.length} times within ${HEALTH_TIMEOUT_MS} ms, e.g. ${health[0]?.url}: ${health[0]?.reason}`);
+      problems.push(
+        `/health did not answer ${health.length} times within ${HEALTH_TIMEOUT_MS} ms, e.g. ${health[0]?.url}: ${health[0]?.reason}`,
+      );
     }
     if (problems.length > 0) {
       const logged = current.output().slice(outputBefore).trim();
@@ -359,7 +374,9 @@ describe('hostile documents against the running stack (a child process)', () => 
     const problems = [
       ...poller.failures.map((f) => `/health: ${f.during}: ${f.url} ${f.reason} (${f.ms} ms)`),
       ...restarts.map((r) => `the stack was restarted after ${r}`),
-      ...(rss - current.startRss > RSS_BUDGET_BYTES ? [`RSS at the end is ${mb(rss - current.startRss)} over its start (${mb(current.startRss)})`] : []),
+      ...(rss - current.startRss > RSS_BUDGET_BYTES
+        ? [`RSS at the end is ${mb(rss - current.startRss)} over its start (${mb(current.startRss)})`]
+        : []),
       ...(peakRss > RSS_BUDGET_BYTES ? [`RSS after a case was up to ${mb(peakRss)} over its start`] : []),
     ];
     expect(poller.polls).toBeGreaterThan(0);

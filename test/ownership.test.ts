@@ -30,7 +30,6 @@ function lint(args: string[], stdin?: string): LintResult[] {
 }
 
 describe('service ownership', () => {
-
   it.each(subgraphs)('%s may not import another subgraph or the gateway (lint rule)', (name) => {
     const other = subgraphs.find((n) => n !== name)!;
     const filePath = join(root, 'subgraphs', name, 'src', '__ownership_probe__.ts');

@@ -33,7 +33,12 @@ describe('random operations from the supergraph, and mutations of them (fast-che
     });
     origin = new URL(stack.gatewayUrl).origin;
     // One keep-alive connection: requests go one at a time, as the property runs them.
-    pool = new Pool(origin, { connections: 1, keepAliveTimeout: 60_000, headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS });
+    pool = new Pool(origin, {
+      connections: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: ANSWER_TIMEOUT_MS,
+      bodyTimeout: ANSWER_TIMEOUT_MS,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -49,31 +54,49 @@ describe('random operations from the supergraph, and mutations of them (fast-che
       body,
     });
     const contentType = res.headers['content-type'];
-    return { status: res.statusCode, text: await res.body.text(), contentType: Array.isArray(contentType) ? contentType.join(', ') : (contentType ?? '') };
+    return {
+      status: res.statusCode,
+      text: await res.body.text(),
+      contentType: Array.isArray(contentType) ? contentType.join(', ') : (contentType ?? ''),
+    };
   }
 
-  it(`answers ${RUNS} random requests with no 5xx, no uncoded error and no INTERNAL_SERVER_ERROR`, async () => {
-    const schema = Supergraph.build(readFileSync(join(REPO_ROOT, 'supergraph.graphql'), 'utf8')).apiSchema().toGraphQLJSSchema();
-    // Ids that exist in the seed, so that many operations reach data (and the resolvers behind it).
-    const ids = [userId(1), userId(SIZES.users), productId(1), productId(SIZES.products), reviewId(1), reviewId(SIZES.reviews), 'o000001'];
-    const started = performance.now();
-    await fc.assert(
-      fc.asyncProperty(requestArbitrary(schema, { ids }), async (request) => {
-        const answer = await send(request.body);
-        const problems = [...(answer.status >= 500 ? [`HTTP ${answer.status}: ${excerpt(answer.text)}`] : []), ...errorProblems(answer)];
-        if (problems.length > 0) {
-          throw new Error(`${[...new Set(problems)].join('\n')}\n  request (${request.how}): ${excerpt(request.body, 1500)}`);
-        }
-      }),
-      // No shrinking: values drawn through fc.gen() shrink draw by draw, and a failure took
-      // hundreds of thousands of shrink runs. The failing request is printed as generated.
-      { numRuns: RUNS, endOnFailure: true, ...(SEED === undefined ? {} : { seed: SEED }) },
-    );
-    const seconds = (performance.now() - started) / 1000;
-    // The time a run takes, for whoever tunes PROPERTY_RUNS.
-    process.stdout.write(`property: ${RUNS} requests in ${seconds.toFixed(1)} s (${((seconds * 1000) / RUNS).toFixed(1)} ms each)\n`);
+  it(
+    `answers ${RUNS} random requests with no 5xx, no uncoded error and no INTERNAL_SERVER_ERROR`,
+    async () => {
+      const schema = Supergraph.build(readFileSync(join(REPO_ROOT, 'supergraph.graphql'), 'utf8'))
+        .apiSchema()
+        .toGraphQLJSSchema();
+      // Ids that exist in the seed, so that many operations reach data (and the resolvers behind it).
+      const ids = [
+        userId(1),
+        userId(SIZES.users),
+        productId(1),
+        productId(SIZES.products),
+        reviewId(1),
+        reviewId(SIZES.reviews),
+        'o000001',
+      ];
+      const started = performance.now();
+      await fc.assert(
+        fc.asyncProperty(requestArbitrary(schema, { ids }), async (request) => {
+          const answer = await send(request.body);
+          const problems = [...(answer.status >= 500 ? [`HTTP ${answer.status}: ${excerpt(answer.text)}`] : []), ...errorProblems(answer)];
+          if (problems.length > 0) {
+            throw new Error(`${[...new Set(problems)].join('\n')}\n  request (${request.how}): ${excerpt(request.body, 1500)}`);
+          }
+        }),
+        // No shrinking: values drawn through fc.gen() shrink draw by draw, and a failure took
+        // hundreds of thousands of shrink runs. The failing request is printed as generated.
+        { numRuns: RUNS, endOnFailure: true, ...(SEED === undefined ? {} : { seed: SEED }) },
+      );
+      const seconds = (performance.now() - started) / 1000;
+      // The time a run takes, for whoever tunes PROPERTY_RUNS.
+      process.stdout.write(`property: ${RUNS} requests in ${seconds.toFixed(1)} s (${((seconds * 1000) / RUNS).toFixed(1)} ms each)\n`);
 
-    const health = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(1000) });
-    expect(health.status).toBe(200);
-  }, 15 * 60_000);
+      const health = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(1000) });
+      expect(health.status).toBe(200);
+    },
+    15 * 60_000,
+  );
 });

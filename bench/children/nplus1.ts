@@ -56,7 +56,11 @@ async function main() {
     for (const size of NPLUS1_SIZES) {
       const before = await registry.metrics();
       const started = performance.now();
-      const res = await fetch(stack.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: nplus1Query(size) }) });
+      const res = await fetch(stack.gatewayUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: nplus1Query(size) }),
+      });
       const body = (await res.json()) as { data?: { topProducts?: unknown[] }; errors?: unknown[] };
       const ms = performance.now() - started;
       const after = await registry.metrics();

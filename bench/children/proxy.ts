@@ -22,7 +22,17 @@ interface Counts {
 }
 
 /** Hop-by-hop headers are the proxy's own business on each side. */
-const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'host', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'host',
+  'upgrade',
+  'proxy-connection',
+  'te',
+  'trailer',
+]);
 
 function forwardable(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
@@ -68,7 +78,12 @@ function listenRoute(route: Route): Promise<number> {
       }
       const forward = () => {
         pool
-          .request({ path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET' | 'POST', headers: forwardable(req.headers), body: graphql ? body : null })
+          .request({
+            path: req.url ?? '/',
+            method: (req.method ?? 'GET') as 'GET' | 'POST',
+            headers: forwardable(req.headers),
+            body: graphql ? body : null,
+          })
           .then(async (upstream) => {
             const payload = Buffer.from(await upstream.body.arrayBuffer());
             const headers: Record<string, string | string[]> = {};
@@ -100,7 +115,8 @@ function listenRoute(route: Route): Promise<number> {
 
 async function main() {
   const routes = JSON.parse(process.env.BENCH_PROXY_ROUTES ?? '[]') as Route[];
-  if (!Array.isArray(routes) || routes.length === 0) throw new Error(`BENCH_PROXY_ROUTES must list routes; received ${process.env.BENCH_PROXY_ROUTES}`);
+  if (!Array.isArray(routes) || routes.length === 0)
+    throw new Error(`BENCH_PROXY_ROUTES must list routes; received ${process.env.BENCH_PROXY_ROUTES}`);
   const ports: Record<string, number> = {};
   for (const route of routes) ports[route.name] = await listenRoute(route);
 

@@ -11,7 +11,13 @@ export function ratios(cells: CellResult[]): Ratio[] {
     for (const o of ours) {
       for (const p of peers) {
         if (p.median.rps === 0 || p.median.p99 === 0) continue;
-        out.push({ cell: cell.id, ours: o.gateway, peer: p.gateway, rps: r2(o.median.rps / p.median.rps), p99: r2(o.median.p99 / p.median.p99) });
+        out.push({
+          cell: cell.id,
+          ours: o.gateway,
+          peer: p.gateway,
+          rps: r2(o.median.rps / p.median.rps),
+          p99: r2(o.median.p99 / p.median.p99),
+        });
       }
     }
   }
@@ -29,11 +35,16 @@ export interface GoalSpec {
   cell: string;
   ours: string;
   /** The peers and, for each, the test. */
-  checks: Array<{ peer: string; test: (ours: GatewayResult, peer: GatewayResult) => boolean; show: (ours: GatewayResult, peer: GatewayResult) => string }>;
+  checks: Array<{
+    peer: string;
+    test: (ours: GatewayResult, peer: GatewayResult) => boolean;
+    show: (ours: GatewayResult, peer: GatewayResult) => string;
+  }>;
 }
 
 const rpsRatio = (o: GatewayResult, p: GatewayResult) => (p.median.rps > 0 ? o.median.rps / p.median.rps : Infinity);
-const showRps = (label: string) => (o: GatewayResult, p: GatewayResult) => `${r2(rpsRatio(o, p))}x ${label} (${o.median.rps} vs ${p.median.rps} req/s)`;
+const showRps = (label: string) => (o: GatewayResult, p: GatewayResult) =>
+  `${r2(rpsRatio(o, p))}x ${label} (${o.median.rps} vs ${p.median.rps} req/s)`;
 
 export const GOALS: GoalSpec[] = [
   {

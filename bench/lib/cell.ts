@@ -65,11 +65,25 @@ async function snapshotBefore(gateway: RunningGateway, set: SubgraphSetName, ctx
   const subgraph = await ctx.proxy.counts(set);
   const redis = await ctx.redis?.commands();
   const cpu = cpuSeconds(gateway.pid);
-  return { at: performance.now(), cpu, cpuAtEnd: cpu, downstreamCpu: downstreamCpu(set, ctx), driverCpu: driverCpu(), subgraph, redis, reported };
+  return {
+    at: performance.now(),
+    cpu,
+    cpuAtEnd: cpu,
+    downstreamCpu: downstreamCpu(set, ctx),
+    driverCpu: driverCpu(),
+    subgraph,
+    redis,
+    reported,
+  };
 }
 
 /** Taken once the gateway is quiet again, so the work of requests still in flight at the end is counted. */
-async function snapshotAfter(gateway: RunningGateway, set: SubgraphSetName, ctx: CellContext, end: { at: number; cpu: number | undefined }): Promise<Snapshot> {
+async function snapshotAfter(
+  gateway: RunningGateway,
+  set: SubgraphSetName,
+  ctx: CellContext,
+  end: { at: number; cpu: number | undefined },
+): Promise<Snapshot> {
   const cpu = cpuSeconds(gateway.pid);
   const snapshot = { at: end.at, cpu, cpuAtEnd: end.cpu, downstreamCpu: downstreamCpu(set, ctx), driverCpu: driverCpu() };
   const subgraph = await ctx.proxy.counts(set);
@@ -101,7 +115,10 @@ async function waitQuiet(gateway: RunningGateway, set: SubgraphSetName, ctx: Cel
   if (stable < 2) ctx.log(`  ${gateway.spec.id} still busy 30 s after the load stopped; counting anyway`);
 }
 
-function redisDelta(before: Record<string, number> | undefined, after: Record<string, number> | undefined): Record<string, number> | undefined {
+function redisDelta(
+  before: Record<string, number> | undefined,
+  after: Record<string, number> | undefined,
+): Record<string, number> | undefined {
   if (!before || !after) return undefined;
   const out: Record<string, number> = {};
   for (const [name, calls] of Object.entries(after)) {
@@ -158,9 +175,12 @@ class Tally {
       this.redis ??= {};
       for (const [name, calls] of Object.entries(redis)) this.redis[name] = (this.redis[name] ?? 0) + calls;
     }
-    this.cpu = this.cpu !== undefined && before.cpu !== undefined && after.cpu !== undefined ? this.cpu + (after.cpu - before.cpu) : undefined;
+    this.cpu =
+      this.cpu !== undefined && before.cpu !== undefined && after.cpu !== undefined ? this.cpu + (after.cpu - before.cpu) : undefined;
     this.cpuInRounds =
-      this.cpuInRounds !== undefined && before.cpu !== undefined && after.cpuAtEnd !== undefined ? this.cpuInRounds + (after.cpuAtEnd - before.cpu) : undefined;
+      this.cpuInRounds !== undefined && before.cpu !== undefined && after.cpuAtEnd !== undefined
+        ? this.cpuInRounds + (after.cpuAtEnd - before.cpu)
+        : undefined;
     this.downstreamCpu =
       this.downstreamCpu !== undefined && before.downstreamCpu !== undefined && after.downstreamCpu !== undefined
         ? this.downstreamCpu + (after.downstreamCpu - before.downstreamCpu)
@@ -202,7 +222,12 @@ async function coldFirst(gateway: RunningGateway, cell: CellSpec, phase: PhaseSp
   };
 }
 
-export async function runCell(phase: PhaseSpec, cell: CellSpec, running: Map<string, RunningGateway>, ctx: CellContext): Promise<CellResult> {
+export async function runCell(
+  phase: PhaseSpec,
+  cell: CellSpec,
+  running: Map<string, RunningGateway>,
+  ctx: CellContext,
+): Promise<CellResult> {
   const { timing } = ctx.options;
   const id = cellId(phase, cell);
   const gateways = cell.gateways.map((spec) => {
@@ -212,7 +237,9 @@ export async function runCell(phase: PhaseSpec, cell: CellSpec, running: Map<str
   });
   const reference = gateways[0] as RunningGateway;
   const connections = connectionsFor(cell.workload, phase.delayMs);
-  const requestsOf = new Map(gateways.map((g, i) => [g, loadRequests(cell.workload, ctx.data, writeSlice(i, ctx.checks[i] as CheckTarget))]));
+  const requestsOf = new Map(
+    gateways.map((g, i) => [g, loadRequests(cell.workload, ctx.data, writeSlice(i, ctx.checks[i] as CheckTarget))]),
+  );
   const origin = (g: RunningGateway) => g.url.replace(/\/graphql$/, '');
   ctx.log(`cell ${id}: ${gateways.map((g) => g.spec.id).join(', ')} (${connections} connections)`);
 
@@ -236,7 +263,8 @@ export async function runCell(phase: PhaseSpec, cell: CellSpec, running: Map<str
       }
       const before = await snapshotBefore(g, phase.subgraphSet, ctx);
       const stop = new AbortController();
-      const checker = cell.workload === 'write' ? checkStaleness(g.url, writeSlice(i, ctx.checks[i] as CheckTarget), stop.signal) : undefined;
+      const checker =
+        cell.workload === 'write' ? checkStaleness(g.url, writeSlice(i, ctx.checks[i] as CheckTarget), stop.signal) : undefined;
       const result = await drive({
         origin: origin(g),
         requests: requestsOf.get(g) ?? [],
@@ -255,7 +283,9 @@ export async function runCell(phase: PhaseSpec, cell: CellSpec, running: Map<str
         tally.stale.stale += checked.stale;
         if (checked.example && checked.stale > 0) tally.stale.example ??= checked.example;
       }
-      ctx.log(`  ${g.spec.id.padEnd(12)} round ${round + 1}: ${result.rps} req/s, p99 ${result.p99} ms${result.errors + result.non2xx + result.graphqlErrors > 0 ? `, errors ${result.errors}/${result.non2xx}/${result.graphqlErrors}` : ''}`);
+      ctx.log(
+        `  ${g.spec.id.padEnd(12)} round ${round + 1}: ${result.rps} req/s, p99 ${result.p99} ms${result.errors + result.non2xx + result.graphqlErrors > 0 ? `, errors ${result.errors}/${result.non2xx}/${result.graphqlErrors}` : ''}`,
+      );
     }
   }
 
@@ -296,7 +326,8 @@ export async function runCell(phase: PhaseSpec, cell: CellSpec, running: Map<str
       redisCommandsByName: tally.redis ?? null,
       cpuMsPerRequest: tally.cpu === undefined ? null : r2((tally.cpu * 1000) / Math.max(1, tally.clientRequests)),
       cpuBusyPct: tally.cpuInRounds === undefined || tally.wall === 0 ? null : Math.round((tally.cpuInRounds / tally.wall) * 100),
-      downstreamCpuMsPerQuery: tally.downstreamCpu === undefined ? null : r2((tally.downstreamCpu * 1000) / Math.max(1, tally.clientRequests)),
+      downstreamCpuMsPerQuery:
+        tally.downstreamCpu === undefined ? null : r2((tally.downstreamCpu * 1000) / Math.max(1, tally.clientRequests)),
       loadGeneratorCpuMsPerQuery: r2((tally.driverCpu * 1000) / Math.max(1, tally.clientRequests)),
       peakRssMb: ((mb) => (mb === undefined ? null : Math.round(mb)))(peakRssMb(g.pid)),
       golden: { before: goldenBefore.get(g) as GoldenOutcome, after: checkAfter ? await goldenFor(reference, g, cell, ctx) : null },

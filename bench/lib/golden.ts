@@ -63,7 +63,8 @@ export async function goldenDiff(referenceUrl: string, url: string, requests: Gr
   for (const [i, request] of requests.entries()) {
     const [ours, theirs] = [await ask(referenceUrl, request), await ask(url, request)];
     if (ours.errors) return { pass: false, difference: `request ${i}: ours answered with errors (HTTP ${ours.status})` };
-    if (theirs.errors !== ours.errors) return { pass: false, difference: `request ${i}: errors (HTTP ${theirs.status}) where ours had none` };
+    if (theirs.errors !== ours.errors)
+      return { pass: false, difference: `request ${i}: errors (HTTP ${theirs.status}) where ours had none` };
     const difference = firstDifference(ours.data, theirs.data);
     if (difference) return { pass: false, difference: `request ${i}: ${difference}` };
   }

@@ -38,7 +38,9 @@ export async function drive(options: DriveOptions): Promise<RoundResult> {
   };
   // The callback form returns the instance, whose 'response' events carry every latency.
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(options_, (err, done) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(done)));
+    const instance = autocannon(options_, (err, done) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(done),
+    );
     instance.on('response', (_client, _status, _bytes, responseTime) => {
       latencies.push(responseTime);
     });
@@ -64,7 +66,8 @@ export async function drive(options: DriveOptions): Promise<RoundResult> {
 export async function post<T>(url: string, request: GraphQLRequest): Promise<T> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
   const body = (await res.json()) as { data?: T; errors?: Array<{ message: string }> };
-  if (!body.data || body.errors?.length) throw new Error(`${request.operationName ?? 'request'} failed (HTTP ${res.status}): ${body.errors?.[0]?.message ?? 'no data'}`);
+  if (!body.data || body.errors?.length)
+    throw new Error(`${request.operationName ?? 'request'} failed (HTTP ${res.status}): ${body.errors?.[0]?.message ?? 'no data'}`);
   return body.data;
 }
 
@@ -83,7 +86,11 @@ export async function checkStaleness(url: string, slice: WriteSlice, signal: Abo
   const tally: StaleCheck & { requests: number } = { checks: 0, stale: 0, requests: 0 };
   const read = async () => {
     tally.requests += 1;
-    return post<CheckData>(url, { query: CHECK_QUERY, operationName: 'Check', variables: { product: slice.checkProduct, review: slice.checkReview } });
+    return post<CheckData>(url, {
+      query: CHECK_QUERY,
+      operationName: 'Check',
+      variables: { product: slice.checkProduct, review: slice.checkReview },
+    });
   };
   const verdict = (ok: boolean, what: string) => {
     tally.checks += 1;

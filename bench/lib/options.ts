@@ -169,9 +169,23 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     phases = phases
       .map((phase) => ({ ...phase, cells: phase.cells.filter((c) => wanted.has(cellId(phase, c))) }))
       .filter((phase) => phase.cells.length > 0);
-    if (phases.length === 0) throw new UsageError(`--only matched no cell of the ${mode} run; cells: ${phasesFor(mode, delayMs).flatMap((p) => p.cells.map((c) => cellId(p, c))).join(', ')}`);
+    if (phases.length === 0)
+      throw new UsageError(
+        `--only matched no cell of the ${mode} run; cells: ${phasesFor(mode, delayMs)
+          .flatMap((p) => p.cells.map((c) => cellId(p, c)))
+          .join(', ')}`,
+      );
   }
-  return { mode, timing: TIMING[mode], phases, delayMs, profile, writeDocs: !values['no-docs'] && !only, out: values.out, report: values.report };
+  return {
+    mode,
+    timing: TIMING[mode],
+    phases,
+    delayMs,
+    profile,
+    writeDocs: !values['no-docs'] && !only,
+    out: values.out,
+    report: values.report,
+  };
 }
 
 /** A cell's id in results and on the command line: phase/workload[/state]. */

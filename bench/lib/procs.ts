@@ -116,7 +116,12 @@ export function firstLine(child: ChildProcess, timeoutMs: number): Promise<strin
 }
 
 /** Polls until `probe` resolves true; fails early when the child exits. */
-export async function waitUntil(what: string, child: ChildProcess | undefined, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export async function waitUntil(
+  what: string,
+  child: ChildProcess | undefined,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child && child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before it was ready`);

@@ -79,7 +79,12 @@ export function digestProfile(file: string, repoRoot: string, window?: Window, t
     const frame = frames.get(key) ?? { fn: functionName || '(anonymous)', location, us: 0 };
     frame.us += us;
     frames.set(key, frame);
-    const pkg = functionName === '(garbage collector)' ? '(garbage collector)' : functionName === '(program)' ? '(program)' : packageOf(url, repoRoot);
+    const pkg =
+      functionName === '(garbage collector)'
+        ? '(garbage collector)'
+        : functionName === '(program)'
+          ? '(program)'
+          : packageOf(url, repoRoot);
     packages.set(pkg, (packages.get(pkg) ?? 0) + us);
   }
   const pct = (us: number) => Math.round((us / Math.max(busy, 1)) * 1000) / 10;

@@ -30,14 +30,23 @@ function installed(): boolean {
 export async function startRedis(logFile: string): Promise<BenchRedis | undefined> {
   if (!installed()) return undefined;
   const port = await freePort();
-  const child = spawnNodeless('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], logFile);
+  const child = spawnNodeless(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
+    logFile,
+  );
   const url = `redis://127.0.0.1:${port}`;
   const client = createClient({ url });
   client.on('error', () => undefined);
-  await waitUntil('redis-server', child, async () => {
-    if (!client.isOpen) await client.connect();
-    return (await client.ping()) === 'PONG';
-  }, 15_000);
+  await waitUntil(
+    'redis-server',
+    child,
+    async () => {
+      if (!client.isOpen) await client.connect();
+      return (await client.ping()) === 'PONG';
+    },
+    15_000,
+  );
   const ignored = new Set(['info', 'flushall', 'ping', 'client|setinfo', 'client', 'hello']);
   return {
     url,

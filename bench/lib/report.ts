@@ -32,8 +32,7 @@ export function renderChart(results: BenchResults): string {
   const gap = 70;
   const width = labelW + panelW * 2 + gap + 30;
   const height = top + rows.length * rowH + 30;
-  const values = (pick: (g: GatewayResult) => number) =>
-    results.cells.flatMap((c) => c.gateways.map(pick)).filter((v) => v > 0);
+  const values = (pick: (g: GatewayResult) => number) => results.cells.flatMap((c) => c.gateways.map(pick)).filter((v) => v > 0);
   const scale = (list: number[]) => {
     const lo = 10 ** Math.floor(Math.log10(Math.min(...list, 1)));
     const hi = 10 ** Math.ceil(Math.log10(Math.max(...list, 10)));
@@ -42,9 +41,13 @@ export function renderChart(results: BenchResults): string {
   const rps = scale(values((g) => g.median.rps));
   const p99 = scale(values((g) => g.median.p99));
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
-  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">Gateways side by side: requests/s (longer is better) and p99 latency (shorter is better), log scales</text>`);
+  out.push(
+    `<text x="10" y="18" font-size="14" font-weight="bold">Gateways side by side: requests/s (longer is better) and p99 latency (shorter is better), log scales</text>`,
+  );
   out.push(
     `<text x="10" y="34" fill="#555">${escapeXml(`${results.mode} run, ${results.startedAt.slice(0, 10)}, ${results.machine.cpus} cores (${results.machine.cpuModel}), Node ${results.machine.node}; medians of ${results.settings.rounds} rounds`)}</text>`,
   );
@@ -127,7 +130,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
   }
   lines.push('');
   lines.push(
-    'Workloads: **deep** is The Guild\'s gateway benchmark query shape (`users → reviews → product → reviews → author → reviews → product`, and ' +
+    "Workloads: **deep** is The Guild's gateway benchmark query shape (`users → reviews → product → reviews → author → reviews → product`, and " +
       '`topProducts → reviews → author → reviews → product` with `inStock` and `shippingEstimate`) on our seed data; **small** is one cheap field ' +
       '(`product(id) { name }`), the per-request overhead; **varied** is the deep query at a random page of users and of products on every request, so a ' +
       'whole-response cache cannot answer; **write** is 10% mutations (`updateProduct`, `addReview`) among reads, while a checker writes and reads back ' +
@@ -166,10 +169,12 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     ),
   );
   lines.push('');
-  const golden = results.cells.flatMap((c) => c.gateways.filter((g) => !(g.golden.before.pass && (g.golden.after?.pass ?? true))).map((g) => `${c.id} ${g.gateway}`));
+  const golden = results.cells.flatMap((c) =>
+    c.gateways.filter((g) => !(g.golden.before.pass && (g.golden.after?.pass ?? true))).map((g) => `${c.id} ${g.gateway}`),
+  );
   lines.push(
     golden.length === 0
-      ? 'Golden diff: every gateway returned the same data as ours for every workload\'s fixed requests, before the load and (warm caches) after it.'
+      ? "Golden diff: every gateway returned the same data as ours for every workload's fixed requests, before the load and (warm caches) after it."
       : `Golden diff: **differences** in ${golden.join(', ')}; see the tables.`,
   );
   lines.push('');
@@ -179,9 +184,9 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
   lines.push('');
   lines.push(
     '*req/s*, latencies: medians over the rounds. *errors*: connection errors + timeouts / non-2xx / 2xx with GraphQL errors. *subgraph req/q*, ' +
-      '*reps/q*: subgraph requests and entity representations per client query, counted at the bench\'s proxy in front of every subgraph (the same way ' +
-      'for every gateway; ours\' own `/metrics` agree within the table\'s rounding). *Redis/q*: commands the bench\'s Redis executed per query. *CPU*: ' +
-      'the gateway process\'s user + system time per request, and its share of one core during the rounds (well below 100%: the gateway was waiting, ' +
+      "*reps/q*: subgraph requests and entity representations per client query, counted at the bench's proxy in front of every subgraph (the same way " +
+      "for every gateway; ours' own `/metrics` agree within the table's rounding). *Redis/q*: commands the bench's Redis executed per query. *CPU*: " +
+      "the gateway process's user + system time per request, and its share of one core during the rounds (well below 100%: the gateway was waiting, " +
       'not working). *other CPU*: the subgraphs, proxy and Redis, per query: work a gateway causes downstream. *RSS*: peak resident memory during the cell.',
   );
   for (const phase of ['off', 'on', 'delay'] as const) {
@@ -198,7 +203,23 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push('');
     lines.push(
       table(
-        ['workload', 'gateway', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'subgraph req/q', 'reps/q', 'Redis/q', 'CPU ms/req', 'CPU %', 'other CPU ms/q', 'RSS MB', 'golden'],
+        [
+          'workload',
+          'gateway',
+          'req/s',
+          'p50 ms',
+          'p95 ms',
+          'p99 ms',
+          'errors',
+          'subgraph req/q',
+          'reps/q',
+          'Redis/q',
+          'CPU ms/req',
+          'CPU %',
+          'other CPU ms/q',
+          'RSS MB',
+          'golden',
+        ],
         cells.flatMap((c) =>
           c.gateways.map((g) => [
             `${c.workload}${c.state === 'n/a' ? '' : ` (${c.state})`}`,
@@ -222,7 +243,9 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     );
   }
   const timeouts = results.cells.flatMap((c) =>
-    c.gateways.filter((g) => (g.reportedByGateway?.cacheErrorsPerQuery ?? 0) > 0).map((g) => `${c.id} ${g.gateway}: ${g.reportedByGateway?.cacheErrorsPerQuery}`),
+    c.gateways
+      .filter((g) => (g.reportedByGateway?.cacheErrorsPerQuery ?? 0) > 0)
+      .map((g) => `${c.id} ${g.gateway}: ${g.reportedByGateway?.cacheErrorsPerQuery}`),
   );
   if (timeouts.length > 0) {
     lines.push('');
@@ -238,7 +261,13 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
   lines.push(
     table(
       ['cell', 'ours', 'peer', 'req/s ratio', 'p99 ratio'],
-      results.ratios.map((r) => [r.cell, results.gateways[r.ours]?.label ?? r.ours, results.gateways[r.peer]?.label ?? r.peer, `${r.rps.toFixed(2)}x`, `${r.p99.toFixed(2)}x`]),
+      results.ratios.map((r) => [
+        r.cell,
+        results.gateways[r.ours]?.label ?? r.ours,
+        results.gateways[r.peer]?.label ?? r.peer,
+        `${r.rps.toFixed(2)}x`,
+        `${r.p99.toFixed(2)}x`,
+      ]),
     ),
   );
   const stale = results.cells.flatMap((c) => c.gateways.filter((g) => g.stale).map((g) => ({ c, g })));
@@ -248,13 +277,19 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push('');
     lines.push(
       'During the write mix a checker writes through the gateway under load (a new price; a new review) and reads straight back through it: the ' +
-        'product\'s own fields, the same product reached as an entity through a review, and its newest review. A read that does not show the write is stale.',
+        "product's own fields, the same product reached as an entity through a review, and its newest review. A read that does not show the write is stale.",
     );
     lines.push('');
     lines.push(
       table(
         ['cell', 'gateway', 'read-after-write checks', 'stale', 'first stale read'],
-        stale.map(({ c, g }) => [c.id, g.label, String(g.stale?.checks ?? 0), g.stale?.stale ? `**${g.stale.stale}**` : '0', g.stale?.stale ? (g.stale.example ?? '') : '']),
+        stale.map(({ c, g }) => [
+          c.id,
+          g.label,
+          String(g.stale?.checks ?? 0),
+          g.stale?.stale ? `**${g.stale.stale}**` : '0',
+          g.stale?.stale ? (g.stale.example ?? '') : '',
+        ]),
       ),
     );
   }
@@ -266,7 +301,14 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push(
       table(
         ['cell', 'gateway', 'latency ms', 'subgraph requests', 'representations', 'Redis commands'],
-        cold.map(({ c, g }) => [c.id, g.label, ms(g.coldFirst?.latencyMs ?? 0), String(g.coldFirst?.subgraphRequests), String(g.coldFirst?.representations), num(g.coldFirst?.redisCommands ?? null)]),
+        cold.map(({ c, g }) => [
+          c.id,
+          g.label,
+          ms(g.coldFirst?.latencyMs ?? 0),
+          String(g.coldFirst?.subgraphRequests),
+          String(g.coldFirst?.representations),
+          num(g.coldFirst?.redisCommands ?? null),
+        ]),
       ),
     );
   }
@@ -283,14 +325,23 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push('');
     const row = (size: number, on: boolean) => results.nplus1.find((r) => r.size === size && r.dataloader === on);
     const trips = (r: ReturnType<typeof row>) =>
-      r ? `**${r.storeRoundTrips}** (${['accounts', 'products', 'inventory', 'reviews'].map((k) => r.byService[k] ?? 0).join(' / ')})` : 'n/a';
+      r
+        ? `**${r.storeRoundTrips}** (${['accounts', 'products', 'inventory', 'reviews'].map((k) => r.byService[k] ?? 0).join(' / ')})`
+        : 'n/a';
     lines.push(
       table(
         ['list size N', 'DataLoader on', 'DataLoader off', 'subgraph requests', 'representations', 'query ms on / off'],
         NPLUS1_SIZES.map((size) => {
           const on = row(size, true);
           const off = row(size, false);
-          return [String(size), trips(on), trips(off), String(on?.subgraphRequests ?? 'n/a'), String(on?.representations ?? 'n/a'), `${on?.ms ?? '?'} / ${off?.ms ?? '?'}`];
+          return [
+            String(size),
+            trips(on),
+            trips(off),
+            String(on?.subgraphRequests ?? 'n/a'),
+            String(on?.representations ?? 'n/a'),
+            `${on?.ms ?? '?'} / ${off?.ms ?? '?'}`,
+          ];
         }),
       ),
     );
@@ -300,7 +351,9 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push('');
     lines.push('## Profiles');
     lines.push('');
-    lines.push('Our gateway, alone on its core, under the goal\'s workload: the functions with the most self time, and self time by package.');
+    lines.push(
+      "Our gateway, alone on its core, under the goal's workload: the functions with the most self time, and self time by package.",
+    );
     for (const goal of profiled) {
       const p = goal.profile;
       if (!p) continue;
@@ -309,7 +362,12 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
         `### ${goal.name}: \`${p.gateway}\` on \`${p.cell}\` (${p.durationS} s at ${p.rps} req/s under \`node --cpu-prof\`${p.windowed ? ', load only' : ', whole process'}; raw profile \`${p.file}\`, not committed)`,
       );
       lines.push('');
-      lines.push(table(['self %', 'function', 'where'], p.topFrames.map((f) => [f.selfPct.toFixed(1), `\`${f.function}\``, f.location ? `\`${f.location}\`` : ''])));
+      lines.push(
+        table(
+          ['self %', 'function', 'where'],
+          p.topFrames.map((f) => [f.selfPct.toFixed(1), `\`${f.function}\``, f.location ? `\`${f.location}\`` : '']),
+        ),
+      );
       lines.push('');
       lines.push(`By package: ${p.byPackage.map((b) => `${b.package} ${b.selfPct.toFixed(1)}%`).join(', ')}.`);
     }
@@ -329,25 +387,29 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
         '`hive-gateway supergraph` CLI on a copy of `supergraph.graphql` with the routing URLs rewritten, configured by `bench/gateways/hive.config.ts`.',
       '- With `taskset`, the gateway under test has core 0 to itself; subgraphs, proxy, Redis and autocannon share the other cores. All ' +
         'gateways start before anything is measured and stay idle except the one being driven.',
-      '- autocannon (closed loop, a fixed number of connections per workload) after a warm-up; every response\'s latency is kept, so ' +
+      "- autocannon (closed loop, a fixed number of connections per workload) after a warm-up; every response's latency is kept, so " +
         'percentiles are exact. After each round the bench waits until the gateway, the subgraphs and Redis are quiet, so the work of requests ' +
         'still in flight is counted for the gateway that caused it; per-query numbers divide by requests sent.',
-      '- Golden diff: each workload\'s fixed requests go to ours and to every other gateway back to back, and the data must be equal (key order ' +
+      "- Golden diff: each workload's fixed requests go to ours and to every other gateway back to back, and the data must be equal (key order " +
         'and error messages aside), before the load and, for warm caches, after it.',
-      '- Caches on: our caches and Hive\'s response cache (60 s TTL, shared by all callers, invalidated by the entities a mutation returns) in ' +
-        'the bench\'s Redis, flushed at each phase and before every cold round; plain @apollo/gateway has no cache to turn on. In the write mix ' +
-        'each gateway reads and writes its own slice of products and users, so no gateway\'s cache goes stale behind its back.',
-      '- Whole responses: Hive\'s response cache keeps every query response for its TTL, the deep query included, so it answers the deep ' +
+      "- Caches on: our caches and Hive's response cache (60 s TTL, shared by all callers, invalidated by the entities a mutation returns) in " +
+        "the bench's Redis, flushed at each phase and before every cold round; plain @apollo/gateway has no cache to turn on. In the write mix " +
+        "each gateway reads and writes its own slice of products and users, so no gateway's cache goes stale behind its back.",
+      "- Whole responses: Hive's response cache keeps every query response for its TTL, the deep query included, so it answers the deep " +
         'cells from Redis in one command; its reads after writes (the table above) show what that costs. Ours keeps a whole response only when ' +
-        'every field in it carries a cache hint that allows it (`@cacheControl`), and the deep query\'s root lists carry none, so our deep ' +
-        'numbers with caches on are the entity cache\'s: each entity looked up in Redis, none refetched.',
+        "every field in it carries a cache hint that allows it (`@cacheControl`), and the deep query's root lists carry none, so our deep " +
+        "numbers with caches on are the entity cache's: each entity looked up in Redis, none refetched.",
       '- `--profile` profiles our gateway (`node --cpu-prof`, a fresh process on the same core) under the workload of every missed goal and ' +
         'lists the functions with the most self time during the load (`--profile-all`: every goal).',
     ].join('\n'),
   );
   lines.push('');
-  lines.push('Running it: `npm run bench` (the full run, under 20 minutes), `npm run bench -- --quick` (under 3 minutes on an otherwise idle machine), ');
-  lines.push('`--only off/deep,on/deep/warm` for some cells, `SUBGRAPH_DELAY_MS=50` for another latency, `--report <results.json>` to regenerate this page; `--help` lists the rest.');
+  lines.push(
+    'Running it: `npm run bench` (the full run, under 20 minutes), `npm run bench -- --quick` (under 3 minutes on an otherwise idle machine), ',
+  );
+  lines.push(
+    '`--only off/deep,on/deep/warm` for some cells, `SUBGRAPH_DELAY_MS=50` for another latency, `--report <results.json>` to regenerate this page; `--help` lists the rest.',
+  );
   lines.push('');
   lines.push('The deep query:');
   lines.push('');

@@ -26,7 +26,13 @@ export interface Proxy {
   counts(set: SubgraphSetName): Promise<{ requests: number; representations: number }>;
 }
 
-function spawnSet(name: SubgraphSetName, ports: Record<string, number>, repoRoot: string, workDir: string, seed: boolean): { children: ChildProcess[]; ready: Promise<void> } {
+function spawnSet(
+  name: SubgraphSetName,
+  ports: Record<string, number>,
+  repoRoot: string,
+  workDir: string,
+  seed: boolean,
+): { children: ChildProcess[]; ready: Promise<void> } {
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
   for (const subgraph of SUBGRAPH_NAMES) {
@@ -50,7 +56,9 @@ function spawnSet(name: SubgraphSetName, ports: Record<string, number>, repoRoot
       logFile: join(workDir, `subgraph-${name}-${subgraph}.log`),
     });
     children.push(child);
-    ready.push(waitUntil(`subgraph ${subgraph} (set ${name})`, child, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 180_000));
+    ready.push(
+      waitUntil(`subgraph ${subgraph} (set ${name})`, child, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 180_000),
+    );
   }
   return { children, ready: Promise.all(ready).then(() => undefined) };
 }
@@ -185,6 +193,7 @@ export async function workloadData(sets: SubgraphSet[]): Promise<{ data: Workloa
     if (oldest && ids.every((list) => list.includes(oldest))) checks.push({ product, review: oldest });
     if (checks.length === 4) break;
   }
-  if (checks.length < 4) throw new Error(`only ${checks.length} of ${CHECK_CANDIDATES.join(', ')} have a seeded review; the staleness checkers need 4`);
+  if (checks.length < 4)
+    throw new Error(`only ${checks.length} of ${CHECK_CANDIDATES.join(', ')} have a seeded review; the staleness checkers need 4`);
   return { data, checks };
 }

@@ -7,11 +7,14 @@ import { BenchResults } from './types';
 export function validateResults(value: unknown): string[] {
   const parsed = BenchResults.safeParse(value);
   if (parsed.success) return [];
-  return parsed.error.issues.map((issue) => `$${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${issue.message}`);
+  return parsed.error.issues.map(
+    (issue) => `$${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${issue.message}`,
+  );
 }
 
 /** Narrows after validation; throws listing the first problems. */
 export function assertResults(value: unknown): asserts value is BenchResults {
   const problems = validateResults(value);
-  if (problems.length > 0) throw new Error(`bench results are incomplete (${problems.length} problem(s)):\n  ${problems.slice(0, 20).join('\n  ')}`);
+  if (problems.length > 0)
+    throw new Error(`bench results are incomplete (${problems.length} problem(s)):\n  ${problems.slice(0, 20).join('\n  ')}`);
 }

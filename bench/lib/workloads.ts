@@ -6,9 +6,24 @@ import type { WorkloadName } from './types';
 export type { WorkloadName };
 
 const FRAGMENTS = /* GraphQL */ `
-fragment User on User { id name email }
-fragment Review on Review { id body }
-fragment Product on Product { id name price weight inStock shippingEstimate }`;
+  fragment User on User {
+    id
+    name
+    email
+  }
+  fragment Review on Review {
+    id
+    body
+  }
+  fragment Product on Product {
+    id
+    name
+    price
+    weight
+    inStock
+    shippingEstimate
+  }
+`;
 
 /**
  * List sizes of the deep query: the root lists and every nested review list. With 3 and 2 one
@@ -164,7 +179,10 @@ export function loadRequests(workload: WorkloadName, data: WorkloadData, slice: 
         {
           method: 'POST',
           path: '/graphql',
-          setupRequest: (request) => ({ ...request, body: `${head}${JSON.stringify({ users: pick(data.userCursors), products: pick(data.productCursors) })}}` }),
+          setupRequest: (request) => ({
+            ...request,
+            body: `${head}${JSON.stringify({ users: pick(data.userCursors), products: pick(data.productCursors) })}}`,
+          }),
         },
       ];
     }
@@ -182,7 +200,12 @@ export function loadRequests(workload: WorkloadName, data: WorkloadData, slice: 
             if (roll < 0.05) {
               body = `${updateHead}${JSON.stringify({ id: pick(slice.products), price: 100 + Math.floor(Math.random() * 200_000) })}}`;
             } else if (roll < 0.1) {
-              const input = { authorId: pick(slice.users), productId: pick(slice.products), body: 'bench review', rating: 1 + Math.floor(Math.random() * 5) };
+              const input = {
+                authorId: pick(slice.users),
+                productId: pick(slice.products),
+                body: 'bench review',
+                rating: 1 + Math.floor(Math.random() * 5),
+              };
               body = `${addHead}${JSON.stringify({ input })}}`;
             } else {
               body = `${readHead}${JSON.stringify({ product: pick(slice.products), user: pick(slice.users) })}}`;

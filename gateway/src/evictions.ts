@@ -36,4 +36,11 @@ export function subscribeEvictions(
 }
 
 /** The events this platform's services publish that change what the gateway may have cached. */
-export const defaultEvictionEvents = ['ProductCreated', 'ProductUpdated', 'ProductDiscontinued', 'ProductRatingChanged', 'UserUpdated', 'ReviewAdded'];
+export const defaultEvictionEvents = [
+  'ProductCreated',
+  'ProductUpdated',
+  'ProductDiscontinued',
+  'ProductRatingChanged',
+  'UserUpdated',
+  'ReviewAdded',
+];

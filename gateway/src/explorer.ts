@@ -269,9 +269,7 @@ export async function createExplorer(options: ExplorerOptions = {}): Promise<Exp
     routes[assetPath] = assetHandler(asset);
     const url = `${assetPath}?v=${asset.etag.slice(1, 9)}`;
     assetUrls.push(url);
-    tags.push(
-      source.type === CSS ? `<link rel="stylesheet" href="${escapeHtml(url)}">` : `<script src="${escapeHtml(url)}"></script>`,
-    );
+    tags.push(source.type === CSS ? `<link rel="stylesheet" href="${escapeHtml(url)}">` : `<script src="${escapeHtml(url)}"></script>`);
   }
 
   const tabs = operations.map((o) => ({ query: o.query, variables: o.variables }));

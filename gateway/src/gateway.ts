@@ -308,7 +308,12 @@ class FileWatcher {
 }
 
 function reloadCounter(registry: Registry): Counter<'result'> {
-  return sharedCounter(registry, 'gateway_supergraph_reloads_total', 'Supergraph reloads after a file change, by result (success or failure; a failure keeps the old supergraph)', ['result']);
+  return sharedCounter(
+    registry,
+    'gateway_supergraph_reloads_total',
+    'Supergraph reloads after a file change, by result (success or failure; a failure keeps the old supergraph)',
+    ['result'],
+  );
 }
 
 /**

@@ -133,7 +133,12 @@ type Verdict =
   | { kind: 'mismatch'; hash: string; id: string };
 
 function trustedDocumentsCounter(registry: Registry): Counter<'result'> {
-  return sharedCounter(registry, 'trusted_documents_total', 'GraphQL requests by whether their document is in the trusted documents manifest (known or unknown; unknown ones are refused in enforce mode)', ['result']);
+  return sharedCounter(
+    registry,
+    'trusted_documents_total',
+    'GraphQL requests by whether their document is in the trusted documents manifest (known or unknown; unknown ones are refused in enforce mode)',
+    ['result'],
+  );
 }
 
 /** Texts whose every operation prints to an entry of `documents`, as the hashes of the texts. */
@@ -226,7 +231,10 @@ export function trustedDocumentsPlugin<TContext extends BaseContext & { logger?:
       if (verdict.kind === 'mismatch') {
         // In log mode Apollo's APQ checks a persistedQuery hash against the text itself.
         if (mode === 'log') return;
-        logger.debug({ trustedDocuments: 'mismatch', hash: verdict.hash, id: verdict.id, operationName }, 'request refused: its id and document differ');
+        logger.debug(
+          { trustedDocuments: 'mismatch', hash: verdict.hash, id: verdict.id, operationName },
+          'request refused: its id and document differ',
+        );
         return refuse(
           request,
           new GraphQLError('The document id does not match the document sent.', {

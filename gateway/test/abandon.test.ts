@@ -37,11 +37,17 @@ describe('a client that goes away', () => {
     }).catch((err: unknown) => err);
 
     // The books subgraph is working on it (its resolver hangs) ...
-    await eventually(async () => fixtures.control.requestIds.books.length, (n) => n > seen);
+    await eventually(
+      async () => fixtures.control.requestIds.books.length,
+      (n) => n > seen,
+    );
     client.abort();
     expect(await pending).toMatchObject({ name: 'AbortError' });
     // ... the gateway cancels its request, which the subgraph sees as its client going away ...
-    await eventually(async () => fixtures.control.abandoned.books, (n) => n > abandonedBefore);
+    await eventually(
+      async () => fixtures.control.abandoned.books,
+      (n) => n > abandonedBefore,
+    );
     // ... and once the hung resolver returns, none of the fields under it is resolved.
     release();
     fixtures.control.booksHang = undefined;
@@ -59,7 +65,10 @@ function hangingTransport() {
       new Promise((resolve, reject) => {
         const reps = (JSON.parse(body) as { variables: { representations?: unknown[] } }).variables.representations;
         const data = reps ? { _entities: reps.map(() => ({ name: 'x' })) } : { books: [] };
-        calls.push({ signal, release: () => resolve({ status: 200, cacheControl: undefined, contentType: 'application/json', body: { data } }) });
+        calls.push({
+          signal,
+          release: () => resolve({ status: 200, cacheControl: undefined, contentType: 'application/json', body: { data } }),
+        });
         signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
       }),
     close: async () => {},
@@ -78,7 +87,11 @@ function dataSource(transport: Transport) {
   });
 }
 
-const processOptions = (query: string, variables: Record<string, unknown>, signal: AbortSignal): GraphQLDataSourceProcessOptions<Record<string, unknown>> => ({
+const processOptions = (
+  query: string,
+  variables: Record<string, unknown>,
+  signal: AbortSignal,
+): GraphQLDataSourceProcessOptions<Record<string, unknown>> => ({
   kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
   request: { query, variables },
   context: { requestId: 'r', signal },
@@ -88,7 +101,11 @@ const processOptions = (query: string, variables: Record<string, unknown>, signa
 describe('a subgraph request shared by several clients', () => {
   it.each([
     ['in-flight sharing', '{ books { title } }', {}],
-    ['a merged _entities fetch', 'query($representations:[_Any!]!){_entities(representations:$representations){...on Author{name}}}', { representations: [{ __typename: 'Author', id: '1' }] }],
+    [
+      'a merged _entities fetch',
+      'query($representations:[_Any!]!){_entities(representations:$representations){...on Author{name}}}',
+      { representations: [{ __typename: 'Author', id: '1' }] },
+    ],
   ])('%s is cancelled only when every client has gone', async (_name, query, variables) => {
     const { transport, calls } = hangingTransport();
     const ds = dataSource(transport);
@@ -96,7 +113,10 @@ describe('a subgraph request shared by several clients', () => {
     const second = new AbortController();
     const a = ds.process(processOptions(query, variables, first.signal)).catch((err: unknown) => err);
     const b = ds.process(processOptions(query, variables, second.signal)).catch((err: unknown) => err);
-    await eventually(async () => calls.length, (n) => n === 1);
+    await eventually(
+      async () => calls.length,
+      (n) => n === 1,
+    );
     const call = calls[0] as { signal: AbortSignal | undefined; release: () => void };
     first.abort();
     expect(call.signal?.aborted).toBe(false);
@@ -113,7 +133,10 @@ describe('a subgraph request shared by several clients', () => {
     const leaving = new AbortController();
     const gone = ds.process(processOptions('{ books { title } }', {}, leaving.signal)).catch((err: unknown) => err);
     const staying = ds.process(processOptions('{ books { title } }', {}, new AbortController().signal));
-    await eventually(async () => calls.length, (n) => n === 1);
+    await eventually(
+      async () => calls.length,
+      (n) => n === 1,
+    );
     leaving.abort();
     calls[0]?.release();
     expect(await staying).toEqual({ data: { books: [] } });

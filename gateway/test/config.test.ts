@@ -20,25 +20,63 @@ describe('loadGatewayConfig', () => {
       redisUrl: undefined,
       amqpUrl: undefined,
       amqpNamespace: 'shop',
-      limits: { document: { depth: 15, aliases: 50, directives: 50, tokens: 1000, fields: 2000 }, responseBytes: 5_000_000, cost: { maxCost: 5000, defaultListSize: 10 } },
+      limits: {
+        document: { depth: 15, aliases: 50, directives: 50, tokens: 1000, fields: 2000 },
+        responseBytes: 5_000_000,
+        cost: { maxCost: 5000, defaultListSize: 10 },
+      },
       cost: { maxCost: 5000, mode: 'enforce', reportActual: false, defaultListSize: 10 },
-      layers: { cache: true, entityCache: true, responseCache: true, dedupe: true, merge: true, inflight: true, cacheTimeoutMs: 250, entityTtlByType: {} },
+      layers: {
+        cache: true,
+        entityCache: true,
+        responseCache: true,
+        dedupe: true,
+        merge: true,
+        inflight: true,
+        cacheTimeoutMs: 250,
+        entityTtlByType: {},
+      },
       trustedDocuments: { mode: 'off', path: path.join(REPO_ROOT, 'operations', 'trusted-documents.json') },
     });
   });
 
   it('reads the document limits and demand control, refusing a bad mode by name', () => {
-    const config = loadGatewayConfig({ MAX_QUERY_TOKENS: '500', MAX_RESPONSE_BYTES: '1000', MAX_COST: '80', COST_MODE: 'measure', COST_REPORT_ACTUAL: 'true', COST_LIST_SIZE: '3' });
-    expect(config.limits).toEqual({ document: { depth: 15, aliases: 50, directives: 50, tokens: 500, fields: 2000 }, responseBytes: 1000, cost: { maxCost: 80, defaultListSize: 3 } });
+    const config = loadGatewayConfig({
+      MAX_QUERY_TOKENS: '500',
+      MAX_RESPONSE_BYTES: '1000',
+      MAX_COST: '80',
+      COST_MODE: 'measure',
+      COST_REPORT_ACTUAL: 'true',
+      COST_LIST_SIZE: '3',
+    });
+    expect(config.limits).toEqual({
+      document: { depth: 15, aliases: 50, directives: 50, tokens: 500, fields: 2000 },
+      responseBytes: 1000,
+      cost: { maxCost: 80, defaultListSize: 3 },
+    });
     expect(config.cost).toEqual({ maxCost: 80, mode: 'measure', reportActual: true, defaultListSize: 3 });
     expect(() => loadGatewayConfig({ COST_MODE: 'lenient' })).toThrow(/COST_MODE/);
     expect(() => loadGatewayConfig({ MAX_COST: '-1' })).toThrow(/MAX_COST/);
   });
 
   it('switches each caching and batching layer off on its own', () => {
-    const config = loadGatewayConfig({ ENTITY_CACHE: 'false', MERGE_FETCHES: 'off', REDIS_URL: 'redis://127.0.0.1:6379', CACHE_TIMEOUT_MS: '20' });
+    const config = loadGatewayConfig({
+      ENTITY_CACHE: 'false',
+      MERGE_FETCHES: 'off',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      CACHE_TIMEOUT_MS: '20',
+    });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
-    expect(config.layers).toEqual({ cache: true, entityCache: false, responseCache: true, dedupe: true, merge: false, inflight: true, cacheTimeoutMs: 20, entityTtlByType: {} });
+    expect(config.layers).toEqual({
+      cache: true,
+      entityCache: false,
+      responseCache: true,
+      dedupe: true,
+      merge: false,
+      inflight: true,
+      cacheTimeoutMs: 20,
+      entityTtlByType: {},
+    });
     expect(loadGatewayConfig({ ENTITY_CACHE_TTL: 'Product=30, User=60' }).layers.entityTtlByType).toEqual({ Product: 30, User: 60 });
     expect(() => loadGatewayConfig({ ENTITY_CACHE_TTL: 'Product:30' })).toThrow(/ENTITY_CACHE_TTL/);
     expect(() => loadGatewayConfig({ REDIS_URL: 'http://nope' })).toThrow(/REDIS_URL/);
@@ -63,7 +101,9 @@ describe('loadGatewayConfig', () => {
   });
 
   it('reads TRUSTED_DOCUMENTS and TRUSTED_DOCUMENTS_PATH, resolving the path from where npm was started', () => {
-    expect(loadGatewayConfig({ TRUSTED_DOCUMENTS: 'enforce', TRUSTED_DOCUMENTS_PATH: 'pq.json', INIT_CWD: '/somewhere' }).trustedDocuments).toEqual({
+    expect(
+      loadGatewayConfig({ TRUSTED_DOCUMENTS: 'enforce', TRUSTED_DOCUMENTS_PATH: 'pq.json', INIT_CWD: '/somewhere' }).trustedDocuments,
+    ).toEqual({
       mode: 'enforce',
       path: '/somewhere/pq.json',
     });

@@ -31,7 +31,11 @@ function operationFiles(dir: string): string[] {
 describe('cost directives from the supergraph', () => {
   it('reads the @listSize rules the subgraphs declare', () => {
     expect(directives.listSize.get('Query.topProducts')).toEqual({ slicingArguments: ['first'], requireOneSlicingArgument: true });
-    expect(directives.listSize.get('Query.users')).toEqual({ slicingArguments: ['first'], sizedFields: ['edges'], requireOneSlicingArgument: true });
+    expect(directives.listSize.get('Query.users')).toEqual({
+      slicingArguments: ['first'],
+      sizedFields: ['edges'],
+      requireOneSlicingArgument: true,
+    });
     expect(directives.listSize.get('Order.lines')).toEqual({ assumedSize: 20, requireOneSlicingArgument: true });
   });
 
@@ -103,7 +107,9 @@ describe('the estimate', () => {
   });
 
   it('refuses the four nested lists of the issue far above the limit', () => {
-    const cost = costOf('{ topProducts(first:100){ reviews(first:100){ author { reviews(first:100){ product { reviews(first:100){ author { name } } } } } } } }');
+    const cost = costOf(
+      '{ topProducts(first:100){ reviews(first:100){ author { reviews(first:100){ product { reviews(first:100){ author { name } } } } } } } }',
+    );
     expect(cost).toBeGreaterThan(100 ** 4);
     expect(cost).toBeGreaterThan(defaultMaxCost);
   });
@@ -137,7 +143,15 @@ describe('the token limit', () => {
     const counts: Record<string, number> = Object.fromEntries(
       operationFiles(path.join(ROOT, 'operations')).map((file) => [path.relative(ROOT, file), tokens(readFileSync(file, 'utf8'))]),
     );
-    counts.introspection = tokens(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }));
+    counts.introspection = tokens(
+      getIntrospectionQuery({
+        descriptions: true,
+        specifiedByUrl: true,
+        directiveIsRepeatable: true,
+        schemaDescription: true,
+        inputValueDeprecation: true,
+      }),
+    );
     // "Room to spare": the longest at most a fifth of MAX_QUERY_TOKENS' default.
     expect(Math.max(...Object.values(counts)) * 5).toBeLessThanOrEqual(defaultDocumentLimits.tokens);
     console.log(`tokens per document (limit ${defaultDocumentLimits.tokens}): ${JSON.stringify(counts)}`);
@@ -147,7 +161,12 @@ describe('the token limit', () => {
 describe('the actual cost', () => {
   it('counts what came back, not the estimated list sizes', () => {
     const document = parse('{ topProducts(first: 10) { name reviews(first: 5) { author { name } } } }');
-    const data = { topProducts: [{ name: 'a', reviews: [{ author: { name: 'x' } }] }, { name: 'b', reviews: [] }] };
+    const data = {
+      topProducts: [
+        { name: 'a', reviews: [{ author: { name: 'x' } }] },
+        { name: 'b', reviews: [] },
+      ],
+    };
     // 2 products + 1 review + 1 author.
     expect(actualCost(schema, document, operationOf(document), data, directives)).toBe(4);
     expect(estimateCost(schema, document, operationOf(document), {}, directives)).toBe(10 * (1 + 5 * 2));

@@ -2,7 +2,15 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import { openCacheStore } from '@shop/cache';
 import { metricValue } from '@shop/telemetry';
-import { BatchingDataSource, EntityCache, type FetchLayers, type Transport, allLayersOff, allLayersOn, stableStringify } from '../src/fetch';
+import {
+  BatchingDataSource,
+  EntityCache,
+  type FetchLayers,
+  type Transport,
+  allLayersOff,
+  allLayersOn,
+  stableStringify,
+} from '../src/fetch';
 import { silentTelemetry } from './harness';
 
 const ENTITIES = 'query($representations:[_Any!]!){_entities(representations:$representations){...on User{name}}}';
@@ -25,12 +33,17 @@ function fakeTransport(cacheControl = 'max-age=60, public') {
       await new Promise((resolve) => setImmediate(resolve));
       const reps = request.variables.representations;
       if (!reps) return { status: 200, cacheControl, contentType: 'application/json', body: { data: { echo: request.variables } } };
-      const errors = reps.flatMap((r, i) => (r.id === 'bad' ? [{ message: 'no', path: ['_entities', i, 'name'], extensions: { code: 'FORBIDDEN' } }] : []));
+      const errors = reps.flatMap((r, i) =>
+        r.id === 'bad' ? [{ message: 'no', path: ['_entities', i, 'name'], extensions: { code: 'FORBIDDEN' } }] : [],
+      );
       return {
         status: 200,
         cacheControl,
         contentType: 'application/json',
-        body: { data: { _entities: reps.map((r) => (r.id === 'gone' ? null : { name: r.id === 'bad' ? null : `user ${r.id}` })) }, ...(errors.length ? { errors } : {}) },
+        body: {
+          data: { _entities: reps.map((r) => (r.id === 'gone' ? null : { name: r.id === 'bad' ? null : `user ${r.id}` })) },
+          ...(errors.length ? { errors } : {}),
+        },
       };
     },
     close: async () => {},
@@ -178,6 +191,12 @@ describe('stableStringify', () => {
     expect(stableStringify(a)).toBe('{"__typename":"User","id":"1","key":{"a":"é\\"","b":[2,{"x":null,"y":1}]}}');
     expect(JSON.parse(stableStringify(a))).toEqual(b);
     expect(stableStringify([1, [2, 3]])).not.toBe(stableStringify([1, [3, 2]]));
-    expect([stableStringify(null), stableStringify(undefined), stableStringify('s'), stableStringify(2), stableStringify({})]).toEqual(['null', 'null', '"s"', '2', '{}']);
+    expect([stableStringify(null), stableStringify(undefined), stableStringify('s'), stableStringify(2), stableStringify({})]).toEqual([
+      'null',
+      'null',
+      '"s"',
+      '2',
+      '{}',
+    ]);
   });
 });

@@ -1,15 +1,7 @@
 import { type Server, createServer } from 'node:http';
 import { type RunningServer, listen } from '@shop/server';
 import { SUBGRAPH_UNAVAILABLE } from '../src/gateway';
-import {
-  type Fixtures,
-  type GatewayUnderTest,
-  composeFixture,
-  post,
-  query,
-  startFixtures,
-  startGateway,
-} from './harness';
+import { type Fixtures, type GatewayUnderTest, composeFixture, post, query, startFixtures, startGateway } from './harness';
 
 let fixtures: Fixtures;
 let gw: GatewayUnderTest;
@@ -187,13 +179,17 @@ describe('a stopped subgraph', () => {
 });
 
 describe('operation resolution', () => {
-  const run = (text: string, operationName?: string) => post(gw.url, JSON.stringify({ query: text, ...(operationName ? { operationName } : {}) }));
+  const run = (text: string, operationName?: string) =>
+    post(gw.url, JSON.stringify({ query: text, ...(operationName ? { operationName } : {}) }));
 
   it('answers an unknown operationName, or an unnamed pick among several, with a coded request error', async () => {
     const unknown = await run('query A { books { title } }', 'B');
     expect(unknown.status).toBe(200);
     expect(unknown.body.data).toBeUndefined();
-    expect(unknown.body.errors?.[0]).toMatchObject({ message: 'Unknown operation named "B".', extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
+    expect(unknown.body.errors?.[0]).toMatchObject({
+      message: 'Unknown operation named "B".',
+      extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+    });
     const ambiguous = await run('query A { books { title } } query C { authors { name } }');
     expect(ambiguous.status).toBe(200);
     expect(code(ambiguous.body)).toBe('OPERATION_RESOLUTION_FAILURE');

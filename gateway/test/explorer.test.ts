@@ -9,16 +9,7 @@ import { type GraphQLSchema, type OperationDefinitionNode, parse } from 'graphql
 import { getVariableValues } from 'graphql/execution/values';
 import { EXAMPLE_VARIABLES, createExplorer, exampleVariables, loadOperations } from '../src/explorer';
 import { INTROSPECTION_DISABLED } from '../src/gateway';
-import {
-  type Fixtures,
-  type GatewayUnderTest,
-  type TempDir,
-  composeFixture,
-  query,
-  startFixtures,
-  startGateway,
-  tempDir,
-} from './harness';
+import { type Fixtures, type GatewayUnderTest, type TempDir, composeFixture, query, startFixtures, startGateway, tempDir } from './harness';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const BROWSER = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
@@ -117,9 +108,7 @@ describe('GET /explorer', () => {
     const post = await fetch(`${gw.url}/explorer`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
-    expect(((await post.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
-      'METHOD_NOT_ALLOWED',
-    );
+    expect(((await post.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('METHOD_NOT_ALLOWED');
   });
 });
 
@@ -232,9 +221,7 @@ describe('with the explorer and introspection off', () => {
     for (const url of ['/explorer', '/explorer/assets/graphiql.min.js']) {
       const response = await fetch(`${off.url}${url}`, { headers: BROWSER });
       expect(response.status).toBe(404);
-      expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
-        'NOT_FOUND',
-      );
+      expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('NOT_FOUND');
     }
   });
 
@@ -295,7 +282,10 @@ describe('example variables', () => {
     expect(operations.length).toBeGreaterThan(0);
     for (const operation of operations) {
       // Each has example variables: a `# variables:` comment in its file or an EXAMPLE_VARIABLES entry.
-      expect({ operation: operation.name, has: /^\s*#\s*variables:/m.test(operation.query) || operation.name in EXAMPLE_VARIABLES }).toEqual({
+      expect({
+        operation: operation.name,
+        has: /^\s*#\s*variables:/m.test(operation.query) || operation.name in EXAMPLE_VARIABLES,
+      }).toEqual({
         operation: operation.name,
         has: true,
       });

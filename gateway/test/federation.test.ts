@@ -52,7 +52,7 @@ const ALL_FILMS_TITLES = [{ title: 'Metropolis' }, { title: 'Nosferatu' }, { tit
 
 const CASES: Case[] = [
   {
-    name: '@provides: a director\'s name comes with the film, no hop to people',
+    name: "@provides: a director's name comes with the film, no hop to people",
     query: '{ films { id title director { name } } }',
     runs: [
       {
@@ -152,7 +152,7 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: '@requires: stock counts discs from catalog\'s runtime, which the client did not select',
+    name: "@requires: stock counts discs from catalog's runtime, which the client did not select",
     query: '{ films { title discs } film(id: "f9") { discs } }',
     runs: [
       {
@@ -477,7 +477,9 @@ async function start(fx: FederationFixtures, setup: Setup): Promise<Running> {
   const representations = async () =>
     Object.fromEntries(
       await Promise.all(
-        SUBGRAPH_NAMES.map(async (subgraph) => [subgraph, await metricValue(telemetry.metrics.entityRepresentations, { subgraph })] as const),
+        SUBGRAPH_NAMES.map(
+          async (subgraph) => [subgraph, await metricValue(telemetry.metrics.entityRepresentations, { subgraph })] as const,
+        ),
       ),
     ) as Record<SubgraphName, number>;
   return {
@@ -562,8 +564,18 @@ describe.each(LAYER_NAMES)('%s alone', (name) => {
         results.push({ query: c.name, variables: run.variables, off: seen(reference), cold: seen(cold), warm: seen(warm) });
         // One layer saves at most what all of them together do, and never costs more than none.
         for (const subgraph of SUBGRAPH_NAMES) {
-          const counts = { everything: run.sent.cold[subgraph] ?? 0, cold: cold.sent[subgraph] ?? 0, warm: warm.sent[subgraph] ?? 0, nothing: reference.sent[subgraph] ?? 0 };
-          sent.push({ query: c.name, subgraph, ...counts, within: counts.everything <= counts.cold && counts.warm <= counts.cold && counts.cold <= counts.nothing });
+          const counts = {
+            everything: run.sent.cold[subgraph] ?? 0,
+            cold: cold.sent[subgraph] ?? 0,
+            warm: warm.sent[subgraph] ?? 0,
+            nothing: reference.sent[subgraph] ?? 0,
+          };
+          sent.push({
+            query: c.name,
+            subgraph,
+            ...counts,
+            within: counts.everything <= counts.cold && counts.warm <= counts.cold && counts.cold <= counts.nothing,
+          });
         }
       }
     }
@@ -622,7 +634,11 @@ describe('PRIVATE scope', () => {
     expect(warm.outcome).toEqual(reference.outcome);
     // Off: one Account resolution per review that has one; on: one per distinct account (a1,
     // a2), on the warm run as on the cold one, while catalog's Media come from the entity cache.
-    expect({ off: afterOff.Account - before.Account, cold: afterCold.Account - afterOff.Account, warm: afterWarm.Account - afterCold.Account }).toEqual({
+    expect({
+      off: afterOff.Account - before.Account,
+      cold: afterCold.Account - afterOff.Account,
+      warm: afterWarm.Account - afterCold.Account,
+    }).toEqual({
       off: 4,
       cold: 2,
       warm: 2,
@@ -660,8 +676,22 @@ describe('concurrent requests', () => {
         status: 200,
         data: {
           films: [
-            { id: 'f1', rating: 4.5, editions: [{ region: 'EU', value: { amount: 1999 } }, { region: 'US', value: { amount: 2499 } }] },
-            { id: 'f2', rating: 2.5, editions: [{ region: 'EU', value: { amount: 1999 } }, { region: 'JP', value: { amount: 3000 } }] },
+            {
+              id: 'f1',
+              rating: 4.5,
+              editions: [
+                { region: 'EU', value: { amount: 1999 } },
+                { region: 'US', value: { amount: 2499 } },
+              ],
+            },
+            {
+              id: 'f2',
+              rating: 2.5,
+              editions: [
+                { region: 'EU', value: { amount: 1999 } },
+                { region: 'JP', value: { amount: 3000 } },
+              ],
+            },
             { id: 'f3', rating: 3, editions: [{ region: 'US', value: { amount: 2499 } }] },
             { id: 'f4', rating: null, editions: [] },
           ],
@@ -671,7 +701,14 @@ describe('concurrent requests', () => {
         status: 200,
         data: {
           films: [
-            { id: 'f1', rating: 4.5, editions: [{ region: 'EU', value: 3 }, { region: 'US', value: 0 }] },
+            {
+              id: 'f1',
+              rating: 4.5,
+              editions: [
+                { region: 'EU', value: 3 },
+                { region: 'US', value: 0 },
+              ],
+            },
             { id: 'f2', rating: 2.5, editions: null },
             { id: 'f3', rating: 3, editions: [{ region: 'US', value: 0 }] },
             { id: 'f4', rating: null, editions: [] },

@@ -11,8 +11,7 @@ import { type RunningServer, type Subgraph, createSubgraph } from '@shop/server'
 import { type Telemetry, createTelemetry } from '@shop/telemetry';
 import { type Gateway, type GatewayOptions, createGateway } from '../src/gateway';
 
-export const silentTelemetry = (service: string): Telemetry =>
-  createTelemetry({ service, logger: pino({ level: 'silent' }) });
+export const silentTelemetry = (service: string): Telemetry => createTelemetry({ service, logger: pino({ level: 'silent' }) });
 
 const LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])';
 
@@ -89,13 +88,20 @@ interface FixtureContext {
 }
 
 export async function startFixtures(): Promise<Fixtures> {
-  const control: FixtureControl = { booksLatencyMs: 0, requestIds: { authors: [], books: [] }, abandoned: { authors: 0, books: 0 }, bookAuthorCalls: 0 };
-  const context = (name: 'authors' | 'books') => async ({ req, signal }: { req: { headers: Record<string, unknown> }; signal: AbortSignal }) => {
-    const id = req.headers['x-request-id'];
-    if (typeof id === 'string') control.requestIds[name].push(id);
-    signal.addEventListener('abort', () => control.abandoned[name]++, { once: true });
-    return { requestId: typeof id === 'string' ? id : undefined } satisfies FixtureContext;
+  const control: FixtureControl = {
+    booksLatencyMs: 0,
+    requestIds: { authors: [], books: [] },
+    abandoned: { authors: 0, books: 0 },
+    bookAuthorCalls: 0,
   };
+  const context =
+    (name: 'authors' | 'books') =>
+    async ({ req, signal }: { req: { headers: Record<string, unknown> }; signal: AbortSignal }) => {
+      const id = req.headers['x-request-id'];
+      if (typeof id === 'string') control.requestIds[name].push(id);
+      signal.addEventListener('abort', () => control.abandoned[name]++, { once: true });
+      return { requestId: typeof id === 'string' ? id : undefined } satisfies FixtureContext;
+    };
   const authors = await createSubgraph({
     telemetry: silentTelemetry('authors'),
     typeDefs: parse(authorsSdl(true)),

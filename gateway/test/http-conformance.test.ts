@@ -102,7 +102,9 @@ const code = (answer: Answer) => answer.body.errors?.[0]?.extensions?.code;
 describe('graphql-http audit', () => {
   it(`passes all ${AUDIT_COUNT} checks: no warnings, no notices`, async () => {
     const results = await auditServer({ url: `${gw.url}/graphql` });
-    const notOk = results.filter((r) => r.status !== 'ok').map((r) => `${r.id} ${r.status}: ${r.name}${'reason' in r ? ` (${r.reason})` : ''}`);
+    const notOk = results
+      .filter((r) => r.status !== 'ok')
+      .map((r) => `${r.id} ${r.status}: ${r.name}${'reason' in r ? ` (${r.reason})` : ''}`);
     expect(notOk).toEqual([]);
     expect(results).toHaveLength(AUDIT_COUNT);
   });
@@ -153,18 +155,25 @@ describe('CSRF: only application/json bodies run', () => {
     expect(increments).toBe(before + 1);
   });
 
-  it.each(['*/*', 'application/json', GRAPHQL_RESPONSE_JSON])('answers a mutation over GET with 405 and runs nothing (Accept: %s)', async (accept) => {
-    const before = increments;
-    const answer = await send({ search: { query: 'mutation { increment }' }, headers: { accept } });
-    expect(answer.status).toBe(405);
-    expect(answer.headers.get('allow')).toBe('POST');
-    expect(answer.body.errors?.[0]?.message).toMatch(/GET requests only support query operations/);
-    expect(increments).toBe(before);
-  });
+  it.each(['*/*', 'application/json', GRAPHQL_RESPONSE_JSON])(
+    'answers a mutation over GET with 405 and runs nothing (Accept: %s)',
+    async (accept) => {
+      const before = increments;
+      const answer = await send({ search: { query: 'mutation { increment }' }, headers: { accept } });
+      expect(answer.status).toBe(405);
+      expect(answer.headers.get('allow')).toBe('POST');
+      expect(answer.body.errors?.[0]?.message).toMatch(/GET requests only support query operations/);
+      expect(increments).toBe(before);
+    },
+  );
 
   it('runs a GET query with URL-encoded variables, with no preflight header', async () => {
     const answer = await send({
-      search: { query: 'query Author($id: ID!) { author(id: $id) { name books { title } } }', variables: JSON.stringify({ id: '2' }), operationName: 'Author' },
+      search: {
+        query: 'query Author($id: ID!) { author(id: $id) { name books { title } } }',
+        variables: JSON.stringify({ id: '2' }),
+        operationName: 'Author',
+      },
     });
     expect(answer.status).toBe(200);
     expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -175,7 +184,11 @@ describe('CSRF: only application/json bodies run', () => {
   it('answers a cross-origin preflight with no CORS grant, so a browser never sends the JSON POST', async () => {
     const response = await fetch(`${gw.url}/graphql`, {
       method: 'OPTIONS',
-      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      headers: {
+        origin: 'https://evil.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
     });
     expect(response.status).toBeGreaterThanOrEqual(400);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
@@ -187,24 +200,31 @@ describe('status codes follow the response media type', () => {
   const requestErrors: [string, string, string][] = [
     ['a syntax error', JSON.stringify({ query: '{ books { id }' }), 'GRAPHQL_PARSE_FAILED'],
     ['an unknown field', JSON.stringify({ query: '{ books { isbn } }' }), 'GRAPHQL_VALIDATION_FAILED'],
-    ['a variable that does not coerce', JSON.stringify({ query: 'query ($id: ID!) { book(id: $id) { id } }', variables: { id: null } }), 'BAD_USER_INPUT'],
+    [
+      'a variable that does not coerce',
+      JSON.stringify({ query: 'query ($id: ID!) { book(id: $id) { id } }', variables: { id: null } }),
+      'BAD_USER_INPUT',
+    ],
     ['an unknown operationName', JSON.stringify({ query: 'query A { books { id } }', operationName: 'B' }), 'OPERATION_RESOLUTION_FAILURE'],
   ];
 
-  it.each(requestErrors)('%s: 200 as application/json (also with no Accept or */*), 400 as graphql-response+json', async (_, body, expected) => {
-    for (const accept of [null, '*/*', 'application/json']) {
-      const answer = await postJson(body, accept);
-      expect({ accept, status: answer.status }).toEqual({ accept, status: 200 });
-      expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
-      expect(code(answer)).toBe(expected);
-      expect(answer.body.data).toBeUndefined();
-    }
-    const modern = await postJson(body, `${GRAPHQL_RESPONSE_JSON}, application/json;q=0.9`);
-    expect(modern.status).toBe(400);
-    expect(modern.headers.get('content-type')).toBe(`${GRAPHQL_RESPONSE_JSON}; charset=utf-8`);
-    expect(code(modern)).toBe(expected);
-    expect(modern.body.data).toBeUndefined();
-  });
+  it.each(requestErrors)(
+    '%s: 200 as application/json (also with no Accept or */*), 400 as graphql-response+json',
+    async (_, body, expected) => {
+      for (const accept of [null, '*/*', 'application/json']) {
+        const answer = await postJson(body, accept);
+        expect({ accept, status: answer.status }).toEqual({ accept, status: 200 });
+        expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
+        expect(code(answer)).toBe(expected);
+        expect(answer.body.data).toBeUndefined();
+      }
+      const modern = await postJson(body, `${GRAPHQL_RESPONSE_JSON}, application/json;q=0.9`);
+      expect(modern.status).toBe(400);
+      expect(modern.headers.get('content-type')).toBe(`${GRAPHQL_RESPONSE_JSON}; charset=utf-8`);
+      expect(code(modern)).toBe(expected);
+      expect(modern.body.data).toBeUndefined();
+    },
+  );
 
   it('a field error is a 200 with data in both media types', async () => {
     for (const accept of ['application/json', GRAPHQL_RESPONSE_JSON]) {

@@ -35,9 +35,17 @@ describe('document limits', () => {
     expect(deep.status).toBe(200);
     expect(deep.body.data).toBeUndefined();
     expect(deep.body.errors?.[0]?.message).toBe("The operation's depth is 5; the limit is 4.");
-    expect(deep.body.errors?.[0]?.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', validationErrorCode: 'MAX_DEPTH_EXCEEDED', limit: 4, found: 5 });
+    expect(deep.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'GRAPHQL_VALIDATION_FAILED',
+      validationErrorCode: 'MAX_DEPTH_EXCEEDED',
+      limit: 4,
+      found: 5,
+    });
 
-    const viaFragments = await query(gw.url, '{ books { ...B } } fragment B on Book { author { ...A } } fragment A on Author { books { author { name } } }');
+    const viaFragments = await query(
+      gw.url,
+      '{ books { ...B } } fragment B on Book { author { ...A } } fragment A on Author { books { author { name } } }',
+    );
     expect(viaFragments.body.errors?.[0]?.extensions?.validationErrorCode).toBe('MAX_DEPTH_EXCEEDED');
     expect(subgraphCalls()).toBe(before);
   });
@@ -52,10 +60,17 @@ describe('document limits', () => {
   });
 
   it('refuses a flood of directives', async () => {
-    const flood = await query(gw.url, '{ books @include(if: true) @include(if: true) @include(if: true) { title @skip(if: false) @skip(if: false) } }');
+    const flood = await query(
+      gw.url,
+      '{ books @include(if: true) @include(if: true) @include(if: true) { title @skip(if: false) @skip(if: false) } }',
+    );
     expect(flood.status).toBe(200);
     expect(flood.body.data).toBeUndefined();
-    expect(flood.body.errors?.[0]?.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', validationErrorCode: 'MAX_DIRECTIVES_EXCEEDED', found: 5 });
+    expect(flood.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'GRAPHQL_VALIDATION_FAILED',
+      validationErrorCode: 'MAX_DIRECTIVES_EXCEEDED',
+      found: 5,
+    });
   });
 
   it('stops parsing at the token limit, whatever the size of the document', async () => {
@@ -64,7 +79,7 @@ describe('document limits', () => {
     expect(huge.status).toBe(200);
     expect(huge.body.data).toBeUndefined();
     expect(huge.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
-    expect(huge.body.errors?.[0]?.message).toMatch(/more tha[nt] 200 tokens/) // graphql-js 16 spells it "more that";
+    expect(huge.body.errors?.[0]?.message).toMatch(/more tha[nt] 200 tokens/); // graphql-js 16 spells it "more that";
     expect(performance.now() - started).toBeLessThan(2_000);
   });
 
@@ -110,7 +125,9 @@ describe('demand control', () => {
   });
 
   it('only measures in measure mode, and reports the actual cost when asked', async () => {
-    const measuring = await startGateway({ sdl: composeFixture() }, fixtures, { cost: { maxCost: 100, mode: 'measure', reportActual: true } });
+    const measuring = await startGateway({ sdl: composeFixture() }, fixtures, {
+      cost: { maxCost: 100, mode: 'measure', reportActual: true },
+    });
     try {
       const { status, body } = await query(measuring.url, '{ books { author { books { title } } } }');
       expect(status).toBe(200);

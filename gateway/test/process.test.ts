@@ -2,15 +2,7 @@
 // loudly at start-up.
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import {
-  type Fixtures,
-  type TempDir,
-  composeFixture,
-  query,
-  startFixtures,
-  tempDir,
-  waitFor,
-} from './harness';
+import { type Fixtures, type TempDir, composeFixture, query, startFixtures, tempDir, waitFor } from './harness';
 
 const GATEWAY_DIR = path.resolve(__dirname, '..');
 

@@ -121,7 +121,10 @@ ${booksSdl
 
 describe('start-up failures', () => {
   it('a yaml that does not compose rejects, naming the subgraph and the place', async () => {
-    await dir.write('schemas/broken-books.graphql', booksSdl.replace('@key(fields: "id") {\n  id: ID!\n  title', '@key(fields: "isbn") {\n  id: ID!\n  title'));
+    await dir.write(
+      'schemas/broken-books.graphql',
+      booksSdl.replace('@key(fields: "id") {\n  id: ID!\n  title', '@key(fields: "isbn") {\n  id: ID!\n  title'),
+    );
     const configPath = await dir.write(
       'broken.yaml',
       yaml(fixtures.urls).replace('./schemas/books.graphql', './schemas/broken-books.graphql'),

@@ -85,7 +85,10 @@ describe('composeFromConfig', () => {
   });
 
   it('locates each side of a conflict between subgraphs', async () => {
-    await dir.write('conflict.graphql', booksSdl.replace('type Author @key(fields: "id") {\n  id: ID!', 'type Author @key(fields: "id") {\n  id: ID!\n  name: Int!'));
+    await dir.write(
+      'conflict.graphql',
+      booksSdl.replace('type Author @key(fields: "id") {\n  id: ID!', 'type Author @key(fields: "id") {\n  id: ID!\n  name: Int!'),
+    );
     const result = await composeFromConfig(await dir.write('conflict.yaml', config('2', 'file: ./conflict.graphql')));
     const mismatch = result.errors?.find((e) => e.extensions.code === 'FIELD_TYPE_MISMATCH');
     expect(mismatch).toBeDefined();

@@ -5,7 +5,14 @@
 import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { createTelemetry } from '@shop/telemetry';
-import { MANIFEST_FORMAT, type PersistedQueryManifest, TrustedDocumentsError, buildManifest, manifestText, operationsFromText } from '@shop/composition';
+import {
+  MANIFEST_FORMAT,
+  type PersistedQueryManifest,
+  TrustedDocumentsError,
+  buildManifest,
+  manifestText,
+  operationsFromText,
+} from '@shop/composition';
 import { PERSISTED_QUERY_HASH_MISMATCH, PERSISTED_QUERY_NOT_IN_LIST } from '../src/trusted-documents';
 import {
   type Fixtures,
@@ -24,7 +31,8 @@ import {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 // Written as a person would: comments, a fragment, odd layout. The manifest holds them printed.
-const BOOKS_FILE = '# The book list.\nquery Books {\n  books { title author { ...AuthorName } }\n}\n\nfragment AuthorName on Author { name }\n';
+const BOOKS_FILE =
+  '# The book list.\nquery Books {\n  books { title author { ...AuthorName } }\n}\n\nfragment AuthorName on Author { name }\n';
 const AUTHOR_FILE = '# variables: {"id": "1"}\nquery Author($id: ID!) {\n  author(id: $id) { name }\n}\n';
 const UNKNOWN = '{ authors { name } }';
 
@@ -76,7 +84,9 @@ describe('the manifest', () => {
       ['Books', 'query'],
     ]);
     const books = listed('Books');
-    expect(books.body).toBe('query Books {\n  books {\n    title\n    author {\n      ...AuthorName\n    }\n  }\n}\n\nfragment AuthorName on Author {\n  name\n}');
+    expect(books.body).toBe(
+      'query Books {\n  books {\n    title\n    author {\n      ...AuthorName\n    }\n  }\n}\n\nfragment AuthorName on Author {\n  name\n}',
+    );
     for (const operation of manifest.operations) expect(operation.id).toBe(sha256(operation.body));
   });
 
@@ -106,7 +116,9 @@ fragment Unused on Author { id }`;
     try {
       await twice.write('ops/a.graphql', 'query Same { books { title } }');
       await twice.write('ops/b/b.graphql', 'query Same { authors { name } }');
-      await expect(buildManifest(twice.file('ops'))).rejects.toThrow(/operation Same is defined in both ops\/a\.graphql and ops\/b\/b\.graphql/);
+      await expect(buildManifest(twice.file('ops'))).rejects.toThrow(
+        /operation Same is defined in both ops\/a\.graphql and ops\/b\/b\.graphql/,
+      );
     } finally {
       await twice.remove();
     }
@@ -120,7 +132,11 @@ describe('a bad manifest fails start-up with a message naming the file', () => {
   it.each([
     ['missing', undefined, /Cannot read the trusted documents manifest .*nope\.json.*npm run documents/s],
     ['not JSON', '{"format":', /manifest .*bad\.json is not JSON/],
-    ['another format', JSON.stringify({ format: 'something-else', version: 1, operations: [] }), /bad\.json is not a persisted query manifest[^]*format/],
+    [
+      'another format',
+      JSON.stringify({ format: 'something-else', version: 1, operations: [] }),
+      /bad\.json is not a persisted query manifest[^]*format/,
+    ],
     [
       'an entry without a body',
       JSON.stringify({ format: MANIFEST_FORMAT, version: 1, operations: [{ id: 'a', name: 'A', type: 'query' }] }),
@@ -133,7 +149,11 @@ describe('a bad manifest fails start-up with a message naming the file', () => {
     ],
     [
       'a body that is another operation',
-      JSON.stringify({ format: MANIFEST_FORMAT, version: 1, operations: [{ id: 'a', name: 'A', type: 'query', body: 'mutation B { x }' }] }),
+      JSON.stringify({
+        format: MANIFEST_FORMAT,
+        version: 1,
+        operations: [{ id: 'a', name: 'A', type: 'query', body: 'mutation B { x }' }],
+      }),
       /body is mutation B, but the entry says query A/,
     ],
     [
@@ -167,7 +187,10 @@ describe('a bad manifest fails start-up with a message naming the file', () => {
 describe('enforce', () => {
   let gw: GatewayUnderTest;
   beforeAll(async () => {
-    gw = await startGateway({ sdl: composeFixture() }, fixtures, { explorer: false, trustedDocuments: { mode: 'enforce', path: manifestPath } });
+    gw = await startGateway({ sdl: composeFixture() }, fixtures, {
+      explorer: false,
+      trustedDocuments: { mode: 'enforce', path: manifestPath },
+    });
   });
   afterAll(() => gw?.stop());
 
@@ -278,7 +301,9 @@ describe('log', () => {
     const before = await counted(gw.url);
     const logs = unknownLogs().length;
     expect((await send(gw.url, { documentId: listed('Books').id })).body.errors).toBeUndefined();
-    expect((await send(gw.url, { extensions: persisted(listed('Author').id), variables: { id: '1' } })).body.data).toEqual({ author: { name: 'Ada' } });
+    expect((await send(gw.url, { extensions: persisted(listed('Author').id), variables: { id: '1' } })).body.data).toEqual({
+      author: { name: 'Ada' },
+    });
     expect((await send(gw.url, { query: listed('Author').body, variables: { id: '2' } })).body.data).toEqual({ author: { name: 'Grace' } });
     expect(await counted(gw.url)).toEqual({ known: before.known + 3, unknown: before.unknown });
     expect(unknownLogs()).toHaveLength(logs);
@@ -302,7 +327,10 @@ describe('log', () => {
 
 describe('off', () => {
   it('checks nothing: any document runs, a documentId is not read, nothing is counted', async () => {
-    const gw = await startGateway({ sdl: composeFixture() }, fixtures, { explorer: false, trustedDocuments: { mode: 'off', path: manifestPath } });
+    const gw = await startGateway({ sdl: composeFixture() }, fixtures, {
+      explorer: false,
+      trustedDocuments: { mode: 'off', path: manifestPath },
+    });
     try {
       expect((await send(gw.url, { query: UNKNOWN })).body.data?.authors).toHaveLength(3);
       expect(codes(await send(gw.url, { documentId: listed('Books').id }))).toEqual(['BAD_REQUEST']);

@@ -37,7 +37,8 @@ function build(shape: Shape, fragments: number, padding?: hostile.FragmentPaddin
 }
 
 /** About PADDING_BYTES of distinct aliases for fragment `i`: valid selections that the alias limit refuses. */
-const aliasPadding: hostile.FragmentPadding = (i) => hostile.aliasRun(Math.floor(PADDING_BYTES / `f${i}_000: __typename `.length), `f${i}_`);
+const aliasPadding: hostile.FragmentPadding = (i) =>
+  hostile.aliasRun(Math.floor(PADDING_BYTES / `f${i}_000: __typename `.length), `f${i}_`);
 
 interface Sized {
   label: string;
@@ -52,7 +53,10 @@ const FRAGMENT_COUNTS = [10, 20, 50, 100, 200];
  * smallest document.
  */
 function series(shape: Shape, padded: boolean): Sized[] {
-  return FRAGMENT_COUNTS.map((n) => ({ label: `${n} fragments${padded ? ' padded' : ''}`, document: build(shape, n, padded ? aliasPadding : undefined) }));
+  return FRAGMENT_COUNTS.map((n) => ({
+    label: `${n} fragments${padded ? ' padded' : ''}`,
+    document: build(shape, n, padded ? aliasPadding : undefined),
+  }));
 }
 
 interface ChildGateway {
@@ -66,7 +70,15 @@ async function startGatewayProcess(env: Record<string, string>, port: number): P
   // `node --import tsx`, not `npx tsx`: the pid is the gateway's own.
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
     cwd: GATEWAY_DIR,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'error', HOST: '127.0.0.1', GATEWAY_PORT: String(port), SUPERGRAPH_WATCH: 'false', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'error',
+      HOST: '127.0.0.1',
+      GATEWAY_PORT: String(port),
+      SUPERGRAPH_WATCH: 'false',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -176,14 +188,26 @@ describe.each(CONFIGS)('gateway validation time with %s', (configName, limitsEnv
         // Still working on it: kill it, start a fresh one for the next document.
         await kill(gw, 'SIGKILL');
         gw = await startGatewayProcess(env(), port);
-        return { label: sized.label, bytes: sized.document.length, ms: undefined, answer: undefined, subgraphCalls: subgraphRequests() - callsBefore };
+        return {
+          label: sized.label,
+          bytes: sized.document.length,
+          ms: undefined,
+          answer: undefined,
+          subgraphCalls: subgraphRequests() - callsBefore,
+        };
       }
       times.push((mainThreadCpuNs(gw.pid) - before) / 1e6);
       // A slow one is slow enough: its repeats would only cost time.
       if (times[times.length - 1]! > 1000) break;
     }
     times.sort((a, b) => a - b);
-    return { label: sized.label, bytes: sized.document.length, ms: times[Math.floor(times.length / 2)], answer, subgraphCalls: subgraphRequests() - callsBefore };
+    return {
+      label: sized.label,
+      bytes: sized.document.length,
+      ms: times[Math.floor(times.length / 2)],
+      answer,
+      subgraphCalls: subgraphRequests() - callsBefore,
+    };
   }
 
   const show = (m: Measured) =>
@@ -195,35 +219,39 @@ describe.each(CONFIGS)('gateway validation time with %s', (configName, limitsEnv
     cases.push([`${shape}, bare`, shape, false], [`${shape}, padded to 1 MB`, shape, true]);
   }
 
-  it.each(cases)('%s: time per byte does not grow with size (10 to 200 fragments)', async (name, shape, padded) => {
-    const measured: Measured[] = [];
-    let timedOut: string | undefined;
-    for (const sized of series(shape, padded)) {
-      // A bigger one of the same series would only time out again.
-      if (timedOut) {
-        measured.push({ label: sized.label, bytes: sized.document.length, ms: undefined, answer: undefined, subgraphCalls: 0 });
-        continue;
+  it.each(cases)(
+    '%s: time per byte does not grow with size (10 to 200 fragments)',
+    async (name, shape, padded) => {
+      const measured: Measured[] = [];
+      let timedOut: string | undefined;
+      for (const sized of series(shape, padded)) {
+        // A bigger one of the same series would only time out again.
+        if (timedOut) {
+          measured.push({ label: sized.label, bytes: sized.document.length, ms: undefined, answer: undefined, subgraphCalls: 0 });
+          continue;
+        }
+        const m = await measure(sized);
+        if (m.ms === undefined) timedOut = sized.label;
+        measured.push(m);
       }
-      const m = await measure(sized);
-      if (m.ms === undefined) timedOut = sized.label;
-      measured.push(m);
-    }
-    const smallest = measured[0]!;
-    const problems: string[] = [];
-    for (const m of measured) {
-      if (m.ms === undefined) {
-        problems.push(`${show(m)}${timedOut && m.label !== timedOut ? ` (not sent: ${timedOut} already timed out)` : ''}`);
-        continue;
+      const smallest = measured[0]!;
+      const problems: string[] = [];
+      for (const m of measured) {
+        if (m.ms === undefined) {
+          problems.push(`${show(m)}${timedOut && m.label !== timedOut ? ` (not sent: ${timedOut} already timed out)` : ''}`);
+          continue;
+        }
+        if (smallest.ms !== undefined && m.ms / m.bytes > (MAX_PER_BYTE_GROWTH * smallest.ms) / smallest.bytes) {
+          problems.push(`${show(m)}: over ${MAX_PER_BYTE_GROWTH}x the time per byte of ${show(smallest)}`);
+        }
+        if (m.answer) problems.push(...hostileAnswerProblems(m.answer).map((p) => `${m.label}: ${p}`));
+        if (m.subgraphCalls !== 0) problems.push(`${m.label}: ${m.subgraphCalls} subgraph requests; the documents select only __typename`);
       }
-      if (smallest.ms !== undefined && m.ms / m.bytes > (MAX_PER_BYTE_GROWTH * smallest.ms) / smallest.bytes) {
-        problems.push(`${show(m)}: over ${MAX_PER_BYTE_GROWTH}x the time per byte of ${show(smallest)}`);
-      }
-      if (m.answer) problems.push(...hostileAnswerProblems(m.answer).map((p) => `${m.label}: ${p}`));
-      if (m.subgraphCalls !== 0) problems.push(`${m.label}: ${m.subgraphCalls} subgraph requests; the documents select only __typename`);
-    }
-    process.stdout.write(`${configName}, ${name}:\n${measured.map((m) => `  ${show(m)}`).join('\n')}\n`);
-    expect({ series: name, problems }).toEqual({ series: name, problems: [] });
-  }, 300_000);
+      process.stdout.write(`${configName}, ${name}:\n${measured.map((m) => `  ${show(m)}`).join('\n')}\n`);
+      expect({ series: name, problems }).toEqual({ series: name, problems: [] });
+    },
+    300_000,
+  );
 
   it(`refuses or answers the 30-fragment double spread within ${DOUBLE_SPREAD_BUDGET_MS} ms`, async () => {
     const m = await measure({ label: '30 double spreads', document: hostile.doubleSpreads(30) });

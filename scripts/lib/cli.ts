@@ -55,7 +55,11 @@ export interface RunCliOptions {
  * is printed as it is; any other error as `<name> failed: <message>` (the messages name the file at
  * fault), with `failureCode`.
  */
-export function runCli(name: string, main: (argv: string[]) => Promise<number>, { failureCode = 1, exit = false }: RunCliOptions = {}): void {
+export function runCli(
+  name: string,
+  main: (argv: string[]) => Promise<number>,
+  { failureCode = 1, exit = false }: RunCliOptions = {},
+): void {
   const end = (code: number) => {
     process.exitCode = code;
     if (exit) process.exit(code);

@@ -173,7 +173,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const openCache = (t: Telemetry, fromConfig: () => CacheStore | undefined, timeoutMs: number): CacheStore | undefined => {
     const cache = options.cache;
     const store =
-      cache === undefined ? fromConfig() : cache === false ? undefined : openCacheStore({ telemetry: t, timeoutMs, redisUrl: cache.kind === 'redis' ? cache.url : undefined });
+      cache === undefined
+        ? fromConfig()
+        : cache === false
+          ? undefined
+          : openCacheStore({ telemetry: t, timeoutMs, redisUrl: cache.kind === 'redis' ? cache.url : undefined });
     if (store) started.unshift(store);
     return store;
   };
@@ -195,7 +199,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           maskErrors: options.maskErrors,
           limits: options.limits,
           maxResponseBytes: options.maxResponseBytes,
-          cost: options.cost === false ? false : options.cost && { maxCost: options.cost.maxCost, defaultListSize: options.cost.defaultListSize },
+          cost:
+            options.cost === false
+              ? false
+              : options.cost && { maxCost: options.cost.maxCost, defaultListSize: options.cost.defaultListSize },
         }),
       };
       subgraphOptions[def.name] = factoryOptions;
@@ -206,7 +213,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       subgraphUrls[def.name] = `http://127.0.0.1:${running.port}/graphql`;
     }
     telemetry.gateway = createTelemetry({ service: 'gateway', registry, logger });
-    const cacheStore = openCache(telemetry.gateway, () => openGatewayCacheStore(gatewayConfig, telemetry.gateway), gatewayConfig.layers.cacheTimeoutMs);
+    const cacheStore = openCache(
+      telemetry.gateway,
+      () => openGatewayCacheStore(gatewayConfig, telemetry.gateway),
+      gatewayConfig.layers.cacheTimeoutMs,
+    );
     const fromConfig = gatewayOptionsFromConfig(gatewayConfig, {
       telemetry: telemetry.gateway,
       cacheStore,

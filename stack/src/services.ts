@@ -127,7 +127,8 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
   };
   const restart = async (name: SubgraphName | 'gateway') => {
     const child = processes[name];
-    if (child && child.exitCode === null && child.signalCode === null) throw new Error(`${name} is still running (pid ${child.pid}): kill it first`);
+    if (child && child.exitCode === null && child.signalCode === null)
+      throw new Error(`${name} is still running (pid ${child.pid}): kill it first`);
     await launch(name);
   };
   try {

@@ -31,5 +31,8 @@ export function portFor(ports: Partial<Record<string, number>> | undefined, name
 
 /** Every subgraph's settings from one environment, with its contract port as the default port. */
 export function loadSubgraphConfigs(env: NodeJS.ProcessEnv): Record<SubgraphName, SubgraphConfig> {
-  return Object.fromEntries(SUBGRAPHS.map((s) => [s.name, loadSubgraphConfig(s.name, s.port, env)])) as Record<SubgraphName, SubgraphConfig>;
+  return Object.fromEntries(SUBGRAPHS.map((s) => [s.name, loadSubgraphConfig(s.name, s.port, env)])) as Record<
+    SubgraphName,
+    SubgraphConfig
+  >;
 }

@@ -5,7 +5,12 @@ const products = new Map([...seedProducts(defaultSeedSizes)].map((p) => [p.id, p
 const users = new Map([...seedUsers(defaultSeedSizes)].map((u) => [u.id, u]));
 const pid = (i: number) => `p${String(i).padStart(5, '0')}`;
 
-type OrderResult = { id: string; version: number; total: number; lines: Array<{ product: { id: string }; quantity: number; unitPrice: number }> };
+type OrderResult = {
+  id: string;
+  version: number;
+  total: number;
+  lines: Array<{ product: { id: string }; quantity: number; unitPrice: number }>;
+};
 const ADD = `mutation($o: ID!, $p: ID!, $v: Int) { addOrderLine(orderId: $o, productId: $p, quantity: 1, expectedVersion: $v) { id version total lines { product { id } quantity unitPrice } } }`;
 
 /** What happened to concurrent writers: first-time winners, conflicts seen, retries it took. */
@@ -53,23 +58,46 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
       client = graphqlClient(gatewayUrl());
     });
     const create = async (customerId: string) => {
-      const res = await client.query<{ createOrder: { id: string; version: number } }>('mutation($c: ID!) { createOrder(customerId: $c) { id version } }', { c: customerId });
+      const res = await client.query<{ createOrder: { id: string; version: number } }>(
+        'mutation($c: ID!) { createOrder(customerId: $c) { id version } }',
+        { c: customerId },
+      );
       expect(res.errors).toBeUndefined();
       return res.data!.createOrder.id;
     };
     const read = async (id: string) =>
-      (await client.query<{ order: OrderResult & { history: Array<{ version: number; type: string; recordedAt: string }> } }>(
-        'query($id: ID!) { order(id: $id) { id version total lines { product { id } quantity unitPrice } history { version type recordedAt } } }',
-        { id },
-      )).data!.order;
+      (
+        await client.query<{ order: OrderResult & { history: Array<{ version: number; type: string; recordedAt: string }> } }>(
+          'query($id: ID!) { order(id: $id) { id version total lines { product { id } quantity unitPrice } history { version type recordedAt } } }',
+          { id },
+        )
+      ).data!.order;
 
     it("answers a user's orders across accounts, orders and products", async () => {
       const id = await create('u00005');
-      for (const [p, q] of [[pid(7), 2], [pid(8), 1]] as const) {
+      for (const [p, q] of [
+        [pid(7), 2],
+        [pid(8), 1],
+      ] as const) {
         expect((await client.query(ADD.replace('quantity: 1', `quantity: ${q}`), { o: id, p })).errors).toBeUndefined();
       }
       expect((await client.query('mutation($id: ID!) { placeOrder(orderId: $id) { status } }', { id })).errors).toBeUndefined();
-      const res = await client.query<{ user: { name: string; orders: { edges: Array<{ node: { id: string; status: string; total: number; customer: { name: string }; lines: Array<{ quantity: number; unitPrice: number; product: { name: string; price: number } }> } }> } } }>(
+      const res = await client.query<{
+        user: {
+          name: string;
+          orders: {
+            edges: Array<{
+              node: {
+                id: string;
+                status: string;
+                total: number;
+                customer: { name: string };
+                lines: Array<{ quantity: number; unitPrice: number; product: { name: string; price: number } }>;
+              };
+            }>;
+          };
+        };
+      }>(
         'query($id: ID!) { user(id: $id) { name orders(first: 1) { edges { node { id status total customer { name } lines { quantity unitPrice product { name price } } } } } } }',
         { id: 'u00005' },
       );
@@ -99,7 +127,8 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
       expect(report.firstTimeWinners).toBeGreaterThanOrEqual(1);
       // Every retry follows exactly one conflict.
       expect(report.conflicts).toBe(report.retries);
-      if (process.env.TEST_REPORT) process.stderr.write(`50 writers without expectedVersion: ${JSON.stringify(report)} in ${Date.now() - started} ms\n`);
+      if (process.env.TEST_REPORT)
+        process.stderr.write(`50 writers without expectedVersion: ${JSON.stringify(report)} in ${Date.now() - started} ms\n`);
 
       // The same race with expectedVersion: exactly one of 50 can hold version 51 -> 52.
       const conditional = Array.from({ length: 50 }, (_, i) => pid(201 + i));
@@ -117,10 +146,13 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
       const id = await create('u00011');
       await client.query(ADD, { o: id, p: pid(3) });
       const history = (await read(id)).history;
-      const past = await client.query<{ order: { version: number; lines: unknown[] } | null }>('query($id: ID!, $t: DateTime) { order(id: $id, asOf: $t) { version lines { quantity } } }', {
-        id,
-        t: history[0]!.recordedAt,
-      });
+      const past = await client.query<{ order: { version: number; lines: unknown[] } | null }>(
+        'query($id: ID!, $t: DateTime) { order(id: $id, asOf: $t) { version lines { quantity } } }',
+        {
+          id,
+          t: history[0]!.recordedAt,
+        },
+      );
       expect(past.errors).toBeUndefined();
       const sameInstant = history.filter((h) => h.recordedAt === history[0]!.recordedAt).length;
       expect(past.data?.order?.version).toBe(sameInstant);
@@ -130,7 +162,14 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
     it("captures a line's price from products' events: a price change reaches orders without a call", async () => {
       const product = pid(950);
       const newPrice = products.get(product)!.price + 1234;
-      expect((await client.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { price } }', { id: product, p: newPrice })).errors).toBeUndefined();
+      expect(
+        (
+          await client.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { price } }', {
+            id: product,
+            p: newPrice,
+          })
+        ).errors,
+      ).toBeUndefined();
       const id = await create('u00012');
       // Eventually consistent: until ProductUpdated arrives a new line takes the old price.
       const deadline = Date.now() + 15_000;

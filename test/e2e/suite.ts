@@ -74,9 +74,9 @@ export function e2eSuite(gatewayUrl: () => string): void {
   });
 
   it('lists top products with their reviews and stock', async () => {
-    const res = await client.query<{ topProducts: Array<{ id: string; name: string; inStock: boolean; reviews: Array<{ author: { name: string } }> }> }>(
-      '{ topProducts(first: 3) { id name inStock reviews(first: 2) { author { name } } } }',
-    );
+    const res = await client.query<{
+      topProducts: Array<{ id: string; name: string; inStock: boolean; reviews: Array<{ author: { name: string } }> }>;
+    }>('{ topProducts(first: 3) { id name inStock reviews(first: 2) { author { name } } } }');
     expect(res.errors).toBeUndefined();
     expect(res.data?.topProducts.map((p) => p.id)).toEqual(['p00001', 'p00002', 'p00003']);
     for (const p of res.data!.topProducts) {
@@ -104,11 +104,15 @@ export function e2eSuite(gatewayUrl: () => string): void {
     expect(unknown.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(unknown.errors?.[0]?.message).toContain('shoeSize');
 
-    const badRating = await client.query('mutation { addReview(input: { authorId: "u00001", productId: "p00001", body: "hm", rating: 9 }) { id } }');
+    const badRating = await client.query(
+      'mutation { addReview(input: { authorId: "u00001", productId: "p00001", body: "hm", rating: 9 }) { id } }',
+    );
     expect(badRating.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(badRating.errors?.[0]?.message).toContain('rating');
 
-    const badPrice = await client.query('mutation { createProduct(input: { name: "X", description: "", price: -1, weight: 10, category: "toys" }) { id } }');
+    const badPrice = await client.query(
+      'mutation { createProduct(input: { name: "X", description: "", price: -1, weight: 10, category: "toys" }) { id } }',
+    );
     expect(badPrice.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
 
     const unknownUser = await client.query('mutation { updateUser(id: "nobody", input: { name: "N" }) { id } }');
@@ -119,18 +123,26 @@ export function e2eSuite(gatewayUrl: () => string): void {
     const tooMany = await client.query('{ products(first: 101) { edges { cursor } } }');
     expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const farTooMany = await client.query('{ products(first: 100000) { edges { cursor } } }');
-    expect(farTooMany.errors?.[0]?.extensions).toMatchObject({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: { estimated: 100001, max: 5000 } });
+    expect(farTooMany.errors?.[0]?.extensions).toMatchObject({
+      code: 'COST_ESTIMATED_TOO_EXPENSIVE',
+      cost: { estimated: 100001, max: 5000 },
+    });
 
     const still = await client.query<{ user: { name: string } }>('{ user(id: "u00001") { name } }');
     expect(still.data?.user.name).toBe(users.get('u00001')!.name);
   });
 
   it('refuses a review of a product reviews has never heard of, or of a discontinued one', async () => {
-    const unknown = await client.query('mutation { addReview(input: { authorId: "u00001", productId: "no-such-product", body: "?", rating: 3 }) { id } }');
+    const unknown = await client.query(
+      'mutation { addReview(input: { authorId: "u00001", productId: "no-such-product", body: "?", rating: 3 }) { id } }',
+    );
     expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'input.productId' });
-    const gone = await client.query<{ discontinueProduct: { discontinued: boolean } }>('mutation { discontinueProduct(id: "p00042") { id discontinued } }');
+    const gone = await client.query<{ discontinueProduct: { discontinued: boolean } }>(
+      'mutation { discontinueProduct(id: "p00042") { id discontinued } }',
+    );
     expect(gone.data?.discontinueProduct.discontinued).toBe(true);
-    const addReview = () => client.query('mutation { addReview(input: { authorId: "u00001", productId: "p00042", body: "late", rating: 3 }) { id } }');
+    const addReview = () =>
+      client.query('mutation { addReview(input: { authorId: "u00001", productId: "p00042", body: "late", rating: 3 }) { id } }');
     let refused = await addReview();
     const deadline = Date.now() + 15_000;
     while (!refused.errors && Date.now() < deadline) {
@@ -146,11 +158,16 @@ export function e2eSuite(gatewayUrl: () => string): void {
     );
     expect(created.errors).toBeUndefined();
     const id = created.data!.createProduct.id;
-    const stocked = await client.query('mutation($id: ID!) { setStock(productId: $id, quantity: 7) { id inStock quantityAvailable } }', { id });
+    const stocked = await client.query('mutation($id: ID!) { setStock(productId: $id, quantity: 7) { id inStock quantityAvailable } }', {
+      id,
+    });
     expect(stocked.errors).toBeUndefined();
     // reviews learns of the new product from products' ProductCreated event: until it arrives the
     // product is unknown to reviews (NOT_FOUND), then the review is accepted. Bounded polling.
-    const addReview = () => client.query('mutation($id: ID!) { addReview(input: { authorId: "u00003", productId: $id, body: "Nice", rating: 4 }) { id } }', { id });
+    const addReview = () =>
+      client.query('mutation($id: ID!) { addReview(input: { authorId: "u00003", productId: $id, body: "Nice", rating: 4 }) { id } }', {
+        id,
+      });
     let review = await addReview();
     const deadline = Date.now() + 15_000;
     while (review.errors?.[0]?.extensions?.code === 'NOT_FOUND' && Date.now() < deadline) {
@@ -158,10 +175,15 @@ export function e2eSuite(gatewayUrl: () => string): void {
       review = await addReview();
     }
     expect(review.errors).toBeUndefined();
-    const read = await client.query<{ product: { name: string; inStock: boolean; quantityAvailable: number; shippingEstimate: number; reviews: Array<{ body: string; author: { id: string } }> } }>(
-      'query($id: ID!) { product(id: $id) { name inStock quantityAvailable shippingEstimate reviews { body author { id } } } }',
-      { id },
-    );
+    const read = await client.query<{
+      product: {
+        name: string;
+        inStock: boolean;
+        quantityAvailable: number;
+        shippingEstimate: number;
+        reviews: Array<{ body: string; author: { id: string } }>;
+      };
+    }>('query($id: ID!) { product(id: $id) { name inStock quantityAvailable shippingEstimate reviews { body author { id } } } }', { id });
     expect(read.errors).toBeUndefined();
     expect(read.data?.product).toEqual({
       name: 'Test Lamp',

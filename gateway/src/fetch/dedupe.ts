@@ -1,4 +1,13 @@
-import { type FetchRequest, type FetchResponse, type Layer, type Next, entitiesBody, entitiesOf, remapErrors, withRepresentations } from './layer';
+import {
+  type FetchRequest,
+  type FetchResponse,
+  type Layer,
+  type Next,
+  entitiesBody,
+  entitiesOf,
+  remapErrors,
+  withRepresentations,
+} from './layer';
 import { type Representation, stableStringify } from './representation';
 
 /**
@@ -6,7 +15,8 @@ import { type Representation, stableStringify } from './representation';
  * answer is fanned back to every position that asked for it (errors included). It also leaves
  * each representation's stable key on the request, for the entity cache below: computed once.
  */
-export const dedupeLayer: Layer = (request, next) => (request.representations ? dedupe(request, request.representations, next) : next(request));
+export const dedupeLayer: Layer = (request, next) =>
+  request.representations ? dedupe(request, request.representations, next) : next(request);
 
 async function dedupe(request: FetchRequest, reps: readonly Representation[], next: Next): Promise<FetchResponse> {
   const known = request.repKeys;

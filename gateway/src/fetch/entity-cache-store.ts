@@ -73,7 +73,12 @@ export class EntityCache {
    * Looks up representations under a selection. `repKeys`, each representation's
    * {@link stableStringify}, may be passed when the caller has them already (dedupe does).
    */
-  async lookup(subgraph: string, reps: readonly Representation[], selection: string, repKeys: readonly string[] = reps.map(stableStringify)): Promise<Lookup> {
+  async lookup(
+    subgraph: string,
+    reps: readonly Representation[],
+    selection: string,
+    repKeys: readonly string[] = reps.map(stableStringify),
+  ): Promise<Lookup> {
     const identities = reps.map(identityOf);
     const genKeys = [...new Set(identities)].map((id) => `g:${id}`);
     const keys = [...repKeys.map((k) => this.entryKey(subgraph, k, selection)), ...genKeys, `s:${subgraph}`];

@@ -1,7 +1,17 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { type EntityCache, selectionHash } from './entity-cache-store';
 import { type Hint, minHint } from './hint';
-import { type FetchRequest, type FetchResponse, type Layer, type Next, entitiesBody, entitiesOf, remapErrors, selectionKeyOf, withRepresentations } from './layer';
+import {
+  type FetchRequest,
+  type FetchResponse,
+  type Layer,
+  type Next,
+  entitiesBody,
+  entitiesOf,
+  remapErrors,
+  selectionKeyOf,
+  withRepresentations,
+} from './layer';
 import { type Representation, stableStringify } from './representation';
 
 /**
@@ -44,7 +54,12 @@ export function entityCacheLayer(subgraph: string, cache: EntityCache): Layer {
         await cache.store(
           subgraph,
           selection,
-          missing.map((slot, j) => ({ rep: reps[slot] as Representation, repKey: repKeys[slot], data: list?.[j], generation: lookup.generations[slot] ?? '0' })),
+          missing.map((slot, j) => ({
+            rep: reps[slot] as Representation,
+            repKey: repKeys[slot],
+            data: list?.[j],
+            generation: lookup.generations[slot] ?? '0',
+          })),
           lookup.subgraphGeneration,
           fetched.hint,
         );

@@ -46,10 +46,14 @@ export function errorMappingLayer({ subgraph, url, logger, timeoutMs }: ErrorMap
     if (err instanceof UnusableResponseError) {
       const { status } = err;
       if (status === 401) {
-        return new GraphQLError(`Subgraph "${subgraph}" refused the request: unauthenticated`, { extensions: { code: 'UNAUTHENTICATED', serviceName: subgraph } });
+        return new GraphQLError(`Subgraph "${subgraph}" refused the request: unauthenticated`, {
+          extensions: { code: 'UNAUTHENTICATED', serviceName: subgraph },
+        });
       }
       if (status === 403) {
-        return new GraphQLError(`Subgraph "${subgraph}" refused the request: forbidden`, { extensions: { code: 'FORBIDDEN', serviceName: subgraph } });
+        return new GraphQLError(`Subgraph "${subgraph}" refused the request: forbidden`, {
+          extensions: { code: 'FORBIDDEN', serviceName: subgraph },
+        });
       }
       return unavailable(status >= 300 ? `HTTP ${status}: ${STATUS_CODES[status] ?? 'error'}` : 'the response is not GraphQL');
     }

@@ -91,7 +91,11 @@ export function selectionKeyOf(query: string, variables: Record<string, unknown>
 }
 
 /** The request for other representations (their keys alongside when known): its body is to be rebuilt. */
-export function withRepresentations(request: FetchRequest, representations: readonly Representation[], repKeys: readonly string[] | undefined): FetchRequest {
+export function withRepresentations(
+  request: FetchRequest,
+  representations: readonly Representation[],
+  repKeys: readonly string[] | undefined,
+): FetchRequest {
   return { ...request, representations, repKeys, body: undefined };
 }
 
@@ -111,7 +115,10 @@ export function entitiesBody(entities: unknown[], errors: GraphQLFormattedError[
  * goes to every position `positionsOf(i)` names (none: dropped); errors outside `_entities` pass
  * unchanged.
  */
-export function remapErrors(errors: readonly GraphQLFormattedError[], positionsOf: (index: number) => readonly number[]): GraphQLFormattedError[] {
+export function remapErrors(
+  errors: readonly GraphQLFormattedError[],
+  positionsOf: (index: number) => readonly number[],
+): GraphQLFormattedError[] {
   return errors.flatMap((error) => {
     const at = error.path?.[1];
     if (error.path?.[0] !== '_entities' || typeof at !== 'number') return [error];

@@ -1,6 +1,15 @@
 import DataLoader from 'dataloader';
 import type { GraphQLFormattedError } from 'graphql';
-import { type FetchRequest, type FetchResponse, type Layer, type Next, entitiesBody, entitiesOf, selectionKeyOf, withRepresentations } from './layer';
+import {
+  type FetchRequest,
+  type FetchResponse,
+  type Layer,
+  type Next,
+  entitiesBody,
+  entitiesOf,
+  selectionKeyOf,
+  withRepresentations,
+} from './layer';
 import type { Representation } from './representation';
 import { SharedAbort } from './shared-abort';
 
@@ -36,7 +45,8 @@ async function sendMerged(callers: readonly FetchRequest[], next: Next): Promise
       const at = error.path?.[1];
       // Errors outside `_entities` concern every caller; one at an entity, its caller only.
       if (error.path?.[0] !== '_entities' || typeof at !== 'number') errors.push(error);
-      else if (at >= offset && at < offset + count) errors.push({ ...error, path: ['_entities', at - offset, ...(error.path?.slice(2) ?? [])] });
+      else if (at >= offset && at < offset + count)
+        errors.push({ ...error, path: ['_entities', at - offset, ...(error.path?.slice(2) ?? [])] });
     }
     offset += count;
     // Callers after the first get their own copies: the gateway writes into these objects.

@@ -5,4 +5,6 @@ import type { Layer } from './layer';
  * request through every service's logs.
  */
 export const requestIdLayer: Layer = (request, next) =>
-  request.requestId === undefined ? next(request) : next({ ...request, headers: { ...request.headers, 'x-request-id': request.requestId } });
+  request.requestId === undefined
+    ? next(request)
+    : next({ ...request, headers: { ...request.headers, 'x-request-id': request.requestId } });

@@ -128,7 +128,12 @@ export interface TransportLayerOptions {
  * The pipeline's last step: one HTTP request to the subgraph, counted (with its
  * representations), its `Cache-Control` read as the answer's hint.
  */
-export function transportLayer({ subgraph, url, transport, metrics }: TransportLayerOptions): (request: FetchRequest) => Promise<FetchResponse> {
+export function transportLayer({
+  subgraph,
+  url,
+  transport,
+  metrics,
+}: TransportLayerOptions): (request: FetchRequest) => Promise<FetchResponse> {
   const labels = { subgraph };
   return async (request) => {
     if (request.representations) metrics.entityRepresentations.inc(labels, request.representations.length);

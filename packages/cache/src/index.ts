@@ -203,11 +203,14 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     return {
       name,
       keyv,
-      get: async <T>(key: string) => count([await guard<T | undefined>('get', undefined, async () => (await keyv.get<T>(key)) ?? undefined)])[0],
+      get: async <T>(key: string) =>
+        count([await guard<T | undefined>('get', undefined, async () => (await keyv.get<T>(key)) ?? undefined)])[0],
       getMany: async <T>(keys: readonly string[], opts?: { count?: boolean }) => {
         if (keys.length === 0) return [];
-        const values = await guard<(T | undefined)[]>('getMany', keys.map(() => undefined), async () =>
-          (await keyv.getMany<T>([...keys])).map((v) => v ?? undefined),
+        const values = await guard<(T | undefined)[]>(
+          'getMany',
+          keys.map(() => undefined),
+          async () => (await keyv.getMany<T>([...keys])).map((v) => v ?? undefined),
         );
         return opts?.count === false ? values : count(values);
       },
@@ -216,7 +219,11 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
       },
       setMany: async (entries) => {
         if (entries.length === 0) return;
-        await guard('setMany', undefined, async () => void (await keyv.setMany(entries.map((e) => ({ key: e.key, value: e.value, ttl: e.ttlMs })))));
+        await guard(
+          'setMany',
+          undefined,
+          async () => void (await keyv.setMany(entries.map((e) => ({ key: e.key, value: e.value, ttl: e.ttlMs })))),
+        );
       },
       delete: async (keys) => {
         const list = typeof keys === 'string' ? [keys] : [...keys];

@@ -96,7 +96,14 @@ describe('a stalled Redis', () => {
   it('costs a few timeouts, then is bypassed at once until a probe gets an answer again', async () => {
     const telemetry = testTelemetry('breaker');
     const proxy = await startProxy(services.redis);
-    const store = openCacheStore({ telemetry, redisUrl: proxy.url, timeoutMs: 50, breakerTimeouts: 3, breakerOpenMs: 200, prefix: `breaker-${process.pid}` });
+    const store = openCacheStore({
+      telemetry,
+      redisUrl: proxy.url,
+      timeoutMs: 50,
+      breakerTimeouts: 3,
+      breakerOpenMs: 200,
+      prefix: `breaker-${process.pid}`,
+    });
     const cache = store.cache('entity');
     const timed = async () => {
       const started = performance.now();

@@ -65,7 +65,10 @@ export function cacheContract(kind: 'memory' | 'redis', redisUrl: () => string |
       };
       expect(await cacheAside(cache, ['x', 'y', 'gone'], 60_000, load)).toEqual([{ id: 'x' }, { id: 'y' }, null]);
       expect(await cacheAside(cache, ['x', 'z', 'gone'], 60_000, load)).toEqual([{ id: 'x' }, { id: 'z' }, null]);
-      expect(loads).toEqual([['x', 'y', 'gone'], ['z', 'gone']]);
+      expect(loads).toEqual([
+        ['x', 'y', 'gone'],
+        ['z', 'gone'],
+      ]);
     });
   });
 }

@@ -98,7 +98,8 @@ export function operationsFromText(text: string, file: string): ManifestOperatio
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind !== Kind.FRAGMENT_DEFINITION) continue;
-    if (fragments.has(definition.name.value)) throw new TrustedDocumentsError(`${file}: fragment ${definition.name.value} is defined twice`);
+    if (fragments.has(definition.name.value))
+      throw new TrustedDocumentsError(`${file}: fragment ${definition.name.value} is defined twice`);
     fragments.set(definition.name.value, definition);
   }
   const operations: ManifestOperation[] = [];
@@ -126,7 +127,8 @@ export async function buildManifest(operationsDir: string): Promise<PersistedQue
     const shown = path.join(path.basename(operationsDir), relative);
     for (const operation of operationsFromText(await readFile(path.join(operationsDir, relative), 'utf8'), shown)) {
       const other = seen.get(operation.name);
-      if (other) throw new TrustedDocumentsError(`operation ${operation.name} is defined in both ${other} and ${shown}; names must be unique`);
+      if (other)
+        throw new TrustedDocumentsError(`operation ${operation.name} is defined in both ${other} and ${shown}; names must be unique`);
       seen.set(operation.name, shown);
       operations.push(operation);
     }
@@ -149,7 +151,9 @@ export function parseManifest(json: unknown, source: string): PersistedQueryMani
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.slice(0, 10).map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new TrustedDocumentsError(`${source} is not a persisted query manifest (format ${MANIFEST_FORMAT}, version 1):\n${issues.join('\n')}`);
+    throw new TrustedDocumentsError(
+      `${source} is not a persisted query manifest (format ${MANIFEST_FORMAT}, version 1):\n${issues.join('\n')}`,
+    );
   }
   const problems: string[] = [];
   const ids = new Set<string>();
@@ -168,7 +172,9 @@ export function parseManifest(json: unknown, source: string): PersistedQueryMani
     const only = operations.length === 1 ? operations[0] : undefined;
     if (!only) problems.push(`${where}: body holds ${operations.length} operations; expected exactly one`);
     else if (only.name?.value !== operation.name || only.operation !== operation.type) {
-      problems.push(`${where}: body is ${only.operation} ${only.name?.value ?? '(anonymous)'}, but the entry says ${operation.type} ${operation.name}`);
+      problems.push(
+        `${where}: body is ${only.operation} ${only.name?.value ?? '(anonymous)'}, but the entry says ${operation.type} ${operation.name}`,
+      );
     }
   });
   if (problems.length > 0) {

@@ -2,15 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type CompositionSuccess, composeServices } from '@apollo/composition';
 import compositionPackage from '@apollo/composition/package.json';
-import {
-  type ASTNode,
-  type DefinitionNode,
-  type DocumentNode,
-  GraphQLError,
-  Source,
-  getLocation,
-  parse,
-} from 'graphql';
+import { type ASTNode, type DefinitionNode, type DocumentNode, GraphQLError, Source, getLocation, parse } from 'graphql';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 

@@ -43,7 +43,13 @@ describe('loadSubgraphConfig', () => {
       INIT_CWD: '/srv/shop',
       SEED: 'false',
     });
-    expect(cfg).toMatchObject({ service: 'reviews', port: 5004, databaseUrl: 'postgres://u@h/db', dataDir: '/srv/shop/.data', seed: false });
+    expect(cfg).toMatchObject({
+      service: 'reviews',
+      port: 5004,
+      databaseUrl: 'postgres://u@h/db',
+      dataDir: '/srv/shop/.data',
+      seed: false,
+    });
   });
 
   it('names the variable at fault', () => {

@@ -176,7 +176,12 @@ export class AmqpBus implements Bus {
         },
       };
       const timer = setTimeout(
-        () => waiter.reject(new Error(`could not connect to ${redact(this.options.url)} within ${timeoutMs} ms${this.lastError ? `: ${this.lastError}` : ''}`)),
+        () =>
+          waiter.reject(
+            new Error(
+              `could not connect to ${redact(this.options.url)} within ${timeoutMs} ms${this.lastError ? `: ${this.lastError}` : ''}`,
+            ),
+          ),
         timeoutMs,
       );
       this.openWaiters.add(waiter);
@@ -207,7 +212,11 @@ export class AmqpBus implements Bus {
         ),
       ),
     );
-    await withTimeout(Promise.all(confirms), this.publishTimeoutMs, () => `publish: the broker did not confirm ${events.length} event(s) within ${this.publishTimeoutMs} ms`);
+    await withTimeout(
+      Promise.all(confirms),
+      this.publishTimeoutMs,
+      () => `publish: the broker did not confirm ${events.length} event(s) within ${this.publishTimeoutMs} ms`,
+    );
     for (const e of events) this.options.telemetry.metrics.eventsPublished.inc({ service: this.options.service, type: e.type });
   }
 
@@ -298,14 +307,24 @@ export class AmqpBus implements Bus {
               channel.sendToQueue(
                 this.names.queue(group),
                 message.content,
-                { persistent: true, headers, messageId: message.properties.messageId, type: message.properties.type, contentType: message.properties.contentType },
+                {
+                  persistent: true,
+                  headers,
+                  messageId: message.properties.messageId,
+                  type: message.properties.type,
+                  contentType: message.properties.contentType,
+                },
                 cb,
               ),
             ),
           );
         }
         try {
-          await withTimeout(Promise.all(sends), this.publishTimeoutMs, () => `redrive: the broker did not confirm within ${this.publishTimeoutMs} ms`);
+          await withTimeout(
+            Promise.all(sends),
+            this.publishTimeoutMs,
+            () => `redrive: the broker did not confirm within ${this.publishTimeoutMs} ms`,
+          );
         } finally {
           // Those not asked for go back where they were (RabbitMQ restores their positions).
           for (const m of skipped) channel.nack(m, false, true);
@@ -544,7 +563,9 @@ class AmqpSubscription implements Subscription {
         return;
       }
       this.channel = channel;
-      const { consumerTag } = await channel.consume(this.bus.names.queue(group), (message) => this.onMessage(conn, channel, message), { noAck: false });
+      const { consumerTag } = await channel.consume(this.bus.names.queue(group), (message) => this.onMessage(conn, channel, message), {
+        noAck: false,
+      });
       // The channel may have closed (or the connection dropped) while consume was in flight.
       if (this.channel !== channel) throw new Error(`consumer channel of ${group} closed while starting`);
       this.consumerTag = consumerTag;
@@ -575,7 +596,8 @@ class AmqpSubscription implements Subscription {
     if (message === null) {
       // The broker cancelled the consumer (its queue was deleted): start over, which re-declares it.
       this.logger.warn({ group: this.options.group }, 'consumer cancelled by the broker');
-      if (!this.stopping) this.bus.onChannelClosed(conn, channel === this.channel, `consumer of ${this.options.group} cancelled by the broker`);
+      if (!this.stopping)
+        this.bus.onChannelClosed(conn, channel === this.channel, `consumer of ${this.options.group} cancelled by the broker`);
       return;
     }
     this.waiting.push({ channel, message });
@@ -631,7 +653,10 @@ class AmqpSubscription implements Subscription {
       if (how === 'ack') channel.ack(message);
       else channel.nack(message, false, true);
     } catch (err) {
-      this.logger.warn({ group: this.options.group, err: errorMessage(err) }, `could not ${how} (channel closed); the broker will redeliver`);
+      this.logger.warn(
+        { group: this.options.group, err: errorMessage(err) },
+        `could not ${how} (channel closed); the broker will redeliver`,
+      );
     }
   }
 
@@ -652,7 +677,13 @@ class AmqpSubscription implements Subscription {
           channel.sendToQueue(
             this.bus.names.dlq(group),
             message.content,
-            { persistent: true, headers, messageId: message.properties.messageId, type: message.properties.type, contentType: message.properties.contentType },
+            {
+              persistent: true,
+              headers,
+              messageId: message.properties.messageId,
+              type: message.properties.type,
+              contentType: message.properties.contentType,
+            },
             cb,
           ),
         ),

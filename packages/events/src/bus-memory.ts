@@ -1,5 +1,13 @@
 import type { Logger, Telemetry } from '@shop/telemetry';
-import { type Bus, type DeadLetter, type EventEnvelope, PermanentError, type RedriveOptions, type SubscribeOptions, type Subscription } from './types';
+import {
+  type Bus,
+  type DeadLetter,
+  type EventEnvelope,
+  PermanentError,
+  type RedriveOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Delivery semantics shared by MemoryBus and AmqpBus: one copy, so the two cannot drift apart.
@@ -15,13 +23,16 @@ export function defaultRetryDelayMs(attempt: number): number {
  * (a second bundle, a vm context), where `instanceof` fails: the name is the contract.
  */
 export function isPermanentError(err: unknown): boolean {
-  return err instanceof PermanentError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PermanentError');
+  return (
+    err instanceof PermanentError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PermanentError')
+  );
 }
 
 /** A thrown value as the text a dead letter keeps. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
-  if (typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string') return (err as { message: string }).message;
+  if (typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string')
+    return (err as { message: string }).message;
   return String(err);
 }
 
@@ -52,18 +63,21 @@ export function parseEnvelope(body: string, routingKey = ''): ParsedBody {
     return { ok: false, error: 'malformed message: not an EventEnvelope object', partial: partialEnvelope(undefined, routingKey) };
   }
   const v = value as Record<string, unknown>;
-  for (const key of ['id', 'type', 'source', 'aggregateId', 'occurredAt'] as const) if (!isText(v[key])) problems.push(`${key} must be a non-empty string`);
+  for (const key of ['id', 'type', 'source', 'aggregateId', 'occurredAt'] as const)
+    if (!isText(v[key])) problems.push(`${key} must be a non-empty string`);
   if (!isInteger(v.aggregateVersion) || v.aggregateVersion < 1) problems.push('aggregateVersion must be an integer >= 1');
   if (!isInteger(v.schemaVersion) || v.schemaVersion < 1) problems.push('schemaVersion must be an integer >= 1');
   if (typeof v.payload !== 'object' || v.payload === null || Array.isArray(v.payload)) problems.push('payload must be an object');
-  if (problems.length > 0) return { ok: false, error: `malformed message: ${problems.join('; ')}`, partial: partialEnvelope(v, routingKey) };
+  if (problems.length > 0)
+    return { ok: false, error: `malformed message: ${problems.join('; ')}`, partial: partialEnvelope(v, routingKey) };
   return { ok: true, event: v as unknown as EventEnvelope };
 }
 
 function partialEnvelope(v: Record<string, unknown> | undefined, routingKey: string): EventEnvelope {
   const text = (x: unknown) => (typeof x === 'string' ? x : '');
   const int = (x: unknown) => (isInteger(x) ? x : 0);
-  const payload = v && typeof v.payload === 'object' && v.payload !== null && !Array.isArray(v.payload) ? (v.payload as Record<string, unknown>) : {};
+  const payload =
+    v && typeof v.payload === 'object' && v.payload !== null && !Array.isArray(v.payload) ? (v.payload as Record<string, unknown>) : {};
   return {
     id: text(v?.id),
     type: text(v?.type) || routingKey,
@@ -99,12 +113,23 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
   }
   if (typeof handler !== 'function') throw new TypeError(`subscribe: handler must be a function (received ${typeof handler})`);
   const maxAttempts = options.maxAttempts ?? 5;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`subscribe: maxAttempts must be an integer >= 1 (received ${maxAttempts})`);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
+    throw new TypeError(`subscribe: maxAttempts must be an integer >= 1 (received ${maxAttempts})`);
   const { batchHandler } = options;
-  if (batchHandler !== undefined && typeof batchHandler !== 'function') throw new TypeError(`subscribe: batchHandler must be a function (received ${typeof batchHandler})`);
+  if (batchHandler !== undefined && typeof batchHandler !== 'function')
+    throw new TypeError(`subscribe: batchHandler must be a function (received ${typeof batchHandler})`);
   const maxBatch = batchHandler ? (options.maxBatch ?? 100) : 1;
-  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000) throw new TypeError(`subscribe: maxBatch must be an integer from 1 to 1000 (received ${maxBatch})`);
-  return { group, types: [...new Set(types)], handler, maxAttempts, retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs, batchHandler, maxBatch };
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000)
+    throw new TypeError(`subscribe: maxBatch must be an integer from 1 to 1000 (received ${maxBatch})`);
+  return {
+    group,
+    types: [...new Set(types)],
+    handler,
+    maxAttempts,
+    retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs,
+    batchHandler,
+    maxBatch,
+  };
 }
 
 /**
@@ -118,7 +143,10 @@ export async function deliverBatch(events: EventEnvelope[], options: ResolvedSub
     await options.batchHandler(events);
     return true;
   } catch (err) {
-    control.logger.debug({ group: options.group, events: events.length, err: errorMessage(err) }, 'event batch failed; handling its events one by one');
+    control.logger.debug(
+      { group: options.group, events: events.length, err: errorMessage(err) },
+      'event batch failed; handling its events one by one',
+    );
     return false;
   }
 }
@@ -152,7 +180,10 @@ export interface DeadLetterReport {
  */
 export function reportDeadLetter(telemetry: Telemetry, logger: Logger, dead: DeadLetterReport): void {
   telemetry.metrics.eventsDeadLettered.inc({ service: dead.group, type: dead.type });
-  logger.warn({ group: dead.group, type: dead.type, eventId: dead.eventId, attempts: dead.attempts, err: dead.error }, 'event dead-lettered');
+  logger.warn(
+    { group: dead.group, type: dead.type, eventId: dead.eventId, attempts: dead.attempts, err: dead.error },
+    'event dead-lettered',
+  );
 }
 
 /** Whether a dead letter is one a redrive asked for: all of them, or those whose event id is listed. */
@@ -166,7 +197,8 @@ export function redriveSelects(options: RedriveOptions | undefined): (eventId: s
 }
 
 /** How one delivery ended. `released`: the consumer stopped first, so the message goes back to the queue. */
-export type DeliveryOutcome = { kind: 'handled'; attempts: number } | { kind: 'dead'; attempts: number; error: string } | { kind: 'released' };
+export type DeliveryOutcome =
+  { kind: 'handled'; attempts: number } | { kind: 'dead'; attempts: number; error: string } | { kind: 'released' };
 
 export interface DeliveryControl {
   /** True once the consumer stopped (subscription closed, channel lost): no further attempts. */
@@ -181,7 +213,11 @@ export interface DeliveryControl {
  * backoff, so the group's next message waits and per-aggregate order holds. A PermanentError
  * ends it at once; after `maxAttempts` failures it is dead.
  */
-export async function deliverWithRetries(event: EventEnvelope, options: ResolvedSubscribeOptions, control: DeliveryControl): Promise<DeliveryOutcome> {
+export async function deliverWithRetries(
+  event: EventEnvelope,
+  options: ResolvedSubscribeOptions,
+  control: DeliveryControl,
+): Promise<DeliveryOutcome> {
   if (control.stopped()) return { kind: 'released' };
   for (let attempt = 1; ; attempt++) {
     try {
@@ -193,7 +229,10 @@ export async function deliverWithRetries(event: EventEnvelope, options: Resolved
       if (attempt >= options.maxAttempts) return { kind: 'dead', attempts: attempt, error };
       if (control.stopped()) return { kind: 'released' };
       const delay = Math.max(0, Number(options.retryDelayMs(attempt)) || 0);
-      control.logger.debug({ group: options.group, eventId: event.id, type: event.type, attempt, delay, err: error }, 'event handler failed; retrying');
+      control.logger.debug(
+        { group: options.group, eventId: event.id, type: event.type, attempt, delay, err: error },
+        'event handler failed; retrying',
+      );
       if (!(await control.wait(delay))) return { kind: 'released' };
     }
   }

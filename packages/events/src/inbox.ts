@@ -37,7 +37,9 @@ export function idempotentConsumer(options: ConsumerOptions): IdempotentConsumer
     const handler = options.handlers[event.type];
     if (!handler) throw new PermanentError(`${service} has no handler for ${event.type}`);
     if (!handler.versions.includes(event.schemaVersion)) {
-      throw new PermanentError(`${service} cannot read ${event.type} schema version ${event.schemaVersion} (knows ${handler.versions.join(', ')})`);
+      throw new PermanentError(
+        `${service} cannot read ${event.type} schema version ${event.schemaVersion} (knows ${handler.versions.join(', ')})`,
+      );
     }
     return handler;
   };
@@ -57,7 +59,9 @@ export function idempotentConsumer(options: ConsumerOptions): IdempotentConsumer
           (
             await trx
               .insertInto('inbox')
-              .values([...new Map(events.map((e) => [e.id, { event_id: e.id, type: e.type, source: e.source, handled_at: handledAt }])).values()])
+              .values([
+                ...new Map(events.map((e) => [e.id, { event_id: e.id, type: e.type, source: e.source, handled_at: handledAt }])).values(),
+              ])
               .onConflict((oc) => oc.column('event_id').doNothing())
               .returning('event_id')
               .execute()

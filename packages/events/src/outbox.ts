@@ -70,7 +70,11 @@ export interface NewEvent {
  * Appends events to the outbox INSIDE the caller's transaction, so the state change and its
  * events commit together or not at all. Versions continue each aggregate's sequence.
  */
-export async function appendEvents(trx: Kysely<never> | Kysely<unknown>, source: string, events: readonly NewEvent[]): Promise<EventEnvelope[]> {
+export async function appendEvents(
+  trx: Kysely<never> | Kysely<unknown>,
+  source: string,
+  events: readonly NewEvent[],
+): Promise<EventEnvelope[]> {
   const db = eventTables(trx);
   const out: EventEnvelope[] = [];
   const next = new Map<string, number>();
@@ -199,11 +203,19 @@ export class OutboxRelay {
       this.failures++;
       // The broker is down or refused: keep the rows, back off, try again.
       if (this.failures === 1 || this.failures % 50 === 0) {
-        this.options.telemetry.logger.warn({ err: (err as Error).message, failures: this.failures }, 'outbox relay could not publish; will retry');
+        this.options.telemetry.logger.warn(
+          { err: (err as Error).message, failures: this.failures },
+          'outbox relay could not publish; will retry',
+        );
       }
     }
     if (this.stopped) return;
-    const backoff = this.failures > 0 ? Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000) : published >= this.batchSize || this.kicked ? 0 : this.pollMs;
+    const backoff =
+      this.failures > 0
+        ? Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000)
+        : published >= this.batchSize || this.kicked
+          ? 0
+          : this.pollMs;
     this.schedule(backoff);
   }
 
@@ -292,7 +304,14 @@ export class OutboxRelay {
     let total = 0;
     for (;;) {
       const rows = await inBackground(() =>
-        db.selectFrom('outbox').selectAll().where('position', '>=', from).where('published_at', 'is not', null).orderBy('position').limit(this.batchSize).execute(),
+        db
+          .selectFrom('outbox')
+          .selectAll()
+          .where('position', '>=', from)
+          .where('published_at', 'is not', null)
+          .orderBy('position')
+          .limit(this.batchSize)
+          .execute(),
       );
       if (rows.length === 0) return total;
       await bus.publish(rows.map((r) => toEnvelope(telemetry.service, r)));

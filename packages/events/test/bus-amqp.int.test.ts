@@ -35,21 +35,28 @@ async function deleteGroups(groups: string[]): Promise<void> {
   });
 }
 
-busContract('amqp', (service, telemetry) => connectAmqpBus({ url: services.amqp, service, telemetry, connectionName: `bus-contract-${service}` }), {
-  publishRaw: (type, body) =>
-    withAdmin(async (channel) => {
-      await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
-      await new Promise<void>((resolve, reject) => {
-        channel.publish(EVENTS_EXCHANGE, type, Buffer.from(body), { persistent: true }, (err: unknown) => (err ? reject(err) : resolve()));
-      });
-    }),
-  cleanup: deleteGroups,
-});
-
+busContract(
+  'amqp',
+  (service, telemetry) => connectAmqpBus({ url: services.amqp, service, telemetry, connectionName: `bus-contract-${service}` }),
+  {
+    publishRaw: (type, body) =>
+      withAdmin(async (channel) => {
+        await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+        await new Promise<void>((resolve, reject) => {
+          channel.publish(EVENTS_EXCHANGE, type, Buffer.from(body), { persistent: true }, (err: unknown) =>
+            err ? reject(err) : resolve(),
+          );
+        });
+      }),
+    cleanup: deleteGroups,
+  },
+);
 
 /** Force-closes, on the broker, the connections whose connection_name starts with `prefix`; returns how many. */
 async function closeConnectionsNamed(prefix: string): Promise<number> {
-  const { stdout } = await run('rabbitmqctl', ['list_connections', '-q', '--no-table-headers', 'pid', 'client_properties'], { timeout: 30_000 });
+  const { stdout } = await run('rabbitmqctl', ['list_connections', '-q', '--no-table-headers', 'pid', 'client_properties'], {
+    timeout: 30_000,
+  });
   const pids = stdout
     .split('\n')
     .filter((line) => line.includes(`{"connection_name","${prefix}`))
@@ -68,7 +75,12 @@ describe('AmqpBus faults', () => {
   });
 
   const open = async (options: Partial<AmqpBusOptions> & { service: string }) => {
-    const bus = await connectAmqpBus({ url: services.amqp, telemetry: testTelemetry(options.service), reconnectDelayMs: () => 50, ...options });
+    const bus = await connectAmqpBus({
+      url: services.amqp,
+      telemetry: testTelemetry(options.service),
+      reconnectDelayMs: () => 50,
+      ...options,
+    });
     cleanups.push(() => bus.close());
     return bus;
   };
@@ -203,7 +215,13 @@ describe('AmqpBus faults', () => {
     proxy.cut();
     const started = Date.now();
     await expect(
-      connectAmqpBus({ url: proxy.url, service: 'fault-unreachable', telemetry: testTelemetry('fault-unreachable'), connectTimeoutMs: 400, reconnectDelayMs: () => 50 }),
+      connectAmqpBus({
+        url: proxy.url,
+        service: 'fault-unreachable',
+        telemetry: testTelemetry('fault-unreachable'),
+        connectTimeoutMs: 400,
+        reconnectDelayMs: () => 50,
+      }),
     ).rejects.toThrow(/could not connect to amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+.* within 400 ms/);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(proxy.refused).toBeGreaterThan(1);

@@ -26,7 +26,7 @@ describe('MemoryBus', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('hands the handler a copy, never the publisher\'s object', async () => {
+  it("hands the handler a copy, never the publisher's object", async () => {
     const bus = new MemoryBus({ service: 'copy', telemetry: testTelemetry('copy') });
     const received: unknown[] = [];
     await bus.subscribe({ group: 'copy', types: ['Copied'], handler: async (e) => void received.push(e.payload) });
@@ -56,11 +56,24 @@ describe('delivery helpers', () => {
   it('reads an envelope, and says why a body is not one', () => {
     const event = testEvent('T', 'a', 1, { k: 'v' });
     expect(parseEnvelope(JSON.stringify(event))).toEqual({ ok: true, event });
-    expect(parseEnvelope('[]', 'T')).toMatchObject({ ok: false, error: 'malformed message: not an EventEnvelope object', partial: { type: 'T' } });
+    expect(parseEnvelope('[]', 'T')).toMatchObject({
+      ok: false,
+      error: 'malformed message: not an EventEnvelope object',
+      partial: { type: 'T' },
+    });
     expect(parseEnvelope('null')).toMatchObject({ ok: false });
-    expect(parseEnvelope(JSON.stringify({ ...event, aggregateVersion: 1.5 }))).toMatchObject({ ok: false, error: 'malformed message: aggregateVersion must be an integer >= 1' });
-    expect(parseEnvelope(JSON.stringify({ ...event, schemaVersion: '1' }))).toMatchObject({ ok: false, error: 'malformed message: schemaVersion must be an integer >= 1' });
-    expect(parseEnvelope(JSON.stringify({ ...event, id: '' }))).toMatchObject({ ok: false, partial: { id: '', aggregateId: 'a', payload: { k: 'v' } } });
+    expect(parseEnvelope(JSON.stringify({ ...event, aggregateVersion: 1.5 }))).toMatchObject({
+      ok: false,
+      error: 'malformed message: aggregateVersion must be an integer >= 1',
+    });
+    expect(parseEnvelope(JSON.stringify({ ...event, schemaVersion: '1' }))).toMatchObject({
+      ok: false,
+      error: 'malformed message: schemaVersion must be an integer >= 1',
+    });
+    expect(parseEnvelope(JSON.stringify({ ...event, id: '' }))).toMatchObject({
+      ok: false,
+      partial: { id: '', aggregateId: 'a', payload: { k: 'v' } },
+    });
   });
 });
 

@@ -20,7 +20,12 @@ export type MakeBus = (service: string, telemetry: Telemetry) => Promise<Bus>;
 
 const suffix = () => randomBytes(4).toString('hex');
 
-export function testEvent(type: string, aggregateId: string, aggregateVersion: number, payload: Record<string, unknown> = {}): EventEnvelope {
+export function testEvent(
+  type: string,
+  aggregateId: string,
+  aggregateVersion: number,
+  payload: Record<string, unknown> = {},
+): EventEnvelope {
   return {
     id: randomUUID(),
     type,
@@ -48,7 +53,8 @@ function recorder() {
   return { seen, ids: () => seen.map((e) => e.id), handler: async (e: EventEnvelope) => void seen.push(e) };
 }
 
-const versionsOf = (events: EventEnvelope[], aggregateId: string) => events.filter((e) => e.aggregateId === aggregateId).map((e) => e.aggregateVersion);
+const versionsOf = (events: EventEnvelope[], aggregateId: string) =>
+  events.filter((e) => e.aggregateId === aggregateId).map((e) => e.aggregateVersion);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 /**
@@ -488,7 +494,7 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       expect(rl.ids()).toEqual([barrier.id]);
     });
 
-    it('keeps a group\'s events while none of its replicas runs (a durable queue)', async () => {
+    it("keeps a group's events while none of its replicas runs (a durable queue)", async () => {
       const { bus: publisher } = await open('contract-publisher');
       const { bus: first } = await open('contract-first-run');
       const g = group('durable');
@@ -577,7 +583,9 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       await bus.close();
       expect(await bus.ready()).toBe(false);
       await expect(bus.publish([testEvent('Anything', 'a', 1)])).rejects.toThrow(/closed/);
-      await expect(bus.subscribe({ group: group('closed'), types: ['Anything'], handler: async () => undefined })).rejects.toThrow(/closed/);
+      await expect(bus.subscribe({ group: group('closed'), types: ['Anything'], handler: async () => undefined })).rejects.toThrow(
+        /closed/,
+      );
       await expect(bus.close()).resolves.toBeUndefined();
     });
 
@@ -588,7 +596,9 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       await expect(bus.subscribe({ group: group('misuse'), types: [], handler })).rejects.toThrow(/received \[\]/);
       await expect(bus.subscribe({ group: group('misuse'), types: ['Order.*'], handler })).rejects.toThrow(/without \* or #/);
       await expect(bus.subscribe({ group: group('misuse'), types: ['A'], handler, maxAttempts: 0 })).rejects.toThrow(/received 0/);
-      await expect(bus.subscribe({ group: group('misuse'), types: ['A'], handler, batchHandler: handler, maxBatch: 0 })).rejects.toThrow(/maxBatch .*received 0/);
+      await expect(bus.subscribe({ group: group('misuse'), types: ['A'], handler, batchHandler: handler, maxBatch: 0 })).rejects.toThrow(
+        /maxBatch .*received 0/,
+      );
       const typeless = { ...testEvent('A', 'a', 1), type: undefined } as unknown as EventEnvelope;
       await expect(bus.publish([testEvent('A', 'a', 1), typeless])).rejects.toThrow(/received undefined/);
     });

@@ -34,7 +34,11 @@ export function outboxContract(backend: Backend): void {
     let store: Store<ItemsDB>;
     const write = (id: string, name: string, fail = false) =>
       store.db.transaction().execute(async (trx) => {
-        await trx.insertInto('items').values({ id, name }).onConflict((oc) => oc.column('id').doUpdateSet({ name })).execute();
+        await trx
+          .insertInto('items')
+          .values({ id, name })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name }))
+          .execute();
         await appendEvents(trx as unknown as Kysely<never>, 'orders', [{ type: 'ItemSaved', aggregateId: id, payload: { name } }]);
         if (fail) throw new Error('rolled back on purpose');
       });
@@ -43,7 +47,14 @@ export function outboxContract(backend: Backend): void {
       store = await openStore<ItemsDB>({ service: 'orders', telemetry, ...(await backend.location()) });
       await store.migrate({
         ...eventMigrations,
-        '0001_items': { up: async (db) => void (await db.schema.createTable('items').addColumn('id', 'text', (c) => c.primaryKey()).addColumn('name', 'text').execute()) },
+        '0001_items': {
+          up: async (db) =>
+            void (await db.schema
+              .createTable('items')
+              .addColumn('id', 'text', (c) => c.primaryKey())
+              .addColumn('name', 'text')
+              .execute()),
+        },
       });
     });
     afterAll(async () => {
@@ -56,7 +67,11 @@ export function outboxContract(backend: Backend): void {
       await write('a', 'two');
       await write('b', 'one');
       await expect(write('a', 'three', true)).rejects.toThrow('rolled back');
-      const rows = await eventTables(store.db as Kysely<unknown>).selectFrom('outbox').selectAll().orderBy('position').execute();
+      const rows = await eventTables(store.db as Kysely<unknown>)
+        .selectFrom('outbox')
+        .selectAll()
+        .orderBy('position')
+        .execute();
       expect(rows.map((r) => [r.aggregate_id, Number(r.aggregate_version), JSON.parse(r.payload).name])).toEqual([
         ['a', 1, 'one'],
         ['a', 2, 'two'],
@@ -113,7 +128,16 @@ export function outboxContract(backend: Backend): void {
           },
         },
       });
-      const event: EventEnvelope = { id: `e-${Date.now()}`, type: 'ItemSaved', source: 'orders', aggregateId: 'z', aggregateVersion: 1, occurredAt: new Date().toISOString(), schemaVersion: 1, payload: { name: 'zed' } };
+      const event: EventEnvelope = {
+        id: `e-${Date.now()}`,
+        type: 'ItemSaved',
+        source: 'orders',
+        aggregateId: 'z',
+        aggregateVersion: 1,
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+        payload: { name: 'zed' },
+      };
       await consume(event);
       await consume(event);
       await consume({ ...event });
@@ -143,7 +167,16 @@ export function outboxContract(backend: Backend): void {
         },
       });
       const stamp = Date.now();
-      const ev = (n: number): EventEnvelope => ({ id: `b-${stamp}-${n}`, type: 'ItemSaved', source: 'orders', aggregateId: 'bb', aggregateVersion: n, occurredAt: new Date().toISOString(), schemaVersion: 1, payload: { name: `n${n}` } });
+      const ev = (n: number): EventEnvelope => ({
+        id: `b-${stamp}-${n}`,
+        type: 'ItemSaved',
+        source: 'orders',
+        aggregateId: 'bb',
+        aggregateVersion: n,
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+        payload: { name: `n${n}` },
+      });
       await consume(ev(1));
       await consume.batch([ev(1), ev(2), ev(3), ev(2), ev(4)]);
       expect(applied).toEqual([ev(1).id, ev(2).id, ev(3).id, ev(4).id]);
@@ -153,7 +186,12 @@ export function outboxContract(backend: Backend): void {
       // A failure rolls back the whole batch, inbox rows included: a retry applies every event.
       failOn = ev(6).id;
       await expect(consume.batch([ev(5), ev(6), ev(7)])).rejects.toThrow('transient in a batch');
-      const inbox = () => eventTables(store.db as Kysely<unknown>).selectFrom('inbox').select('event_id').where('event_id', 'like', `b-${stamp}-%`).execute();
+      const inbox = () =>
+        eventTables(store.db as Kysely<unknown>)
+          .selectFrom('inbox')
+          .select('event_id')
+          .where('event_id', 'like', `b-${stamp}-%`)
+          .execute();
       expect(await inbox()).toHaveLength(4);
       failOn = undefined;
       applied.length = 0;
@@ -180,7 +218,16 @@ export function outboxContract(backend: Backend): void {
           },
         },
       });
-      const event: EventEnvelope = { id: `f-${Date.now()}`, type: 'ItemSaved', source: 'orders', aggregateId: 'y', aggregateVersion: 1, occurredAt: new Date().toISOString(), schemaVersion: 1, payload: {} };
+      const event: EventEnvelope = {
+        id: `f-${Date.now()}`,
+        type: 'ItemSaved',
+        source: 'orders',
+        aggregateId: 'y',
+        aggregateVersion: 1,
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+        payload: {},
+      };
       await expect(consume(event)).rejects.toThrow('transient');
       await consume(event);
       await consume(event);

@@ -31,7 +31,8 @@ export interface EventStoreTables {
 }
 
 /** The tables as a query builder over any service's store (or one of its transactions). */
-export const eventStoreTables = (db: Kysely<unknown> | Kysely<never>): Kysely<EventStoreTables> => db as unknown as Kysely<EventStoreTables>;
+export const eventStoreTables = (db: Kysely<unknown> | Kysely<never>): Kysely<EventStoreTables> =>
+  db as unknown as Kysely<EventStoreTables>;
 
 /** Migrations for the event store; a service merges them into its own. */
 export const eventStoreMigrations: Record<string, Migration> = {
@@ -216,7 +217,12 @@ export class EventStore {
           // An expectation ahead of the stream would leave a gap: refuse it. One behind it is
           // refused by the unique index when the insert below collides.
           if (expected > 0) {
-            const at = await trx.selectFrom('es_events').select('version').where('stream_id', '=', streamId).where('version', '=', expected).executeTakeFirst();
+            const at = await trx
+              .selectFrom('es_events')
+              .select('version')
+              .where('stream_id', '=', streamId)
+              .where('version', '=', expected)
+              .executeTakeFirst();
             if (!at) throw new ConcurrencyError(streamId, expected, await this.versionOf(trx, streamId));
           }
         }
@@ -301,8 +307,18 @@ export class EventStore {
    * Every stream's events after global position `after`, in position order, at most `limit`.
    * Pass a transaction as `db` to read inside it (SQLite has one connection).
    */
-  async readAll(after: number, limit: number, db: Kysely<never> | Kysely<unknown> = this.store.db as Kysely<unknown>): Promise<RecordedEvent[]> {
-    const rows = await eventStoreTables(db).selectFrom('es_events').selectAll().where('position', '>', after).orderBy('position').limit(limit).execute();
+  async readAll(
+    after: number,
+    limit: number,
+    db: Kysely<never> | Kysely<unknown> = this.store.db as Kysely<unknown>,
+  ): Promise<RecordedEvent[]> {
+    const rows = await eventStoreTables(db)
+      .selectFrom('es_events')
+      .selectAll()
+      .where('position', '>', after)
+      .orderBy('position')
+      .limit(limit)
+      .execute();
     return rows.map(toRecorded);
   }
 

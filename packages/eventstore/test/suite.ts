@@ -1,6 +1,14 @@
 import { type Kysely, type Store, openStore } from '@shop/store';
 import { type Backend, testTelemetry } from '@shop/testing';
-import { ConcurrencyError, EventStore, type Projection, ProjectionRunner, type RecordedEvent, eventStoreMigrations, eventStoreTables } from '../src';
+import {
+  ConcurrencyError,
+  EventStore,
+  type Projection,
+  ProjectionRunner,
+  type RecordedEvent,
+  eventStoreMigrations,
+  eventStoreTables,
+} from '../src';
 
 interface CountsDB {
   stream_counts: { stream_id: string; events: number; last_type: string; last_version: number };
@@ -42,13 +50,14 @@ const countsMigration = {
   },
 };
 
-const conflict = (p: Promise<unknown>) => p.then(
-  () => 'appended' as const,
-  (err: unknown) => {
-    if (err instanceof ConcurrencyError) return 'conflict' as const;
-    throw err;
-  },
-);
+const conflict = (p: Promise<unknown>) =>
+  p.then(
+    () => 'appended' as const,
+    (err: unknown) => {
+      if (err instanceof ConcurrencyError) return 'conflict' as const;
+      throw err;
+    },
+  );
 
 /** The event store contract, the same on SQLite and PostgreSQL. */
 export function eventStoreContract(backend: Backend): void {
@@ -59,7 +68,12 @@ export function eventStoreContract(backend: Backend): void {
     let events: EventStore;
     const newRunner = () => new ProjectionRunner({ store: store as Store<unknown>, events, projections: [counts], batchSize: 7 });
     const dump = () => store.db.selectFrom('stream_counts').selectAll().orderBy('stream_id').execute();
-    const allRows = () => eventStoreTables(store.db as Kysely<unknown>).selectFrom('es_events').selectAll().orderBy('position').execute();
+    const allRows = () =>
+      eventStoreTables(store.db as Kysely<unknown>)
+        .selectFrom('es_events')
+        .selectAll()
+        .orderBy('position')
+        .execute();
 
     beforeAll(async () => {
       store = await openStore<CountsDB>({ service: 'es-test', telemetry, ...(await backend.location()) });
@@ -78,11 +92,18 @@ export function eventStoreContract(backend: Backend): void {
         metadata: { correlationId: 'req-1', causationId: 'cmd-1' },
       });
       expect(first.version).toBe(1);
-      const second = await events.append('s-1', [{ type: 'Moved', data: { n: 2 } }, { type: 'Moved', data: { n: 3 }, metadata: { causationId: 'cmd-2' } }], {
-        expectedVersion: 1,
-        partitionKey: 'u1',
-        metadata: { correlationId: 'req-2', causationId: 'cmd-x' },
-      });
+      const second = await events.append(
+        's-1',
+        [
+          { type: 'Moved', data: { n: 2 } },
+          { type: 'Moved', data: { n: 3 }, metadata: { causationId: 'cmd-2' } },
+        ],
+        {
+          expectedVersion: 1,
+          partitionKey: 'u1',
+          metadata: { correlationId: 'req-2', causationId: 'cmd-x' },
+        },
+      );
       expect(second.version).toBe(3);
       const stream = await events.readStream('s-1');
       expect(stream.map((e) => [e.version, e.type, e.data.n, e.partitionKey])).toEqual([
@@ -109,7 +130,10 @@ export function eventStoreContract(backend: Backend): void {
         expectedVersion: 2,
         actualVersion: 3,
       });
-      await expect(events.append('s-1', [{ type: 'Moved', data: {} }], { expectedVersion: 9 })).rejects.toMatchObject({ expectedVersion: 9, actualVersion: 3 });
+      await expect(events.append('s-1', [{ type: 'Moved', data: {} }], { expectedVersion: 9 })).rejects.toMatchObject({
+        expectedVersion: 9,
+        actualVersion: 3,
+      });
       // 0 means "a new stream": s-1 exists.
       await expect(events.append('s-1', [{ type: 'Opened', data: {} }], { expectedVersion: 0 })).rejects.toBeInstanceOf(ConcurrencyError);
       expect((await allRows()).length).toBe(before);
@@ -122,7 +146,10 @@ export function eventStoreContract(backend: Backend): void {
       const [row] = await allRows();
       const { position: _position, ...copy } = row!;
       await expect(
-        eventStoreTables(store.db as Kysely<unknown>).insertInto('es_events').values({ ...copy, event_id: 'another-id' }).execute(),
+        eventStoreTables(store.db as Kysely<unknown>)
+          .insertInto('es_events')
+          .values({ ...copy, event_id: 'another-id' })
+          .execute(),
         // Match the driver's code, not toThrow: better-sqlite3's native addon keeps the SqliteError class
         // of the first jest test file that loaded it in a worker, and in later files that class is
         // another realm's Error, which toThrow does not count as thrown.
@@ -133,7 +160,9 @@ export function eventStoreContract(backend: Backend): void {
     it('of 20 racing appends at the same expected version exactly one wins; retries take each next version once', async () => {
       await events.append('race', [{ type: 'Opened', data: {} }], { expectedVersion: 0 });
       const writers = Array.from({ length: 20 }, (_, i) => i);
-      const outcomes = await Promise.all(writers.map((i) => conflict(events.append('race', [{ type: 'Wrote', data: { writer: i } }], { expectedVersion: 1 }))));
+      const outcomes = await Promise.all(
+        writers.map((i) => conflict(events.append('race', [{ type: 'Wrote', data: { writer: i } }], { expectedVersion: 1 }))),
+      );
       expect(outcomes.filter((o) => o === 'appended')).toHaveLength(1);
       expect(outcomes.filter((o) => o === 'conflict')).toHaveLength(19);
       const winner = outcomes.indexOf('appended');
@@ -144,13 +173,22 @@ export function eventStoreContract(backend: Backend): void {
           .map(async (i) => {
             for (;;) {
               const version = await events.streamVersion('race');
-              if ((await conflict(events.append('race', [{ type: 'Wrote', data: { writer: i } }], { expectedVersion: version }))) === 'appended') return;
+              if (
+                (await conflict(events.append('race', [{ type: 'Wrote', data: { writer: i } }], { expectedVersion: version }))) ===
+                'appended'
+              )
+                return;
             }
           }),
       );
       const stream = await events.readStream('race');
       expect(stream.map((e) => e.version)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
-      expect(stream.slice(1).map((e) => e.data.writer).sort((a, b) => Number(a) - Number(b))).toEqual(writers);
+      expect(
+        stream
+          .slice(1)
+          .map((e) => e.data.writer)
+          .sort((a, b) => Number(a) - Number(b)),
+      ).toEqual(writers);
     });
 
     it('rolls the events back when the work in the same transaction fails (the outbox hook)', async () => {
@@ -175,7 +213,8 @@ export function eventStoreContract(backend: Backend): void {
       await events.append('tt', [{ type: 'B', data: {} }], { expectedVersion: 1 });
       clock = t(30);
       await events.append('tt', [{ type: 'C', data: {} }], { expectedVersion: 2 });
-      const asOf = async (s: number) => (await events.readStream('tt', { recordedAtOrBefore: new Date(t(s)).toISOString() })).map((e) => e.type);
+      const asOf = async (s: number) =>
+        (await events.readStream('tt', { recordedAtOrBefore: new Date(t(s)).toISOString() })).map((e) => e.type);
       expect(await asOf(9)).toEqual([]);
       expect(await asOf(10)).toEqual(['A']);
       expect(await asOf(25)).toEqual(['A', 'B']);
@@ -223,7 +262,9 @@ export function eventStoreContract(backend: Backend): void {
       const restarted = newRunner();
       expect(await restarted.catchUp()).toBe(1);
       // Two runners racing (two replicas) still apply each event once.
-      await Promise.all(Array.from({ length: 15 }, (_, i) => events.append(`many-${i % 3}`, [{ type: 'X', data: {} }], { expectedVersion: 'any' })));
+      await Promise.all(
+        Array.from({ length: 15 }, (_, i) => events.append(`many-${i % 3}`, [{ type: 'X', data: {} }], { expectedVersion: 'any' })),
+      );
       const [a, b] = await Promise.all([runner.catchUp(), restarted.catchUp()]);
       expect(a + b).toBe(15);
       expect((await dump()).filter((r) => r.stream_id.startsWith('many-')).map((r) => Number(r.events))).toEqual([5, 5, 5]);

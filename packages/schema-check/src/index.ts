@@ -7,19 +7,8 @@ import { type Change, CriticalityLevel, diff } from '@graphql-inspector/core';
 import { type DocumentNode, type GraphQLSchema, Kind, type OperationDefinitionNode, parse, validate } from 'graphql';
 import YAML from 'yaml';
 import { z } from 'zod';
-import {
-  type CompositionProblem,
-  composeFromConfig,
-  describeCompositionError,
-  describeCompositionHint,
-} from '@shop/composition';
-import {
-  MANIFEST_FILE_NAME,
-  type PersistedQueryManifest,
-  buildManifest,
-  loadManifest,
-  manifestText,
-} from '@shop/composition';
+import { type CompositionProblem, composeFromConfig, describeCompositionError, describeCompositionHint } from '@shop/composition';
+import { MANIFEST_FILE_NAME, type PersistedQueryManifest, buildManifest, loadManifest, manifestText } from '@shop/composition';
 
 /** Where the base schema comes from. */
 export type BaseSpec =
@@ -102,7 +91,9 @@ export interface SchemaCheckReport {
 
 const approvalsSchema = z.object({
   approvals: z
-    .array(z.object({ coordinate: z.string().min(1), reason: z.string().min(1, 'every approval needs a reason'), type: z.string().optional() }))
+    .array(
+      z.object({ coordinate: z.string().min(1), reason: z.string().min(1, 'every approval needs a reason'), type: z.string().optional() }),
+    )
     .default([]),
 });
 export type Approvals = z.infer<typeof approvalsSchema>['approvals'];
@@ -244,7 +235,8 @@ function manifestDifferences(committed: PersistedQueryManifest, fresh: Persisted
   for (const [name, operation] of after) {
     const old = before.get(name);
     if (!old) lines.push(`${name} is missing from the manifest`);
-    else if (old.id !== operation.id || old.body !== operation.body || old.type !== operation.type) lines.push(`${name} has changed since the manifest was built`);
+    else if (old.id !== operation.id || old.body !== operation.body || old.type !== operation.type)
+      lines.push(`${name} has changed since the manifest was built`);
   }
   for (const name of before.keys()) if (!after.has(name)) lines.push(`${name} is in the manifest but not in the operations`);
   // Same operations, other bytes (order, layout, a hand edit): still not what the command writes.
@@ -280,7 +272,9 @@ async function checkManifest(
   report.documents.checked = committed.operations.length;
   for (const operation of committed.operations) {
     // Bodies parse: loadManifest checked them.
-    report.documents.problems.push(...documentProblems(schema, parse(operation.body), shown).map((p) => ({ ...p, operation: operation.name })));
+    report.documents.problems.push(
+      ...documentProblems(schema, parse(operation.body), shown).map((p) => ({ ...p, operation: operation.name })),
+    );
   }
   for (const p of report.documents.problems) failures.push(`trusted document ${p.operation} (${p.file}) no longer validates: ${p.message}`);
   try {
@@ -329,7 +323,10 @@ export async function runSchemaCheck(options: SchemaCheckOptions): Promise<Schem
   };
   if (composed.errors) {
     for (const e of report.composition.errors) {
-      const where = e.locations.map((l) => [l.subgraph, l.coordinate].filter(Boolean).join(' ')).filter(Boolean).join(', ');
+      const where = e.locations
+        .map((l) => [l.subgraph, l.coordinate].filter(Boolean).join(' '))
+        .filter(Boolean)
+        .join(', ');
       failures.push(`composition: [${e.code}] ${where ? `${where}: ` : ''}${e.message}`);
     }
     return report;
@@ -393,14 +390,17 @@ export function formatReport(report: SchemaCheckReport): string {
     lines.push('');
     lines.push(report.base ? `Against ${report.base.description}:` : 'No base schema to compare with.');
     if (report.base) {
-      lines.push(`API schema: ${report.changes.length} change(s): ${count('BREAKING')} breaking, ${count('DANGEROUS')} dangerous, ${count('SAFE')} safe`);
+      lines.push(
+        `API schema: ${report.changes.length} change(s): ${count('BREAKING')} breaking, ${count('DANGEROUS')} dangerous, ${count('SAFE')} safe`,
+      );
       for (const c of report.changes) {
         const approved = c.approved ? ` (approved: ${c.approved.reason})` : '';
         lines.push(`  ${mark[c.criticality]} ${c.criticality.padEnd(9)} ${c.coordinate}: ${c.message}${approved}`);
       }
       if (report.subgraphChanges.length > 0) {
         lines.push(`Subgraph SDL: ${report.subgraphChanges.length} change(s)`);
-        for (const c of report.subgraphChanges) lines.push(`  ${mark[c.criticality]} ${c.subgraph}: ${c.criticality} ${c.coordinate}: ${c.message}`);
+        for (const c of report.subgraphChanges)
+          lines.push(`  ${mark[c.criticality]} ${c.subgraph}: ${c.criticality} ${c.coordinate}: ${c.message}`);
       }
     }
     const failing = new Set(report.operations.problems.map((p) => `${p.file}#${p.operation}`)).size;
@@ -412,7 +412,8 @@ export function formatReport(report: SchemaCheckReport): string {
       const failingDocuments = new Set(report.documents.problems.map((p) => p.operation)).size;
       const current = report.documents.stale.length === 0 ? 'current' : 'OUT OF DATE';
       lines.push(`Trusted documents: ${report.documents.checked} in ${report.documents.file}, ${failingDocuments} failing, ${current}`);
-      for (const p of report.documents.problems) lines.push(`  x ${p.operation}${p.coordinate ? ` uses ${p.coordinate}` : ''}: ${p.message}`);
+      for (const p of report.documents.problems)
+        lines.push(`  x ${p.operation}${p.coordinate ? ` uses ${p.coordinate}` : ''}: ${p.message}`);
       for (const s of report.documents.stale) lines.push(`  x ${s}`);
     }
   }
@@ -425,7 +426,11 @@ export function formatReport(report: SchemaCheckReport): string {
 
 function formatProblem(p: CompositionProblem): string {
   const where = p.locations
-    .map((l) => [l.subgraph, l.coordinate, l.file && l.line ? `${path.relative(process.cwd(), l.file)}:${l.line}:${l.column ?? 1}` : undefined].filter(Boolean).join(' '))
+    .map((l) =>
+      [l.subgraph, l.coordinate, l.file && l.line ? `${path.relative(process.cwd(), l.file)}:${l.line}:${l.column ?? 1}` : undefined]
+        .filter(Boolean)
+        .join(' '),
+    )
     .join('; ');
   return `[${p.code}] ${where ? `${where}: ` : ''}${p.message}`;
 }

@@ -55,7 +55,11 @@ describe('schema check', () => {
     const report = await ws.check();
     expect(report.ok).toBe(false);
     expect(report.operations.problems).toEqual([
-      expect.objectContaining({ operation: 'ProductPage', coordinate: 'Product.description', file: expect.stringContaining('ProductPage.graphql') }),
+      expect.objectContaining({
+        operation: 'ProductPage',
+        coordinate: 'Product.description',
+        file: expect.stringContaining('ProductPage.graphql'),
+      }),
     ]);
     const text = formatReport(report);
     expect(text).toContain('ProductPage');
@@ -69,12 +73,17 @@ describe('schema check', () => {
     const report = await ws.check();
     expect(report.ok).toBe(false);
     expect(report.operations.problems).toEqual([]);
-    expect(report.changes).toEqual([expect.objectContaining({ criticality: 'BREAKING', coordinate: 'Product.legacyCode', type: 'FIELD_REMOVED' })]);
+    expect(report.changes).toEqual([
+      expect.objectContaining({ criticality: 'BREAKING', coordinate: 'Product.legacyCode', type: 'FIELD_REMOVED' }),
+    ]);
     expect(report.failures.join('\n')).toContain('Product.legacyCode');
 
     expect((await ws.check({ allowBreaking: true })).ok).toBe(true);
 
-    writeFileSync(path.join(ws.dir, 'schema-approvals.yaml'), 'approvals:\n  - coordinate: Product.legacyCode\n    reason: no client has read it since 2023\n');
+    writeFileSync(
+      path.join(ws.dir, 'schema-approvals.yaml'),
+      'approvals:\n  - coordinate: Product.legacyCode\n    reason: no client has read it since 2023\n',
+    );
     const approved = await ws.check();
     expect(approved.ok).toBe(true);
     expect(approved.changes[0]?.approved).toEqual({ reason: 'no client has read it since 2023' });
@@ -107,7 +116,11 @@ describe('schema check', () => {
 
   it('fails a type defined in two subgraphs without @shareable, naming both', async () => {
     ws.edit('catalog.graphql', 'type Query {', 'type Money {\n  amount: Int!\n  currency: String!\n}\n\ntype Query {\n  cheapest: Money');
-    ws.edit('reviews.graphql', 'type Product @key', 'type Money {\n  amount: Int!\n  currency: String!\n}\n\ntype Query {\n  averagePrice: Money\n}\n\ntype Product @key');
+    ws.edit(
+      'reviews.graphql',
+      'type Product @key',
+      'type Money {\n  amount: Int!\n  currency: String!\n}\n\ntype Query {\n  averagePrice: Money\n}\n\ntype Product @key',
+    );
     const report = await ws.check();
     expect(report.composition.ok).toBe(false);
     const problem = report.composition.errors.find((e) => e.code === 'INVALID_FIELD_SHARING');
@@ -125,6 +138,8 @@ describe('schema check', () => {
     const report = await runSchemaCheck({ config: path.join(ws.dir, 'supergraph.yaml') });
     expect(report.base?.description).toMatch(/supergraph\.graphql at merge base with main/);
     expect(report.ok).toBe(false);
-    expect(report.subgraphChanges).toEqual([expect.objectContaining({ subgraph: 'catalog', coordinate: 'Product.legacyCode', criticality: 'BREAKING' })]);
+    expect(report.subgraphChanges).toEqual([
+      expect.objectContaining({ subgraph: 'catalog', coordinate: 'Product.legacyCode', criticality: 'BREAKING' }),
+    ]);
   });
 });

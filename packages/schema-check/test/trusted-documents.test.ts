@@ -49,7 +49,11 @@ describe('schema check: trusted documents', () => {
     expect(report.ok).toBe(false);
     expect(report.operations.problems).toEqual([]);
     expect(report.documents.problems).toEqual([
-      expect.objectContaining({ operation: 'ProductPage', coordinate: 'Product.description', file: expect.stringContaining('trusted-documents.json') }),
+      expect.objectContaining({
+        operation: 'ProductPage',
+        coordinate: 'Product.description',
+        file: expect.stringContaining('trusted-documents.json'),
+      }),
     ]);
     expect(report.documents.stale).toEqual(['ProductPage has changed since the manifest was built']);
     expect(report.failures.join('\n')).toMatch(/trusted document ProductPage .* no longer validates/);
@@ -61,7 +65,10 @@ describe('schema check: trusted documents', () => {
     const report = await check();
     expect(report.ok).toBe(false);
     expect(report.documents.problems).toEqual([]);
-    expect(report.documents.stale.sort()).toEqual(['Cheap is missing from the manifest', 'Listing has changed since the manifest was built']);
+    expect(report.documents.stale.sort()).toEqual([
+      'Cheap is missing from the manifest',
+      'Listing has changed since the manifest was built',
+    ]);
     expect(report.failures.join('\n')).toContain('run `npm run documents`');
 
     await writeManifest();

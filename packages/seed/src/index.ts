@@ -30,8 +30,42 @@ export const reviewId = (i: number) => `r${pad(i, 6)}`;
 const EPOCH = Date.UTC(2024, 0, 1);
 const at = (minutes: number) => new Date(EPOCH + minutes * 60_000).toISOString();
 
-const FIRST = ['Ada', 'Alan', 'Grace', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Margaret', 'Dennis', 'Radia', 'Tim', 'Sophie', 'Linus', 'Hedy', 'John'];
-const LAST = ['Lovelace', 'Turing', 'Hopper', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Hamilton', 'Ritchie', 'Perlman', 'Berners-Lee', 'Wilson', 'Torvalds', 'Lamarr', 'McCarthy'];
+const FIRST = [
+  'Ada',
+  'Alan',
+  'Grace',
+  'Edsger',
+  'Barbara',
+  'Donald',
+  'Frances',
+  'Ken',
+  'Margaret',
+  'Dennis',
+  'Radia',
+  'Tim',
+  'Sophie',
+  'Linus',
+  'Hedy',
+  'John',
+];
+const LAST = [
+  'Lovelace',
+  'Turing',
+  'Hopper',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Hamilton',
+  'Ritchie',
+  'Perlman',
+  'Berners-Lee',
+  'Wilson',
+  'Torvalds',
+  'Lamarr',
+  'McCarthy',
+];
 const ADJECTIVES = ['Compact', 'Rugged', 'Silent', 'Smart', 'Classic', 'Ultra', 'Eco', 'Pro', 'Mini', 'Deluxe', 'Travel', 'Studio'];
 const NOUNS: Record<string, string[]> = {
   electronics: ['Headphones', 'Speaker', 'Camera', 'Monitor', 'Keyboard', 'Router'],
@@ -41,7 +75,18 @@ const NOUNS: Record<string, string[]> = {
   toys: ['Puzzle', 'Kite', 'Robot', 'Blocks', 'Train', 'Yo-yo'],
 };
 export const CATEGORIES = Object.keys(NOUNS);
-const PHRASES = ['Works as described.', 'Great value for the price.', 'Arrived late but works.', 'Would buy again.', 'Not what I expected.', 'Solid build quality.', 'Battery life could be better.', 'My kids love it.', 'Returned it after a week.', 'Five stars, no notes.'];
+const PHRASES = [
+  'Works as described.',
+  'Great value for the price.',
+  'Arrived late but works.',
+  'Would buy again.',
+  'Not what I expected.',
+  'Solid build quality.',
+  'Battery life could be better.',
+  'My kids love it.',
+  'Returned it after a week.',
+  'Five stars, no notes.',
+];
 
 function pick<T>(items: readonly T[], r: number): T {
   return items[Math.floor(r * items.length) % items.length] as T;
@@ -83,7 +128,15 @@ export function* seedProducts(sizes: SeedSizes): Generator<SeedProduct> {
     // Prices from $1 to about $2,000, most of them cheap.
     const price = 100 + Math.floor(rand() ** 3 * 200_000);
     const weight = 50 + Math.floor(rand() * 20_000);
-    yield { id: productId(i), name, description: `The ${name.toLowerCase()}, a fine piece of ${category}.`, price, weight, category, createdAt: at(i) };
+    yield {
+      id: productId(i),
+      name,
+      description: `The ${name.toLowerCase()}, a fine piece of ${category}.`,
+      price,
+      weight,
+      category,
+      createdAt: at(i),
+    };
   }
 }
 

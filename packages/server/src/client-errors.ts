@@ -242,7 +242,10 @@ export interface ClientErrors<TContext extends BaseContext> {
  * Apollo's `formatError` has no context, so the request id is added in `willSendResponse`, where
  * every INTERNAL_SERVER_ERROR is one that `formatError` masked.
  */
-export function clientErrors<TContext extends BaseContext>(options: ClientErrorOptions, deps: ClientErrorDeps<TContext>): ClientErrors<TContext> {
+export function clientErrors<TContext extends BaseContext>(
+  options: ClientErrorOptions,
+  deps: ClientErrorDeps<TContext>,
+): ClientErrors<TContext> {
   const mask = options.maskErrors ?? false;
   const hideSuggestions = options.hideSuggestions ?? mask;
   const maxMessage = options.maxMessageLength ?? 300;

@@ -274,9 +274,12 @@ class Estimator {
       if (typeof value === 'number' && Number.isFinite(value)) sizes.push(capped(Math.max(0, Math.floor(value))));
     }
     if (rule.requireOneSlicingArgument && sizes.length !== 1) {
-      throw new CostInputError(`${coordinate} needs exactly one of its slicing arguments (${(rule.slicingArguments ?? []).join(', ')}); got ${sizes.length}.`, {
-        extensions: { code: 'GRAPHQL_VALIDATION_FAILED', validationErrorCode: 'SLICING_ARGUMENT_REQUIRED', http: { status: 400 } },
-      });
+      throw new CostInputError(
+        `${coordinate} needs exactly one of its slicing arguments (${(rule.slicingArguments ?? []).join(', ')}); got ${sizes.length}.`,
+        {
+          extensions: { code: 'GRAPHQL_VALIDATION_FAILED', validationErrorCode: 'SLICING_ARGUMENT_REQUIRED', http: { status: 400 } },
+        },
+      );
     }
     return sizes.length > 0 ? Math.max(...sizes) : undefined;
   }
@@ -362,11 +365,16 @@ export function actualCost(
         if (!definition) continue;
         const named = getNamedType(definition.type);
         const weight =
-          directives.fieldWeight.get(`${parent.name}.${definition.name}`) ?? directives.typeWeight.get(named.name) ?? (isCompositeType(named) ? 1 : 0);
+          directives.fieldWeight.get(`${parent.name}.${definition.name}`) ??
+          directives.typeWeight.get(named.name) ??
+          (isCompositeType(named) ? 1 : 0);
         total += valueCost(value[responseName], weight, selection.selectionSet, named);
       } else {
         const set2 = selection.kind === Kind.INLINE_FRAGMENT ? selection.selectionSet : fragments.get(selection.name.value)?.selectionSet;
-        const conditionName = selection.kind === Kind.INLINE_FRAGMENT ? selection.typeCondition?.name.value : fragments.get(selection.name.value)?.typeCondition.name.value;
+        const conditionName =
+          selection.kind === Kind.INLINE_FRAGMENT
+            ? selection.typeCondition?.name.value
+            : fragments.get(selection.name.value)?.typeCondition.name.value;
         const type = conditionName ? schema.getType(conditionName) : parent;
         if (set2 && type && isCompositeType(type)) total += objectCost(set2, type, value, seen);
       }
@@ -436,11 +444,17 @@ export function demandControlPlugin<TContext extends BaseContext>(options: Deman
             perRepresentation: options.perRepresentation ?? false,
           });
           const over = estimated > options.maxCost;
-          options.metrics?.costEstimated.observe({ result: over ? (options.mode === 'enforce' ? 'too_expensive' : 'measured_over') : 'ok' }, estimated);
+          options.metrics?.costEstimated.observe(
+            { result: over ? (options.mode === 'enforce' ? 'too_expensive' : 'measured_over') : 'ok' },
+            estimated,
+          );
           if (over && options.mode === 'enforce') {
-            throw new GraphQLError(`The operation's estimated cost is ${estimated}; the limit is ${options.maxCost}. Ask for fewer items (first) or fewer nested lists.`, {
-              extensions: { code: COST_ESTIMATED_TOO_EXPENSIVE, cost: { estimated, max: options.maxCost }, http: { status: 400 } },
-            });
+            throw new GraphQLError(
+              `The operation's estimated cost is ${estimated}; the limit is ${options.maxCost}. Ask for fewer items (first) or fewer nested lists.`,
+              {
+                extensions: { code: COST_ESTIMATED_TOO_EXPENSIVE, cost: { estimated, max: options.maxCost }, http: { status: 400 } },
+              },
+            );
           }
         },
         async willSendResponse({ response, document, operation, schema }) {

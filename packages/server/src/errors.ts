@@ -10,7 +10,9 @@ export const notFound = (what: string, id: string): DomainError => new DomainErr
 
 /** The subset of a zod schema `validateInput` needs (keeps this package free of a zod version). */
 interface SafeParser<T> {
-  safeParse(input: unknown):
+  safeParse(
+    input: unknown,
+  ):
     | { success: true; data: T }
     | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
 }

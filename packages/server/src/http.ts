@@ -66,7 +66,14 @@ function parseMediaType(value: string): MediaType {
   for (const part of rest) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    params.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase());
+    params.set(
+      part.slice(0, eq).trim().toLowerCase(),
+      part
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase(),
+    );
   }
   return { essence: essence.trim().toLowerCase(), params };
 }
@@ -99,7 +106,8 @@ export function graphqlResponseType(accept: string | undefined): string {
   const prefersGraphQL =
     graphql.q > 0 &&
     (graphql.q > json.q ||
-      (graphql.q === json.q && (graphql.specificity > json.specificity || (graphql.specificity === json.specificity && graphql.index < json.index))));
+      (graphql.q === json.q &&
+        (graphql.specificity > json.specificity || (graphql.specificity === json.specificity && graphql.index < json.index))));
   return prefersGraphQL ? GRAPHQL_RESPONSE_TYPE : JSON_TYPE;
 }
 
@@ -218,7 +226,8 @@ function refuseDeepJson(text: string, what: string): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;
@@ -274,7 +283,10 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
-    if (response.body.kind === 'complete' && isLegacyRequestErrorResponse(res.statusCode, response.headers.get('content-type'), response.body.string)) {
+    if (
+      response.body.kind === 'complete' &&
+      isLegacyRequestErrorResponse(res.statusCode, response.headers.get('content-type'), response.body.string)
+    ) {
       res.statusCode = 200;
     }
     if (response.body.kind === 'complete') {
@@ -286,7 +298,12 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
         res.end(
           JSON.stringify({
             data: null,
-            errors: [{ message: `The response is ${size} bytes; the limit is ${responseLimit}. Ask for fewer items.`, extensions: { code: 'RESPONSE_TOO_LARGE' } }],
+            errors: [
+              {
+                message: `The response is ${size} bytes; the limit is ${responseLimit}. Ask for fewer items.`,
+                extensions: { code: 'RESPONSE_TOO_LARGE' },
+              },
+            ],
           }),
         );
         return;

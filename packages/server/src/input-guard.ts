@@ -57,8 +57,10 @@ function problem(where: string, field: string, message: string, limit?: number):
 
 /** What is wrong with one string, or undefined. Length is checked first: it is O(1). */
 function stringProblem(value: string, isId: boolean, limits: InputLimits): { message: string; limit?: number } | undefined {
-  if (isId && value.length > limits.maxIdLength) return { message: `is an ID of ${value.length} characters; the limit is ${limits.maxIdLength}.`, limit: limits.maxIdLength };
-  if (value.length > limits.maxStringLength) return { message: `is ${value.length} characters long; the limit is ${limits.maxStringLength}.`, limit: limits.maxStringLength };
+  if (isId && value.length > limits.maxIdLength)
+    return { message: `is an ID of ${value.length} characters; the limit is ${limits.maxIdLength}.`, limit: limits.maxIdLength };
+  if (value.length > limits.maxStringLength)
+    return { message: `is ${value.length} characters long; the limit is ${limits.maxStringLength}.`, limit: limits.maxStringLength };
   // PostgreSQL cannot store U+0000 in text ("invalid byte sequence for encoding UTF8: 0x00"),
   // SQLite cuts C strings at it; no field of this API has a use for it.
   if (value.includes('\u0000')) return { message: 'contains a NUL character (\\u0000), which is not allowed.' };
@@ -86,7 +88,13 @@ function memberType(schema: GraphQLSchema, type: GraphQLType | undefined, value:
 }
 
 /** Walks one variable's JSON value without recursion (a deeply nested value cannot overflow the stack). */
-function checkVariable(schema: GraphQLSchema, name: string, type: GraphQLType | undefined, value: unknown, limits: InputLimits): GraphQLError | undefined {
+function checkVariable(
+  schema: GraphQLSchema,
+  name: string,
+  type: GraphQLType | undefined,
+  value: unknown,
+  limits: InputLimits,
+): GraphQLError | undefined {
   const stack: Item[] = [{ value, type, key: `$${name}`, parent: undefined }];
   while (stack.length > 0) {
     const item = stack.pop() as Item;
@@ -131,7 +139,10 @@ export function checkRequestInput(
   const typeInfo = new TypeInfo(schema);
   const path: string[] = [];
   const push = { enter: (node: { name: { value: string } }) => void path.push(node.name.value), leave: () => void path.pop() };
-  const pushVariable = { enter: (node: VariableDefinitionNode) => void path.push(`$${node.variable.name.value}`), leave: () => void path.pop() };
+  const pushVariable = {
+    enter: (node: VariableDefinitionNode) => void path.push(`$${node.variable.name.value}`),
+    leave: () => void path.pop(),
+  };
   // The whole document, not only the operation: fragments carry literals too, and anything sent is input.
   visit(
     document,
@@ -143,7 +154,11 @@ export function checkRequestInput(
         const bad = stringProblem(node.value, isIdType(typeInfo.getInputType() ?? undefined), limits);
         if (!bad) return undefined;
         const field = path.join('.');
-        const where = field.startsWith('$') ? `The default of variable "${field}"` : field ? `Argument "${field}"` : 'A string in the document';
+        const where = field.startsWith('$')
+          ? `The default of variable "${field}"`
+          : field
+            ? `Argument "${field}"`
+            : 'A string in the document';
         found = problem(where, field, bad.message, bad.limit);
         return BREAK;
       },

@@ -155,12 +155,22 @@ function expandedFieldsRule(limit: number, metrics: Metrics | undefined, service
 const finiteNumbersRule: ValidationRule = (context) => ({
   FloatValue(node) {
     if (!Number.isFinite(Number(node.value))) {
-      context.reportError(new GraphQLError(`The number ${node.value.slice(0, 20)}${node.value.length > 20 ? '…' : ''} is out of range.`, { nodes: [node], extensions: { validationErrorCode: 'NUMBER_OUT_OF_RANGE' } }));
+      context.reportError(
+        new GraphQLError(`The number ${node.value.slice(0, 20)}${node.value.length > 20 ? '…' : ''} is out of range.`, {
+          nodes: [node],
+          extensions: { validationErrorCode: 'NUMBER_OUT_OF_RANGE' },
+        }),
+      );
     }
   },
   IntValue(node) {
     if (!Number.isFinite(Number(node.value))) {
-      context.reportError(new GraphQLError(`The number ${node.value.slice(0, 20)}… is out of range.`, { nodes: [node], extensions: { validationErrorCode: 'NUMBER_OUT_OF_RANGE' } }));
+      context.reportError(
+        new GraphQLError(`The number ${node.value.slice(0, 20)}… is out of range.`, {
+          nodes: [node],
+          extensions: { validationErrorCode: 'NUMBER_OUT_OF_RANGE' },
+        }),
+      );
     }
   },
 });

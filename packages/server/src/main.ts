@@ -57,7 +57,10 @@ export interface SubgraphDeps {
  * The hot-read cache store as the config asks: none with `HOT_CACHE=false`, Redis with
  * `REDIS_URL`, a bounded LRU otherwise, every call limited by `CACHE_TIMEOUT_MS`. The caller closes it.
  */
-export function openSubgraphCacheStore(config: Pick<SubgraphConfig, 'hotCache' | 'redisUrl'>, telemetry: Telemetry): CacheStore | undefined {
+export function openSubgraphCacheStore(
+  config: Pick<SubgraphConfig, 'hotCache' | 'redisUrl'>,
+  telemetry: Telemetry,
+): CacheStore | undefined {
   if (!config.hotCache.enabled) return undefined;
   return openCacheStore({ telemetry, redisUrl: config.redisUrl, timeoutMs: config.hotCache.timeoutMs });
 }
@@ -98,7 +101,9 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
     const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
     const cacheStore = openSubgraphCacheStore(config, telemetry);
     // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
-    const bus = config.amqpUrl ? await connectAmqpBus({ url: config.amqpUrl, service, telemetry, namespace: config.amqpNamespace }) : undefined;
+    const bus = config.amqpUrl
+      ? await connectAmqpBus({ url: config.amqpUrl, service, telemetry, namespace: config.amqpNamespace })
+      : undefined;
     if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
     const subgraph = await create(subgraphOptionsFromConfig(config, { telemetry, cacheStore, bus }));
     await subgraph.listen(config.port, config.host);

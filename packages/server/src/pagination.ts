@@ -42,7 +42,8 @@ export function decodeCursor(cursor: string): string {
   const refuse = (why: string) => badInput('after', `after is not a cursor issued by this API (${why}); received ${quote(cursor)}`);
   if (cursor.length > MAX_CURSOR_LENGTH) throw refuse(`${cursor.length} characters, ours have at most ${MAX_CURSOR_LENGTH}`);
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith(PREFIX) || encodeCursor(text.slice(PREFIX.length)) !== cursor || text.includes('\u0000')) throw refuse('unknown encoding');
+  if (!text.startsWith(PREFIX) || encodeCursor(text.slice(PREFIX.length)) !== cursor || text.includes('\u0000'))
+    throw refuse('unknown encoding');
   return text.slice(PREFIX.length);
 }
 

@@ -131,7 +131,12 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
       // On PostgreSQL the relay has connections of its own: queued behind a burst of requests
       // waiting for the pool, it (and every event with it) would wait its turn.
       if (bus && options.store.postgresUrl) {
-        relayStore = await openStore<unknown>({ service: telemetry.service, telemetry, postgresUrl: options.store.postgresUrl, poolSize: 2 });
+        relayStore = await openStore<unknown>({
+          service: telemetry.service,
+          telemetry,
+          postgresUrl: options.store.postgresUrl,
+          poolSize: 2,
+        });
       }
       relay = bus ? new OutboxRelay({ store: relayStore ?? (store as Store<unknown>), bus, telemetry }) : undefined;
       const sink: EventSink = { source: telemetry.service, committed: () => relay?.kick() };
@@ -145,7 +150,12 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
       if (bus && consumers && Object.keys(consumers).length > 0) {
         // A handler may append events of its own (products announces ProductRatingChanged):
         // the relay publishes them at once rather than at its next poll.
-        const consumer = idempotentConsumer({ store: store as Store<unknown>, telemetry, handlers: consumers, afterCommit: () => relay?.kick() });
+        const consumer = idempotentConsumer({
+          store: store as Store<unknown>,
+          telemetry,
+          handlers: consumers,
+          afterCommit: () => relay?.kick(),
+        });
         subscription = await bus.subscribe({
           group: telemetry.service,
           types: Object.keys(consumers),

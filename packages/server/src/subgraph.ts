@@ -58,7 +58,13 @@ export interface SubgraphOptions<TContext extends BaseContext> {
  * Called directly, a subgraph still refuses anything far outside what the gateway would send.
  */
 export function subgraphDocumentLimits(client: DocumentLimits): DocumentLimits {
-  return { depth: client.depth + 2, aliases: client.aliases * 2, directives: client.directives * 2, tokens: client.tokens * 5, fields: client.fields * 5 };
+  return {
+    depth: client.depth + 2,
+    aliases: client.aliases * 2,
+    directives: client.directives * 2,
+    tokens: client.tokens * 5,
+    fields: client.fields * 5,
+  };
 }
 
 /** Where a subgraph's context keeps the id and logger of the request it was built for. */

@@ -8,7 +8,8 @@ import { CLIENT_ERROR_CODES, type Subgraph, clientErrors, createSubgraph, quote 
 const formatter = (options: Parameters<typeof clientErrors>[0]) =>
   clientErrors(options, { logger: pino({ level: 'silent' }), requestOf: () => undefined }).formatError;
 
-const format = (options: Parameters<typeof clientErrors>[0], error: GraphQLFormattedError) => formatter(options)(error, new Error('original'));
+const format = (options: Parameters<typeof clientErrors>[0], error: GraphQLFormattedError) =>
+  formatter(options)(error, new Error('original'));
 
 describe('quote', () => {
   it('quotes short values whole and long ones as a prefix with their length', () => {
@@ -25,7 +26,10 @@ describe('formatError', () => {
     message: 'invalid byte sequence for encoding "UTF8": 0x00',
     locations: [{ line: 1, column: 3 }],
     path: ['user'],
-    extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['error: invalid byte sequence', '    at Parser.parseErrorMessage (pg-protocol)'] },
+    extensions: {
+      code: 'INTERNAL_SERVER_ERROR',
+      stacktrace: ['error: invalid byte sequence', '    at Parser.parseErrorMessage (pg-protocol)'],
+    },
   };
 
   it('in production masks anything without a client code, keeping only path and locations', () => {
@@ -36,7 +40,10 @@ describe('formatError', () => {
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     });
     // An unknown code is not a client code: new codes are added to CLIENT_ERROR_CODES or masked.
-    const unknown = format({ maskErrors: true }, { message: 'relation "users" does not exist', extensions: { code: '42P01', detail: 'SQL' } });
+    const unknown = format(
+      { maskErrors: true },
+      { message: 'relation "users" does not exist', extensions: { code: '42P01', detail: 'SQL' } },
+    );
     expect(unknown).toEqual({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
   });
 
@@ -59,7 +66,10 @@ describe('formatError', () => {
     const cases = [
       ['Cannot query field "nam" on type "User". Did you mean "name"?', 'Cannot query field "nam" on type "User".'],
       ['Value "REDD" does not exist in "Color" enum. Did you mean the enum value "RED"?', 'Value "REDD" does not exist in "Color" enum.'],
-      ['Cannot query field "x" on type "Media". Did you mean to use an inline fragment on "Film" or "Series"?', 'Cannot query field "x" on type "Media".'],
+      [
+        'Cannot query field "x" on type "Media". Did you mean to use an inline fragment on "Film" or "Series"?',
+        'Cannot query field "x" on type "Media".',
+      ],
       [
         'Variable "$i" got invalid value { nam: "a" }; Field "nam" is not defined by type "CreateUserInput". Did you mean "name"?',
         'Variable "$i" got invalid value { nam: "a" }; Field "nam" is not defined by type "CreateUserInput".',
@@ -78,14 +88,20 @@ describe('formatError', () => {
     const message = `Variable "$n" got invalid value "${value}"; Int cannot represent non-integer value: "${value}"`;
     for (const maskErrors of [true, false]) {
       const formatted = format({ maskErrors }, { message, extensions: { code: 'BAD_USER_INPUT' } });
-      expect(formatted.message).toBe(`Variable "$n" got invalid value "${'x'.repeat(40)}…"; Int cannot represent non-integer value: "${'x'.repeat(40)}…"`);
+      expect(formatted.message).toBe(
+        `Variable "$n" got invalid value "${'x'.repeat(40)}…"; Int cannot represent non-integer value: "${'x'.repeat(40)}…"`,
+      );
     }
     const unquoted = format({}, { message: `Expected a name, found ${'y'.repeat(5_000)}`, extensions: { code: 'BAD_USER_INPUT' } });
     expect(unquoted.message).toHaveLength(300);
     expect(unquoted.message.endsWith('…')).toBe(true);
     // An escape sequence is not cut in half, and an unterminated quote is cut all the same.
-    expect(format({ maxQuotedLength: 5 }, { message: 'got "abcd\\u0000efgh"', extensions: { code: 'BAD_USER_INPUT' } }).message).toBe('got "abcd…"');
-    expect(format({ maxQuotedLength: 5 }, { message: `got "${value}`, extensions: { code: 'BAD_USER_INPUT' } }).message).toBe('got "xxxxx…"');
+    expect(format({ maxQuotedLength: 5 }, { message: 'got "abcd\\u0000efgh"', extensions: { code: 'BAD_USER_INPUT' } }).message).toBe(
+      'got "abcd…"',
+    );
+    expect(format({ maxQuotedLength: 5 }, { message: `got "${value}`, extensions: { code: 'BAD_USER_INPUT' } }).message).toBe(
+      'got "xxxxx…"',
+    );
   });
 });
 
@@ -173,7 +189,10 @@ describe('a subgraph in production (maskErrors)', () => {
 
   it('strips suggestions and cuts quoted values from graphql-js messages', async () => {
     const suggestion = await client.query('{ secrte }');
-    expect(suggestion.errors?.[0]).toMatchObject({ message: 'Cannot query field "secrte" on type "Query".', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+    expect(suggestion.errors?.[0]).toMatchObject({
+      message: 'Cannot query field "secrte" on type "Query".',
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    });
     const huge = 'x'.repeat(10_000);
     const coercion = await client.query('query ($n: Int!) { count(n: $n) }', { n: huge });
     expect(coercion.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

@@ -4,7 +4,16 @@ import { GraphQLError, parse } from 'graphql';
 import pino from 'pino';
 import { createTelemetry } from '@shop/telemetry';
 import { graphqlClient } from '@shop/testing';
-import { CLIENT_ERROR_CODES, DOMAIN_ERROR_CODES, DomainError, type Subgraph, badInput, clientErrors, createSubgraph, domainErrorOf } from '../src';
+import {
+  CLIENT_ERROR_CODES,
+  DOMAIN_ERROR_CODES,
+  DomainError,
+  type Subgraph,
+  badInput,
+  clientErrors,
+  createSubgraph,
+  domainErrorOf,
+} from '../src';
 
 interface LogLine {
   level: number;
@@ -110,10 +119,17 @@ describe('DomainError thrown by a resolver, in development', () => {
     try {
       const res = await server.client.query('{ rate(stars: 0) broken }');
       const [rate, broken] = res.errors ?? [];
-      expect(rate).toMatchObject({ message: 'stars must be between 1 and 5; received 0', path: ['rate'], extensions: { code: 'BAD_USER_INPUT', field: 'stars' } });
+      expect(rate).toMatchObject({
+        message: 'stars must be between 1 and 5; received 0',
+        path: ['rate'],
+        extensions: { code: 'BAD_USER_INPUT', field: 'stars' },
+      });
       // debug: the stack stays in development, for domain errors too.
       expect(Array.isArray(rate?.extensions?.stacktrace)).toBe(true);
-      expect(broken).toMatchObject({ message: 'SELECT * FROM orders: connection terminated', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+      expect(broken).toMatchObject({
+        message: 'SELECT * FROM orders: connection terminated',
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
     } finally {
       await server.subgraph.stop();
     }
@@ -144,6 +160,10 @@ describe('the one list of codes', () => {
       { message: domain.message, path: ['addReview'], extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['DomainError: ...'] } },
       new GraphQLError(domain.message, { originalError: domain }),
     );
-    expect(formatted).toEqual({ message: domain.message, path: ['addReview'], extensions: { code: 'BAD_USER_INPUT', field: 'input.rating' } });
+    expect(formatted).toEqual({
+      message: domain.message,
+      path: ['addReview'],
+      extensions: { code: 'BAD_USER_INPUT', field: 'input.rating' },
+    });
   });
 });

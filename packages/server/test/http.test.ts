@@ -64,9 +64,15 @@ describe('HTTP front', () => {
   it('refuses POST bodies that are not application/json with a coded 415 (our CSRF rule), before Apollo', async () => {
     const cases: Record<string, string>[] = [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, {}];
     for (const headers of cases) {
-      const res = await fetch(`${base}/graphql`, { method: 'POST', headers, body: new TextEncoder().encode('{"query":"{ hello(name: \\"x\\") }"}') });
+      const res = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers,
+        body: new TextEncoder().encode('{"query":"{ hello(name: \\"x\\") }"}'),
+      });
       expect(res.status).toBe(415);
-      expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions.code).toBe(
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
     }
     const get = await fetch(`${base}/graphql?query=${encodeURIComponent('{ hello(name: "get") }')}`);
     expect(get.status).toBe(200);

@@ -25,7 +25,9 @@ const NUL = '\u0000';
 describe('checkRequestInput', () => {
   it('lets ordinary input through', () => {
     expect(check('{ user(id: "u00001") { name } search(text: "ünïcode ✓") { id } }')).toBeUndefined();
-    expect(check('mutation ($i: UserInput!) { createUser(input: $i) { id } }', { i: { name: 'Ada', tags: ['a'], friendIds: ['u1'] } })).toBeUndefined();
+    expect(
+      check('mutation ($i: UserInput!) { createUser(input: $i) { id } }', { i: { name: 'Ada', tags: ['a'], friendIds: ['u1'] } }),
+    ).toBeUndefined();
     expect(check('query ($t: String) { search(text: $t) { id } }', { t: 'x'.repeat(10_000) })).toBeUndefined();
   });
 
@@ -36,14 +38,18 @@ describe('checkRequestInput', () => {
   });
 
   it('refuses a NUL character inside a variable, at any depth, naming the path', () => {
-    const error = check('mutation ($i: [UserInput!]!) { createUsers(inputs: $i) { id } }', { i: [{ name: 'ok' }, { name: 'ok', tags: ['fine', `bad${NUL}`] }] });
+    const error = check('mutation ($i: [UserInput!]!) { createUsers(inputs: $i) { id } }', {
+      i: [{ name: 'ok' }, { name: 'ok', tags: ['fine', `bad${NUL}`] }],
+    });
     expect(error?.extensions?.field).toBe('$i[1].tags[1]');
     expect(error?.message).toBe('Variable "$i[1].tags[1]" contains a NUL character (\\u0000), which is not allowed.');
   });
 
   it('refuses a NUL character in a field of a literal input object and in a variable default', () => {
     expect(check(`mutation { createUser(input: { name: "a\\u0000" }) { id } }`)?.extensions?.field).toBe('input.name');
-    expect(check(`query ($t: String = "\\u0000") { search(text: $t) { id } }`)?.message).toMatch(/^The default of variable "\$t" contains a NUL/);
+    expect(check(`query ($t: String = "\\u0000") { search(text: $t) { id } }`)?.message).toMatch(
+      /^The default of variable "\$t" contains a NUL/,
+    );
   });
 
   it('refuses strings over maxStringLength and IDs over maxIdLength, saying the limit', () => {
@@ -54,9 +60,18 @@ describe('checkRequestInput', () => {
     expect(id?.message).toBe('Argument "id" is an ID of 129 characters; the limit is 128.');
     expect(check(`{ user(id: "${'u'.repeat(128)}") { name } }`)).toBeUndefined();
     // IDs inside input objects and lists too; a single value given for a list counts as its item.
-    expect(check('mutation ($i: UserInput!) { createUser(input: $i) { id } }', { i: { name: 'a', friendIds: ['x'.repeat(200)] } })?.extensions?.field).toBe('$i.friendIds[0]');
-    expect(check('mutation ($i: UserInput!) { createUser(input: $i) { id } }', { i: { name: 'a', friendIds: 'x'.repeat(200) } })?.extensions?.field).toBe('$i.friendIds');
-    expect(check('query ($t: String) { search(text: $t) { id } }', { t: 'x'.repeat(50) }, { maxStringLength: 49, maxIdLength: 10 })?.extensions?.limit).toBe(49);
+    expect(
+      check('mutation ($i: UserInput!) { createUser(input: $i) { id } }', { i: { name: 'a', friendIds: ['x'.repeat(200)] } })?.extensions
+        ?.field,
+    ).toBe('$i.friendIds[0]');
+    expect(
+      check('mutation ($i: UserInput!) { createUser(input: $i) { id } }', { i: { name: 'a', friendIds: 'x'.repeat(200) } })?.extensions
+        ?.field,
+    ).toBe('$i.friendIds');
+    expect(
+      check('query ($t: String) { search(text: $t) { id } }', { t: 'x'.repeat(50) }, { maxStringLength: 49, maxIdLength: 10 })?.extensions
+        ?.limit,
+    ).toBe(49);
   });
 
   it('checks _entities representations, key fields of type ID by the ID limit', () => {
@@ -64,7 +79,9 @@ describe('checkRequestInput', () => {
     expect(check(query, { r: [{ __typename: 'User', id: 'u1' }] })).toBeUndefined();
     expect(check(query, { r: [{ __typename: 'User', id: 'u'.repeat(129) }] })?.extensions?.field).toBe('$r[0].id');
     expect(check(query, { r: [{ __typename: 'User', id: `u${NUL}` }] })?.extensions?.field).toBe('$r[0].id');
-    expect(check(query, { r: [{ __typename: 'User', id: 'u1', [`k${NUL}`]: 1 }] })?.message).toMatch(/^A field name in variable "\$r\[0\]" contains a NUL/);
+    expect(check(query, { r: [{ __typename: 'User', id: 'u1', [`k${NUL}`]: 1 }] })?.message).toMatch(
+      /^A field name in variable "\$r\[0\]" contains a NUL/,
+    );
   });
 
   it('walks a deeply nested value without overflowing the stack', () => {

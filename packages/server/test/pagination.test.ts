@@ -18,7 +18,9 @@ describe('pagination', () => {
     };
     const long = refusal('A'.repeat(10_000));
     expect(long).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
-    expect(long.message).toBe(`after is not a cursor issued by this API (10000 characters, ours have at most ${MAX_CURSOR_LENGTH}); received "${'A'.repeat(40)}"… (10000 characters)`);
+    expect(long.message).toBe(
+      `after is not a cursor issued by this API (10000 characters, ours have at most ${MAX_CURSOR_LENGTH}); received "${'A'.repeat(40)}"… (10000 characters)`,
+    );
     // Ours with a NUL in the key (it would reach the store as a comparison value), with stray
     // characters around it, or not canonical base64url: all refused.
     expect(refusal(encodeCursor('u0\u0000')).message).toMatch(/unknown encoding/);

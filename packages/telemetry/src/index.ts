@@ -184,12 +184,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
 }
 
 /** Reads the current value of a counter or gauge for the given labels (0 when never set). */
-export async function metricValue(
-  metric: Counter<string> | Gauge<string>,
-  labels: Record<string, string>,
-): Promise<number> {
+export async function metricValue(metric: Counter<string> | Gauge<string>, labels: Record<string, string>): Promise<number> {
   const data = await metric.get();
-  return data.values
-    .filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
-    .reduce((sum, v) => sum + v.value, 0);
+  return data.values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((sum, v) => sum + v.value, 0);
 }

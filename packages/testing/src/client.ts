@@ -9,7 +9,11 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
 /** A minimal GraphQL-over-HTTP client for tests. */
 export interface GraphQLClient {
   url: string;
-  query<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
+  query<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GraphQLResponse<T>>;
   /** Sends a raw body, for malformed-request tests. */
   raw(body: string, headers?: Record<string, string>): Promise<GraphQLResponse>;
 }

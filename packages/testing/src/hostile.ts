@@ -45,7 +45,10 @@ export function fragmentDiamonds(levels: number, leaf = '__typename', padding?: 
   const parts = ['query Diamonds { ...A0 ...B0 }'];
   for (let i = 0; i < levels; i++) {
     const inner = i + 1 < levels ? `...A${i + 1} ...B${i + 1}` : leaf;
-    parts.push(`fragment A${i} on Query { ${inner}${pad(padding, 2 * i)} }`, `fragment B${i} on Query { ${inner}${pad(padding, 2 * i + 1)} }`);
+    parts.push(
+      `fragment A${i} on Query { ${inner}${pad(padding, 2 * i)} }`,
+      `fragment B${i} on Query { ${inner}${pad(padding, 2 * i + 1)} }`,
+    );
   }
   return parts.join('\n');
 }

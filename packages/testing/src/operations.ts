@@ -74,7 +74,9 @@ const intValue = (b: Build): number =>
   );
 
 const stringValue = (b: Build): string =>
-  b.g(() => fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.constantFrom('', 'books', 'a@example.com')));
+  b.g(() =>
+    fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.constantFrom('', 'books', 'a@example.com')),
+  );
 
 const idValue = (b: Build): string =>
   b.options.ids.length > 0 && chance(b.g, 70) ? pick(b.g, b.options.ids) : b.g(() => fc.oneof(fc.string({ maxLength: 12 }), fc.uuid()));
@@ -100,7 +102,12 @@ function inputValue(b: Build, type: GraphQLInputType, depth = 0): unknown {
     case 'Int':
       return intValue(b);
     case 'Float':
-      return b.g(() => fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }), fc.double({ noNaN: true, noDefaultInfinity: true })));
+      return b.g(() =>
+        fc.oneof(
+          fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+        ),
+      );
     case 'Boolean':
       return b.g(fc.boolean);
     case 'ID':
@@ -109,7 +116,9 @@ function inputValue(b: Build, type: GraphQLInputType, depth = 0): unknown {
       return stringValue(b);
     case 'DateTime':
       return chance(b.g, 80)
-        ? b.g(() => fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })).toISOString()
+        ? b
+            .g(() => fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }))
+            .toISOString()
         : stringValue(b);
     default:
       // Another custom scalar: the API schema accepts any value for it.
@@ -217,7 +226,8 @@ function operation(g: Gen, schema: GraphQLSchema, options: Required<OperationOpt
   const selection = selectionSet(b, root, 1, true);
   const name = chance(b.g, 40) ? nextName(b, 'Op') : undefined;
   const defs = b.variableDefinitions.length > 0 ? `(${b.variableDefinitions.join(', ')})` : '';
-  const head = !isMutation && !name && !defs && chance(b.g, 50) ? '' : `${isMutation ? 'mutation' : 'query'}${name ? ` ${name}` : ''}${defs} `;
+  const head =
+    !isMutation && !name && !defs && chance(b.g, 50) ? '' : `${isMutation ? 'mutation' : 'query'}${name ? ` ${name}` : ''}${defs} `;
   const query = [`${head}${selection}`, ...b.fragments].join('\n');
   return { query, variables: b.variables, ...(name && chance(b.g, 50) ? { operationName: name } : {}) };
 }
@@ -243,7 +253,8 @@ function tokens(text: string): Lexed[] | undefined {
   try {
     const lexer = new Lexer(new Source(text));
     const out: Lexed[] = [];
-    for (let t: Token = lexer.advance(); t.kind !== TokenKind.EOF; t = lexer.advance()) out.push({ kind: t.kind, start: t.start, end: t.end });
+    for (let t: Token = lexer.advance(); t.kind !== TokenKind.EOF; t = lexer.advance())
+      out.push({ kind: t.kind, start: t.start, end: t.end });
     return out;
   } catch {
     return undefined;
@@ -252,11 +263,64 @@ function tokens(text: string): Lexed[] | undefined {
 
 const VALUE_KINDS: readonly string[] = [TokenKind.INT, TokenKind.FLOAT, TokenKind.STRING, TokenKind.BLOCK_STRING];
 const WRONG_VALUES = ['"text"', '42', '4.2', 'true', 'false', 'null', '[1, 2]', '{ a: 1 }', 'SOME_ENUM', '$undeclared', '""', '[]', '{}'];
-const HUGE_NUMBERS = ['99999999999999999999999999', '-2147483649', '2147483648', '1e309', '-1e309', '0.0000000000000000000001', '123456789012345678901234567890.5', '-0', '1e-400'];
+const HUGE_NUMBERS = [
+  '99999999999999999999999999',
+  '-2147483649',
+  '2147483648',
+  '1e309',
+  '-1e309',
+  '0.0000000000000000000001',
+  '123456789012345678901234567890.5',
+  '-0',
+  '1e-400',
+];
 const LONG_LENGTHS = [1_000, 10_001, 100_000, 500_000];
-const UNKNOWN_FIELDS = ['unknownField', 'unknownField(first: 1)', 'unknownField { id }', '__schema { types { name } }', '__type(name: "Query") { name }', 'id(x: 1)'];
-const INSERTED_CHARS = ['{', '}', '(', ')', '[', ']', ':', '$', '@', '!', '...', '=', '"', '\\', '#', ',', '|', '&', '\u0000', '\uFEFF', '\uD800'];
-const BAD_VARIABLE_VALUES: readonly unknown[] = ['text', 42, 4.2, true, null, [], {}, [[[]]], Number.MAX_VALUE, 2 ** 53, -(2 ** 31) - 1, 'x\u0000y', '\uD800'];
+const UNKNOWN_FIELDS = [
+  'unknownField',
+  'unknownField(first: 1)',
+  'unknownField { id }',
+  '__schema { types { name } }',
+  '__type(name: "Query") { name }',
+  'id(x: 1)',
+];
+const INSERTED_CHARS = [
+  '{',
+  '}',
+  '(',
+  ')',
+  '[',
+  ']',
+  ':',
+  '$',
+  '@',
+  '!',
+  '...',
+  '=',
+  '"',
+  '\\',
+  '#',
+  ',',
+  '|',
+  '&',
+  '\u0000',
+  '\uFEFF',
+  '\uD800',
+];
+const BAD_VARIABLE_VALUES: readonly unknown[] = [
+  'text',
+  42,
+  4.2,
+  true,
+  null,
+  [],
+  {},
+  [[[]]],
+  Number.MAX_VALUE,
+  2 ** 53,
+  -(2 ** 31) - 1,
+  'x\u0000y',
+  '\uD800',
+];
 
 function splice(text: string, start: number, end: number, replacement: string): string {
   return text.slice(0, start) + replacement + text.slice(end);
@@ -274,7 +338,9 @@ function mutateText(g: Gen, text: string): { text: string; how: string } {
   }
   const token = pick(g, lexed);
   const tokenText = text.slice(token.start, token.end);
-  const values = lexed.filter((t) => VALUE_KINDS.includes(t.kind) || (t.kind === TokenKind.NAME && ['true', 'false', 'null'].includes(text.slice(t.start, t.end))));
+  const values = lexed.filter(
+    (t) => VALUE_KINDS.includes(t.kind) || (t.kind === TokenKind.NAME && ['true', 'false', 'null'].includes(text.slice(t.start, t.end))),
+  );
   const value = values.length > 0 ? pick(g, values) : token;
   switch (kind) {
     case 'delete':
@@ -294,25 +360,37 @@ function mutateText(g: Gen, text: string): { text: string; how: string } {
     }
     case 'wrong type': {
       const replacement = pick(g, WRONG_VALUES);
-      return { text: splice(text, value.start, value.end, replacement), how: `value ${JSON.stringify(text.slice(value.start, value.end))} -> ${replacement}` };
+      return {
+        text: splice(text, value.start, value.end, replacement),
+        how: `value ${JSON.stringify(text.slice(value.start, value.end))} -> ${replacement}`,
+      };
     }
     case 'huge number': {
       const replacement = pick(g, HUGE_NUMBERS);
-      return { text: splice(text, value.start, value.end, replacement), how: `value ${JSON.stringify(text.slice(value.start, value.end))} -> ${replacement}` };
+      return {
+        text: splice(text, value.start, value.end, replacement),
+        how: `value ${JSON.stringify(text.slice(value.start, value.end))} -> ${replacement}`,
+      };
     }
     case 'nul': {
       const strings = lexed.filter((t) => t.kind === TokenKind.STRING);
       if (strings.length > 0 && g(fc.boolean)) {
         const s = pick(g, strings);
         const escaped = g(fc.boolean);
-        return { text: splice(text, s.start + 1, s.start + 1, escaped ? '\\u0000' : '\u0000'), how: `NUL ${escaped ? 'escaped' : 'raw'} in a string` };
+        return {
+          text: splice(text, s.start + 1, s.start + 1, escaped ? '\\u0000' : '\u0000'),
+          how: `NUL ${escaped ? 'escaped' : 'raw'} in a string`,
+        };
       }
       const at = g(fc.integer, { min: 0, max: text.length });
       return { text: splice(text, at, at, '\u0000'), how: `raw NUL at ${at}` };
     }
     case 'long string': {
       const length = pick(g, LONG_LENGTHS);
-      return { text: splice(text, value.start, value.end, `"${'x'.repeat(length)}"`), how: `value ${JSON.stringify(text.slice(value.start, value.end))} -> string of ${length}` };
+      return {
+        text: splice(text, value.start, value.end, `"${'x'.repeat(length)}"`),
+        how: `value ${JSON.stringify(text.slice(value.start, value.end))} -> string of ${length}`,
+      };
     }
     case 'unknown field': {
       const braces = lexed.filter((t) => t.kind === TokenKind.BRACE_L);
@@ -325,14 +403,28 @@ function mutateText(g: Gen, text: string): { text: string; how: string } {
 
 /** One mutation of the request around the document: its variables, operation name or envelope. */
 function mutateEnvelope(g: Gen, op: GeneratedOperation): { envelope: Record<string, unknown>; how: string } {
-  const base: Record<string, unknown> = { query: op.query, variables: op.variables, ...(op.operationName ? { operationName: op.operationName } : {}) };
-  const kind = pick(g, ['variable value', 'extra variable', 'variables not an object', 'operation name', 'query not a string', 'persisted query'] as const);
+  const base: Record<string, unknown> = {
+    query: op.query,
+    variables: op.variables,
+    ...(op.operationName ? { operationName: op.operationName } : {}),
+  };
+  const kind = pick(g, [
+    'variable value',
+    'extra variable',
+    'variables not an object',
+    'operation name',
+    'query not a string',
+    'persisted query',
+  ] as const);
   switch (kind) {
     case 'variable value': {
       const keys = Object.keys(op.variables);
       const key = keys.length > 0 ? pick(g, keys) : 'v0';
       const value = g(fc.boolean) ? pick(g, BAD_VARIABLE_VALUES) : 'x'.repeat(pick(g, LONG_LENGTHS));
-      return { envelope: { ...base, variables: { ...op.variables, [key]: value } }, how: `variable ${key} -> ${JSON.stringify(value).slice(0, 40)}` };
+      return {
+        envelope: { ...base, variables: { ...op.variables, [key]: value } },
+        how: `variable ${key} -> ${JSON.stringify(value).slice(0, 40)}`,
+      };
     }
     case 'extra variable':
       return { envelope: { ...base, variables: { ...op.variables, extra: pick(g, BAD_VARIABLE_VALUES) } }, how: 'extra variable' };
@@ -351,7 +443,11 @@ function mutateEnvelope(g: Gen, op: GeneratedOperation): { envelope: Record<stri
     case 'persisted query': {
       const sha256Hash = pick(g, ['0'.repeat(64), 'abc', '']);
       return {
-        envelope: { ...base, ...(g(fc.boolean) ? {} : { query: undefined }), extensions: { persistedQuery: { version: pick(g, [1, 2]), sha256Hash } } },
+        envelope: {
+          ...base,
+          ...(g(fc.boolean) ? {} : { query: undefined }),
+          extensions: { persistedQuery: { version: pick(g, [1, 2]), sha256Hash } },
+        },
         how: 'persisted query with a wrong hash',
       };
     }
@@ -361,7 +457,7 @@ function mutateEnvelope(g: Gen, op: GeneratedOperation): { envelope: Record<stri
 /** Random mutations (one to three) of a valid operation, as a request body. */
 export function mutatedRequest(op: GeneratedOperation): fc.Arbitrary<GeneratedRequest> {
   return fc.gen().map((g) => {
-      if (chance(g, 25)) {
+    if (chance(g, 25)) {
       const { envelope, how } = mutateEnvelope(g, op);
       return { body: JSON.stringify(envelope), how: `mutated: ${how}` };
     }
@@ -384,4 +480,3 @@ export function requestArbitrary(schema: GraphQLSchema, options: OperationOption
     fc.oneof(fc.constant<GeneratedRequest>({ body: JSON.stringify(op), how: 'valid' }), mutatedRequest(op)),
   );
 }
-

@@ -52,7 +52,9 @@ export function errorProblems(answer: HttpAnswer): string[] {
   const errors = Array.isArray(json.errors) ? (json.errors as WireError[]) : [];
   const uncoded = errors.filter((e) => typeof e?.extensions?.code !== 'string');
   if (uncoded.length > 0) {
-    problems.push(`HTTP ${answer.status}: ${uncoded.length} of ${errors.length} errors have no extensions.code, e.g. ${excerpt(JSON.stringify(uncoded[0]))}`);
+    problems.push(
+      `HTTP ${answer.status}: ${uncoded.length} of ${errors.length} errors have no extensions.code, e.g. ${excerpt(JSON.stringify(uncoded[0]))}`,
+    );
   }
   const internal = errors.filter((e) => e?.extensions?.code === 'INTERNAL_SERVER_ERROR');
   if (internal.length > 0) problems.push(`HTTP ${answer.status}: INTERNAL_SERVER_ERROR: ${excerpt(JSON.stringify(internal[0]))}`);
@@ -83,7 +85,8 @@ export function hostileAnswerProblems(answer: HttpAnswer, expectation: HostileEx
   const errors = Array.isArray(json?.errors) ? (json?.errors as WireError[]) : [];
   const codes = errorCodes(answer);
   const shown = `HTTP ${answer.status} ${excerpt(answer.text)}`;
-  if (expectation.status !== undefined && answer.status !== expectation.status) problems.push(`expected HTTP ${expectation.status}, got ${shown}`);
+  if (expectation.status !== undefined && answer.status !== expectation.status)
+    problems.push(`expected HTTP ${expectation.status}, got ${shown}`);
   if (answer.status >= 400 && answer.status < 500) {
     if (errors.length === 0) problems.push(`a 4xx without errors: ${shown}`);
   } else if (answer.status === 200) {

@@ -7,7 +7,9 @@ import fc from 'fast-check';
 import { getVariableValues, parse, validate } from 'graphql';
 import { mutatedRequest, validOperation } from '../src/operations';
 
-const schema = Supergraph.build(readFileSync(join(__dirname, '..', '..', '..', 'supergraph.graphql'), 'utf8')).apiSchema().toGraphQLJSSchema();
+const schema = Supergraph.build(readFileSync(join(__dirname, '..', '..', '..', 'supergraph.graphql'), 'utf8'))
+  .apiSchema()
+  .toGraphQLJSSchema();
 
 it('generates operations that validate against the API schema, with variables that coerce', () => {
   fc.assert(
@@ -19,7 +21,8 @@ it('generates operations that validate against the API schema, with variables th
       expect(operations).toHaveLength(1);
       const operation = operations[0]!;
       const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], op.variables);
-      if (coerced.errors) throw new Error(`${op.query}\n${JSON.stringify(op.variables)}\n${coerced.errors.map((e) => e.message).join('\n')}`);
+      if (coerced.errors)
+        throw new Error(`${op.query}\n${JSON.stringify(op.variables)}\n${coerced.errors.map((e) => e.message).join('\n')}`);
     }),
     { numRuns: 1000 },
   );

@@ -99,7 +99,9 @@ export function hostileInputSuite(backend: Backend): void {
 
     it('a 10 KB forged cursor, and a shorter one, are short BAD_USER_INPUT errors with no store query', async () => {
       await refused('query ($after: String) { users(first: 2, after: $after) { edges { cursor } } }', { after: 'A'.repeat(10_240) });
-      const shorter = await refused('query ($after: String) { users(first: 2, after: $after) { edges { cursor } } }', { after: 'A'.repeat(5_000) });
+      const shorter = await refused('query ($after: String) { users(first: 2, after: $after) { edges { cursor } } }', {
+        after: 'A'.repeat(5_000),
+      });
       expect(shorter.errors?.[0]?.extensions?.field).toBe('after');
       // Our own encoding around a NUL is refused by decodeCursor before the store compares with it.
       const nul = Buffer.from('c1:u0\u0000', 'utf8').toString('base64url');

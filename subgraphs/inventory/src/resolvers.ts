@@ -9,7 +9,10 @@ const quantity = z.number().int().min(0, 'must not be negative');
 export const resolvers: Resolvers = {
   Mutation: {
     setStock: async (_, args, { stock, loaders }) => {
-      const row = await stock.set(validateInput(productId, args.productId, 'productId'), validateInput(quantity, args.quantity, 'quantity'));
+      const row = await stock.set(
+        validateInput(productId, args.productId, 'productId'),
+        validateInput(quantity, args.quantity, 'quantity'),
+      );
       // The record just written answers this request's stock fields without another round trip.
       loaders.stock.clear(row.productId).prime(row.productId, row);
       return { id: row.productId };
@@ -22,6 +25,7 @@ export const resolvers: Resolvers = {
     inStock: async ({ id }, _, { loaders }) => quantityOf(await loaders.stock.load(id)) > 0,
     quantityAvailable: async ({ id }, _, { loaders }) => quantityOf(await loaders.stock.load(id)),
     // price and weight arrive only through the gateway's @requires; without them there is no estimate.
-    shippingEstimate: ({ price, weight }) => (typeof price === 'number' && typeof weight === 'number' ? shippingEstimate(price, weight) : null),
+    shippingEstimate: ({ price, weight }) =>
+      typeof price === 'number' && typeof weight === 'number' ? shippingEstimate(price, weight) : null,
   },
 };

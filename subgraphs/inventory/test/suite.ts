@@ -7,7 +7,8 @@ import { shippingEstimate } from '../src/domain';
 import { createInventory } from '../src/server';
 
 type Stock = { id: string; inStock: boolean; quantityAvailable: number; shippingEstimate: number | null };
-const ENTITIES = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id inStock quantityAvailable shippingEstimate } } }';
+const ENTITIES =
+  'query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id inStock quantityAvailable shippingEstimate } } }';
 
 /** inventory's behaviour, run over SQLite (inventory.test.ts) and real PostgreSQL (inventory.int.test.ts). */
 export function inventorySuite(backend: Backend): void {

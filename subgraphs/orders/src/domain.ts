@@ -50,7 +50,13 @@ export type OrderEvent =
   | { type: 'OrderCancelled'; data: { reason: string | null } };
 
 export type OrderEventType = OrderEvent['type'];
-export const ORDER_EVENT_TYPES: readonly OrderEventType[] = ['OrderCreated', 'OrderLineAdded', 'OrderLineRemoved', 'OrderPlaced', 'OrderCancelled'];
+export const ORDER_EVENT_TYPES: readonly OrderEventType[] = [
+  'OrderCreated',
+  'OrderLineAdded',
+  'OrderLineRemoved',
+  'OrderPlaced',
+  'OrderCancelled',
+];
 
 /** An event as the store recorded it: with its place in the stream and its time. */
 export type RecordedOrderEvent = OrderEvent & { version: number; recordedAt: string };
@@ -85,10 +91,13 @@ export type Decision = OrderEvent[] | OrderRejection;
 
 export const isRejection = (d: Decision): d is OrderRejection => !Array.isArray(d);
 
-const reject = (code: OrderRejectionCode, message: string, field?: string): OrderRejection => (field ? { code, message, field } : { code, message });
+const reject = (code: OrderRejectionCode, message: string, field?: string): OrderRejection =>
+  field ? { code, message, field } : { code, message };
 
 const mustBeDraft = (state: Order, action: string): OrderRejection | undefined =>
-  state.status === 'DRAFT' ? undefined : reject('ORDER_NOT_DRAFT', `order ${quote(state.id)} is ${state.status.toLowerCase()}: cannot ${action}`);
+  state.status === 'DRAFT'
+    ? undefined
+    : reject('ORDER_NOT_DRAFT', `order ${quote(state.id)} is ${state.status.toLowerCase()}: cannot ${action}`);
 
 /** What happens when `command` meets `state`: the new events, or why not. */
 export function decide(command: OrderCommand, state: OrderState): Decision {
@@ -104,7 +113,8 @@ export function decide(command: OrderCommand, state: OrderState): Decision {
       if (!Number.isInteger(quantity) || quantity < 1 || quantity > MAX_QUANTITY) {
         return reject('BAD_USER_INPUT', `quantity must be a whole number from 1 to ${MAX_QUANTITY}; received ${quantity}`, 'quantity');
       }
-      if (!Number.isInteger(unitPrice) || unitPrice < 0) return reject('BAD_USER_INPUT', `unitPrice must be whole cents, not negative; received ${unitPrice}`, 'unitPrice');
+      if (!Number.isInteger(unitPrice) || unitPrice < 0)
+        return reject('BAD_USER_INPUT', `unitPrice must be whole cents, not negative; received ${unitPrice}`, 'unitPrice');
       const notDraft = mustBeDraft(state, 'add a line');
       if (notDraft) return notDraft;
       // More of a product already on the order keeps the price captured when it was first added.

@@ -18,7 +18,11 @@ export function consumers(): Consumers {
     versions: [1],
     handle: async (trx: Kysely<never>, event: { aggregateVersion: number; payload: Record<string, unknown> }) => {
       const p = event.payload as { id: string; price: number; discontinued?: boolean };
-      await OrdersRepository.applyProduct(trx as unknown as Kysely<OrdersDB>, { id: p.id, price: p.price, discontinued: p.discontinued === true }, event.aggregateVersion);
+      await OrdersRepository.applyProduct(
+        trx as unknown as Kysely<OrdersDB>,
+        { id: p.id, price: p.price, discontinued: p.discontinued === true },
+        event.aggregateVersion,
+      );
     },
   };
   const customer = {

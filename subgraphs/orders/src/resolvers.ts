@@ -28,13 +28,17 @@ const ORDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function checkVersion(expectedVersion: number | null | undefined): number | undefined {
   if (expectedVersion == null) return undefined;
-  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) throw badInput('expectedVersion', `expectedVersion must be a whole number >= 0; received ${expectedVersion}`);
+  if (!Number.isInteger(expectedVersion) || expectedVersion < 0)
+    throw badInput('expectedVersion', `expectedVersion must be a whole number >= 0; received ${expectedVersion}`);
   return expectedVersion;
 }
 
 /** Runs a command and returns the order it left; the customer's order list changed too. */
 async function run(ctx: Context, orderId: string, command: OrderCommand, expectedVersion?: number | null): Promise<OrderModel> {
-  const { order } = await ctx.orders.execute(orderId, command, { expectedVersion: checkVersion(expectedVersion), correlationId: ctx.requestId });
+  const { order } = await ctx.orders.execute(orderId, command, {
+    expectedVersion: checkVersion(expectedVersion),
+    correlationId: ctx.requestId,
+  });
   ctx.invalidations.push({ __typename: 'User', id: order.customerId });
   return order;
 }
@@ -62,9 +66,11 @@ export const resolvers: Resolvers = {
     },
     addOrderLine: async (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
       run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion),
-    removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
+    removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) =>
+      run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
     placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'PlaceOrder' }, expectedVersion),
-    cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) => run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
+    cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) =>
+      run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
   },
   Order: {
     __resolveReference: (ref, { loaders }) => loaders.order.load(ref.id),
@@ -93,4 +99,3 @@ export const resolvers: Resolvers = {
     },
   },
 };
-

@@ -63,7 +63,10 @@ export async function createOrders(options: SubgraphFactoryOptions & { projectio
  * Opens orders' store on its own (no server, no bus) for maintenance: `npm run orders:rebuild`.
  * Events the repository would append stay in the outbox for the service's relay.
  */
-export async function openOrdersRepository(options: { telemetry: Telemetry; store: StoreLocation }): Promise<{ orders: OrdersRepository; close(): Promise<void> }> {
+export async function openOrdersRepository(options: {
+  telemetry: Telemetry;
+  store: StoreLocation;
+}): Promise<{ orders: OrdersRepository; close(): Promise<void> }> {
   const store = await openStore<OrdersDB>({ service: options.telemetry.service, telemetry: options.telemetry, ...options.store });
   try {
     await store.migrate({ ...eventMigrations, ...migrations });

@@ -1,4 +1,14 @@
-import { type Decision, type OrderCommand, type OrderEvent, type OrderState, type RecordedOrderEvent, decide, evolve, isRejection, replay } from '../src/domain';
+import {
+  type Decision,
+  type OrderCommand,
+  type OrderEvent,
+  type OrderState,
+  type RecordedOrderEvent,
+  decide,
+  evolve,
+  isRejection,
+  replay,
+} from '../src/domain';
 
 // Given/when/then with no I/O: given past events, when a command, then new events or a rejection.
 
@@ -47,7 +57,9 @@ describe('decide', () => {
   it('adds a line at the price given, and more of the same product at the price first captured', () => {
     given(created).when({ type: 'AddOrderLine', productId: 'p1', quantity: 2, unitPrice: 1500 }).then([kettle()]);
     // The catalogue price changed to 1800 since: the line keeps 1500.
-    given(created, kettle()).when({ type: 'AddOrderLine', productId: 'p1', quantity: 1, unitPrice: 1800 }).then([kettle(1, 1500)]);
+    given(created, kettle())
+      .when({ type: 'AddOrderLine', productId: 'p1', quantity: 1, unitPrice: 1800 })
+      .then([kettle(1, 1500)]);
   });
 
   it('checks quantities and prices', () => {
@@ -58,26 +70,36 @@ describe('decide', () => {
   });
 
   it('refuses to add a line to a placed or cancelled order', () => {
-    given(created, kettle(), placed(3000)).when({ type: 'AddOrderLine', productId: 'p2', quantity: 1, unitPrice: 5 }).thenRejected('ORDER_NOT_DRAFT');
+    given(created, kettle(), placed(3000))
+      .when({ type: 'AddOrderLine', productId: 'p2', quantity: 1, unitPrice: 5 })
+      .thenRejected('ORDER_NOT_DRAFT');
     given(created, cancelled).when({ type: 'AddOrderLine', productId: 'p2', quantity: 1, unitPrice: 5 }).thenRejected('ORDER_NOT_DRAFT');
   });
 
   it('removes a line the order has, and only while a draft', () => {
-    given(created, kettle(), lamp).when({ type: 'RemoveOrderLine', productId: 'p1' }).then([{ type: 'OrderLineRemoved', data: { productId: 'p1' } }]);
+    given(created, kettle(), lamp)
+      .when({ type: 'RemoveOrderLine', productId: 'p1' })
+      .then([{ type: 'OrderLineRemoved', data: { productId: 'p1' } }]);
     given(created, lamp).when({ type: 'RemoveOrderLine', productId: 'p1' }).thenRejected('ORDER_LINE_NOT_FOUND', 'productId');
     given(created, kettle(), placed(3000)).when({ type: 'RemoveOrderLine', productId: 'p1' }).thenRejected('ORDER_NOT_DRAFT');
   });
 
   it('places an order with its total, never an empty one, never twice', () => {
-    given(created, kettle(), lamp).when({ type: 'PlaceOrder' }).then([placed(2 * 1500 + 999)]);
+    given(created, kettle(), lamp)
+      .when({ type: 'PlaceOrder' })
+      .then([placed(2 * 1500 + 999)]);
     given(created).when({ type: 'PlaceOrder' }).thenRejected('ORDER_EMPTY');
-    given(created, kettle(), { type: 'OrderLineRemoved', data: { productId: 'p1' } }).when({ type: 'PlaceOrder' }).thenRejected('ORDER_EMPTY');
+    given(created, kettle(), { type: 'OrderLineRemoved', data: { productId: 'p1' } })
+      .when({ type: 'PlaceOrder' })
+      .thenRejected('ORDER_EMPTY');
     given(created, kettle(), placed(3000)).when({ type: 'PlaceOrder' }).thenRejected('ORDER_NOT_DRAFT');
   });
 
   it('cancels a draft or a placed order, but not a cancelled one', () => {
     given(created).when({ type: 'CancelOrder' }).then([cancelled]);
-    given(created, kettle(), placed(3000)).when({ type: 'CancelOrder', reason: 'changed my mind' }).then([{ type: 'OrderCancelled', data: { reason: 'changed my mind' } }]);
+    given(created, kettle(), placed(3000))
+      .when({ type: 'CancelOrder', reason: 'changed my mind' })
+      .then([{ type: 'OrderCancelled', data: { reason: 'changed my mind' } }]);
     given(created, cancelled).when({ type: 'CancelOrder' }).thenRejected('ORDER_ALREADY_CANCELLED');
   });
 
@@ -93,7 +115,14 @@ describe('decide', () => {
 
 describe('evolve', () => {
   it('folds a history into the order, with times and versions from the store', () => {
-    const history = recorded([created, kettle(), lamp, kettle(1, 1500), { type: 'OrderLineRemoved', data: { productId: 'p2' } }, placed(4500)]);
+    const history = recorded([
+      created,
+      kettle(),
+      lamp,
+      kettle(1, 1500),
+      { type: 'OrderLineRemoved', data: { productId: 'p2' } },
+      placed(4500),
+    ]);
     const order = replay(history);
     expect(order).toEqual({
       id: 'o1',
@@ -124,6 +153,11 @@ describe('evolve', () => {
 
   it('cancelling records the time and reason', () => {
     const history = recorded([created, { type: 'OrderCancelled', data: { reason: 'too slow' } }]);
-    expect(replay(history)).toMatchObject({ status: 'CANCELLED', cancelledAt: history[1]!.recordedAt, cancelReason: 'too slow', placedAt: null });
+    expect(replay(history)).toMatchObject({
+      status: 'CANCELLED',
+      cancelledAt: history[1]!.recordedAt,
+      cancelReason: 'too slow',
+      placedAt: null,
+    });
   });
 });

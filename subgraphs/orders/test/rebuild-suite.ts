@@ -49,7 +49,12 @@ export function rebuildSuite(backend: Backend): void {
           orderIds.push(orderId);
         }
         try {
-          const cmd = c.type === 'CreateOrder' ? { ...c, orderId } : c.type === 'AddOrderLine' ? { ...c, unitPrice: await orders.priceOf(c.productId) } : c;
+          const cmd =
+            c.type === 'CreateOrder'
+              ? { ...c, orderId }
+              : c.type === 'AddOrderLine'
+                ? { ...c, unitPrice: await orders.priceOf(c.productId) }
+                : c;
           await orders.execute(orderId, cmd, { correlationId: 'random-history', project: rand() < 0.2 });
           outcomes.ok++;
         } catch (err) {
@@ -61,7 +66,8 @@ export function rebuildSuite(backend: Backend): void {
       };
       const seeded = (await orders.events.readAll(0, 1_000_000)).length;
       // Every order is created first, so most later commands have something to act on.
-      for (const id of orderIds) await run(id, { type: 'CreateOrder', orderId: id, customerId: pick(['u00001', 'u00002', 'u00003', 'u00004']) });
+      for (const id of orderIds)
+        await run(id, { type: 'CreateOrder', orderId: id, customerId: pick(['u00001', 'u00002', 'u00003', 'u00004']) });
       // (Counted, not read from the head position: on PostgreSQL a refused insert leaves a gap.)
       for (let round = 0; seeded + outcomes.ok < HISTORY_EVENTS; round++) {
         if (round > HISTORY_EVENTS) throw new Error(`the random history stalled at ${seeded + outcomes.ok} events`);
@@ -88,7 +94,8 @@ export function rebuildSuite(backend: Backend): void {
       const report = await orders.rebuild();
       expect(report.events).toBe(events.length);
       expect(await orders.readModels()).toEqual(live);
-      if (process.env.TEST_REPORT) process.stderr.write(`${backend.name}: ${events.length} events, ${JSON.stringify(outcomes)}, rebuild ${report.ms} ms\n`);
+      if (process.env.TEST_REPORT)
+        process.stderr.write(`${backend.name}: ${events.length} events, ${JSON.stringify(outcomes)}, rebuild ${report.ms} ms\n`);
     }, 180_000);
   });
 }

@@ -9,7 +9,8 @@ const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
 const prices = new Map([...seedProducts(sizes)].map((p) => [p.id, p.price]));
 
 /** Polls `read` until `done` holds, at most `ms`: events from the bus apply asynchronously. */
-const ORDER = 'id customer { id } status total version createdAt placedAt cancelledAt cancelReason lines { product { id } quantity unitPrice lineTotal }';
+const ORDER =
+  'id customer { id } status total version createdAt placedAt cancelledAt cancelReason lines { product { id } quantity unitPrice lineTotal }';
 interface OrderView {
   id: string;
   customer: { id: string };
@@ -53,7 +54,12 @@ export function ordersSuite(backend: Backend): void {
       return { order: res.data?.[field] ?? null, error: res.errors?.[0], res };
     };
     const order = async (id: string, asOf?: string) =>
-      (await client.query<{ order: OrderView | null }>(`query($id: ID!, $asOf: DateTime) { order(id: $id, asOf: $asOf) { ${ORDER} history { version type recordedAt correlationId causationId } } }`, { id, asOf })).data?.order ?? null;
+      (
+        await client.query<{ order: OrderView | null }>(
+          `query($id: ID!, $asOf: DateTime) { order(id: $id, asOf: $asOf) { ${ORDER} history { version type recordedAt correlationId causationId } } }`,
+          { id, asOf },
+        )
+      ).data?.order ?? null;
 
     it('seeds prices and deterministic orders with real event streams', async () => {
       const seeded = await order('o000001');
@@ -66,14 +72,29 @@ export function ordersSuite(backend: Backend): void {
     it('runs an order through its life: create, add, remove, place; each write returns the new state', async () => {
       const created = await mutate('createOrder', 'customerId: "u00007", id: "life-1"');
       expect(created.error).toBeUndefined();
-      expect(created.order).toMatchObject({ id: 'life-1', customer: { id: 'u00007' }, status: 'DRAFT', total: 0, version: 1, lines: [], placedAt: null });
+      expect(created.order).toMatchObject({
+        id: 'life-1',
+        customer: { id: 'u00007' },
+        status: 'DRAFT',
+        total: 0,
+        version: 1,
+        lines: [],
+        placedAt: null,
+      });
       // The customer's order list changed: the gateway is told to evict the user.
       expect((created.res as unknown as { extensions?: { invalidate?: unknown[] } }).extensions?.invalidate).toEqual(
-        expect.arrayContaining([{ __typename: 'User', id: 'u00007' }, { __typename: 'Order', id: 'life-1' }]),
+        expect.arrayContaining([
+          { __typename: 'User', id: 'u00007' },
+          { __typename: 'Order', id: 'life-1' },
+        ]),
       );
 
       const a = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 2');
-      expect(a.order).toMatchObject({ version: 2, total: 2 * prices.get('p00003')!, lines: [{ product: { id: 'p00003' }, quantity: 2, unitPrice: prices.get('p00003') }] });
+      expect(a.order).toMatchObject({
+        version: 2,
+        total: 2 * prices.get('p00003')!,
+        lines: [{ product: { id: 'p00003' }, quantity: 2, unitPrice: prices.get('p00003') }],
+      });
       const b = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00004", quantity: 1, expectedVersion: 2');
       expect(b.order?.version).toBe(3);
       const c = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 1');
@@ -120,7 +141,12 @@ export function ordersSuite(backend: Backend): void {
       ];
       for (const [field, args, code, f] of cases) {
         const { error, order: o } = await mutate(field, args);
-        expect({ field, args, code: error?.extensions?.code, ...(f ? { f: error?.extensions?.field } : {}) }).toEqual({ field, args, code, ...(f ? { f } : {}) });
+        expect({ field, args, code: error?.extensions?.code, ...(f ? { f: error?.extensions?.field } : {}) }).toEqual({
+          field,
+          args,
+          code,
+          ...(f ? { f } : {}),
+        });
         expect(o).toBeNull();
       }
       const conflict = await mutate('placeOrder', 'orderId: "rules-1", expectedVersion: 7');
@@ -128,12 +154,22 @@ export function ordersSuite(backend: Backend): void {
 
       await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 1');
       await mutate('placeOrder', 'orderId: "rules-1"');
-      expect((await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00002", quantity: 1')).error?.extensions?.code).toBe('ORDER_NOT_DRAFT');
+      expect((await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00002", quantity: 1')).error?.extensions?.code).toBe(
+        'ORDER_NOT_DRAFT',
+      );
       expect((await mutate('placeOrder', 'orderId: "rules-1"')).error?.extensions?.code).toBe('ORDER_NOT_DRAFT');
-      expect((await mutate('cancelOrder', 'orderId: "rules-1", reason: "late"')).order).toMatchObject({ status: 'CANCELLED', cancelReason: 'late' });
+      expect((await mutate('cancelOrder', 'orderId: "rules-1", reason: "late"')).order).toMatchObject({
+        status: 'CANCELLED',
+        cancelReason: 'late',
+      });
       expect((await mutate('cancelOrder', 'orderId: "rules-1"')).error?.extensions?.code).toBe('ORDER_ALREADY_CANCELLED');
       // Refused commands wrote nothing.
-      expect((await order('rules-1'))!.history!.map((h) => h.type)).toEqual(['OrderCreated', 'OrderLineAdded', 'OrderPlaced', 'OrderCancelled']);
+      expect((await order('rules-1'))!.history!.map((h) => h.type)).toEqual([
+        'OrderCreated',
+        'OrderLineAdded',
+        'OrderPlaced',
+        'OrderCancelled',
+      ]);
       expect(await order('nope')).toBeNull();
       const badTime = await client.query('query($t: DateTime) { order(id: "rules-1", asOf: $t) { id } }', { t: 'yesterday' });
       expect(badTime.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
@@ -179,11 +215,19 @@ export function ordersSuite(backend: Backend): void {
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await mutate('createOrder', `customerId: "${customer}"`)).order!.id);
       const pageQuery = `query($r: [_Any!]!, $first: Int, $after: String) { _entities(representations: $r) { ... on User { id orders(first: $first, after: $after) { edges { cursor node { id customer { id } status } } pageInfo { endCursor hasNextPage } } } } }`;
-      type Page = { _entities: Array<{ orders: { edges: Array<{ node: { id: string } }>; pageInfo: { endCursor: string | null; hasNextPage: boolean } } }> };
+      type Page = {
+        _entities: Array<{
+          orders: { edges: Array<{ node: { id: string } }>; pageInfo: { endCursor: string | null; hasNextPage: boolean } };
+        }>;
+      };
       const seen: string[] = [];
       let after: string | null = null;
       for (;;) {
-        const res: { data?: Page | null; errors?: unknown } = await client.query<Page>(pageQuery, { r: [{ __typename: 'User', id: customer }], first: 2, after });
+        const res: { data?: Page | null; errors?: unknown } = await client.query<Page>(pageQuery, {
+          r: [{ __typename: 'User', id: customer }],
+          first: 2,
+          after,
+        });
         expect(res.errors).toBeUndefined();
         const page = res.data!._entities[0]!.orders;
         seen.push(...page.edges.map((e) => e.node.id));
@@ -193,7 +237,10 @@ export function ordersSuite(backend: Backend): void {
       expect(seen.sort()).toEqual([...ids].sort());
       expect(new Set(seen).size).toBe(5);
 
-      const batch = await client.query<Page>(pageQuery, { r: ['u00001', 'u00002', 'nobody'].map((id) => ({ __typename: 'User', id })), first: 3 });
+      const batch = await client.query<Page>(pageQuery, {
+        r: ['u00001', 'u00002', 'nobody'].map((id) => ({ __typename: 'User', id })),
+        first: 3,
+      });
       const lists = batch.data!._entities.map((e) => e.orders.edges.length);
       expect(lists[0]).toBeGreaterThan(0);
       expect(lists[2]).toBe(0);
@@ -203,7 +250,8 @@ export function ordersSuite(backend: Backend): void {
 
     it('captures prices from products events (not a call), ignoring replays and older versions', async () => {
       const db = subgraph.store.db as unknown as Kysely<{ product_prices: { id: string; price: number; source_version: number } }>;
-      const price = async (id: string) => Number((await db.selectFrom('product_prices').select('price').where('id', '=', id).executeTakeFirst())?.price ?? -1);
+      const price = async (id: string) =>
+        Number((await db.selectFrom('product_prices').select('price').where('id', '=', id).executeTakeFirst())?.price ?? -1);
       const event = (version: number, p: number): EventEnvelope => ({
         id: randomUUID(),
         type: 'ProductUpdated',
@@ -216,17 +264,30 @@ export function ordersSuite(backend: Backend): void {
       });
       const v2 = event(2, 4321);
       await productsBus.publish([v2, event(1, 1111), v2]);
-      expect(await eventually(() => price('p00020'), (p) => p === 4321)).toBe(4321);
+      expect(
+        await eventually(
+          () => price('p00020'),
+          (p) => p === 4321,
+        ),
+      ).toBe(4321);
       await mutate('createOrder', 'customerId: "u00010", id: "priced-1"');
       const added = await mutate('addOrderLine', 'orderId: "priced-1", productId: "p00020", quantity: 2');
       expect(added.order).toMatchObject({ lines: [{ unitPrice: 4321, lineTotal: 8642 }], total: 8642 });
       // A new product arrives by ProductCreated and can be ordered.
-      await productsBus.publish([{ ...event(1, 777), id: randomUUID(), type: 'ProductCreated', aggregateId: 'p-new', payload: { id: 'p-new', price: 777 } }]);
-      await eventually(() => price('p-new'), (p) => p === 777);
+      await productsBus.publish([
+        { ...event(1, 777), id: randomUUID(), type: 'ProductCreated', aggregateId: 'p-new', payload: { id: 'p-new', price: 777 } },
+      ]);
+      await eventually(
+        () => price('p-new'),
+        (p) => p === 777,
+      );
       expect((await mutate('addOrderLine', 'orderId: "priced-1", productId: "p-new", quantity: 1')).order?.total).toBe(8642 + 777);
       // The captured price stays when the catalogue price changes later.
       await productsBus.publish([event(3, 9999)]);
-      await eventually(() => price('p00020'), (p) => p === 9999);
+      await eventually(
+        () => price('p00020'),
+        (p) => p === 9999,
+      );
       expect((await order('priced-1'))!.lines[0]).toMatchObject({ unitPrice: 4321 });
     });
 
@@ -245,10 +306,17 @@ export function ordersSuite(backend: Backend): void {
       };
       // Delivered twice: the second is a no-op.
       await accountsBus.publish([userCreated, userCreated]);
-      const created = await eventually(() => create('u-newcomer'), (r) => r.order !== null);
+      const created = await eventually(
+        () => create('u-newcomer'),
+        (r) => r.order !== null,
+      );
       expect(created.order).toMatchObject({ customer: { id: 'u-newcomer' }, status: 'DRAFT', version: 1 });
       // The duplicate delivery left one row.
-      const known = await (subgraph.store.db as unknown as Kysely<{ customers: { id: string } }>).selectFrom('customers').selectAll().where('id', '=', 'u-newcomer').execute();
+      const known = await (subgraph.store.db as unknown as Kysely<{ customers: { id: string } }>)
+        .selectFrom('customers')
+        .selectAll()
+        .where('id', '=', 'u-newcomer')
+        .execute();
       expect(known).toEqual([{ id: 'u-newcomer' }]);
     });
 
@@ -263,10 +331,22 @@ export function ordersSuite(backend: Backend): void {
         ['OrderLineRemoved', 5],
         ['OrderPlaced', 6],
       ]);
-      expect(JSON.parse(rows[1]!.payload)).toMatchObject({ orderId: 'life-1', customerId: 'u00007', version: 2, productId: 'p00003', quantity: 2 });
+      expect(JSON.parse(rows[1]!.payload)).toMatchObject({
+        orderId: 'life-1',
+        customerId: 'u00007',
+        version: 2,
+        productId: 'p00003',
+        quantity: 2,
+      });
       // And the event store holds exactly as many events as the outbox for every order.
-      const outboxCount = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('type', 'like', 'Order%').executeTakeFirstOrThrow();
-      expect(Number(outboxCount.n)).toBe(await subgraph.orders.events.headPosition().then(async () => (await subgraph.orders.events.readAll(0, 1_000_000)).length));
+      const outboxCount = await db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('type', 'like', 'Order%')
+        .executeTakeFirstOrThrow();
+      expect(Number(outboxCount.n)).toBe(
+        await subgraph.orders.events.headPosition().then(async () => (await subgraph.orders.events.readAll(0, 1_000_000)).length),
+      );
     });
 
     it('rebuilds both read models to exactly what they were', async () => {

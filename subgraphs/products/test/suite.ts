@@ -20,7 +20,8 @@ export function productsSuite(backend: Backend): void {
 
     /** Follows `endCursor` until `hasNextPage` is false; returns every node seen, in order. */
     const pageAll = async (first: number, category: string | null): Promise<Node[]> => {
-      const q = 'query($first: Int, $after: String, $category: String) { products(first: $first, after: $after, category: $category) { edges { node { id category } } pageInfo { endCursor hasNextPage } } }';
+      const q =
+        'query($first: Int, $after: String, $category: String) { products(first: $first, after: $after, category: $category) { edges { node { id category } } pageInfo { endCursor hasNextPage } } }';
       const seen: Node[] = [];
       let after: string | null = null;
       for (let i = 0; i < 30; i++) {
@@ -74,12 +75,16 @@ export function productsSuite(backend: Backend): void {
       const seen = await pageAll(3, category);
       expect(seen.every((p) => p.category === category)).toBe(true);
       expect(seen.map((p) => p.id).filter((id) => id.startsWith('p'))).toEqual(expected);
-      const none = await client.query<Page>('{ products(category: "no-such-category") { edges { cursor } pageInfo { endCursor hasNextPage } } }');
+      const none = await client.query<Page>(
+        '{ products(category: "no-such-category") { edges { cursor } pageInfo { endCursor hasNextPage } } }',
+      );
       expect(none.data?.products).toEqual({ edges: [], pageInfo: { endCursor: null, hasNextPage: false } });
     });
 
     it('lists featured products in catalogue order, bounded by the page maximum', async () => {
-      const top = await client.query<{ a: { id: string }[]; b: { id: string }[] }>('{ a: topProducts { id } b: topProducts(first: 25) { id } }');
+      const top = await client.query<{ a: { id: string }[]; b: { id: string }[] }>(
+        '{ a: topProducts { id } b: topProducts(first: 25) { id } }',
+      );
       expect(top.errors).toBeUndefined();
       expect(top.data?.a.map((p) => p.id)).toEqual(['p00001', 'p00002', 'p00003', 'p00004', 'p00005']);
       expect(top.data?.b).toHaveLength(25);
@@ -118,10 +123,19 @@ export function productsSuite(backend: Backend): void {
         'mutation { createProduct(input: { name: " Kettle ", description: "Boils.", price: 2500, weight: 900, category: "home" }) { id name description price weight category createdAt } }',
       );
       expect(created.errors).toBeUndefined();
-      expect(created.data?.createProduct).toMatchObject({ name: 'Kettle', description: 'Boils.', price: 2500, weight: 900, category: 'home' });
+      expect(created.data?.createProduct).toMatchObject({
+        name: 'Kettle',
+        description: 'Boils.',
+        price: 2500,
+        weight: 900,
+        category: 'home',
+      });
       const id = created.data!.createProduct.id;
 
-      const updated = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: 0, name: "Free kettle" }) { name price weight } }', { id });
+      const updated = await client.query(
+        'mutation($id: ID!) { updateProduct(id: $id, input: { price: 0, name: "Free kettle" }) { name price weight } }',
+        { id },
+      );
       expect(updated.errors).toBeUndefined();
       expect(updated.data?.updateProduct).toEqual({ name: 'Free kettle', price: 0, weight: 900 });
       const read = await client.query('query($id: ID!) { product(id: $id) { name price category } }', { id });
@@ -130,7 +144,11 @@ export function productsSuite(backend: Backend): void {
       const create = (input: string) => client.query(`mutation { createProduct(input: { ${input} }) { id } }`);
       const valid = { name: '"A"', description: '""', price: '1', weight: '1', category: '"toys"' };
       const invalid = async (field: keyof typeof valid, value: string) => {
-        const res = await create(Object.entries({ ...valid, [field]: value }).map(([k, v]) => `${k}: ${v}`).join(', '));
+        const res = await create(
+          Object.entries({ ...valid, [field]: value })
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', '),
+        );
         expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: `input.${field}` });
       };
       await invalid('price', '-1');

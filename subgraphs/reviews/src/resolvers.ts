@@ -29,10 +29,12 @@ export const resolvers: Resolvers = {
   },
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    reviews: async (user, { first }, { loaders, pageMax }) => (await loaders.reviewsByAuthor.load({ id: user.id, first: boundedFirst(first, pageMax) })) ?? [],
+    reviews: async (user, { first }, { loaders, pageMax }) =>
+      (await loaders.reviewsByAuthor.load({ id: user.id, first: boundedFirst(first, pageMax) })) ?? [],
   },
   Product: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    reviews: async (product, { first }, { loaders, pageMax }) => (await loaders.reviewsByProduct.load({ id: product.id, first: boundedFirst(first, pageMax) })) ?? [],
+    reviews: async (product, { first }, { loaders, pageMax }) =>
+      (await loaders.reviewsByProduct.load({ id: product.id, first: boundedFirst(first, pageMax) })) ?? [],
   },
 };

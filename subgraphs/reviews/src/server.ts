@@ -21,7 +21,11 @@ export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, C
       versions: [1],
       handle: async (trx: Kysely<never>, event: EventEnvelope) => {
         const p = event.payload as { id: string; name: string; discontinued?: boolean };
-        await ReviewsRepository.applyProduct(trx as unknown as Kysely<ReviewsDB>, { id: p.id, name: p.name, discontinued: p.discontinued === true });
+        await ReviewsRepository.applyProduct(trx as unknown as Kysely<ReviewsDB>, {
+          id: p.id,
+          name: p.name,
+          discontinued: p.discontinued === true,
+        });
       },
     };
     return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project };

@@ -52,7 +52,13 @@ export function reviewsSuite(backend: Backend): void {
     });
 
     it("lists a user's reviews newest first", async () => {
-      const res = await client.query<Entities>(entitiesQuery('User'), { r: [{ __typename: 'User', id: 'u00001' }, { __typename: 'User', id: 'nobody' }], n: 3 });
+      const res = await client.query<Entities>(entitiesQuery('User'), {
+        r: [
+          { __typename: 'User', id: 'u00001' },
+          { __typename: 'User', id: 'nobody' },
+        ],
+        n: 3,
+      });
       expect(res.errors).toBeUndefined();
       expect(res.data!._entities[0]?.reviews.map((r) => r.id)).toEqual(newest('authorId', 'u00001', 3));
       expect(res.data!._entities[1]?.reviews).toEqual([]);
@@ -76,7 +82,9 @@ export function reviewsSuite(backend: Backend): void {
       ]);
       const res = await client.query<Entities>(entitiesQuery('Product'), { r: [{ __typename: 'Product', id: 'p00003' }], n: 1 });
       expect(res.data!._entities[0]?.reviews[0]?.id).toBe(added.data!.addReview.id);
-      const review = await client.query<{ review: { body: string } | null }>('query($id: ID!) { review(id: $id) { body } }', { id: added.data!.addReview.id });
+      const review = await client.query<{ review: { body: string } | null }>('query($id: ID!) { review(id: $id) { body } }', {
+        id: added.data!.addReview.id,
+      });
       expect(review.data?.review?.body).toBe('Lovely');
 
       for (const [input, field] of [

@@ -33,7 +33,11 @@ export class UsersRepository {
   /** One round trip for any number of ids; the result follows `ids`, null where missing. */
   async byIds(ids: readonly string[]): Promise<(UserRow | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.store.db.selectFrom('users').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('users')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     const found = new Map(rows.map((r) => [r.id, toUser(r)]));
     return ids.map((id) => found.get(id) ?? null);
   }
@@ -58,7 +62,9 @@ export class UsersRepository {
     try {
       await this.store.db.transaction().execute(async (trx) => {
         await trx.insertInto('users').values(row).execute();
-        await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'UserCreated', aggregateId: row.id, payload: { id: row.id, name: row.name } }]);
+        await appendEvents(trx as unknown as Kysely<never>, this.events.source, [
+          { type: 'UserCreated', aggregateId: row.id, payload: { id: row.id, name: row.name } },
+        ]);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${quote(input.email)} is already registered`, 'input.email');
@@ -81,7 +87,9 @@ export class UsersRepository {
         await trx.updateTable('users').set(values).where('id', '=', id).execute();
         // The payload carries the public fields only: an email is not every service's business.
         const after = { ...before, ...values };
-        await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'UserUpdated', aggregateId: id, payload: { id, name: after.name } }]);
+        await appendEvents(trx as unknown as Kysely<never>, this.events.source, [
+          { type: 'UserUpdated', aggregateId: id, payload: { id, name: after.name } },
+        ]);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${quote(patch.email)} is already registered`, 'input.email');

@@ -25,7 +25,11 @@ export class StockRepository {
   /** One round trip for any number of product ids; the result follows `ids`, null where there is no record. */
   async byProductIds(ids: readonly string[]): Promise<(StockRow | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.store.db.selectFrom('stock').selectAll().where('product_id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('stock')
+      .selectAll()
+      .where('product_id', 'in', [...new Set(ids)])
+      .execute();
     const found = new Map(rows.map((r) => [r.product_id, toStock(r)]));
     return ids.map((id) => found.get(id) ?? null);
   }

@@ -3,21 +3,23 @@ import type { Kysely, Migration } from '@shop/store';
 
 /** The columns both order read models share: the order's state, flattened. */
 function orderStateTable(db: Kysely<unknown>, name: string) {
-  return db.schema
-    .createTable(name)
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('customer_id', 'text', (c) => c.notNull())
-    .addColumn('status', 'text', (c) => c.notNull())
-    // JSON: [{ productId, quantity, unitPrice }] in the order first added.
-    .addColumn('lines', 'text', (c) => c.notNull())
-    .addColumn('line_count', 'integer', (c) => c.notNull())
-    .addColumn('total', 'integer', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
-    .addColumn('placed_at', 'text')
-    .addColumn('cancelled_at', 'text')
-    .addColumn('cancel_reason', 'text')
-    .addColumn('version', 'integer', (c) => c.notNull())
-    .addColumn('updated_at', 'text', (c) => c.notNull());
+  return (
+    db.schema
+      .createTable(name)
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('customer_id', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      // JSON: [{ productId, quantity, unitPrice }] in the order first added.
+      .addColumn('lines', 'text', (c) => c.notNull())
+      .addColumn('line_count', 'integer', (c) => c.notNull())
+      .addColumn('total', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('placed_at', 'text')
+      .addColumn('cancelled_at', 'text')
+      .addColumn('cancel_reason', 'text')
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+  );
 }
 
 /**
@@ -57,7 +59,10 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>) {
       // The users orders knows of, from accounts' UserCreated: an order is refused for a customer
       // accounts never created, without calling accounts.
-      await db.schema.createTable('customers').addColumn('id', 'text', (c) => c.primaryKey()).execute();
+      await db.schema
+        .createTable('customers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .execute();
     },
   },
 };

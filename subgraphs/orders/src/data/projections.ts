@@ -53,7 +53,11 @@ export const fromRow = (r: OrderRow): Order => ({
 });
 
 /** A stored event as the domain sees it. */
-export const toDomainEvent = (e: RecordedEvent): RecordedOrderEvent => ({ ...toOrderEvent(e.type, e.data), version: e.version, recordedAt: e.recordedAt });
+export const toDomainEvent = (e: RecordedEvent): RecordedOrderEvent => ({
+  ...toOrderEvent(e.type, e.data),
+  version: e.version,
+  recordedAt: e.recordedAt,
+});
 
 /**
  * A read model holding each order's state, kept by the domain's own `evolve`, so the projection,
@@ -72,7 +76,11 @@ function orderStateProjection(name: string, table: keyof OrderReadModels): Proje
       if (row && Number(row.version) >= event.version) return;
       const next = toRow(evolve(row ? fromRow(row) : null, toDomainEvent(event)));
       const { id: _id, ...changes } = next;
-      await db.insertInto(t).values(next).onConflict((oc) => oc.column('id').doUpdateSet(changes)).execute();
+      await db
+        .insertInto(t)
+        .values(next)
+        .onConflict((oc) => oc.column('id').doUpdateSet(changes))
+        .execute();
     },
     async reset(trx) {
       await on(trx).deleteFrom(t).execute();
@@ -81,4 +89,7 @@ function orderStateProjection(name: string, table: keyof OrderReadModels): Proje
 }
 
 /** The order view (Query.order, Order entities) and the per-customer summaries (User.orders). */
-export const orderProjections: Projection[] = [orderStateProjection('order_view', 'order_view'), orderStateProjection('customer_orders', 'customer_orders')];
+export const orderProjections: Projection[] = [
+  orderStateProjection('order_view', 'order_view'),
+  orderStateProjection('customer_orders', 'customer_orders'),
+];

@@ -43,7 +43,10 @@ export interface ExecuteResult {
  * retry. The event store's own error (a generic library's, no client code) stays as the cause.
  */
 const concurrencyConflict = (err: ConcurrencyError): DomainError =>
-  new DomainError('CONCURRENCY_CONFLICT', err.message, undefined, { details: { expectedVersion: err.expectedVersion, actualVersion: err.actualVersion }, cause: err });
+  new DomainError('CONCURRENCY_CONFLICT', err.message, undefined, {
+    details: { expectedVersion: err.expectedVersion, actualVersion: err.actualVersion },
+    cause: err,
+  });
 
 /** The orders seed: how many deterministic orders an empty store starts with. */
 export const SEED_ORDERS = 60;
@@ -74,7 +77,12 @@ export class OrdersRepository {
     private readonly logger?: Logger,
   ) {
     this.events = new EventStore(store as Store<unknown>);
-    this.projections = new ProjectionRunner({ store: store as Store<unknown>, events: this.events, projections: orderProjections, ...(logger ? { logger } : {}) });
+    this.projections = new ProjectionRunner({
+      store: store as Store<unknown>,
+      events: this.events,
+      projections: orderProjections,
+      ...(logger ? { logger } : {}),
+    });
   }
 
   /** The write side's state of an order: its whole stream, folded. Never used to answer queries. */
@@ -146,15 +154,26 @@ export class OrdersRepository {
   /** A line's price: from orders' own projection of the catalogue, never a call to products. */
   async priceOf(productId: string): Promise<number> {
     const row = await this.store.db.selectFrom('product_prices').selectAll().where('id', '=', productId).executeTakeFirst();
-    if (!row) throw new DomainError('NOT_FOUND', `product ${quote(productId)} is unknown to orders (a new product can take a moment to arrive)`, 'productId');
-    if (Number(row.discontinued) === 1) throw new DomainError('CONFLICT', `product ${quote(productId)} is discontinued and cannot be ordered`, 'productId');
+    if (!row)
+      throw new DomainError(
+        'NOT_FOUND',
+        `product ${quote(productId)} is unknown to orders (a new product can take a moment to arrive)`,
+        'productId',
+      );
+    if (Number(row.discontinued) === 1)
+      throw new DomainError('CONFLICT', `product ${quote(productId)} is discontinued and cannot be ordered`, 'productId');
     return Number(row.price);
   }
 
   /** Refuses a customer accounts never created (as orders knows from its events); never calls accounts. */
   async requireCustomer(customerId: string): Promise<void> {
     const row = await this.store.db.selectFrom('customers').select('id').where('id', '=', customerId).executeTakeFirst();
-    if (!row) throw new DomainError('NOT_FOUND', `customer ${quote(customerId)} is unknown to orders (a new user can take a moment to arrive)`, 'customerId');
+    if (!row)
+      throw new DomainError(
+        'NOT_FOUND',
+        `customer ${quote(customerId)} is unknown to orders (a new user can take a moment to arrive)`,
+        'customerId',
+      );
   }
 
   // ---- reads from the read models ------------------------------------------------------------
@@ -162,7 +181,11 @@ export class OrdersRepository {
   /** Orders by id from the order view, in `ids` order, null where missing. One round trip. */
   async byIds(ids: readonly string[]): Promise<(Order | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.store.db.selectFrom('order_view').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('order_view')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     const found = new Map(rows.map((r) => [r.id, fromRow(r)]));
     return ids.map((id) => found.get(id) ?? null);
   }
@@ -193,7 +216,9 @@ export class OrdersRepository {
       .selectFrom('customer_orders')
       .selectAll()
       .where('customer_id', '=', customerId)
-      .where((eb) => eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]))
+      .where((eb) =>
+        eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+      )
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .limit(limit)
@@ -225,14 +250,19 @@ export class OrdersRepository {
       this.store.db.selectFrom('customer_orders').selectAll().orderBy('id').execute(),
       this.projections.checkpoints(),
     ]);
-    const plain = (rows: OrderRow[]) => rows.map((r) => ({ ...r, total: Number(r.total), version: Number(r.version), line_count: Number(r.line_count) }));
+    const plain = (rows: OrderRow[]) =>
+      rows.map((r) => ({ ...r, total: Number(r.total), version: Number(r.version), line_count: Number(r.line_count) }));
     return { orderView: plain(orderView), customerOrders: plain(customerOrders), checkpoints };
   }
 
   // ---- products' events ----------------------------------------------------------------------
 
   /** Applies a product event to the price projection, inside the consumer's transaction. */
-  static async applyProduct(trx: Kysely<OrdersDB>, product: { id: string; price: number; discontinued: boolean }, sourceVersion: number): Promise<void> {
+  static async applyProduct(
+    trx: Kysely<OrdersDB>,
+    product: { id: string; price: number; discontinued: boolean },
+    sourceVersion: number,
+  ): Promise<void> {
     const row = { id: product.id, price: product.price, discontinued: product.discontinued ? 1 : 0, source_version: sourceVersion };
     await trx
       .insertInto('product_prices')
@@ -249,7 +279,11 @@ export class OrdersRepository {
 
   /** Records a user from accounts' events, inside the consumer's transaction; repeats are no-ops. */
   static async applyCustomer(trx: Kysely<OrdersDB>, id: string): Promise<void> {
-    await trx.insertInto('customers').values({ id }).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await trx
+      .insertInto('customers')
+      .values({ id })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
   }
 
   // ---- seed ----------------------------------------------------------------------------------
@@ -260,13 +294,23 @@ export class OrdersRepository {
    * deterministic orders, written as commands so they have real event streams and outbox rows.
    */
   async seed(sizes: SeedSizes): Promise<number> {
-    const known = await this.store.db.selectFrom('product_prices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const known = await this.store.db
+      .selectFrom('product_prices')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     let rows = 0;
-    const customers = await this.store.db.selectFrom('customers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const customers = await this.store.db
+      .selectFrom('customers')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     if (Number(customers.n) === 0) {
       await this.store.db.transaction().execute(async (trx) => {
         for (const batch of chunks(seedUsers(sizes), 500)) {
-          await trx.insertInto('customers').values(batch.map((u) => ({ id: u.id }))).onConflict((oc) => oc.column('id').doNothing()).execute();
+          await trx
+            .insertInto('customers')
+            .values(batch.map((u) => ({ id: u.id })))
+            .onConflict((oc) => oc.column('id').doNothing())
+            .execute();
           rows += batch.length;
         }
       });
@@ -274,7 +318,10 @@ export class OrdersRepository {
     if (Number(known.n) === 0) {
       await this.store.db.transaction().execute(async (trx) => {
         for (const batch of chunks(seedProducts(sizes), 500)) {
-          await trx.insertInto('product_prices').values(batch.map((p) => ({ id: p.id, price: p.price, discontinued: 0, source_version: 0 }))).execute();
+          await trx
+            .insertInto('product_prices')
+            .values(batch.map((p) => ({ id: p.id, price: p.price, discontinued: 0, source_version: 0 })))
+            .execute();
           rows += batch.length;
         }
       });

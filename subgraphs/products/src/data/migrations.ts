@@ -20,7 +20,10 @@ export const migrations: Record<string, Migration> = {
   },
   '0002_discontinued_and_ratings': {
     async up(db: Kysely<unknown>) {
-      await db.schema.alterTable('products').addColumn('discontinued', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('products')
+        .addColumn('discontinued', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
       // A local read model of reviews, fed by ReviewAdded events: rating fields never call reviews.
       await db.schema
         .createTable('product_ratings')

@@ -83,7 +83,11 @@ export class ProductsRepository {
   /** One round trip for any number of ids; the result follows `ids`, null where missing. */
   async byIds(ids: readonly string[]): Promise<(ProductRow | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.store.db.selectFrom('products').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('products')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     const found = new Map(rows.map((r) => [r.id, toProduct(r)]));
     return ids.map((id) => found.get(id) ?? null);
   }
@@ -118,7 +122,9 @@ export class ProductsRepository {
     const product = toProduct(row);
     await this.store.db.transaction().execute(async (trx) => {
       await trx.insertInto('products').values(row).execute();
-      await appendEvents(trx as unknown as Kysely<never>, this.events.source, [{ type: 'ProductCreated', aggregateId: row.id, payload: snapshot(product) }]);
+      await appendEvents(trx as unknown as Kysely<never>, this.events.source, [
+        { type: 'ProductCreated', aggregateId: row.id, payload: snapshot(product) },
+      ]);
     });
     this.events.committed();
     return product;
@@ -158,8 +164,14 @@ export class ProductsRepository {
   /** Ratings by product id in one round trip; a product nobody reviewed has none. */
   async ratings(ids: readonly string[]): Promise<(Rating | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.store.db.selectFrom('product_ratings').selectAll().where('product_id', 'in', [...new Set(ids)]).execute();
-    const found = new Map(rows.map((r) => [r.product_id, { productId: r.product_id, reviewCount: Number(r.review_count), ratingSum: Number(r.rating_sum) }]));
+    const rows = await this.store.db
+      .selectFrom('product_ratings')
+      .selectAll()
+      .where('product_id', 'in', [...new Set(ids)])
+      .execute();
+    const found = new Map(
+      rows.map((r) => [r.product_id, { productId: r.product_id, reviewCount: Number(r.review_count), ratingSum: Number(r.rating_sum) }]),
+    );
     return ids.map((id) => found.get(id) ?? null);
   }
 

@@ -45,7 +45,11 @@ export class ReviewsRepository {
   /** One round trip for any number of ids; the result follows `ids`, null where missing. */
   async byIds(ids: readonly string[]): Promise<(ReviewRow | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.store.db.selectFrom('reviews').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('reviews')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     const found = new Map(rows.map((r) => [r.id, toReview(r)]));
     return ids.map((id) => found.get(id) ?? null);
   }
@@ -65,13 +69,7 @@ export class ReviewsRepository {
       .select(sql<number>`row_number() over (partition by ${sql.ref(column)} order by created_at desc, id desc)`.as('rn'))
       .where(column, 'in', [...groups.keys()])
       .as('ranked');
-    const rows = await this.store.db
-      .selectFrom(ranked)
-      .selectAll()
-      .where('rn', '<=', first)
-      .orderBy(column)
-      .orderBy('rn')
-      .execute();
+    const rows = await this.store.db.selectFrom(ranked).selectAll().where('rn', '<=', first).orderBy(column).orderBy('rn').execute();
     for (const row of rows) groups.get(row[column])?.push(toReview(row));
     return parentIds.map((id) => groups.get(id) ?? []);
   }
@@ -90,8 +88,14 @@ export class ReviewsRepository {
    */
   async add(input: { authorId: string; productId: string; body: string; rating: number }): Promise<ReviewRow> {
     const product = await this.store.db.selectFrom('product_view').selectAll().where('id', '=', input.productId).executeTakeFirst();
-    if (!product) throw new DomainError('NOT_FOUND', `product ${quote(input.productId)} is unknown to reviews (a new product can take a moment to arrive)`, 'input.productId');
-    if (Number(product.discontinued) === 1) throw new DomainError('CONFLICT', `product ${quote(input.productId)} is discontinued and takes no new reviews`, 'input.productId');
+    if (!product)
+      throw new DomainError(
+        'NOT_FOUND',
+        `product ${quote(input.productId)} is unknown to reviews (a new product can take a moment to arrive)`,
+        'input.productId',
+      );
+    if (Number(product.discontinued) === 1)
+      throw new DomainError('CONFLICT', `product ${quote(input.productId)} is discontinued and takes no new reviews`, 'input.productId');
     const row: Row = {
       id: randomUUID(),
       author_id: input.authorId,
@@ -138,11 +142,17 @@ export class ReviewsRepository {
   async seed(sizes: SeedSizes): Promise<number> {
     // The projection starts from the seed catalogue (the generator products seeds from); from
     // then on products' events keep it current.
-    const known = await this.store.db.selectFrom('product_view').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const known = await this.store.db
+      .selectFrom('product_view')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     if (Number(known.n) === 0) {
       await this.store.db.transaction().execute(async (trx) => {
         for (const batch of chunks(seedProducts(sizes), 500)) {
-          await trx.insertInto('product_view').values(batch.map((p) => ({ id: p.id, name: p.name, discontinued: 0 }))).execute();
+          await trx
+            .insertInto('product_view')
+            .values(batch.map((p) => ({ id: p.id, name: p.name, discontinued: 0 })))
+            .execute();
         }
       });
     }
