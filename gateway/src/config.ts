@@ -9,6 +9,7 @@ import {
   loadConfig,
   logLevel,
   optionalString,
+  nonNegativeInt,
   optionalUrl,
   port,
   positiveInt,
@@ -26,6 +27,8 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** `SUBGRAPH_<NAME>_URL`: a routing URL override for subgraph `<name>` (matched ignoring case). */
 const OVERRIDE_VARIABLE = /^SUBGRAPH_(.+)_URL$/i;
+/** `SUBGRAPH_<NAME>_TIMEOUT_MS`: subgraph `<name>`'s own timeout, instead of `SUBGRAPH_TIMEOUT_MS`. */
+const TIMEOUT_VARIABLE = /^SUBGRAPH_(.+)_TIMEOUT_MS$/i;
 
 /** The gateway process's settings, read once from the environment. */
 export interface GatewayConfig {
@@ -54,6 +57,18 @@ export interface GatewayConfig {
   explorer: boolean;
   /** `SUBGRAPH_TIMEOUT_MS`. @default 10000 */
   subgraphTimeoutMs: number;
+  /** `SUBGRAPH_<NAME>_TIMEOUT_MS`, by upper-cased name. @default {} */
+  subgraphTimeouts: Record<string, number>;
+  /** `REQUEST_TIMEOUT_MS`: every client request's deadline. @default 15000 */
+  requestTimeoutMs: number;
+  /**
+   * Resilience per subgraph: `BREAKER` (default true), `BREAKER_FAILURES` (consecutive failures
+   * that open it, default 5), `BREAKER_HALF_OPEN_MS` (default 5000), `SUBGRAPH_RETRIES` (retries of
+   * a query after a connection failure, default 2; 0: none).
+   */
+  resilience: { breaker: boolean; breakerFailures: number; breakerHalfOpenMs: number; retries: number };
+  /** `RATE_LIMIT_POINTS` requests per client per `RATE_LIMIT_WINDOW_S` (0 points: no limit). @default 1000 per 10 s */
+  rateLimit: { points: number; durationS: number };
   /**
    * `MAX_QUERY_DEPTH` (15), `MAX_QUERY_ALIASES` (50), `MAX_QUERY_DIRECTIVES` (50), `MAX_QUERY_TOKENS`
    * (2000): hostile documents are refused; `MAX_RESPONSE_BYTES` (5,000,000): a bigger response is
@@ -106,6 +121,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   // Override variables are open-ended, so their part of the schema is built from what is set.
   const overrideKeys = Object.keys(env).filter((key) => OVERRIDE_VARIABLE.test(key) && env[key] !== '');
   const overrideShape = Object.fromEntries(overrideKeys.map((key) => [key, optionalUrl('http', 'https')]));
+  const timeoutKeys = Object.keys(env).filter((key) => TIMEOUT_VARIABLE.test(key) && env[key] !== '');
+  const timeoutShape = Object.fromEntries(timeoutKeys.map((key) => [key, positiveInt(10_000)]));
   // Development tools default off in production; either can still be set explicitly. An invalid
   // NODE_ENV is reported by the schema below.
   const developmentTools = env.NODE_ENV !== 'production';
@@ -120,6 +137,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     INTROSPECTION: flag(developmentTools),
     EXPLORER: flag(developmentTools),
     SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
+    REQUEST_TIMEOUT_MS: positiveInt(15_000),
+    BREAKER: flag(true),
+    BREAKER_FAILURES: positiveInt(5),
+    BREAKER_HALF_OPEN_MS: positiveInt(5_000),
+    SUBGRAPH_RETRIES: nonNegativeInt(2),
+    RATE_LIMIT_POINTS: nonNegativeInt(1000),
+    RATE_LIMIT_WINDOW_S: positiveInt(10),
     REDIS_URL: optionalUrl('redis', 'rediss'),
     AMQP_URL: optionalUrl('amqp', 'amqps'),
     AMQP_NAMESPACE: commonSubgraphEnv.AMQP_NAMESPACE,
@@ -142,6 +166,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     TRUSTED_DOCUMENTS_PATH: optionalString,
     INIT_CWD: optionalString,
     ...overrideShape,
+    ...timeoutShape,
   });
   const raw = loadConfig(schema, env);
 
@@ -173,6 +198,17 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     introspection: raw.INTROSPECTION,
     explorer: raw.EXPLORER,
     subgraphTimeoutMs: raw.SUBGRAPH_TIMEOUT_MS,
+    subgraphTimeouts: Object.fromEntries(
+      timeoutKeys.map((key) => [(TIMEOUT_VARIABLE.exec(key)?.[1] ?? key).toUpperCase(), (raw as Record<string, unknown>)[key] as number]),
+    ),
+    requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
+    resilience: {
+      breaker: raw.BREAKER,
+      breakerFailures: raw.BREAKER_FAILURES,
+      breakerHalfOpenMs: raw.BREAKER_HALF_OPEN_MS,
+      retries: raw.SUBGRAPH_RETRIES,
+    },
+    rateLimit: { points: raw.RATE_LIMIT_POINTS, durationS: raw.RATE_LIMIT_WINDOW_S },
     subgraphUrlOverrides,
     trustedDocuments: {
       mode: raw.TRUSTED_DOCUMENTS,
@@ -240,6 +276,14 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     watch: config.watch,
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
+    subgraphTimeouts: config.subgraphTimeouts,
+    requestTimeoutMs: config.requestTimeoutMs,
+    breaker: config.resilience.breaker
+      ? { failures: config.resilience.breakerFailures, halfOpenAfterMs: config.resilience.breakerHalfOpenMs }
+      : false,
+    retry: config.resilience.retries > 0 ? { retries: config.resilience.retries } : false,
+    loadShedding: config.limits.shedding,
+    rateLimit: config.rateLimit.points > 0 ? config.rateLimit : false,
     introspection: config.introspection,
     explorer: config.explorer,
     // Stack traces and logged query plans are for development; production masks instead.

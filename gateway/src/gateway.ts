@@ -5,15 +5,25 @@ import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import responseCachePlugin from '@apollo/server-plugin-response-cache';
-import { KeyvAdapter } from '@apollo/utils.keyvadapter';
-import type { CacheStore } from '@shop/cache';
-import { BatchingDataSource, EntityCache, type FetchLayers, allLayersOn, createTransport } from './fetch';
+import { type CacheStore, apolloKeyValueCache, openCacheStore } from '@shop/cache';
+import {
+  BatchingDataSource,
+  type BreakerOptions,
+  EntityCache,
+  type FetchLayers,
+  type RetryOptions,
+  allLayersOn,
+  createTransport,
+  defaultBreakerOptions,
+  defaultRetryOptions,
+} from './fetch';
 import type { Bus, Subscription } from '@shop/events';
 import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import type { Counter, Registry } from 'prom-client';
 import {
   type DocumentLimits,
+  type LoadSheddingOptions,
   type RouteHandler,
   type RunningServer,
   type CostDirectives,
@@ -26,6 +36,7 @@ import {
   emptyCostDirectives,
   inputGuardPlugin,
   defaultDocumentLimits,
+  defaultLoadShedding,
   documentLimitRules,
   listen,
   parseOptionsFor,
@@ -55,6 +66,8 @@ export interface GatewayContext extends BaseContext {
   logger: Logger;
   /** Aborted when the client goes away: the data sources cancel its subgraph requests. */
   signal?: AbortSignal;
+  /** When the client must be answered (epoch ms): subgraph requests get what is left. */
+  deadline?: number | undefined;
 }
 
 export interface GatewayOptions {
@@ -103,6 +116,26 @@ export interface GatewayOptions {
   subgraphUrlOverrides?: Record<string, string>;
   /** A subgraph request that takes longer fails with `SUBGRAPH_UNAVAILABLE`. @default 10_000 */
   subgraphTimeoutMs?: number;
+  /** Per-subgraph timeouts that replace `subgraphTimeoutMs`, by name (matched like `subgraphUrlOverrides`). @default {} */
+  subgraphTimeouts?: Record<string, number>;
+  /**
+   * Every client request's deadline (a client may ask for less with `x-request-timeout-ms`): no
+   * subgraph request is sent after it, each gets at most what is left, and the subgraphs stop
+   * resolving when it passes. @default 15_000
+   */
+  requestTimeoutMs?: number;
+  /** A circuit breaker per subgraph (`false`: none). @default defaultBreakerOptions */
+  breaker?: Partial<BreakerOptions> | false;
+  /** Retries of queries after a connection failure, never mutations (`false`: none). @default defaultRetryOptions */
+  retry?: Partial<RetryOptions> | false;
+  /** Load shedding: 503 OVERLOADED while the event loop lags or too many requests are in flight (`false`: none). @default defaultLoadShedding */
+  loadShedding?: Partial<LoadSheddingOptions> | false;
+  /**
+   * Requests per client per window, counted in `cacheStore` (Redis: shared by the replicas) or in
+   * memory; over it, 429 RATE_LIMITED with Retry-After (`false`: none). The client is the
+   * connection's address. @default { points: 1000, durationS: 10 }
+   */
+  rateLimit?: { points: number; durationS: number } | false;
   /**
    * `MAX_RESPONSE_BYTES`: a subgraph response over it is cut off (`RESPONSE_TOO_LARGE` at its
    * path), and so is a response to the client (one `RESPONSE_TOO_LARGE` error). @default 5_000_000
@@ -152,6 +185,9 @@ export interface GatewayOptions {
    */
   trustedDocuments?: TrustedDocumentsOptions;
 }
+
+/** Requests per client per window when `rateLimit` is not given: 100 a second on average, bursts of 1000. */
+export const defaultRateLimit = { points: 1000, durationS: 10 };
 
 /** A gateway that is built and serving its supergraph in-process, but not listening. */
 export interface Gateway {
@@ -326,6 +362,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { telemetry } = options;
   const logger = telemetry.logger;
   const timeoutMs = options.subgraphTimeoutMs ?? 10_000;
+  const subgraphTimeouts = new Map(Object.entries(options.subgraphTimeouts ?? {}).map(([name, ms]) => [normaliseName(name), ms]));
+  const breaker = options.breaker === false ? undefined : { ...defaultBreakerOptions, ...options.breaker };
+  const retry = options.retry === false ? undefined : { ...defaultRetryOptions, ...options.retry };
+  const rateLimit = options.rateLimit ?? defaultRateLimit;
   const debounceMs = options.watchDebounceMs ?? 100;
   const source = options.supergraph;
   const shouldWatch = (options.watch ?? true) && !('sdl' in source);
@@ -457,7 +497,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         layers,
         entityCache,
         onMutation: invalidate,
-        timeoutMs,
+        timeoutMs: subgraphTimeouts.get(normaliseName(name)) ?? timeoutMs,
+        breaker,
+        retry,
       });
     },
   });
@@ -530,7 +572,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(options.plugins ?? []),
     ],
     // APQ and the response cache share the entity cache's store (Redis or the in-memory LRU).
-    ...(cacheStore ? { cache: new KeyvAdapter(cacheStore.cache('apollo').keyv) } : {}),
+    ...(cacheStore ? { cache: apolloKeyValueCache(cacheStore.cache('apollo')) } : {}),
     // With trusted documents enforced, APQ registration would let any client add a document.
     ...(trustedDocuments?.mode === 'enforce' ? { persistedQueries: false as const } : {}),
   });
@@ -553,8 +595,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const server = createHttpServer<GatewayContext>({
     telemetry,
     apollo,
-    context: async ({ requestId, logger: requestLogger, signal }) => ({ requestId, logger: requestLogger, signal }),
+    context: async ({ requestId, logger: requestLogger, signal, deadline }) => ({ requestId, logger: requestLogger, signal, deadline }),
     responseLimit: options.maxResponseBytes,
+    requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+    admission: {
+      loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding },
+      rateLimiter:
+        rateLimit === false ? undefined : (cacheStore ?? openCacheStore({ telemetry })).rateLimiter({ name: 'gateway', ...rateLimit }),
+    },
     // Ready means a supergraph is loaded (apollo.start resolved). Subgraphs being down is not
     // a reason to leave the rotation: the gateway still answers, with partial data and coded errors.
     ready: async () => !stopped,

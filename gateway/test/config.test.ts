@@ -16,6 +16,10 @@ describe('loadGatewayConfig', () => {
       introspection: true,
       explorer: true,
       subgraphTimeoutMs: 10_000,
+      subgraphTimeouts: {},
+      requestTimeoutMs: 15_000,
+      resilience: { breaker: true, breakerFailures: 5, breakerHalfOpenMs: 5_000, retries: 2 },
+      rateLimit: { points: 1000, durationS: 10 },
       subgraphUrlOverrides: {},
       redisUrl: undefined,
       amqpUrl: undefined,
@@ -24,6 +28,7 @@ describe('loadGatewayConfig', () => {
         document: { depth: 15, aliases: 50, directives: 50, tokens: 1000, fields: 2000 },
         responseBytes: 5_000_000,
         cost: { maxCost: 5000, defaultListSize: 10 },
+        shedding: { maxEventLoopDelayMs: 500, maxInFlight: 2000 },
       },
       cost: { maxCost: 5000, mode: 'enforce', reportActual: false, defaultListSize: 10 },
       layers: {
@@ -53,6 +58,7 @@ describe('loadGatewayConfig', () => {
       document: { depth: 15, aliases: 50, directives: 50, tokens: 500, fields: 2000 },
       responseBytes: 1000,
       cost: { maxCost: 80, defaultListSize: 3 },
+      shedding: { maxEventLoopDelayMs: 500, maxInFlight: 2000 },
     });
     expect(config.cost).toEqual({ maxCost: 80, mode: 'measure', reportActual: true, defaultListSize: 3 });
     expect(() => loadGatewayConfig({ COST_MODE: 'lenient' })).toThrow(/COST_MODE/);

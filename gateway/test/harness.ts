@@ -65,7 +65,7 @@ export const DISTINCT_BOOK_AUTHORS = new Set(BOOKS.map((b) => b.authorId)).size;
 export interface FixtureControl {
   /** Latency of `Query.books`, so that requests are in flight while the gateway reloads. */
   booksLatencyMs: number;
-  /** When set, `Query.books` waits for it: a hung subgraph. */
+  /** When set, `Query.books` and `Query.book` wait for it: a hung subgraph. */
   booksHang?: Promise<void>;
   /** Every `x-request-id` each subgraph received. */
   requestIds: { authors: string[]; books: string[] };
@@ -128,7 +128,8 @@ export async function startFixtures(): Promise<Fixtures> {
           if (control.booksLatencyMs > 0) await delay(control.booksLatencyMs);
           return BOOKS;
         },
-        book: (_: unknown, { id }: { id: string }) => {
+        book: async (_: unknown, { id }: { id: string }) => {
+          if (control.booksHang) await control.booksHang;
           if (!/^\d+$/.test(id)) {
             throw new GraphQLError(`Book id must be numeric, received ${JSON.stringify(id)}`, {
               extensions: { code: 'BAD_USER_INPUT', field: 'id' },

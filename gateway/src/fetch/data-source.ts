@@ -52,7 +52,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const { request } = options;
     const query = request.query ?? '';
     const incoming = options.kind === GraphQLDataSourceRequestKind.INCOMING_OPERATION;
-    const context = incoming ? (options.context as { requestId?: unknown; signal?: unknown }) : undefined;
+    const context = incoming ? (options.context as { requestId?: unknown; signal?: unknown; deadline?: unknown }) : undefined;
     const variables = request.variables ?? {};
     const mutation = MUTATION.test(query);
     const reps = variables.representations;
@@ -64,6 +64,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       headers: {},
       // Aborted when the client goes away: its subgraph requests are cancelled rather than left running.
       signal: context?.signal instanceof AbortSignal ? context.signal : undefined,
+      deadline: typeof context?.deadline === 'number' ? context.deadline : undefined,
       cachePolicy: incoming ? cachePolicyOf(options.incomingRequestContext.overallCachePolicy) : undefined,
     };
 

@@ -2,7 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import { GraphQLError } from 'graphql';
 import type { Logger } from '@shop/telemetry';
 import type { Layer } from './layer';
-import { ResponseTooLargeError, UnusableResponseError } from './transport';
+import { BrokenCircuitError } from 'cockatiel';
+import { DeadlinePassedError, ResponseTooLargeError, UnusableResponseError } from './transport';
 
 /** The `extensions.code` of a subgraph that could not be reached, timed out or did not answer GraphQL. */
 export const SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE';
@@ -61,6 +62,17 @@ export function errorMappingLayer({ subgraph, url, logger, timeoutMs }: ErrorMap
       logger.warn({ subgraph, limit: err.limit }, 'subgraph response too large');
       return new GraphQLError(`Subgraph "${subgraph}" answered with more than ${err.limit} bytes`, {
         extensions: { code: 'RESPONSE_TOO_LARGE', serviceName: subgraph },
+      });
+    }
+    if (err instanceof BrokenCircuitError) {
+      // Not logged per request: the breaker's transition was, and the gauge shows it.
+      return new GraphQLError(`Subgraph "${subgraph}" is unavailable: failing fast after consecutive failures`, {
+        extensions: { code: SUBGRAPH_UNAVAILABLE, serviceName: subgraph, reason: 'circuit open' },
+      });
+    }
+    if (err instanceof DeadlinePassedError) {
+      return new GraphQLError(`Subgraph "${subgraph}" was not asked: the request's deadline passed`, {
+        extensions: { code: SUBGRAPH_UNAVAILABLE, serviceName: subgraph, reason: 'deadline passed' },
       });
     }
     if (signal?.aborted) {

@@ -47,6 +47,12 @@ export interface FetchRequest {
   readonly headers: Record<string, string>;
   /** The client's connection (or a shared one): aborted when it goes away. */
   readonly signal: AbortSignal | undefined;
+  /**
+   * When the client request must be answered (epoch ms, REQUEST_TIMEOUT_MS after it arrived):
+   * subgraph requests get at most what is left, and none is sent after it. A shared or merged
+   * request keeps its first caller's. Undefined for the gateway's own requests.
+   */
+  readonly deadline: number | undefined;
   /** The client operation's cache policy, restricted by the answer's hint. */
   readonly cachePolicy: CachePolicy | undefined;
   /**

@@ -1,4 +1,5 @@
 import type { Logger, Metrics } from '@shop/telemetry';
+import { type BreakerOptions, breakerLayer } from './breaker';
 import { cachePolicyLayer } from './cache-policy';
 import { dedupeLayer } from './dedupe';
 import { entityCacheLayer } from './entity-cache';
@@ -9,6 +10,7 @@ import { inflightLayer } from './inflight';
 import type { FetchRequest, FetchResponse, Layer } from './layer';
 import { mergeLayer } from './merge';
 import { requestIdLayer } from './request-id';
+import { type RetryOptions, retryLayer } from './retry';
 import { type Transport, transportLayer } from './transport';
 
 /** The switchable layers between the query planner and the subgraphs; responses are identical with any of them off. */
@@ -34,8 +36,12 @@ export interface DataSourceDeps {
   entityCache?: EntityCache | undefined;
   /** Evictions after mutations: called after each mutation with the entities its response names. @default undefined (none) */
   onMutation?: ((entities: ChangedEntity[]) => Promise<void>) | undefined;
-  /** The transport's timeout, named in the error of a request that exceeds it. */
+  /** This subgraph's timeout (SUBGRAPH_TIMEOUT_MS, or SUBGRAPH_<NAME>_TIMEOUT_MS), named in the error of a request that exceeds it. */
   timeoutMs: number;
+  /** The subgraph's circuit breaker, or none. @default undefined (none) */
+  breaker?: BreakerOptions | undefined;
+  /** Retries of queries after a connection failure, or none. @default undefined (none) */
+  retry?: RetryOptions | undefined;
 }
 
 /** A subgraph's whole fetch path: a request in, the subgraph's (or the caches') answer out. */
@@ -58,11 +64,15 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     ...(layers.merge ? [mergeLayer(), ...(layers.dedupe ? [dedupeLayer] : [])] : []),
     ...(layers.inflight ? [inflightLayer()] : []),
     errorMappingLayer({ subgraph, url, logger: deps.logger, timeoutMs: deps.timeoutMs }),
+    // Below sharing, so one retry or one fast failure serves every caller of a shared request;
+    // each retry passes the breaker, which ends them once it opens.
+    ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),
+    ...(deps.breaker ? [breakerLayer(subgraph, deps.metrics, deps.breaker)] : []),
   ];
 }
 
 /** Composes the layers over the transport, once per subgraph: a request allocates no closures. */
 export function composePipeline(subgraph: string, url: string, deps: DataSourceDeps): Fetch {
-  const send = transportLayer({ subgraph, url, transport: deps.transport, metrics: deps.metrics });
+  const send = transportLayer({ subgraph, url, transport: deps.transport, metrics: deps.metrics, timeoutMs: deps.timeoutMs });
   return fetchLayers(subgraph, url, deps).reduceRight<Fetch>((next, layer) => (request) => layer(request, next), send);
 }

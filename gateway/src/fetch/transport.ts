@@ -44,10 +44,31 @@ export class UnusableResponseError extends Error {
   }
 }
 
+/**
+ * Thrown instead of sending (or sending again) a subgraph request once the client request's
+ * deadline has passed: its answer could no longer reach the client.
+ */
+export class DeadlinePassedError extends Error {
+  readonly code = 'DEADLINE_PASSED';
+  constructor() {
+    super("the request's deadline passed");
+    this.name = 'DeadlinePassedError';
+  }
+}
+
+/**
+ * The header that tells a subgraph how many milliseconds the gateway will wait for this answer;
+ * the subgraph stops resolving after that (packages/server's http.ts).
+ */
+export const TIMEOUT_HEADER = 'x-request-timeout-ms';
+
 /** Sends GraphQL requests over HTTP/1.1 keep-alive pools. */
 export interface Transport {
-  /** `signal`: aborts the request (the client went away); the timeout applies either way. */
-  post(url: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<TransportResponse>;
+  /**
+   * `signal`: aborts the request (the client went away); `timeoutMs` (default: the transport's)
+   * applies either way.
+   */
+  post(url: string, body: string, headers: Record<string, string>, signal?: AbortSignal, timeoutMs?: number): Promise<TransportResponse>;
   close(): Promise<void>;
 }
 
@@ -66,8 +87,8 @@ export function createTransport(options: TransportOptions = {}): Transport {
     bodyTimeout: timeoutMs,
   });
   return {
-    async post(url, body, headers, signal) {
-      const timeout = AbortSignal.timeout(timeoutMs);
+    async post(url, body, headers, signal, requestTimeoutMs = timeoutMs) {
+      const timeout = AbortSignal.timeout(requestTimeoutMs);
       const res = await request(url, {
         method: 'POST',
         body,
@@ -122,6 +143,8 @@ export interface TransportLayerOptions {
   url: string;
   transport: Transport;
   metrics: Metrics;
+  /** This subgraph's timeout (SUBGRAPH_TIMEOUT_MS or SUBGRAPH_<NAME>_TIMEOUT_MS). */
+  timeoutMs: number;
 }
 
 /**
@@ -133,12 +156,18 @@ export function transportLayer({
   url,
   transport,
   metrics,
+  timeoutMs,
 }: TransportLayerOptions): (request: FetchRequest) => Promise<FetchResponse> {
   const labels = { subgraph };
   return async (request) => {
+    // The subgraph's timeout, or less when the client request's deadline comes first: no subgraph
+    // works on an answer nobody will read.
+    const budget = request.deadline === undefined ? timeoutMs : Math.min(timeoutMs, request.deadline - Date.now());
+    if (budget <= 0) throw new DeadlinePassedError();
     if (request.representations) metrics.entityRepresentations.inc(labels, request.representations.length);
     metrics.subgraphRequests.inc(labels);
-    const response = await transport.post(url, bodyOf(request), request.headers, request.signal);
+    const headers = { ...request.headers, [TIMEOUT_HEADER]: String(Math.ceil(budget)) };
+    const response = await transport.post(url, bodyOf(request), headers, request.signal, budget);
     // A subgraph that answers a GraphQL body with a 4xx/5xx status (Apollo Server does for
     // invalid variables) still told us what went wrong: pass its errors, codes intact.
     if (isGraphQLBody(response.body) && (response.status < 300 || (response.body.errors?.length ?? 0) > 0)) {

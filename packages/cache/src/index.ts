@@ -1,6 +1,7 @@
 import KeyvRedis, { type RedisClientType, createClient } from '@keyv/redis';
 import Keyv from 'keyv';
 import { LRUCache } from 'lru-cache';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Telemetry } from '@shop/telemetry';
 
 export { Keyv };
@@ -31,16 +32,14 @@ export interface CacheStoreOptions {
 /** One named cache (entity, users, apq, ...): keyv under the hood, every call bounded and fail-open. */
 export interface Cache {
   readonly name: string;
-  /** The keyv instance, for adapters that want one (Apollo's KeyvAdapter). Not fail-open by itself. */
-  readonly keyv: Keyv;
   get<T>(key: string): Promise<T | undefined>;
   /**
    * One round trip for all keys (MGET on Redis); `undefined` for a miss, in key order. Pass
    * `count: false` when the caller counts hits itself (some keys are bookkeeping, not look-ups).
    */
   getMany<T>(keys: readonly string[], options?: { count?: boolean }): Promise<(T | undefined)[]>;
-  /** @param ttlMs milliseconds (keyv's unit, not Apollo's seconds) */
-  set<T>(key: string, value: T, ttlMs: number): Promise<void>;
+  /** @param ttlMs milliseconds (keyv's unit, not Apollo's seconds); undefined: kept until evicted */
+  set<T>(key: string, value: T, ttlMs: number | undefined): Promise<void>;
   setMany<T>(entries: ReadonlyArray<{ key: string; value: T; ttlMs: number }>): Promise<void>;
   delete(keys: string | readonly string[]): Promise<void>;
 }
@@ -49,11 +48,40 @@ export interface Cache {
 export interface CacheStore {
   readonly kind: 'redis' | 'memory';
   cache(name: string): Cache;
+  /**
+   * A rate limiter whose counters live in the store (shared by every replica on Redis) behind the
+   * same timeout and breaker as every cache call: when Redis is down or slow, each process counts
+   * in memory instead, and a request is never refused or held up because the store failed.
+   */
+  rateLimiter(options: RateLimiterOptions): RateLimiter;
   /** True when the backing store answers (always true in memory). */
   ping(): Promise<boolean>;
   /** Resolves true once connected (at once in memory), false if not within `timeoutMs`. @default 2000 */
   connected(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** A fixed-window request budget per key. */
+export interface RateLimiterOptions {
+  /** Names the counters (a key prefix). */
+  name: string;
+  /** Requests allowed per key per window. */
+  points: number;
+  /** The window, in seconds. */
+  durationS: number;
+}
+
+export interface RateLimitVerdict {
+  allowed: boolean;
+  /** Requests left in the window (0 when refused). */
+  remaining: number;
+  /** When the window resets: the client's Retry-After. */
+  retryAfterMs: number;
+}
+
+export interface RateLimiter {
+  /** Counts one request for `key` and says whether it is within the budget. Never rejects. */
+  consume(key: string): Promise<RateLimitVerdict>;
 }
 
 class TimeoutError extends Error {}
@@ -155,6 +183,35 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     client.connect().catch((err: unknown) => warn(err, 'redis', 'connect'));
   }
 
+  const breakerGauge = telemetry.metrics.cacheBreakerOpen.labels({ service });
+  breakerGauge.set(0);
+  /**
+   * Every call to the store goes through here: bounded by the timeout, answered with `fallback`
+   * when it fails, skipped at once while the breaker is open.
+   */
+  const guarded = async <T>(name: string, op: string, fallback: T, fn: () => Promise<T>): Promise<T> => {
+    if (breaker.openUntil > Date.now()) {
+      warn(new Error(`cache bypassed after ${breaker.limit} timeouts in a row`), name, op);
+      return fallback;
+    }
+    try {
+      const value = await withTimeout(fn(), timeoutMs);
+      breaker.timeouts = 0;
+      if (breaker.probing) breakerGauge.set(0);
+      breaker.probing = false;
+      return value;
+    } catch (err) {
+      if (err instanceof TimeoutError && client && (breaker.probing || ++breaker.timeouts >= breaker.limit)) {
+        breaker.openUntil = Date.now() + breaker.openMs;
+        breaker.timeouts = 0;
+        breaker.probing = true;
+        breakerGauge.set(1);
+      }
+      warn(err, name, op);
+      return fallback;
+    }
+  };
+
   const caches = new Map<string, Cache>();
   const makeCache = (name: string): Cache => {
     // Plain JSON: what we cache is JSON already (no Buffers), and keyv's default (de)serializer,
@@ -173,26 +230,7 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     keyv.on('error', (err: unknown) => warn(err, name, 'store'));
     const hits = cacheRequests.labels({ service, cache: name, result: 'hit' });
     const misses = cacheRequests.labels({ service, cache: name, result: 'miss' });
-    const guard = async <T>(op: string, fallback: T, fn: () => Promise<T>): Promise<T> => {
-      if (breaker.openUntil > Date.now()) {
-        warn(new Error(`cache bypassed after ${breaker.limit} timeouts in a row`), name, op);
-        return fallback;
-      }
-      try {
-        const value = await withTimeout(fn(), timeoutMs);
-        breaker.timeouts = 0;
-        breaker.probing = false;
-        return value;
-      } catch (err) {
-        if (err instanceof TimeoutError && client && (breaker.probing || ++breaker.timeouts >= breaker.limit)) {
-          breaker.openUntil = Date.now() + breaker.openMs;
-          breaker.timeouts = 0;
-          breaker.probing = true;
-        }
-        warn(err, name, op);
-        return fallback;
-      }
-    };
+    const guard = <T>(op: string, fallback: T, fn: () => Promise<T>) => guarded(name, op, fallback, fn);
     const count = <T>(values: (T | undefined)[]) => {
       let hit = 0;
       for (const v of values) if (v !== undefined) hit++;
@@ -202,7 +240,6 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     };
     return {
       name,
-      keyv,
       get: async <T>(key: string) =>
         count([await guard<T | undefined>('get', undefined, async () => (await keyv.get<T>(key)) ?? undefined)])[0],
       getMany: async <T>(keys: readonly string[], opts?: { count?: boolean }) => {
@@ -235,6 +272,35 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
 
   return {
     kind: client ? 'redis' : 'memory',
+    rateLimiter({ name, points, durationS }) {
+      const keyPrefix = `${prefix}:ratelimit:${name}`;
+      const memory = new RateLimiterMemory({ points, duration: durationS, keyPrefix });
+      const shared = client
+        ? new RateLimiterRedis({ storeClient: client, useRedisPackage: true, points, duration: durationS, keyPrefix })
+        : undefined;
+      const verdictOf = (res: RateLimiterRes, allowed: boolean): RateLimitVerdict => ({
+        allowed,
+        remaining: allowed ? res.remainingPoints : 0,
+        retryAfterMs: res.msBeforeNext,
+      });
+      // rate-limiter-flexible rejects with a RateLimiterRes when the budget is spent, with an Error when the store fails.
+      const consumeOn = (limiter: RateLimiterAbstract, key: string) =>
+        limiter.consume(key).then(
+          (res) => verdictOf(res, true),
+          (err: unknown) => {
+            if (err instanceof RateLimiterRes) return verdictOf(err, false);
+            throw err;
+          },
+        );
+      return {
+        async consume(key) {
+          const verdict = shared
+            ? await guarded<RateLimitVerdict | undefined>('ratelimit', 'consume', undefined, () => consumeOn(shared, key))
+            : undefined;
+          return verdict ?? consumeOn(memory, key);
+        },
+      };
+    },
     cache(name) {
       let cache = caches.get(name);
       if (!cache) {
@@ -295,4 +361,26 @@ export async function cacheAside<V>(
     }),
   );
   return keys.map((k, i) => cached[i] ?? byKey.get(k) ?? null);
+}
+
+/** Apollo Server's cache interface (`@apollo/utils.keyvaluecache`), which APQ and the response cache use. */
+export interface ApolloKeyValueCache {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, options?: { ttl?: number | null }): Promise<void>;
+  delete(key: string): Promise<boolean | void>;
+}
+
+/**
+ * Apollo Server's cache (APQ, the response cache) over one of our caches, so that its calls are
+ * bounded and fail open like every other cache call: a Redis that is down or frozen costs at most
+ * the cache timeout per call until the breaker opens, never an error or a hang. (Apollo's
+ * KeyvAdapter over the raw keyv would let Redis's errors and stalls through to the client.)
+ */
+export function apolloKeyValueCache(cache: Cache): ApolloKeyValueCache {
+  return {
+    get: (key) => cache.get<string>(key),
+    // Apollo's TTLs are seconds; null or absent means no expiry.
+    set: (key, value, options) => cache.set(key, value, typeof options?.ttl === 'number' ? options.ttl * 1000 : undefined),
+    delete: (key) => cache.delete(key),
+  };
 }

@@ -1,6 +1,6 @@
 import { metricValue } from '@shop/telemetry';
 import { eventually, requireService, services, startOwnRedis, startProxy, testTelemetry } from '@shop/testing';
-import { openCacheStore } from '../src';
+import { apolloKeyValueCache, openCacheStore } from '../src';
 import { cacheContract } from './suite';
 
 beforeAll(() => requireService('redis'));
@@ -128,6 +128,48 @@ describe('a stalled Redis', () => {
       proxy.restore();
       expect((await eventually(timed, (c) => c.value === 'v', 5_000, 20)).value).toBe('v');
     } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe("Apollo's caches and the rate limiter on a stalled Redis", () => {
+  it('answer within the timeout (a miss, the in-memory count) and skip Redis once the breaker is open', async () => {
+    const telemetry = testTelemetry('stalled-apollo');
+    const proxy = await startProxy(services.redis);
+    const store = openCacheStore({
+      telemetry,
+      redisUrl: proxy.url,
+      timeoutMs: 50,
+      breakerTimeouts: 3,
+      breakerOpenMs: 60_000,
+      prefix: `apq-${process.pid}`,
+    });
+    const apollo = apolloKeyValueCache(store.cache('apollo'));
+    const limiter = store.rateLimiter({ name: 'stalled', points: 2, durationS: 60 });
+    try {
+      expect(await store.connected(5_000)).toBe(true);
+      await apollo.set('apq:1', 'doc', { ttl: 60 });
+      expect(await apollo.get('apq:1')).toBe('doc');
+      expect((await limiter.consume('client')).remaining).toBe(1);
+      proxy.stall();
+      const started = performance.now();
+      // Each call gives up after the timeout; the third timeout opens the breaker.
+      expect(await apollo.get('apq:1')).toBeUndefined();
+      await apollo.set('apq:2', 'doc2', { ttl: 60 });
+      expect((await limiter.consume('client')).allowed).toBe(true);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(await metricValue(telemetry.metrics.cacheBreakerOpen, {})).toBe(1);
+      // Open: at once, and the limiter counts in memory (its own window: 2 allowed, then refused).
+      const bypassed = performance.now();
+      expect(await apollo.get('apq:1')).toBeUndefined();
+      const counted = [];
+      for (let i = 0; i < 3; i++) counted.push((await limiter.consume('client')).allowed);
+      expect(counted).toEqual([true, false, false]);
+      expect(performance.now() - bypassed).toBeLessThan(45);
+    } finally {
+      proxy.restore();
       await store.close();
       await proxy.close();
     }

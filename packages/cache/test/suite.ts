@@ -1,6 +1,6 @@
 import { metricValue } from '@shop/telemetry';
-import { testTelemetry } from '@shop/testing';
-import { type CacheStore, cacheAside, openCacheStore } from '../src';
+import { eventually, testTelemetry } from '@shop/testing';
+import { type CacheStore, apolloKeyValueCache, cacheAside, openCacheStore } from '../src';
 
 /** The cache contract: the same behaviour over the in-memory LRU and over real Redis. */
 export function cacheContract(kind: 'memory' | 'redis', redisUrl: () => string | undefined): void {
@@ -13,6 +13,33 @@ export function cacheContract(kind: 'memory' | 'redis', redisUrl: () => string |
       expect(await store.connected(5_000)).toBe(true);
     });
     afterAll(() => store.close());
+
+    it("serves Apollo's cache interface (APQ, the response cache) with TTLs in seconds", async () => {
+      const apollo = apolloKeyValueCache(store.cache('apollo'));
+      await apollo.set('apq:abc', '{ __typename }', { ttl: 60 });
+      await apollo.set('forever', 'x', { ttl: null });
+      expect(await apollo.get('apq:abc')).toBe('{ __typename }');
+      expect(await apollo.get('forever')).toBe('x');
+      await apollo.set('short', 'y', { ttl: 0.05 });
+      await eventually(
+        () => apollo.get('short'),
+        (v) => v === undefined,
+        5_000,
+        20,
+      );
+      await apollo.delete('apq:abc');
+      expect(await apollo.get('apq:abc')).toBeUndefined();
+    });
+
+    it('rate-limits per key within a window, and says when to come back', async () => {
+      const limiter = store.rateLimiter({ name: `${ns}-rl`, points: 3, durationS: 60 });
+      const verdicts = [];
+      for (let i = 0; i < 4; i++) verdicts.push(await limiter.consume('1.2.3.4'));
+      expect(verdicts.map((v) => v.allowed)).toEqual([true, true, true, false]);
+      expect(verdicts.map((v) => v.remaining)).toEqual([2, 1, 0, 0]);
+      expect(verdicts[3]?.retryAfterMs).toBeGreaterThan(50_000);
+      expect((await limiter.consume('5.6.7.8')).allowed).toBe(true);
+    });
 
     it('is the kind asked for and answers ping', async () => {
       expect(store.kind).toBe(kind);

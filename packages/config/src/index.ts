@@ -87,6 +87,8 @@ export const limitsEnv = {
   MAX_RESPONSE_BYTES: positiveInt(5_000_000),
   MAX_COST: positiveInt(5000),
   COST_LIST_SIZE: positiveInt(10),
+  SHED_EVENT_LOOP_DELAY_MS: nonNegativeInt(500),
+  SHED_MAX_IN_FLIGHT: nonNegativeInt(2000),
 };
 
 /** What {@link limitsEnv} reads, as the options the servers take. */
@@ -96,6 +98,11 @@ export interface LimitsConfig {
   responseBytes: number;
   /** `MAX_COST` and `COST_LIST_SIZE`: the static cost limit (the gateway per operation, a subgraph per fetch). */
   cost: { maxCost: number; defaultListSize: number };
+  /**
+   * `SHED_EVENT_LOOP_DELAY_MS` and `SHED_MAX_IN_FLIGHT` (0: that check off): over either, new
+   * GraphQL requests get 503 OVERLOADED with Retry-After.
+   */
+  shedding: { maxEventLoopDelayMs: number; maxInFlight: number };
 }
 
 /** Maps the variables of {@link limitsEnv} to {@link LimitsConfig}. */
@@ -110,6 +117,7 @@ export function limitsFrom(raw: z.infer<z.ZodObject<typeof limitsEnv>>): LimitsC
     },
     responseBytes: raw.MAX_RESPONSE_BYTES,
     cost: { maxCost: raw.MAX_COST, defaultListSize: raw.COST_LIST_SIZE },
+    shedding: { maxEventLoopDelayMs: raw.SHED_EVENT_LOOP_DELAY_MS, maxInFlight: raw.SHED_MAX_IN_FLIGHT },
   };
 }
 

@@ -5,6 +5,7 @@ import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/serv
 import getPort from 'get-port';
 import { HeaderMap } from '@apollo/server';
 import type { Logger, Telemetry } from '@shop/telemetry';
+import { type AdmissionOptions, createAdmitter } from './admission';
 import { quote } from './client-errors';
 
 /** What a request handler sees besides Node's request and response. */
@@ -17,7 +18,18 @@ export interface RequestInfo {
    * (subgraph fetches at the gateway, resolvers in a subgraph) stops.
    */
   signal: AbortSignal;
+  /**
+   * When the caller stops waiting (epoch ms): the sooner of the server's `requestTimeoutMs` and the
+   * caller's `x-request-timeout-ms` header (the gateway sends what is left of its client's budget).
+   * Undefined when neither is set.
+   */
+  deadline: number | undefined;
 }
+
+/** The header a caller names its remaining patience in, in milliseconds. */
+export const REQUEST_TIMEOUT_HEADER = 'x-request-timeout-ms';
+/** A caller's `x-request-timeout-ms` above this is read as this. */
+const MAX_REQUEST_TIMEOUT_MS = 600_000;
 
 /** A route handler; return false to fall through to the next matching route (404 at the end). */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => Promise<boolean | void>;
@@ -41,6 +53,10 @@ export interface HttpServerOptions<TContext extends BaseContext> {
    * by a `RESPONSE_TOO_LARGE` error. @default 5_000_000
    */
   responseLimit?: number;
+  /** Load shedding (503) and rate limiting (429) of GraphQL requests; /health, /ready and /metrics are always answered. */
+  admission?: AdmissionOptions | undefined;
+  /** Every request's deadline, this long after it arrives (the gateway's REQUEST_TIMEOUT_MS). @default none */
+  requestTimeoutMs?: number | undefined;
 }
 
 /** A listening HTTP server that drains in-flight requests on `stop()`. */
@@ -252,6 +268,15 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   const responseLimit = options.responseLimit ?? 5_000_000;
   const routes = options.routes ?? {};
   const httpRequests = telemetry.metrics.httpRequests;
+  const admitter = createAdmitter(options.admission ?? {});
+  const requestsShed = telemetry.metrics.requestsShed;
+
+  const deadlineOf = (req: IncomingMessage, now: number): number | undefined => {
+    const header = req.headers[REQUEST_TIMEOUT_HEADER];
+    const asked = typeof header === 'string' && /^\d{1,9}$/.test(header) ? Math.min(Number(header), MAX_REQUEST_TIMEOUT_MS) : undefined;
+    const limits = [asked, options.requestTimeoutMs].filter((ms): ms is number => ms !== undefined && ms > 0);
+    return limits.length > 0 ? now + Math.min(...limits) : undefined;
+  };
 
   const handleGraphQL = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => {
     const method = (req.method ?? 'GET').toUpperCase();
@@ -324,7 +349,13 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     res.once('close', () => {
       if (!res.writableFinished) aborter.abort(new Error('the client went away'));
     });
-    const info: RequestInfo = { req, requestId, logger: telemetry.logger.child({ requestId }), signal: aborter.signal };
+    const info: RequestInfo = {
+      req,
+      requestId,
+      logger: telemetry.logger.child({ requestId }),
+      signal: aborter.signal,
+      deadline: deadlineOf(req, Date.now()),
+    };
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const started = performance.now();
     let route = 'other';
@@ -351,7 +382,18 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
         }
         if (path === graphqlPath) {
           route = 'graphql';
-          await handleGraphQL(req, res, info);
+          const admission = await admitter.admit(req);
+          if (!admission.admitted) {
+            requestsShed.inc({ service: telemetry.service, reason: admission.code === 'RATE_LIMITED' ? 'rate_limited' : 'overloaded' });
+            res.setHeader('retry-after', String(admission.retryAfterS));
+            sendError(res, admission.status, admission.code, admission.message);
+            return;
+          }
+          try {
+            await handleGraphQL(req, res, info);
+          } finally {
+            admission.done();
+          }
         } else {
           // The path is the client's: only a short prefix of it goes back.
           sendError(res, 404, 'NOT_FOUND', `No route for ${req.method ?? 'GET'} ${quote(path)}`);
@@ -373,6 +415,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   const server = createServer((req, res) => {
     void handle(req, res);
   });
+  server.once('close', () => admitter.close());
   // Keep-alive longer than typical client/load-balancer idle timeouts avoids racing resets.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

@@ -11,3 +11,4 @@ export * from './client-errors';
 export * from './input-guard';
 export * from './abandon';
 export * from './cost';
+export * from './admission';

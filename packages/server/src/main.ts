@@ -87,6 +87,7 @@ export function subgraphOptionsFromConfig(config: SubgraphConfig, deps: Subgraph
     limits: config.limits.document,
     maxResponseBytes: config.limits.responseBytes,
     cost: config.limits.cost,
+    loadShedding: config.limits.shedding,
   };
 }
 

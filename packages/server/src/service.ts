@@ -45,6 +45,8 @@ export interface SubgraphFactoryOptions {
   maxResponseBytes?: number;
   /** `MAX_COST`, `COST_LIST_SIZE`: demand control per fetch (see `SubgraphOptions.cost`). @default on, defaultMaxCost */
   cost?: SubgraphOptions<BaseContext>['cost'];
+  /** `SHED_EVENT_LOOP_DELAY_MS`, `SHED_MAX_IN_FLIGHT`: 503 OVERLOADED past either (see `SubgraphOptions.loadShedding`). @default defaultLoadShedding */
+  loadShedding?: SubgraphOptions<BaseContext>['loadShedding'];
 }
 
 /** What a repository gets to tell the service that a transaction appended events. */
@@ -177,6 +179,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         inputLimits: options.inputLimits,
         limits: options.limits,
         maxResponseBytes: options.maxResponseBytes,
+        loadShedding: options.loadShedding,
         cost: options.cost,
       });
       return Object.assign(subgraph, { store, relay });

@@ -5,6 +5,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { type DocumentNode, Kind, getNamedType } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
+import { type LoadSheddingOptions, defaultLoadShedding } from './admission';
 import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
 import { CLIENT_SIGNAL, abandonedRequestPlugin } from './abandon';
 import { costDirectivesOf, defaultMaxCost, demandControlPlugin } from './cost';
@@ -33,6 +34,12 @@ export interface SubgraphOptions<TContext extends BaseContext> {
   limits?: Partial<DocumentLimits>;
   /** `MAX_RESPONSE_BYTES`: a bigger response is replaced by a `RESPONSE_TOO_LARGE` error. @default 5_000_000 */
   maxResponseBytes?: number;
+  /**
+   * Refuse new requests with 503 OVERLOADED while the event loop lags or too many are in flight, so
+   * the gateway's breaker sees a sick subgraph at once rather than after its timeout. No rate
+   * limit: the gateway is a subgraph's only client. `false`: none. @default defaultLoadShedding
+   */
+  loadShedding?: Partial<LoadSheddingOptions> | false | undefined;
   /**
    * Demand control on this subgraph's own documents (`@cost`/`@listSize` of its SDL), per fetch
    * and per `_entities` representation: called directly it refuses what the gateway would refuse.
@@ -135,7 +142,11 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     const value = await options.context(info);
     return Object.assign(value, {
       [REQUEST_TAG]: { requestId: info.requestId, logger: info.logger } satisfies RequestTag,
-      [CLIENT_SIGNAL]: info.signal,
+      // Resolving stops when the gateway has gone or has stopped waiting (its x-request-timeout-ms).
+      [CLIENT_SIGNAL]:
+        info.deadline === undefined
+          ? info.signal
+          : AbortSignal.any([info.signal, AbortSignal.timeout(Math.max(0, info.deadline - Date.now()))]),
     });
   };
   const errors = clientErrors<TContext>(
@@ -183,7 +194,14 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     logger: telemetry.logger,
   });
   await apollo.start();
-  const server = createHttpServer({ telemetry, apollo, context, ready: options.ready, responseLimit: options.maxResponseBytes });
+  const server = createHttpServer({
+    telemetry,
+    apollo,
+    context,
+    ready: options.ready,
+    responseLimit: options.maxResponseBytes,
+    admission: { loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding } },
+  });
   let running: RunningServer | undefined;
   let stopped = false;
   return {

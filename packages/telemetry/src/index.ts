@@ -32,6 +32,16 @@ export interface Metrics {
   documentsRejected: Counter<'service' | 'limit'>;
   /** The gateway's static cost estimate of each operation. Labels: result (`ok`, `too_expensive`, `measured_over`). */
   costEstimated: Histogram<'result'>;
+  /** A subgraph's circuit breaker at the gateway: 0 closed, 1 half-open (probing), 2 open (failing fast). Labels: subgraph. */
+  breakerState: Gauge<'subgraph'>;
+  /** Breaker transitions. Labels: subgraph, to (`closed`, `half_open`, `open`). */
+  breakerTransitions: Counter<'subgraph' | 'to'>;
+  /** Subgraph queries sent again after a connection failure (never mutations). Labels: subgraph. */
+  subgraphRetries: Counter<'subgraph'>;
+  /** Requests refused before any work: `overloaded` (503, load shedding) or `rate_limited` (429). Labels: service, reason. */
+  requestsShed: Counter<'service' | 'reason'>;
+  /** A cache store's breaker: 1 while Redis is bypassed after consecutive timeouts, else 0. Labels: service. */
+  cacheBreakerOpen: Gauge<'service'>;
 }
 
 const metricsByRegistry = new WeakMap<Registry, Metrics>();
@@ -136,6 +146,36 @@ export function metricsFor(registry: Registry): Metrics {
       help: 'Static cost estimate of each operation (IBM cost directive semantics), by result',
       labelNames: ['result'],
       buckets: [1, 10, 50, 100, 500, 1000, 5000, 10000, 100000, 1000000],
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: 'gateway_subgraph_breaker_state',
+      help: "A subgraph's circuit breaker: 0 closed, 1 half-open (one probe), 2 open (failing fast)",
+      labelNames: ['subgraph'],
+      registers,
+    }),
+    breakerTransitions: new Counter({
+      name: 'gateway_subgraph_breaker_transitions_total',
+      help: 'Circuit breaker transitions per subgraph',
+      labelNames: ['subgraph', 'to'],
+      registers,
+    }),
+    subgraphRetries: new Counter({
+      name: 'gateway_subgraph_retries_total',
+      help: 'Subgraph queries sent again after a connection failure (never mutations)',
+      labelNames: ['subgraph'],
+      registers,
+    }),
+    requestsShed: new Counter({
+      name: 'http_requests_shed_total',
+      help: 'Requests refused before any work: overloaded (503) or rate_limited (429)',
+      labelNames: ['service', 'reason'],
+      registers,
+    }),
+    cacheBreakerOpen: new Gauge({
+      name: 'cache_breaker_open',
+      help: 'A cache store bypassing Redis after consecutive timeouts (1) or using it (0)',
+      labelNames: ['service'],
       registers,
     }),
   };
