@@ -80,7 +80,7 @@ function listenRoute(route: Route): Promise<number> {
         pool
           .request({
             path: req.url ?? '/',
-            method: (req.method ?? 'GET') as 'GET' | 'POST',
+            method: req.method ?? 'GET',
             headers: forwardable(req.headers),
             body: graphql ? body : null,
           })

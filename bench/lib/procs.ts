@@ -77,7 +77,7 @@ export function spawnNode(args: string[], cwd: string, options: SpawnOptions): C
   const [program, programArgs] = command(process.execPath, args);
   const child = spawn(program, programArgs, {
     cwd,
-    env: options.env as NodeJS.ProcessEnv,
+    env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (!options.pipeStdout) child.stdout?.pipe(log);

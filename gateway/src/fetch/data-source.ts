@@ -28,7 +28,7 @@ function entitiesAnswer(response: FetchResponse, count: number): GatewayGraphQLR
     for (let i = 0; i < count; i++) entities[i] = list?.[i] ?? null;
   }
   const errors = response.body.errors?.length ? remapErrors(response.body.errors, (at) => (at >= 0 && at < count ? [at] : [])) : [];
-  return entitiesBody(entities, errors) as GatewayGraphQLResponse;
+  return entitiesBody(entities, errors);
 }
 
 /**
@@ -80,6 +80,6 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       return entitiesAnswer(response, reps.length);
     }
     const response = await this.fetch({ ...common, variables, representations: undefined, repKeys: undefined, selectionKey: undefined });
-    return response.body as GatewayGraphQLResponse;
+    return response.body;
   }
 }

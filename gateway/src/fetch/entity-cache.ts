@@ -49,7 +49,7 @@ export function entityCacheLayer(subgraph: string, cache: EntityCache): Layer {
       const fetchedErrors = fetched.body.errors ?? [];
       if (fetchedErrors.length > 0) {
         // Re-address errors from the fetch's indexes to the positions they belong to.
-        errors = remapErrors(fetchedErrors, (at) => (missing[at] === undefined ? [] : [missing[at] as number]));
+        errors = remapErrors(fetchedErrors, (at) => (missing[at] === undefined ? [] : [missing[at]]));
       } else {
         await cache.store(
           subgraph,

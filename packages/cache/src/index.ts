@@ -178,7 +178,7 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
       url: options.redisUrl,
       disableOfflineQueue: true,
       socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000) },
-    }) as RedisClientType;
+    });
     client.on('error', (err: unknown) => warn(err, 'redis', 'connection'));
     client.connect().catch((err: unknown) => warn(err, 'redis', 'connect'));
   }

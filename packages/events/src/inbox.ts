@@ -52,7 +52,7 @@ export function idempotentConsumer(options: ConsumerOptions): IdempotentConsumer
     // Every event must be readable first: otherwise the bus takes them one by one and dead-letters that one.
     const handlers = events.map(handlerOf);
     const handledAt = new Date().toISOString();
-    const done = await eventTables(store.db as Kysely<unknown>)
+    const done = await eventTables(store.db)
       .transaction()
       .execute(async (trx) => {
         const fresh = new Set(
@@ -80,7 +80,7 @@ export function idempotentConsumer(options: ConsumerOptions): IdempotentConsumer
   };
   const one = async (event: EventEnvelope) => {
     const handler = handlerOf(event);
-    const isNew = await eventTables(store.db as Kysely<unknown>)
+    const isNew = await eventTables(store.db)
       .transaction()
       .execute(async (trx) => {
         const inserted = await trx

@@ -232,7 +232,7 @@ export class OutboxRelay {
   private async pass(): Promise<number> {
     const { store, telemetry } = this.options;
     const service = telemetry.service;
-    const db = eventTables(store.db as Kysely<unknown>);
+    const db = eventTables(store.db);
     let published: number | undefined;
     try {
       // -1: another relay holds the lock (and publishes); count what waits.
@@ -299,7 +299,7 @@ export class OutboxRelay {
   /** Republishes every event from `position` on (for a new consumer or a rebuilt projection). */
   async replayFrom(position: number): Promise<number> {
     const { store, bus, telemetry } = this.options;
-    const db = eventTables(store.db as Kysely<unknown>);
+    const db = eventTables(store.db);
     let from = position;
     let total = 0;
     for (;;) {
@@ -335,7 +335,7 @@ export interface OutboxStatus {
 }
 
 export async function outboxStatus(store: Store<unknown>): Promise<OutboxStatus> {
-  const db = eventTables(store.db as Kysely<unknown>);
+  const db = eventTables(store.db);
   return inBackground(async () => {
     const row = await db
       .selectFrom('outbox')

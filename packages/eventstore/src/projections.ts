@@ -55,7 +55,7 @@ export class ProjectionRunner {
   }
 
   private get db(): Kysely<unknown> {
-    return this.options.store.db as Kysely<unknown>;
+    return this.options.store.db;
   }
 
   /** Runs `fn` after every pass queued before it. */

@@ -197,7 +197,7 @@ export class EventStore {
   }
 
   private get db(): Kysely<EventStoreTables> {
-    return eventStoreTables(this.store.db as Kysely<unknown>);
+    return eventStoreTables(this.store.db);
   }
 
   /** Appends `events` to `streamId` at the next versions, or throws `ConcurrencyError`. */
@@ -307,11 +307,7 @@ export class EventStore {
    * Every stream's events after global position `after`, in position order, at most `limit`.
    * Pass a transaction as `db` to read inside it (SQLite has one connection).
    */
-  async readAll(
-    after: number,
-    limit: number,
-    db: Kysely<never> | Kysely<unknown> = this.store.db as Kysely<unknown>,
-  ): Promise<RecordedEvent[]> {
+  async readAll(after: number, limit: number, db: Kysely<never> | Kysely<unknown> = this.store.db): Promise<RecordedEvent[]> {
     const rows = await eventStoreTables(db)
       .selectFrom('es_events')
       .selectAll()

@@ -102,7 +102,7 @@ const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
           for (const selection of operation.selectionSet.selections) {
             if (selection.kind !== Kind.FIELD) continue;
             const field = mutationType.getFields()[selection.name.value];
-            const value = (result.data as Record<string, unknown>)[selection.alias?.value ?? selection.name.value];
+            const value = result.data[selection.alias?.value ?? selection.name.value];
             if (!field) continue;
             const typename = getNamedType(field.type).name;
             for (const item of Array.isArray(value) ? value : [value]) {
@@ -170,7 +170,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       ApolloServerPluginLandingPageDisabled(),
       // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
       ApolloServerPluginInlineTraceDisabled(),
-      invalidationPlugin as ApolloServerPlugin<TContext>,
+      invalidationPlugin,
       abandonedRequestPlugin<TContext>(),
       ...(options.cost === false
         ? []

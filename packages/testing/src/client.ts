@@ -32,7 +32,7 @@ export function graphqlClient(url: string): GraphQLClient {
   };
   return {
     url,
-    query: async (query, variables, headers = {}) => (await send(JSON.stringify({ query, variables }), headers)) as never,
-    raw: async (body, headers = {}) => (await send(body, headers)) as never,
+    query: async (query, variables, headers = {}) => await send(JSON.stringify({ query, variables }), headers),
+    raw: async (body, headers = {}) => await send(body, headers),
   };
 }

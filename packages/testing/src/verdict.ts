@@ -27,7 +27,7 @@ export function excerpt(text: string, max = 300): string {
 function parse(answer: HttpAnswer): WireResponse | undefined {
   try {
     const json: unknown = JSON.parse(answer.text);
-    return json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as WireResponse) : undefined;
+    return json !== null && typeof json === 'object' && !Array.isArray(json) ? json : undefined;
   } catch {
     return undefined;
   }

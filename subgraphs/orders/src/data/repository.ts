@@ -204,7 +204,7 @@ export class OrdersRepository {
     const groups = new Map<string, Order[]>();
     for (const r of rows) {
       const list = groups.get(r.customer_id) ?? [];
-      list.push(fromRow(r as OrderRow));
+      list.push(fromRow(r));
       groups.set(r.customer_id, list);
     }
     return customerIds.map((id) => groups.get(id) ?? []);
