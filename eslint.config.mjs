@@ -72,7 +72,13 @@ export default tseslint.config(
     ],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  // Type-aware (#12): the rules that need the type checker (floating and misused promises, unsafe
+  // any flows, awaiting non-promises), over each file's own tsconfig through the project service.
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  },
+  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
   {
     languageOptions: {
       globals: {
@@ -97,6 +103,25 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
       'no-restricted-imports': ['error', { patterns: deepImports }],
+      // Promises must be awaited or handled, and never passed where a void callback is expected.
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      // Off: Apollo's plugin hooks, our store and cache interfaces and many resolvers are async by
+      // contract; an async function without an await there is the interface, not a mistake.
+      '@typescript-eslint/require-await': 'off',
+      // Off: graphql-js's Kind enum against the string literal types of its own AST nodes
+      // (node.kind === Kind.FIELD) reads as two unrelated enums to this rule.
+      '@typescript-eslint/no-unsafe-enum-comparison': 'off',
+    },
+  },
+  {
+    // jest's asymmetric matchers (expect.any, expect.objectContaining) are typed `any`, and
+    // expect(obj.method) passes methods unbound on purpose.
+    files: ['**/test/**/*.ts', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/unbound-method': 'off',
     },
   },
   {

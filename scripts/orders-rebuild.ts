@@ -12,7 +12,8 @@ runMain(async () => {
   const config = loadSubgraphConfig('orders', 4005);
   const telemetry = createTelemetry({ service: 'orders', logLevel: config.logLevel });
   const store = config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, 'orders') };
-  const { orders, close } = await openOrdersRepository({ telemetry, store });
+  const repository = await openOrdersRepository({ telemetry, store });
+  const { orders } = repository;
   try {
     const report = await orders.rebuild();
     const where = config.databaseUrl ? redact(config.databaseUrl) : store.sqlitePath;
@@ -20,7 +21,7 @@ runMain(async () => {
       `rebuilt orders' read models from ${report.events} events (position ${report.position}) in ${report.ms} ms: ${where}\n`,
     );
   } finally {
-    await close();
+    await repository.close();
   }
   process.exit(0);
 });

@@ -18,7 +18,7 @@ async function main() {
   const shutdown = () => {
     if (stopping) return;
     stopping = true;
-    services.stop().then(() => process.exit(0));
+    void services.stop().then(() => process.exit(0));
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

@@ -5,8 +5,8 @@ export function sumMetric(text: string, name: string, labels: Record<string, str
     if (!line.startsWith(name)) continue;
     const match = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+([^\s]+)/.exec(line);
     if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) total += Number(match[4]);
+    const found = new Map([...(match[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m): [string, string] => [m[1] ?? '', m[2] ?? '']));
+    if (Object.entries(labels).every(([k, v]) => found.get(k) === v)) total += Number(match[4]);
   }
   return total;
 }

@@ -55,7 +55,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const context = incoming ? (options.context as { requestId?: unknown; signal?: unknown; deadline?: unknown }) : undefined;
     const variables = request.variables ?? {};
     const mutation = MUTATION.test(query);
-    const reps = variables.representations;
+    const reps: unknown = variables.representations;
     const common = {
       query,
       operationName: request.operationName,

@@ -89,7 +89,7 @@ const isNotFound = (err: unknown): boolean => (err as { code?: unknown } | null)
 function confirmed(send: (callback: (err: unknown) => void) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // A closed channel throws synchronously; inside the executor that becomes a rejection.
-    send((err) => (err ? reject(err instanceof Error ? err : new Error(`broker refused the message: ${String(err)}`)) : resolve()));
+    send((err) => (err ? reject(err instanceof Error ? err : new Error('broker refused the message', { cause: err })) : resolve()));
   });
 }
 
@@ -310,9 +310,9 @@ export class AmqpBus implements Bus {
                 {
                   persistent: true,
                   headers,
-                  messageId: message.properties.messageId,
-                  type: message.properties.type,
-                  contentType: message.properties.contentType,
+                  messageId: message.properties.messageId as string | undefined,
+                  type: message.properties.type as string | undefined,
+                  contentType: message.properties.contentType as string | undefined,
                 },
                 cb,
               ),
@@ -680,9 +680,9 @@ class AmqpSubscription implements Subscription {
             {
               persistent: true,
               headers,
-              messageId: message.properties.messageId,
-              type: message.properties.type,
-              contentType: message.properties.contentType,
+              messageId: message.properties.messageId as string | undefined,
+              type: message.properties.type as string | undefined,
+              contentType: message.properties.contentType as string | undefined,
             },
             cb,
           ),

@@ -154,9 +154,10 @@ export async function deliverBatch(events: EventEnvelope[], options: ResolvedSub
 /** Checks what publish needs from each event before anything is sent, so a batch is never half sent for a misuse. */
 export function assertPublishable(events: readonly EventEnvelope[]): void {
   if (!Array.isArray(events)) throw new TypeError(`publish: expected an array of events (received ${typeof events})`);
-  for (const e of events) {
-    if (typeof e !== 'object' || e === null || !isText(e.type) || /[*#]/.test(e.type)) {
-      throw new TypeError(`publish: every event needs a type without * or # (received ${JSON.stringify(e?.type)})`);
+  for (const e of events as readonly unknown[]) {
+    const type: unknown = typeof e === 'object' && e !== null ? (e as { type?: unknown }).type : undefined;
+    if (!isText(type) || /[*#]/.test(type)) {
+      throw new TypeError(`publish: every event needs a type without * or # (received ${JSON.stringify(type)})`);
     }
   }
 }

@@ -116,7 +116,12 @@ const level: Record<CriticalityLevel, Criticality> = {
 
 function toChange(change: Change, approvals: Approvals): SchemaChange {
   const coordinate = change.path ?? '(schema)';
-  const result: SchemaChange = { criticality: level[change.criticality.level], coordinate, message: change.message, type: change.type };
+  const result: SchemaChange = {
+    criticality: level[change.criticality.level],
+    coordinate,
+    message: change.message,
+    type: String(change.type as string),
+  };
   if (result.criticality === 'BREAKING') {
     const approval = approvals.find((a) => a.coordinate === coordinate && (a.type === undefined || a.type === change.type));
     if (approval) result.approved = { reason: approval.reason };

@@ -163,7 +163,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
           types: Object.keys(consumers),
           handler: consumer,
           // Several waiting events go in one transaction (one commit): what keeps up with a burst.
-          batchHandler: consumer.batch,
+          batchHandler: (events) => consumer.batch(events),
         });
       }
       relay?.start();

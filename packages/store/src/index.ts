@@ -93,7 +93,7 @@ function makeStore<DB>(db: Kysely<DB>, dialect: StoreDialect): Store<DB> {
       const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) {
         const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-        throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {
+        throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, {
           cause: error,
         });
       }
@@ -113,9 +113,13 @@ function makeStore<DB>(db: Kysely<DB>, dialect: StoreDialect): Store<DB> {
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 /** Counts and sums come back as numbers, not strings: our values stay far below 2^53. */
-function pgTypeParser(oid: number, format?: 'text' | 'binary') {
+function pgTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
   if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
-  return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+  // pg's typings give its parsers as `any`; each takes the wire value and returns the JS value.
+  const parser = (format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text')) as (
+    value: string,
+  ) => unknown;
+  return parser;
 }
 
 /** Creates the database named in `url` when it does not exist, connecting to the `postgres` database. */

@@ -131,7 +131,7 @@ function literal(type: GraphQLInputType, value: unknown): string {
   if (value === null) return 'null';
   const inner = isNonNullType(type) ? type.ofType : type;
   if (isListType(inner)) return `[${(value as unknown[]).map((v) => literal(inner.ofType, v)).join(', ')}]`;
-  if (isEnumType(inner)) return String(value);
+  if (isEnumType(inner)) return typeof value === 'string' ? value : JSON.stringify(value);
   if (isInputObjectType(inner)) {
     const fields = inner.getFields();
     return `{ ${Object.entries(value as Record<string, unknown>)
@@ -145,7 +145,7 @@ function literal(type: GraphQLInputType, value: unknown): string {
     const text = String(value);
     return /[.eE]/.test(text) ? text.replace('e+', 'e') : `${text}.0`;
   }
-  return String(value);
+  return typeof value === 'boolean' ? String(value) : JSON.stringify(value);
 }
 
 /** A value for an argument of `type`: a literal, or (sometimes) a variable declared for it. */

@@ -35,7 +35,7 @@ export async function createOrders(options: SubgraphFactoryOptions & { projectio
       orders,
       loaders: createLoaders(orders, telemetry),
       logger,
-      requestId: String((logger.bindings() as { requestId?: unknown }).requestId ?? ''),
+      requestId: requestIdOf(logger),
       pageMax,
       invalidations: [],
     }),
@@ -76,4 +76,10 @@ export async function openOrdersRepository(options: {
   }
   const orders = new OrdersRepository(store, { source: options.telemetry.service, committed: () => {} }, options.telemetry.logger);
   return { orders, close: () => store.close() };
+}
+
+/** The request id a request's child logger was made with ('' outside a request). */
+function requestIdOf(logger: { bindings(): Record<string, unknown> }): string {
+  const id = logger.bindings().requestId;
+  return typeof id === 'string' ? id : '';
 }
