@@ -86,6 +86,8 @@ type LiveCheck = (target: Target) => Promise<void>;
  */
 interface MappedCheck {
   value: string;
+  /** The environment that sets it, when the variable's name is a pattern. @default { [name]: value } */
+  env?: Record<string, string>;
   check(gateway: GatewayOptions, subgraph: SubgraphFactoryOptions, env: Record<string, string>): void;
 }
 
@@ -266,6 +268,32 @@ const mapped: Record<string, MappedCheck> = {
     },
   },
   ENTITY_CACHE_TTL: { value: 'Product=30', check: (g) => expect(g.entityCache).toEqual({ ttlByType: { Product: 30 } }) },
+  'SUBGRAPH_<NAME>_TIMEOUT_MS': {
+    value: '2345',
+    env: { SUBGRAPH_REVIEWS_TIMEOUT_MS: '2345' },
+    check: (g) => expect(g.subgraphTimeouts).toEqual({ REVIEWS: 2345 }),
+  },
+  REQUEST_TIMEOUT_MS: { value: '4567', check: (g) => expect(g.requestTimeoutMs).toBe(4567) },
+  BREAKER: { value: 'false', check: (g) => expect(g.breaker).toBe(false) },
+  BREAKER_FAILURES: { value: '3', check: (g) => expect(g.breaker).toEqual(expect.objectContaining({ failures: 3 })) },
+  BREAKER_HALF_OPEN_MS: { value: '777', check: (g) => expect(g.breaker).toEqual(expect.objectContaining({ halfOpenAfterMs: 777 })) },
+  SUBGRAPH_RETRIES: { value: '0', check: (g) => expect(g.retry).toBe(false) },
+  RATE_LIMIT_POINTS: { value: '50', check: (g) => expect(g.rateLimit).toEqual({ points: 50, durationS: 10 }) },
+  RATE_LIMIT_WINDOW_S: { value: '3', check: (g) => expect(g.rateLimit).toEqual({ points: 1000, durationS: 3 }) },
+  SHED_EVENT_LOOP_DELAY_MS: {
+    value: '99',
+    check: (g, s) => {
+      expect(g.loadShedding).toEqual(expect.objectContaining({ maxEventLoopDelayMs: 99 }));
+      expect(s.loadShedding).toEqual(expect.objectContaining({ maxEventLoopDelayMs: 99 }));
+    },
+  },
+  SHED_MAX_IN_FLIGHT: {
+    value: '12',
+    check: (g, s) => {
+      expect(g.loadShedding).toEqual(expect.objectContaining({ maxInFlight: 12 }));
+      expect(s.loadShedding).toEqual(expect.objectContaining({ maxInFlight: 12 }));
+    },
+  },
 };
 
 /** Telemetry for mapping calls: nothing is served, nothing is logged. */
@@ -294,6 +322,9 @@ const EMBEDDED_EXTRA = [
   'CACHE_TIMEOUT_MS',
   'COST_LIST_SIZE',
   'ENTITY_CACHE_TTL',
+  'REQUEST_TIMEOUT_MS',
+  'BREAKER_FAILURES',
+  'BREAKER_HALF_OPEN_MS',
 ];
 
 async function freePorts(): Promise<Record<SubgraphName | 'gateway', number>> {
@@ -329,8 +360,8 @@ describe("the README's variables", () => {
     expect([...listed].sort()).toEqual([...new Set(checked)].sort());
   });
 
-  it.each(Object.entries(mapped))('%s changes the options both modes build (mapping)', (name, { value, check }) => {
-    const env = { [name]: value };
+  it.each(Object.entries(mapped))('%s changes the options both modes build (mapping)', (name, { value, check, env: given }) => {
+    const env = given ?? { [name]: value };
     const defaults = runMapped({});
     const changed = runMapped(env);
     check(changed.gateway, changed.subgraph, env);

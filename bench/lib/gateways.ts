@@ -89,6 +89,8 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
         SUPERGRAPH_WATCH: 'false',
         GATEWAY_PORT: String(port),
         HOST: '127.0.0.1',
+        // One load generator on one address, measured for throughput: no per-client limit (the peers have none).
+        RATE_LIMIT_POINTS: '0',
       };
       break;
     }

@@ -135,7 +135,10 @@ export const sqliteUnder =
 
 /** Starts every subgraph, then the gateway pointed at them. Stops what it started on failure. */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const env = options.env ?? STACK_TEST_ENV;
+  // The embedded mode runs on one developer's machine, where every request comes from 127.0.0.1:
+  // a per-client rate limit would be a limit on the whole machine (and on local load tests), so it
+  // is off unless RATE_LIMIT_POINTS says otherwise. The services mode keeps the gateway's default.
+  const env = { RATE_LIMIT_POINTS: '0', ...(options.env ?? STACK_TEST_ENV) };
   // Both throw a ConfigError naming every bad variable before anything starts.
   const gatewayConfig = loadGatewayConfig(env);
   const subgraphConfigs = loadSubgraphConfigs(env);
