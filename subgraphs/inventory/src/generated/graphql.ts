@@ -38,11 +38,12 @@ export type MutationSetStockArgs = {
 export type Product = {
   __typename?: 'Product';
   id: Scalars['ID']['output'];
-  inStock: Scalars['Boolean']['output'];
+  /** Null when inventory cannot answer (the product itself still can): a field inventory adds to products' entity. */
+  inStock: Maybe<Scalars['Boolean']['output']>;
   /** Price in integer cents, from products. */
   price: Scalars['Int']['output'];
-  /** Units on hand; 0 when the warehouse has no record of the product. */
-  quantityAvailable: Scalars['Int']['output'];
+  /** Units on hand; 0 when the warehouse has no record of the product. Null when inventory cannot answer. */
+  quantityAvailable: Maybe<Scalars['Int']['output']>;
   /** Shipping cost in integer cents: free from 1000.00, else 5.00 plus 0.50 per started kilogram. */
   shippingEstimate: Maybe<Scalars['Int']['output']>;
   /** Weight in grams, from products. */
@@ -227,8 +228,8 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Product']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  inStock?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  quantityAvailable?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  inStock?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  quantityAvailable?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   shippingEstimate?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 

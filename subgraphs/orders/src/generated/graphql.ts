@@ -106,7 +106,8 @@ export type Order = {
   cancelReason: Maybe<Scalars['String']['output']>;
   cancelledAt: Maybe<Scalars['DateTime']['output']>;
   createdAt: Scalars['DateTime']['output'];
-  customer: User;
+  /** Resolved by accounts: null when accounts cannot answer, the order itself still can. */
+  customer: Maybe<User>;
   /** The order's events up to this state's version, oldest first. */
   history: Array<OrderHistoryEntry>;
   id: Scalars['ID']['output'];
@@ -149,7 +150,8 @@ export type OrderLine = {
   __typename?: 'OrderLine';
   /** quantity x unitPrice, in cents. */
   lineTotal: Scalars['Int']['output'];
-  product: Product;
+  /** Resolved by products: null when products cannot answer, the line itself still can. */
+  product: Maybe<Product>;
   quantity: Scalars['Int']['output'];
   /** The product's price in cents when it was first added to the order. */
   unitPrice: Scalars['Int']['output'];
@@ -187,8 +189,11 @@ export type QueryOrderArgs = {
 export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
-  /** The user's orders, newest first, a page at a time. `first` is bounded by the server's PAGE_MAX. */
-  orders: OrderConnection;
+  /**
+   * The user's orders, newest first, a page at a time. `first` is bounded by the server's PAGE_MAX.
+   * Null when orders cannot answer: the user's other fields still can.
+   */
+  orders: Maybe<OrderConnection>;
 };
 
 
@@ -397,7 +402,7 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
   cancelReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   cancelledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  customer?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   history?: Resolver<Array<ResolversTypes['OrderHistoryEntry']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
@@ -427,7 +432,7 @@ export type OrderHistoryEntryResolvers<ContextType = Context, ParentType extends
 
 export type OrderLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderLine'] = ResolversParentTypes['OrderLine']> = ResolversObject<{
   lineTotal?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
+  product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   unitPrice?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
@@ -448,7 +453,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 export type UserResolvers<ContextType = Context, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<UserOrdersArgs, 'first'>>;
+  orders?: Resolver<Maybe<ResolversTypes['OrderConnection']>, ParentType, ContextType, RequireFields<UserOrdersArgs, 'first'>>;
 }>;
 
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {

@@ -44,8 +44,11 @@ export type MutationAddReviewArgs = {
 export type Product = {
   __typename?: 'Product';
   id: Scalars['ID']['output'];
-  /** The product's most recent reviews, newest first. `first` is bounded by the server's PAGE_MAX. */
-  reviews: Array<Review>;
+  /**
+   * The product's most recent reviews, newest first. `first` is bounded by the server's PAGE_MAX.
+   * Null when reviews cannot answer: the product's other fields still can.
+   */
+  reviews: Maybe<Array<Review>>;
 };
 
 
@@ -67,12 +70,14 @@ export type QueryReviewArgs = {
 /** A review of a product by a user. reviews is the only service that stores them. */
 export type Review = {
   __typename?: 'Review';
-  author: User;
+  /** Resolved by accounts: null when accounts cannot answer, the review itself still can. */
+  author: Maybe<User>;
   body: Scalars['String']['output'];
   /** When the review was written, ISO 8601. */
   createdAt: Scalars['String']['output'];
   id: Scalars['ID']['output'];
-  product: Product;
+  /** Resolved by products: null when products cannot answer, the review itself still can. */
+  product: Maybe<Product>;
   /** 1 to 5. */
   rating: Scalars['Int']['output'];
 };
@@ -80,8 +85,11 @@ export type Review = {
 export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
-  /** The user's most recent reviews, newest first. `first` is bounded by the server's PAGE_MAX. */
-  reviews: Array<Review>;
+  /**
+   * The user's most recent reviews, newest first. `first` is bounded by the server's PAGE_MAX.
+   * Null when reviews cannot answer: the user's other fields still can.
+   */
+  reviews: Maybe<Array<Review>>;
 };
 
 
@@ -281,7 +289,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Product']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  reviews?: Resolver<Array<ResolversTypes['Review']>, ParentType, ContextType, RequireFields<ProductReviewsArgs, 'first'>>;
+  reviews?: Resolver<Maybe<Array<ResolversTypes['Review']>>, ParentType, ContextType, RequireFields<ProductReviewsArgs, 'first'>>;
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -290,18 +298,18 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 
 export type ReviewResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Review'] = ResolversParentTypes['Review'], FederationReferenceType extends FederationReferenceTypes['Review'] = FederationReferenceTypes['Review']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Review']> | FederationReferenceType, FederationReferenceType, ContextType>;
-  author?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  author?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
+  product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType>;
   rating?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type UserResolvers<ContextType = Context, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  reviews?: Resolver<Array<ResolversTypes['Review']>, ParentType, ContextType, RequireFields<UserReviewsArgs, 'first'>>;
+  reviews?: Resolver<Maybe<Array<ResolversTypes['Review']>>, ParentType, ContextType, RequireFields<UserReviewsArgs, 'first'>>;
 }>;
 
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
