@@ -12,3 +12,4 @@ export * from './input-guard';
 export * from './abandon';
 export * from './cost';
 export * from './admission';
+export * from './changes';

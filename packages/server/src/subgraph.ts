@@ -3,7 +3,7 @@ import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheContr
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import { type DocumentNode, Kind, getNamedType } from 'graphql';
+import type { DocumentNode } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type LoadSheddingOptions, defaultLoadShedding } from './admission';
 import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
@@ -12,6 +12,7 @@ import { costDirectivesOf, defaultMaxCost, demandControlPlugin } from './cost';
 import { type DocumentLimits, defaultDocumentLimits, documentLimitRules, parseOptionsFor } from './limits';
 import { type RequestTag, clientErrors } from './client-errors';
 import { type InputLimits, inputGuardPlugin } from './input-guard';
+import { CHANGED, type Invalidation, declaresChanges, undeclaredMutations } from './changes';
 
 export interface SubgraphOptions<TContext extends BaseContext> {
   telemetry: Telemetry;
@@ -56,6 +57,11 @@ export interface SubgraphOptions<TContext extends BaseContext> {
    * BAD_USER_INPUT (see `inputGuardPlugin`); `false` turns the check off. @default defaultInputLimits
    */
   inputLimits?: Partial<InputLimits> | false;
+  /**
+   * Refuse to start unless every Mutation field's resolver comes from `declareChanges`. @default
+   * true when any of them does (the shop's subgraphs), false otherwise (fixtures without entities)
+   */
+  requireDeclaredChanges?: boolean;
 }
 
 /**
@@ -77,41 +83,22 @@ export function subgraphDocumentLimits(client: DocumentLimits): DocumentLimits {
 /** Where a subgraph's context keeps the id and logger of the request it was built for. */
 const REQUEST_TAG = Symbol('requestTag');
 
-/** An entity a write changed, for the gateway's caches to evict: `{ __typename, id }`. */
-export interface Invalidation {
-  __typename: string;
-  id: string;
-}
-
 /**
- * Resolvers that change entities other than the one they return push them onto
- * `context.invalidations`; this plugin sends the list in the response's `extensions.invalidate`,
- * where the gateway's entity cache reads it after a mutation.
+ * Sends the entities this request's mutations declared (see `declareChanges`) in the response's
+ * `extensions.invalidate`, where the gateway's caches read them after a mutation. Declared from the
+ * domain result, not read from the response, so a selection without `id` still evicts.
  */
 const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
   async requestDidStart() {
     return {
-      async willSendResponse({ contextValue, response, operation, schema }) {
+      async willSendResponse({ contextValue, response }) {
         if (response.body.kind !== 'single') return;
         const result = response.body.singleResult;
-        const list: unknown[] = [...(((contextValue as { invalidations?: unknown }).invalidations as unknown[] | undefined) ?? [])];
-        // A mutation changes the entities its root fields return. The gateway's operation may not
-        // select __typename, so name them here from the schema: Mutation.<field>'s return type.
-        const mutationType = schema.getMutationType();
-        if (operation?.operation === 'mutation' && mutationType && result.data) {
-          for (const selection of operation.selectionSet.selections) {
-            if (selection.kind !== Kind.FIELD) continue;
-            const field = mutationType.getFields()[selection.name.value];
-            const value = result.data[selection.alias?.value ?? selection.name.value];
-            if (!field) continue;
-            const typename = getNamedType(field.type).name;
-            for (const item of Array.isArray(value) ? value : [value]) {
-              const id = (item as { id?: unknown } | null)?.id;
-              if (typeof id === 'string' || typeof id === 'number') list.push({ __typename: typename, id: String(id) });
-            }
-          }
-        }
-        if (list.length > 0) result.extensions = { ...result.extensions, invalidate: list };
+        const list = (contextValue as { [CHANGED]?: Invalidation[] })[CHANGED] ?? [];
+        if (list.length === 0) return;
+        // One entry per entity: a mutation that names one twice evicts it once.
+        const unique = [...new Map(list.map((e) => [`${e.__typename}:${e.id}`, e])).values()];
+        result.extensions = { ...result.extensions, invalidate: unique };
       },
     };
   },
@@ -132,6 +119,16 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     typeDefs: options.typeDefs,
     resolvers: options.resolvers as GraphQLResolverMap<unknown>,
   });
+  // A subgraph that declares its mutations' changes must declare every one: an undeclared
+  // mutation would evict nothing, and the next read through the gateway would be stale.
+  if (options.requireDeclaredChanges ?? declaresChanges(schema, options.resolvers)) {
+    const missing = undeclaredMutations(schema, options.resolvers);
+    if (missing.length > 0) {
+      throw new Error(
+        `${telemetry.service}: ${missing.map((f) => `Mutation.${f}`).join(', ')} must declare the entities it changes (declareChanges in @shop/server)`,
+      );
+    }
+  }
   const limits = subgraphDocumentLimits({ ...defaultDocumentLimits, ...options.limits });
   const costDirectives = costDirectivesOf(options.typeDefs);
   // Contexts are the services' own shapes: the request each was built for rides along under a
@@ -142,6 +139,8 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     const value = await options.context(info);
     return Object.assign(value, {
       [REQUEST_TAG]: { requestId: info.requestId, logger: info.logger } satisfies RequestTag,
+      // The entities this request's mutations declare they changed (see declareChanges).
+      [CHANGED]: [] as Invalidation[],
       // Resolving stops when the gateway has gone or has stopped waiting (its x-request-timeout-ms).
       [CLIENT_SIGNAL]:
         info.deadline === undefined

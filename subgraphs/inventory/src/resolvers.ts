@@ -1,23 +1,25 @@
 import { z } from 'zod';
-import { validateInput } from '@shop/server';
+import { declareChanges, validateInput } from '@shop/server';
 import { quantityOf, shippingEstimate } from './domain';
-import type { Resolvers } from './generated/graphql';
+import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const productId = z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
 const quantity = z.number().int().min(0, 'must not be negative');
 
-export const resolvers: Resolvers = {
-  Mutation: {
-    setStock: async (_, args, { stock, loaders }) => {
-      const row = await stock.set(
-        validateInput(productId, args.productId, 'productId'),
-        validateInput(quantity, args.quantity, 'quantity'),
-      );
-      // The record just written answers this request's stock fields without another round trip.
-      loaders.stock.clear(row.productId).prime(row.productId, row);
-      return { id: row.productId };
-    },
+const Mutation = {
+  setStock: async (_, args, { stock, loaders }) => {
+    const row = await stock.set(validateInput(productId, args.productId, 'productId'), validateInput(quantity, args.quantity, 'quantity'));
+    // The record just written answers this request's stock fields without another round trip.
+    loaders.stock.clear(row.productId).prime(row.productId, row);
+    return { id: row.productId };
   },
+} satisfies MutationResolvers;
+
+export const resolvers: Resolvers = {
+  // The product's stock fields changed, whatever the client selected (an `id`-less selection too).
+  Mutation: declareChanges(Mutation, {
+    setStock: (_, product) => [{ __typename: 'Product', id: product.id }],
+  }),
   Product: {
     // No store access here: stock is loaded only for the fields a query asks for, so a plan that
     // wants just shippingEstimate costs inventory nothing.

@@ -1,4 +1,3 @@
-import type { Invalidation } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { OrdersRepository } from './data/repository';
 import type { Loaders } from './loaders';
@@ -10,8 +9,6 @@ export interface Context {
   logger: Logger;
   /** This request's id: the correlation id of every event its commands cause. */
   requestId: string;
-  /** Entities this request changed besides the ones it returns (sent to the gateway's caches). */
-  invalidations: Invalidation[];
   /** Largest `first` a client may ask for. */
   pageMax: number;
 }

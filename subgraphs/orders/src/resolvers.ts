@@ -1,9 +1,9 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { randomUUID } from 'node:crypto';
-import { badInput, encodeCursor, pageRequest, quote } from '@shop/server';
+import { type Invalidation, badInput, declareChanges, encodeCursor, pageRequest, quote } from '@shop/server';
 import type { Context } from './context';
 import type { OrderCommand } from './domain';
-import type { Resolvers } from './generated/graphql';
+import type { MutationResolvers, Resolvers } from './generated/graphql';
 import type { OrderModel } from './model';
 
 /** ISO 8601 in, normalised to UTC with milliseconds (the event store's format) so comparisons hold. */
@@ -33,18 +33,41 @@ function checkVersion(expectedVersion: number | null | undefined): number | unde
   return expectedVersion;
 }
 
-/** Runs a command and returns the order it left; the customer's order list changed too. */
+/** Runs a command and returns the order it left. */
 async function run(ctx: Context, orderId: string, command: OrderCommand, expectedVersion?: number | null): Promise<OrderModel> {
   const { order } = await ctx.orders.execute(orderId, command, {
     expectedVersion: checkVersion(expectedVersion),
     correlationId: ctx.requestId,
   });
-  ctx.invalidations.push({ __typename: 'User', id: order.customerId });
   return order;
 }
 
+/** A command changed the order and its customer's order list (`User.orders`). */
+const orderChanged = (_: unknown, order: OrderModel): Invalidation[] => [
+  { __typename: 'Order', id: order.id },
+  { __typename: 'User', id: order.customerId },
+];
+
 /** `User.orders` cursors name the last order shown: its creation time and id. */
 const cursorKey = (o: OrderModel) => `${o.createdAt}|${o.id}`;
+
+const Mutation = {
+  createOrder: async (_, { customerId, id }, ctx) => {
+    if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
+    const orderId = id ?? randomUUID();
+    const customer = customerId.trim();
+    // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
+    if (customer) await ctx.orders.requireCustomer(customer);
+    return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customer });
+  },
+  addOrderLine: async (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
+    run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion),
+  removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) =>
+    run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
+  placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'PlaceOrder' }, expectedVersion),
+  cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) =>
+    run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
+} satisfies MutationResolvers;
 
 export const resolvers: Resolvers = {
   DateTime,
@@ -55,23 +78,14 @@ export const resolvers: Resolvers = {
       return order ? { ...order, asOf } : null;
     },
   },
-  Mutation: {
-    createOrder: async (_, { customerId, id }, ctx) => {
-      if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
-      const orderId = id ?? randomUUID();
-      const customer = customerId.trim();
-      // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
-      if (customer) await ctx.orders.requireCustomer(customer);
-      return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customer });
-    },
-    addOrderLine: async (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
-      run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion),
-    removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) =>
-      run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
-    placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'PlaceOrder' }, expectedVersion),
-    cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) =>
-      run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
-  },
+  // Every command changes the order and its customer's list, whatever the client selected.
+  Mutation: declareChanges(Mutation, {
+    createOrder: orderChanged,
+    addOrderLine: orderChanged,
+    removeOrderLine: orderChanged,
+    placeOrder: orderChanged,
+    cancelOrder: orderChanged,
+  }),
   Order: {
     __resolveReference: (ref, { loaders }) => loaders.order.load(ref.id),
     // Other services own users and products: answer with references, never a store read.

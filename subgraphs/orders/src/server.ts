@@ -37,7 +37,6 @@ export async function createOrders(options: SubgraphFactoryOptions & { projectio
       logger,
       requestId: requestIdOf(logger),
       pageMax,
-      invalidations: [],
     }),
   });
   const subgraph = await factory(options);

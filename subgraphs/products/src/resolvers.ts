@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { boundedFirst, pageRequest, toConnection, validateInput } from '@shop/server';
-import type { Resolvers } from './generated/graphql';
+import { boundedFirst, declareChanges, pageRequest, toConnection, validateInput } from '@shop/server';
+import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 const description = z.string().trim().max(5000, 'must be at most 5000 characters');
@@ -16,6 +16,20 @@ const updateInput = z.object({
   category: category.optional(),
 });
 
+const Mutation = {
+  createProduct: (_, { input }, { products }) => products.create(validateInput(createInput, input)),
+  updateProduct: async (_, { id, input }, { products, loaders }) => {
+    const product = await products.update(id, validateInput(updateInput, input));
+    await loaders.product.invalidate(id, product);
+    return product;
+  },
+  discontinueProduct: async (_, { id }, { products, loaders }) => {
+    const product = await products.discontinue(id);
+    await loaders.product.invalidate(id, product);
+    return product;
+  },
+} satisfies MutationResolvers;
+
 export const resolvers: Resolvers = {
   Query: {
     product: (_, { id }, { loaders }) => loaders.product.loader.load(id),
@@ -26,19 +40,12 @@ export const resolvers: Resolvers = {
     },
     topProducts: (_, { first }, { products, pageMax }) => products.list(boundedFirst(first, pageMax, 5)),
   },
-  Mutation: {
-    createProduct: (_, { input }, { products }) => products.create(validateInput(createInput, input)),
-    updateProduct: async (_, { id, input }, { products, loaders }) => {
-      const product = await products.update(id, validateInput(updateInput, input));
-      await loaders.product.invalidate(id, product);
-      return product;
-    },
-    discontinueProduct: async (_, { id }, { products, loaders }) => {
-      const product = await products.discontinue(id);
-      await loaders.product.invalidate(id, product);
-      return product;
-    },
-  },
+  // What each write changed, whatever the client selected: the gateway evicts these.
+  Mutation: declareChanges(Mutation, {
+    createProduct: (_, product) => [{ __typename: 'Product', id: product.id }],
+    updateProduct: ({ id }) => [{ __typename: 'Product', id }],
+    discontinueProduct: ({ id }) => [{ __typename: 'Product', id }],
+  }),
   Product: {
     __resolveReference: (ref, { loaders }) => loaders.product.loader.load(ref.id),
     averageRating: async (product, _, { loaders }) => {

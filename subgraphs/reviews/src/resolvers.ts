@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { boundedFirst, validateInput } from '@shop/server';
-import type { Resolvers } from './generated/graphql';
+import { boundedFirst, declareChanges, validateInput } from '@shop/server';
+import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const addInput = z.object({
   authorId: z.string().trim().min(1, 'must not be empty'),
@@ -9,18 +9,22 @@ const addInput = z.object({
   rating: z.number().int('must be a whole number').min(1, 'must be between 1 and 5').max(5, 'must be between 1 and 5'),
 });
 
+const Mutation = {
+  addReview: async (_, { input }, { reviews }) => reviews.add(validateInput(addInput, input)),
+} satisfies MutationResolvers;
+
 export const resolvers: Resolvers = {
   Query: {
     review: (_, { id }, { loaders }) => loaders.review.load(id),
   },
-  Mutation: {
-    addReview: async (_, { input }, { reviews, invalidations }) => {
-      const review = await reviews.add(validateInput(addInput, input));
-      // The product's and the author's review lists changed too.
-      invalidations.push({ __typename: 'Product', id: review.productId }, { __typename: 'User', id: review.authorId });
-      return review;
-    },
-  },
+  // The product's and the author's review lists, and the review.
+  Mutation: declareChanges(Mutation, {
+    addReview: (_, review) => [
+      { __typename: 'Product', id: review.productId },
+      { __typename: 'User', id: review.authorId },
+      { __typename: 'Review', id: review.id },
+    ],
+  }),
   Review: {
     __resolveReference: (ref, { loaders }) => loaders.review.load(ref.id),
     // Other services own users and products: answer with references, never a store read.

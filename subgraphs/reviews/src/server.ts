@@ -35,6 +35,5 @@ export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, C
     loaders: createLoaders(repository, telemetry),
     logger,
     pageMax,
-    invalidations: [],
   }),
 });
