@@ -294,3 +294,31 @@ describe('a gateway in front of a hung subgraph', () => {
     }
   });
 });
+
+describe('rate limit per client', () => {
+  let fixtures: Fixtures;
+  let gw: GatewayUnderTest;
+  beforeAll(async () => {
+    fixtures = await startFixtures();
+    gw = await startGateway({ sdl: composeFixture() }, fixtures, { rateLimit: { points: 3, durationS: 60 } });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await fixtures?.stop();
+  });
+
+  it('answers 429 RATE_LIMITED with Retry-After past the budget, before any work, and /health still answers', async () => {
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await query(gw.url, '{ authors { name } }')).status);
+    expect(statuses).toEqual([200, 200, 200]);
+    const before = seriesValue(await (await fetch(`${gw.url}/metrics`)).text(), 'gateway_subgraph_requests_total{subgraph="authors"}');
+    const limited = await query(gw.url, '{ authors { name } }');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(50);
+    expect(limited.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect((await fetch(`${gw.url}/health`)).status).toBe(200);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(seriesValue(metrics, 'gateway_subgraph_requests_total{subgraph="authors"}')).toBe(before);
+    expect(seriesValue(metrics, 'http_requests_shed_total{service="gateway",reason="rate_limited"}')).toBe(1);
+  });
+});

@@ -168,6 +168,8 @@ export function transportLayer({
     metrics.subgraphRequests.inc(labels);
     const headers = { ...request.headers, [TIMEOUT_HEADER]: String(Math.ceil(budget)) };
     const response = await transport.post(url, bodyOf(request), headers, request.signal, budget);
+    // A subgraph shedding load (503 OVERLOADED) is unavailable for now: a failure the breaker counts.
+    if (response.status === 503) throw new UnusableResponseError(503);
     // A subgraph that answers a GraphQL body with a 4xx/5xx status (Apollo Server does for
     // invalid variables) still told us what went wrong: pass its errors, codes intact.
     if (isGraphQLBody(response.body) && (response.status < 300 || (response.body.errors?.length ?? 0) > 0)) {

@@ -3,19 +3,19 @@
 // are in flight), so that the requests it does take are answered in time and /health keeps
 // answering; rate limiting answers 429 to one client that asks for more than its share.
 import type { IncomingMessage } from 'node:http';
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RateLimiter } from '@shop/cache';
 
 /** When a process refuses new requests with 503. */
 export interface LoadSheddingOptions {
   /**
-   * Shed while the event loop's p99 delay over the last window is above this (the process is
-   * CPU-bound: everything it takes now waits that long). 0 turns the check off. @default 500
+   * Shed when a timer of the process fires this much later than asked (the process is CPU-bound:
+   * everything it takes now waits that long), until `windowMs` passes without such a delay. 0
+   * turns the check off. @default 500
    */
   maxEventLoopDelayMs: number;
   /** Shed while this many requests are in flight. 0 turns the check off. @default 2000 */
   maxInFlight: number;
-  /** How often the event-loop delay is judged. @default 500 */
+  /** How long shedding lasts after the last delay over the limit. @default 500 */
   windowMs?: number;
 }
 
@@ -29,7 +29,7 @@ export type Admission =
 /** Admission of a process: call `admit` per request, `done` when its response is written. */
 export interface Admitter {
   admit(req: IncomingMessage): Promise<Admission>;
-  /** The in-flight count and the last window's event-loop p99, for tests and logs. */
+  /** The in-flight count and the sampler's last event-loop delay, for tests and logs. */
   state(): { inFlight: number; eventLoopDelayMs: number; shedding: boolean };
   close(): void;
 }
@@ -51,29 +51,33 @@ const addressOf = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown
 /**
  * Hand-written rather than a library: the Node options (`under-pressure`, `overload-protection`)
  * are Express or Fastify middleware, and this server is neither; the measure itself is Node's
- * own event-loop delay histogram.
+ * own timers.
  */
 export function createAdmitter(options: AdmissionOptions): Admitter {
   const shedding = options.loadShedding === false ? undefined : { ...defaultLoadShedding, ...options.loadShedding };
   const clientKey = options.clientKey ?? addressOf;
   let inFlight = 0;
-  let lagging = false;
-  let lastP99 = 0;
-  let histogram: IntervalHistogram | undefined;
+  let lastDelay = 0;
+  let sheddingUntil = 0;
   let timer: NodeJS.Timeout | undefined;
   if (shedding && shedding.maxEventLoopDelayMs > 0) {
-    const h = monitorEventLoopDelay({ resolution: 10 });
-    h.enable();
-    histogram = h;
+    // A sampler timer every 20 ms: how late it fires is how long anything queued now waits.
+    // (Node's monitorEventLoopDelay histogram loses the one long delay that matters when it is
+    // reset in the same turn that delay ends, so a window could read a blocked loop as idle.)
+    const resolution = 20;
+    const holdMs = shedding.windowMs ?? 500;
+    let expected = performance.now() + resolution;
     timer = setInterval(() => {
-      lastP99 = h.percentile(99) / 1e6;
-      lagging = lastP99 > shedding.maxEventLoopDelayMs;
-      h.reset();
-    }, shedding.windowMs ?? 500);
+      const now = performance.now();
+      lastDelay = Math.max(0, now - expected);
+      expected = now + resolution;
+      if (lastDelay > shedding.maxEventLoopDelayMs) sheddingUntil = now + holdMs;
+    }, resolution);
     // A process with nothing else to do may exit: this timer is not a reason to stay up.
     timer.unref();
   }
-  const over = () => lagging || (shedding !== undefined && shedding.maxInFlight > 0 && inFlight >= shedding.maxInFlight);
+  const over = () =>
+    performance.now() < sheddingUntil || (shedding !== undefined && shedding.maxInFlight > 0 && inFlight >= shedding.maxInFlight);
   const admitted = (): Admission => {
     inFlight++;
     let released = false;
@@ -111,10 +115,9 @@ export function createAdmitter(options: AdmissionOptions): Admitter {
       }
       return admitted();
     },
-    state: () => ({ inFlight, eventLoopDelayMs: lastP99, shedding: over() }),
+    state: () => ({ inFlight, eventLoopDelayMs: lastDelay, shedding: over() }),
     close() {
       if (timer) clearInterval(timer);
-      histogram?.disable();
     },
   };
 }

@@ -50,12 +50,17 @@ export const CLIENT_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'METHOD_NOT_ALLOWED',
   'UNSUPPORTED_MEDIA_TYPE',
+  // Admission (admission.ts): load shedding (503) and the gateway's rate limit per client (429).
+  'OVERLOADED',
+  'RATE_LIMITED',
   // Domain refusals: what resolvers and domain code throw as DomainError.
   ...DOMAIN_ERROR_CODES,
   // The gateway's limits and its view of the subgraphs.
   'COST_ESTIMATED_TOO_EXPENSIVE',
   'RESPONSE_TOO_LARGE',
   'SUBGRAPH_UNAVAILABLE',
+  // A subgraph answered null for a non-null field; the gateway bubbled the null up (value-completion.ts).
+  'SUBGRAPH_NON_NULL_VIOLATION',
 ] as const;
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
