@@ -64,7 +64,7 @@ function recordChanges(context: unknown, entities: Invalidation[]): void {
 /** Mutation fields of `schema` whose resolver was not built by `declareChanges`. */
 export function undeclaredMutations(schema: GraphQLSchema, resolvers: object): string[] {
   const fields = Object.keys(schema.getMutationType()?.getFields() ?? {});
-  const map = ((resolvers as { Mutation?: Record<string, unknown> }).Mutation ?? {});
+  const map = (resolvers as { Mutation?: Record<string, unknown> }).Mutation ?? {};
   const isDeclared = (r: unknown) => {
     const fn = typeof r === 'function' ? r : (r as { resolve?: unknown } | undefined)?.resolve;
     return typeof fn === 'function' && (fn as { [DECLARED]?: boolean })[DECLARED] === true;

@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kind, type ObjectTypeDefinitionNode, type TypeNode, parse } from 'graphql';
+import pino from 'pino';
+import { type Stack, startStack } from '@shop/stack';
+import { type GraphQLClient, graphqlClient } from '@shop/testing';
+
+/**
+ * Read after write, for every mutation of the supergraph: warm every cache with a read of what the
+ * mutation will change, run the mutation selecting only `__typename`, read again through the
+ * gateway. The first read after the write must show it (issue #13: a setStock without `id` in its
+ * selection used to evict nothing, and the next read served the old stock for 30 s).
+ */
+
+const supergraph = parse(readFileSync(join(__dirname, '..', 'supergraph.graphql'), 'utf8'));
+const mutationType = supergraph.definitions.find(
+  (d): d is ObjectTypeDefinitionNode => d.kind === Kind.OBJECT_TYPE_DEFINITION && d.name.value === 'Mutation',
+)!;
+const mutationFields = mutationType.fields!.map((f) => f.name.value);
+const namedTypeOf = (t: TypeNode): string => (t.kind === Kind.NAMED_TYPE ? t.name.value : namedTypeOf(t.type));
+
+interface Case {
+  /** Arguments of the mutation (GraphQL literal syntax); `n` makes them unique per run. */
+  args: (n: number) => string;
+  /** Writes the case needs first (with full selections), e.g. an order to add a line to. */
+  setup?: (n: number) => string[];
+  /** A read through the gateway of what the mutation changes: run before (warming) and after. */
+  read: (n: number) => string;
+  /** Whether the read shows the write. It must not before (or the case proves nothing), and must after. */
+  shows: (data: Record<string, unknown>, n: number) => boolean;
+}
+
+type Data = Record<string, unknown>;
+const at = (data: Data, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), data);
+const ids = (connection: unknown): string[] =>
+  ((connection as { edges?: Array<{ node: { id?: string; email?: string; name?: string } }> } | null)?.edges ?? []).map(
+    (e) => e.node.id ?? e.node.email ?? e.node.name ?? '',
+  );
+
+// Seed ids the cases change; each case its own, so one case's write cannot make another pass.
+const USER = (k: number) => `u0000${k}`;
+const ORDER_READ = (n: number) =>
+  `{ user(id: "${USER(2)}") { orders(first: 100) { edges { node { id status total lines { quantity } } } } } order(id: "rw-${n}") { id status total } }`;
+const node = (data: Data, n: number) =>
+  (at(data, 'user.orders.edges') as Array<{ node: { id: string; status: string; total: number; lines: unknown[] } }> | undefined)?.find(
+    (e) => e.node.id === `rw-${n}`,
+  )?.node;
+
+/** One case per Mutation field of the supergraph: a new field without one fails the first test. */
+const cases: Record<string, Case> = {
+  createUser: {
+    args: (n) => `input: { name: "Reader ${n}", email: "rw-${n}@example.test" }`,
+    read: () => '{ users(first: 100) { edges { node { email } } } }',
+    shows: (d, n) => ids(at(d, 'users')).includes(`rw-${n}@example.test`),
+  },
+  updateUser: {
+    args: (n) => `id: "${USER(1)}", input: { name: "Renamed ${n}" }`,
+    // User through an entity fetch (orders -> accounts) and as a root field.
+    read: () => `{ order(id: "o000001") { customer { name } } user(id: "${USER(1)}") { name } }`,
+    shows: (d, n) => at(d, 'order.customer.name') === `Renamed ${n}` && at(d, 'user.name') === `Renamed ${n}`,
+  },
+  setStock: {
+    args: (n) => `productId: "p00001", quantity: ${1000 + n}`,
+    read: () => '{ product(id: "p00001") { quantityAvailable inStock } }',
+    shows: (d, n) => at(d, 'product.quantityAvailable') === 1000 + n,
+  },
+  createOrder: {
+    args: (n) => `customerId: "${USER(2)}", id: "rw-${n}"`,
+    read: ORDER_READ,
+    shows: (d, n) => node(d, n) !== undefined && at(d, 'order.id') === `rw-${n}`,
+  },
+  addOrderLine: {
+    setup: (n) => [`mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`],
+    args: (n) => `orderId: "rw-${n}", productId: "p00002", quantity: 2`,
+    read: ORDER_READ,
+    shows: (d, n) => node(d, n)?.lines.length === 1 && (at(d, 'order.total') as number) > 0,
+  },
+  removeOrderLine: {
+    setup: (n) => [
+      `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
+      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
+    ],
+    args: (n) => `orderId: "rw-${n}", productId: "p00002"`,
+    read: ORDER_READ,
+    shows: (d, n) => node(d, n)?.lines.length === 0 && at(d, 'order.total') === 0,
+  },
+  placeOrder: {
+    setup: (n) => [
+      `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
+      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
+    ],
+    args: (n) => `orderId: "rw-${n}"`,
+    read: ORDER_READ,
+    shows: (d, n) => node(d, n)?.status === 'PLACED' && at(d, 'order.status') === 'PLACED',
+  },
+  cancelOrder: {
+    setup: (n) => [`mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`],
+    args: (n) => `orderId: "rw-${n}", reason: "changed my mind"`,
+    read: ORDER_READ,
+    shows: (d, n) => node(d, n)?.status === 'CANCELLED' && at(d, 'order.status') === 'CANCELLED',
+  },
+  createProduct: {
+    args: (n) => `input: { name: "Lamp ${n}", description: "d", price: 1200, weight: 300, category: "rw-${n}" }`,
+    read: (n) => `{ products(first: 5, category: "rw-${n}") { edges { node { name } } } }`,
+    shows: (d, n) => ids(at(d, 'products')).includes(`Lamp ${n}`),
+  },
+  updateProduct: {
+    args: (n) => `id: "p00003", input: { name: "Renamed ${n}", price: ${5000 + n} }`,
+    // Root field, and products' entity through reviews (Review.product).
+    read: () => '{ product(id: "p00003") { name price shippingEstimate reviews(first: 1) { product { name } } } }',
+    shows: (d, n) =>
+      at(d, 'product.name') === `Renamed ${n}` &&
+      at(d, 'product.price') === 5000 + n &&
+      (at(d, 'product.reviews') as Array<{ product: { name: string } }>)[0]?.product.name === `Renamed ${n}`,
+  },
+  discontinueProduct: {
+    args: () => 'id: "p00004"',
+    // Product as a root field and through an entity fetch (reviews -> products).
+    read: () => '{ product(id: "p00004") { discontinued reviews(first: 1) { product { discontinued } } } }',
+    shows: (d) =>
+      at(d, 'product.discontinued') === true &&
+      (at(d, 'product.reviews') as Array<{ product: { discontinued: boolean } }>)[0]?.product.discontinued === true,
+  },
+  addReview: {
+    args: (n) => `input: { authorId: "${USER(3)}", productId: "p00005", body: "Read after write ${n}", rating: 4 }`,
+    read: () => `{ product(id: "p00005") { reviews(first: 3) { body } } user(id: "${USER(3)}") { reviews(first: 3) { body } } }`,
+    shows: (d, n) =>
+      (at(d, 'product.reviews') as Array<{ body: string }>)[0]?.body === `Read after write ${n}` &&
+      (at(d, 'user.reviews') as Array<{ body: string }>)[0]?.body === `Read after write ${n}`,
+  },
+};
+
+/** Unique per run (ids, names, quantities), small enough for an Int. */
+let runs = (Date.now() % 100_000) * 100;
+
+describe('read after write: every Mutation field of the supergraph, minimal selection, every cache on', () => {
+  let stack: Stack;
+  let client: GraphQLClient;
+  beforeAll(async () => {
+    stack = await startStack({
+      ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0, orders: 0 },
+      host: '127.0.0.1',
+      logger: pino({ level: 'silent' }),
+      seed: { users: 20, products: 20, reviews: 60 },
+      // In memory, for every service: the gateway's entity, response and APQ caches and the hot reads.
+      cache: { kind: 'memory' },
+      bus: { kind: 'memory' },
+    });
+    client = graphqlClient(stack.gatewayUrl);
+  });
+  afterAll(() => stack?.stop());
+
+  it('has a case for every Mutation field, and every cache is on', () => {
+    expect(Object.keys(cases).sort()).toEqual([...mutationFields].sort());
+    expect(stack.options.gateway.entityCache).not.toBe(false);
+    expect(stack.options.gateway.responseCache).not.toBe(false);
+    for (const s of Object.values(stack.options.subgraphs)) expect(s.cacheStore).toBeDefined();
+  });
+
+  const read = async (query: string): Promise<Data> => {
+    const res = await client.query<Data>(query);
+    expect(res.errors).toBeUndefined();
+    return res.data!;
+  };
+
+  it.each(mutationFields)('%s: the first read after it shows the write', async (field) => {
+    const c = cases[field];
+    if (!c) throw new Error(`no read-after-write case for Mutation.${field}`);
+    const returnType = namedTypeOf(mutationType.fields!.find((f) => f.name.value === field)!.type);
+    const returnsObject = !['Int', 'Float', 'String', 'Boolean', 'ID'].includes(returnType);
+    // Three rounds: a stale entry left by the first write would show in the second.
+    for (let round = 1; round <= 3; round++) {
+      const n = ++runs;
+      for (const write of c.setup?.(n) ?? []) expect((await client.query(write)).errors).toBeUndefined();
+      // Twice: the second answer comes from the caches the first filled.
+      const before = await read(c.read(n));
+      expect(await read(c.read(n))).toEqual(before);
+      if (round === 1) expect(c.shows(before, n)).toBe(false);
+      const res = await client.query(`mutation { ${field}(${c.args(n)})${returnsObject ? ' { __typename }' : ''} }`);
+      expect(res.errors).toBeUndefined();
+      const after = await read(c.read(n));
+      expect({ field, round, shows: c.shows(after, n), after }).toEqual({ field, round, shows: true, after });
+    }
+  });
+});
