@@ -40,6 +40,14 @@ export type OrderState = Order | null;
 /** Largest quantity one command may add. */
 export const MAX_QUANTITY = 1000;
 
+/**
+ * Largest order total (and so line total and unit price) in cents: GraphQL's Int is 32-bit, and
+ * `total`, `lineTotal` and `unitPrice` are served as Int (and stored in integer columns), so a sum
+ * past this would be a committed order that no read can serve. The decider refuses any command
+ * that would take an order past it, before anything is written.
+ */
+export const MAX_ORDER_TOTAL = 2_147_483_647;
+
 // ---- events ---------------------------------------------------------------------------------
 
 export type OrderEvent =
@@ -119,7 +127,17 @@ export function decide(command: OrderCommand, state: OrderState): Decision {
       if (notDraft) return notDraft;
       // More of a product already on the order keeps the price captured when it was first added.
       const existing = state.lines.find((l) => l.productId === productId);
-      return [{ type: 'OrderLineAdded', data: { productId, quantity, unitPrice: existing ? existing.unitPrice : unitPrice } }];
+      const price = existing ? existing.unitPrice : unitPrice;
+      // Every line total is at most the order total, so bounding the total bounds them all.
+      const total = state.total + quantity * price;
+      if (total > MAX_ORDER_TOTAL) {
+        return reject(
+          'BAD_USER_INPUT',
+          `quantity ${quantity} at ${price} cents would take the order total to ${total} cents, above the maximum of ${MAX_ORDER_TOTAL}`,
+          'quantity',
+        );
+      }
+      return [{ type: 'OrderLineAdded', data: { productId, quantity, unitPrice: price } }];
     }
     case 'RemoveOrderLine': {
       const notDraft = mustBeDraft(state, 'remove a line');

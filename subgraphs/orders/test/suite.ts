@@ -3,6 +3,8 @@ import { type EventEnvelope, MemoryBroker, MemoryBus, eventTables } from '@shop/
 import { type SeedSizes, seedProducts } from '@shop/seed';
 import type { Kysely } from '@shop/store';
 import { type Backend, type GraphQLClient, eventually, graphqlClient, testTelemetry } from '@shop/testing';
+import { MAX_ORDER_TOTAL, replay } from '../src/domain';
+import { fromRow, toDomainEvent } from '../src/data/projections';
 import { type OrdersSubgraph, createOrders } from '../src/server';
 
 const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
@@ -347,6 +349,80 @@ export function ordersSuite(backend: Backend): void {
       expect(Number(outboxCount.n)).toBe(
         await subgraph.orders.events.headPosition().then(async () => (await subgraph.orders.events.readAll(0, 1_000_000)).length),
       );
+    });
+
+    it('refuses a line that would take the order total past Int with BAD_USER_INPUT, and writes nothing', async () => {
+      // The issue's reproduction: a product priced 2147483647 cents (products refuses such a price
+      // now; an old event can still carry one), quantity 2.
+      const db = subgraph.store.db as unknown as Kysely<{ product_prices: { id: string; price: number } }>;
+      await productsBus.publish([
+        {
+          id: randomUUID(),
+          type: 'ProductUpdated',
+          source: 'products',
+          aggregateId: 'p00021',
+          aggregateVersion: 5,
+          occurredAt: new Date().toISOString(),
+          schemaVersion: 1,
+          payload: { id: 'p00021', name: 'x', price: MAX_ORDER_TOTAL, weight: 1, category: 'home', discontinued: false },
+        },
+      ]);
+      await eventually(
+        async () => Number((await db.selectFrom('product_prices').select('price').where('id', '=', 'p00021').executeTakeFirst())?.price),
+        (p) => p === MAX_ORDER_TOTAL,
+      );
+      expect((await mutate('createOrder', 'customerId: "u00009", id: "overflow-1"')).error).toBeUndefined();
+      const outbox = eventTables(subgraph.store.db as Kysely<unknown>);
+      const written = async () => ({
+        head: await subgraph.orders.events.headPosition(),
+        outbox: Number(
+          (
+            await outbox
+              .selectFrom('outbox')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
+        readModels: await subgraph.orders.readModels(),
+      });
+      const before = await written();
+
+      const refused = await mutate('addOrderLine', 'orderId: "overflow-1", productId: "p00021", quantity: 2');
+      expect(refused.order).toBeNull();
+      expect(refused.error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'quantity' });
+      expect(refused.error?.message).toContain(`above the maximum of ${MAX_ORDER_TOTAL}`);
+      // Nothing written: event store, outbox and read models as they were.
+      expect(await written()).toEqual(before);
+
+      // Up to the maximum is fine, and reads serve it; one cent more on top is refused.
+      const full = await mutate('addOrderLine', 'orderId: "overflow-1", productId: "p00021", quantity: 1');
+      expect(full.error).toBeUndefined();
+      expect(full.order).toMatchObject({ total: MAX_ORDER_TOTAL, lines: [{ quantity: 1, lineTotal: MAX_ORDER_TOTAL }] });
+      expect((await order('overflow-1'))?.total).toBe(MAX_ORDER_TOTAL);
+      const more = await mutate('addOrderLine', 'orderId: "overflow-1", productId: "p00001", quantity: 1');
+      expect(more.error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'quantity' });
+      expect((await order('overflow-1'))?.history?.map((h) => h.type)).toEqual(['OrderCreated', 'OrderLineAdded']);
+      // The customer's orders still answer (the issue's user(id: "u00009") came back null).
+      const list = await client.query<{ _entities: Array<{ orders: { edges: Array<{ node: { id: string; total: number } }> } }> }>(
+        'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { orders(first: 20) { edges { node { id total } } } } } }',
+        { r: [{ __typename: 'User', id: 'u00009' }] },
+      );
+      expect(list.errors).toBeUndefined();
+      expect(list.data!._entities[0]!.orders.edges.map((e) => e.node)).toContainEqual({ id: 'overflow-1', total: MAX_ORDER_TOTAL });
+    });
+
+    it('projects every order in the event store: each read model row is its stream replayed', async () => {
+      // An order whose events cannot be projected (an integer column overflow on PostgreSQL, an
+      // event evolve refuses) would be missing here or behind its stream.
+      await subgraph.orders.projections.catchUp();
+      const events = await subgraph.orders.events.readAll(0, 1_000_000);
+      const streams = new Map<string, typeof events>();
+      for (const e of events) streams.set(e.streamId, [...(streams.get(e.streamId) ?? []), e]);
+      const { orderView, customerOrders } = await subgraph.orders.readModels();
+      expect(orderView.map((r) => r.id).sort()).toEqual([...streams.keys()].sort());
+      for (const row of [...orderView, ...customerOrders]) {
+        expect(fromRow(row)).toEqual(replay(streams.get(row.id)!.map(toDomainEvent)));
+      }
     });
 
     it('rebuilds both read models to exactly what they were', async () => {

@@ -4,7 +4,13 @@ import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 const description = z.string().trim().max(5000, 'must be at most 5000 characters');
-const price = z.number().int('must be whole cents').min(0, 'must not be negative');
+/**
+ * Largest price, in cents ($1,000,000.00). Prices are served as GraphQL Int (32-bit) and summed
+ * into order totals, which orders bounds at Int's maximum; a price this size leaves room for
+ * a thousand-fold line of an ordinary product and is refused here, where prices enter.
+ */
+export const MAX_PRICE = 100_000_000;
+const price = z.number().int('must be whole cents').min(0, 'must not be negative').max(MAX_PRICE, `must be at most ${MAX_PRICE} cents`);
 const weight = z.number().int('must be whole grams').positive('must be more than zero');
 const category = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
 const createInput = z.object({ name, description, price, weight, category });

@@ -3,7 +3,9 @@ import type { StoreSubgraph } from '@shop/server';
 import { type Backend, type GraphQLClient, type GraphQLResponse, graphqlClient, testTelemetry } from '@shop/testing';
 import { metricValue } from '@shop/telemetry';
 import { type ProductsDB, ProductsRepository } from '../src/data/repository';
+import { MAX_PRICE } from '../src/resolvers';
 import { createProducts } from '../src/server';
+import type { Kysely } from '@shop/store';
 
 type Node = { id: string; category: string };
 type Page = { products: { edges: { node: Node }[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } };
@@ -158,6 +160,27 @@ export function productsSuite(backend: Backend): void {
 
       const negative = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: -5 }) { id } }', { id });
       expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.price' });
+
+      // Prices above MAX_PRICE are refused where they enter, naming the field, with nothing written.
+      const rows = async () => ({
+        products: await subgraph.store.db.selectFrom('products').selectAll().orderBy('id').execute(),
+        outbox: Number(
+          (
+            await (subgraph.store.db as unknown as Kysely<{ outbox: { position: number } }>)
+              .selectFrom('outbox')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
+      });
+      const before = await rows();
+      await invalid('price', String(MAX_PRICE + 1));
+      await invalid('price', '2147483647');
+      const tooDear = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: 2147483647 }) { id } }', { id });
+      expect(tooDear.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.price' });
+      expect(tooDear.errors?.[0]?.message).toContain(`at most ${MAX_PRICE} cents`);
+      expect(await rows()).toEqual(before);
+      expect((await create(`name: "Dear", description: "", price: ${MAX_PRICE}, weight: 1, category: "toys"`)).errors).toBeUndefined();
       const unknown = await client.query('mutation { updateProduct(id: "nothing", input: { name: "X" }) { id } }');
       expect(unknown.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
       const unknownEmpty = await client.query('mutation { updateProduct(id: "nothing", input: {}) { id } }');
