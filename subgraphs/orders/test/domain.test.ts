@@ -4,6 +4,8 @@ import {
   type OrderEvent,
   type OrderState,
   type RecordedOrderEvent,
+  MAX_ORDER_TOTAL,
+  MAX_QUANTITY,
   decide,
   evolve,
   isRejection,
@@ -41,6 +43,53 @@ describe('decide', () => {
     given().when({ type: 'CreateOrder', orderId: 'o1', customerId: 'u1' }).then([created]);
     given(created).when({ type: 'CreateOrder', orderId: 'o1', customerId: 'u1' }).thenRejected('ORDER_ALREADY_EXISTS');
     given().when({ type: 'CreateOrder', orderId: 'o1', customerId: '' }).thenRejected('BAD_USER_INPUT', 'customerId');
+  });
+
+  it('refuses a line that would take the total past MAX_ORDER_TOTAL, counting the lines already there', () => {
+    const add = (quantity: number, unitPrice: number, productId = 'p9'): OrderCommand => ({
+      type: 'AddOrderLine',
+      productId,
+      quantity,
+      unitPrice,
+    });
+    given(created).when(add(2, MAX_ORDER_TOTAL)).thenRejected('BAD_USER_INPUT', 'quantity');
+    given(created)
+      .when(add(1, MAX_ORDER_TOTAL))
+      .then([{ type: 'OrderLineAdded', data: { productId: 'p9', quantity: 1, unitPrice: MAX_ORDER_TOTAL } }]);
+    // 3000 (the kettle line) + the rest is exactly the maximum; a cent more is not.
+    given(created, kettle())
+      .when(add(1, MAX_ORDER_TOTAL - 3000))
+      .then([{ type: 'OrderLineAdded', data: { productId: 'p9', quantity: 1, unitPrice: MAX_ORDER_TOTAL - 3000 } }]);
+    given(created, kettle())
+      .when(add(1, MAX_ORDER_TOTAL - 2999))
+      .thenRejected('BAD_USER_INPUT', 'quantity');
+    // More of a product already on the order counts at its first price, not the command's.
+    given(created, kettle(1, 3_000_000))
+      .when(add(MAX_QUANTITY, 1, 'p1'))
+      .thenRejected('BAD_USER_INPUT', 'quantity');
+  });
+
+  it('never decides events whose replayed totals leave Int, whatever the commands', () => {
+    // A mix of quantities and prices up to their limits: every accepted line keeps the total in range.
+    let state: OrderState = replay(recorded([created]));
+    let version = 1;
+    let accepted = 0;
+    for (let i = 0; i < 50; i++) {
+      const command: OrderCommand = {
+        type: 'AddOrderLine',
+        productId: `p${i % 7}`,
+        quantity: ((i * 37) % MAX_QUANTITY) + 1,
+        unitPrice: (i * 7_919_000) % 5_000_000,
+      };
+      const decision = decide(command, state);
+      if (isRejection(decision)) continue;
+      for (const e of recorded(decision, ++version)) state = evolve(state, e);
+      expect(state?.total).toBeLessThanOrEqual(MAX_ORDER_TOTAL);
+      accepted++;
+    }
+    // Some accepted, some refused: the limit decided, not the inputs alone.
+    expect(accepted).toBeGreaterThan(2);
+    expect(accepted).toBeLessThan(50);
   });
 
   it('refuses any command to an order that does not exist', () => {
