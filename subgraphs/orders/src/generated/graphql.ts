@@ -115,7 +115,11 @@ export type Order = {
   lines: Array<OrderLine>;
   placedAt: Maybe<Scalars['DateTime']['output']>;
   status: OrderStatus;
-  /** Sum of quantity x unitPrice, in cents. */
+  /**
+   * Sum of quantity x unitPrice, in integer cents. At most 2147483647, Int's maximum: addOrderLine
+   * refuses (BAD_USER_INPUT on quantity) a line that would take the total past it, so every total
+   * and lineTotal can be served as Int.
+   */
   total: Scalars['Int']['output'];
   /** How many events the order has: pass it as expectedVersion to make a write conditional. */
   version: Scalars['Int']['output'];

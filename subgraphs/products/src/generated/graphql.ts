@@ -28,7 +28,10 @@ export type CreateProductInput = {
   category: Scalars['String']['input'];
   description: Scalars['String']['input'];
   name: Scalars['String']['input'];
-  /** Integer cents, zero or more. */
+  /**
+   * Integer cents, 0 to 100000000 (1,000,000.00); more is BAD_USER_INPUT. Bounded so that order
+   * totals, served as Int (32-bit), have room for many lines (orders refuses a total past Int).
+   */
   price: Scalars['Int']['input'];
   /** Grams, more than zero. */
   weight: Scalars['Int']['input'];
@@ -81,7 +84,7 @@ export type Product = {
   discontinued: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
-  /** Price in integer cents. */
+  /** Price in integer cents, 0 to 100000000 (1,000,000.00). */
   price: Scalars['Int']['output'];
   /** How many reviews it has. Kept from ReviewAdded events. */
   reviewCount: Scalars['Int']['output'];
@@ -135,6 +138,7 @@ export type UpdateProductInput = {
   category?: InputMaybe<Scalars['String']['input']>;
   description?: InputMaybe<Scalars['String']['input']>;
   name?: InputMaybe<Scalars['String']['input']>;
+  /** Integer cents, 0 to 100000000 (1,000,000.00); more is BAD_USER_INPUT. */
   price?: InputMaybe<Scalars['Int']['input']>;
   weight?: InputMaybe<Scalars['Int']['input']>;
 };
