@@ -80,7 +80,7 @@ describe('declareChanges: mutations name the entities they change, whatever the 
   });
 
   it('refuses to start a subgraph with a Mutation field that declares nothing', async () => {
-    const start = (requireDeclaredChanges?: boolean) =>
+    const start = () =>
       createSubgraph({
         telemetry: testTelemetry('undeclared'),
         typeDefs,
@@ -93,7 +93,6 @@ describe('declareChanges: mutations name the entities they change, whatever the 
             renameShelf: () => true,
           },
         },
-        ...(requireDeclaredChanges === undefined ? {} : { requireDeclaredChanges }),
         context: async () => ({}),
         ready: async () => true,
       });
