@@ -43,6 +43,7 @@ import {
 } from '@shop/server';
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type ExplorerOptions, createExplorer } from './explorer';
+import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
 
@@ -545,6 +546,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ApolloServerPluginLandingPageDisabled(),
       operationResolution,
       errors.plugin,
+      // Every null that stands for a subgraph's data gets an error at its path. Before the
+      // response cache: a response with such errors is not cached.
+      valueCompletionPlugin<GatewayContext>(),
       // The subgraphs refuse hostile strings too; refusing them here spares the planning and the
       // subgraph round trip (a 1 MB argument cost 150 ms of gateway CPU on its way through).
       inputGuardPlugin<GatewayContext>(),

@@ -42,6 +42,13 @@ interface Case {
   upstreamBug?: string;
 }
 
+/** The error of a null that stands for an entity its subgraph did not return (value-completion.ts). */
+const missingPerson = (path: (string | number)[]) => ({
+  message: 'Cannot return null for non-nullable field Person.name.',
+  path,
+  extensions: { code: 'SUBGRAPH_NON_NULL_VIOLATION', serviceName: 'people' },
+});
+
 const forbidden = (name: string, path: (string | number)[]): GraphQLError => ({
   message: `${name} keeps their email private`,
   path,
@@ -296,6 +303,8 @@ const CASES: Case[] = [
               { id: 'r6', author: { name: 'Grace Hopper' }, subject: { title: 'Nosferatu' } },
             ],
           },
+          // people has no p-gone: the null author stands for data people did not give, so it says so.
+          errors: [missingPerson(['reviews', 4, 'author', 'name'])],
         },
         // No whole response is cached (reviews' Person has no hint); p-gone, a null, is never cached.
         sent: { off: { people: 6, catalog: 6 }, cold: { people: 4, catalog: 4 }, warm: { people: 1 } },
@@ -336,6 +345,7 @@ const CASES: Case[] = [
               { id: 'r6', author: { name: 'Grace Hopper' }, subject: { title: 'Nosferatu', rating: 2.5 } },
             ],
           },
+          errors: [missingPerson(['reviews', 4, 'author', 'name'])],
         },
         // The first run's variables again: its entries answer, all but p-gone.
         sent: { off: { people: 6, catalog: 6 }, cold: { people: 1 }, warm: { people: 1 } },
@@ -381,6 +391,7 @@ const CASES: Case[] = [
             feed: [{}, { name: 'Alan Turing' }, {}, { name: 'Grace Hopper' }, { name: 'Alan Turing' }],
             b: { name: 'Grace Hopper' },
           },
+          errors: [missingPerson(['a', 4, 'author', 'name'])],
         },
         // Off: 6 + 3 representations in two fetches; on: the two fetches merged, p1, p2, p3, p-gone once.
         sent: { off: { people: 9 }, cold: { people: 4 }, warm: { people: 1 } },

@@ -20,8 +20,9 @@ export interface ErrorMappingOptions {
 
 /**
  * Turns every way a subgraph request can fail (transport error, timeout, oversized body, an
- * HTTP status without a GraphQL body, the client going away) into a GraphQL error with a code
- * and the subgraph's name, which @apollo/gateway puts at the failed fetch's path.
+ * HTTP status without a GraphQL body, an open breaker, a passed deadline, the client going away)
+ * into a GraphQL error with a code and the subgraph's name. @apollo/gateway reports it without a
+ * path; value-completion.ts copies it to each field the failed fetch owed.
  */
 export function errorMappingLayer({ subgraph, url, logger, timeoutMs }: ErrorMappingOptions): Layer {
   const unavailable = (reason: string, err?: unknown): GraphQLError => {

@@ -62,12 +62,13 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     ...(layers.dedupe ? [dedupeLayer] : []),
     ...(entityCache ? [entityCacheLayer(subgraph, entityCache)] : []),
     ...(layers.merge ? [mergeLayer(), ...(layers.dedupe ? [dedupeLayer] : [])] : []),
-    ...(layers.inflight ? [inflightLayer()] : []),
     errorMappingLayer({ subgraph, url, logger: deps.logger, timeoutMs: deps.timeoutMs }),
-    // Below sharing, so one retry or one fast failure serves every caller of a shared request;
-    // each retry passes the breaker, which ends them once it opens.
-    ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),
+    // Above sharing: while the breaker is half-open, identical requests must not join its one
+    // probe (and wait out a frozen subgraph's timeout with it); each fails fast on its own.
     ...(deps.breaker ? [breakerLayer(subgraph, deps.metrics, deps.breaker)] : []),
+    ...(layers.inflight ? [inflightLayer()] : []),
+    // Below sharing, so one retry serves every caller of a shared request.
+    ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),
   ];
 }
 

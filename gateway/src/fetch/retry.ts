@@ -23,7 +23,7 @@ function isRetryable(err: unknown): boolean {
   const e = (err ?? {}) as { code?: unknown; cause?: { code?: unknown } };
   const code = typeof e.code === 'string' ? e.code : e.cause?.code;
   // Not timeouts: a subgraph that took the whole timeout once would only take it again, and the
-  // client would wait twice. Not an open breaker: that failure is the point.
+  // client would wait twice.
   return typeof code === 'string' && RETRYABLE_CODES.has(code);
 }
 
@@ -32,8 +32,8 @@ function isRetryable(err: unknown): boolean {
  * keep-alive socket), with jittered exponential backoff (cockatiel), never past the request's
  * deadline and never once the client has gone. Mutations are never retried: a write whose answer
  * was lost may have been applied, and sending it again could apply it twice. Sits below in-flight
- * sharing (one retry serves every caller) and above the breaker (each attempt counts there, and
- * an open breaker ends the retries).
+ * sharing (one retry serves every caller) and below the breaker (which counts the request once,
+ * after its retries).
  */
 export function retryLayer(subgraph: string, metrics: Metrics, options: RetryOptions = defaultRetryOptions): Layer {
   const policy = retry(handleWhen(isRetryable), {

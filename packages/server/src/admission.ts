@@ -8,9 +8,10 @@ import type { RateLimiter } from '@shop/cache';
 /** When a process refuses new requests with 503. */
 export interface LoadSheddingOptions {
   /**
-   * Shed when a timer of the process fires this much later than asked (the process is CPU-bound:
-   * everything it takes now waits that long), until `windowMs` passes without such a delay. 0
-   * turns the check off. @default 500
+   * Shed when the process's timers fire this much later than asked three times in a row (it is
+   * CPU-bound: everything it takes now waits that long), until `windowMs` passes without such a
+   * delay. One long synchronous stretch (a supergraph composed, a big GC) is one late timer, not
+   * overload. 0 turns the check off. @default 500
    */
   maxEventLoopDelayMs: number;
   /** Shed while this many requests are in flight. 0 turns the check off. @default 2000 */
@@ -45,6 +46,9 @@ export interface AdmissionOptions {
   clientKey?: (req: IncomingMessage) => string;
 }
 
+/** Late sampler timers in a row that mean overload rather than one long synchronous stretch. */
+const LATE_IN_A_ROW = 3;
+
 /** The connection's address: proxies in front are not trusted to name the client. */
 const addressOf = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
 
@@ -67,11 +71,13 @@ export function createAdmitter(options: AdmissionOptions): Admitter {
     const resolution = 20;
     const holdMs = shedding.windowMs ?? 500;
     let expected = performance.now() + resolution;
+    let lateInARow = 0;
     timer = setInterval(() => {
       const now = performance.now();
       lastDelay = Math.max(0, now - expected);
       expected = now + resolution;
-      if (lastDelay > shedding.maxEventLoopDelayMs) sheddingUntil = now + holdMs;
+      lateInARow = lastDelay > shedding.maxEventLoopDelayMs ? lateInARow + 1 : 0;
+      if (lateInARow >= LATE_IN_A_ROW) sheddingUntil = now + holdMs;
     }, resolution);
     // A process with nothing else to do may exit: this timer is not a reason to stay up.
     timer.unref();

@@ -180,6 +180,8 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         limits: options.limits,
         maxResponseBytes: options.maxResponseBytes,
         loadShedding: options.loadShedding,
+        // Every shop subgraph declares what each of its mutations changes (declareChanges).
+        requireDeclaredChanges: true,
         cost: options.cost,
       });
       return Object.assign(subgraph, { store, relay });
