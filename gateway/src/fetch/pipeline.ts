@@ -61,11 +61,12 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     ...(onMutation ? [evictAfterMutationLayer(onMutation)] : []),
     ...(layers.dedupe ? [dedupeLayer] : []),
     ...(entityCache ? [entityCacheLayer(subgraph, entityCache)] : []),
-    ...(layers.merge ? [mergeLayer(), ...(layers.dedupe ? [dedupeLayer] : [])] : []),
     errorMappingLayer({ subgraph, url, logger: deps.logger, timeoutMs: deps.timeoutMs }),
-    // Above sharing: while the breaker is half-open, identical requests must not join its one
-    // probe (and wait out a frozen subgraph's timeout with it); each fails fast on its own.
+    // Above merging and sharing: while the breaker is half-open, other requests must not be merged
+    // into its one probe or join it (and wait out a frozen subgraph's timeout with it); each fails
+    // fast on its own. Error mapping above it codes the breaker's refusals too.
     ...(deps.breaker ? [breakerLayer(subgraph, deps.metrics, deps.breaker)] : []),
+    ...(layers.merge ? [mergeLayer(), ...(layers.dedupe ? [dedupeLayer] : [])] : []),
     ...(layers.inflight ? [inflightLayer()] : []),
     // Below sharing, so one retry serves every caller of a shared request.
     ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),

@@ -16,9 +16,10 @@ export interface CacheStoreOptions {
    */
   timeoutMs?: number;
   /**
-   * After this many timeouts in a row, Redis is bypassed (every call answers at once as a miss)
-   * for `breakerOpenMs`; then calls try it again, and the first one to time out opens it again.
-   * A stalled Redis then costs a few slow calls, not every call of every request. @default 5
+   * After this many timeouts in a row, Redis is bypassed (every call answers at once as a miss);
+   * every `breakerOpenMs` a PING off the request path asks whether it answers again, and its
+   * answer closes the breaker. A stalled Redis then costs a few slow calls, not every call of
+   * every request. @default 5
    */
   breakerTimeouts?: number;
   /** @default 1000 */
@@ -159,7 +160,14 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
   const { telemetry } = options;
   const service = telemetry.service;
   const timeoutMs = options.timeoutMs ?? 250;
-  const breaker = { limit: options.breakerTimeouts ?? 5, openMs: options.breakerOpenMs ?? 1000, timeouts: 0, openUntil: 0, probing: false };
+  const breaker = {
+    limit: options.breakerTimeouts ?? 5,
+    openMs: options.breakerOpenMs ?? 1000,
+    timeouts: 0,
+    open: false,
+    openUntil: 0,
+    probeInFlight: false,
+  };
   const prefix = options.prefix ?? 'shop';
   const { cacheRequests, cacheErrors } = telemetry.metrics;
   let lastWarning = 0;
@@ -189,22 +197,47 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
    * Every call to the store goes through here: bounded by the timeout, answered with `fallback`
    * when it fails, skipped at once while the breaker is open.
    */
+  /**
+   * While the breaker is open no call goes to Redis; after `breakerOpenMs` one PING, off every
+   * request's path, asks whether it answers again (and closes the breaker if it does). A stalled
+   * Redis then costs the calls that opened the breaker, and nothing after.
+   */
+  const probeRedis = (redis: RedisClientType) => {
+    if (breaker.probeInFlight || Date.now() < breaker.openUntil) return;
+    breaker.probeInFlight = true;
+    withTimeout(redis.ping(), timeoutMs).then(
+      () => {
+        breaker.open = false;
+        breaker.timeouts = 0;
+        breakerGauge.set(0);
+        breaker.probeInFlight = false;
+      },
+      () => {
+        breaker.openUntil = Date.now() + breaker.openMs;
+        breaker.probeInFlight = false;
+      },
+    );
+  };
   const guarded = async <T>(name: string, op: string, fallback: T, fn: () => Promise<T>): Promise<T> => {
-    if (breaker.openUntil > Date.now()) {
+    // Not connected (Redis down, the client between reconnect attempts): answered at once without
+    // it, rather than handing the call to a client that would wait for its next attempt.
+    if (client && !client.isReady) {
+      warn(new Error('not connected to Redis'), name, op);
+      return fallback;
+    }
+    if (client && breaker.open) {
+      probeRedis(client);
       warn(new Error(`cache bypassed after ${breaker.limit} timeouts in a row`), name, op);
       return fallback;
     }
     try {
       const value = await withTimeout(fn(), timeoutMs);
       breaker.timeouts = 0;
-      if (breaker.probing) breakerGauge.set(0);
-      breaker.probing = false;
       return value;
     } catch (err) {
-      if (err instanceof TimeoutError && client && (breaker.probing || ++breaker.timeouts >= breaker.limit)) {
+      if (err instanceof TimeoutError && client && ++breaker.timeouts >= breaker.limit && !breaker.open) {
+        breaker.open = true;
         breaker.openUntil = Date.now() + breaker.openMs;
-        breaker.timeouts = 0;
-        breaker.probing = true;
         breakerGauge.set(1);
       }
       warn(err, name, op);

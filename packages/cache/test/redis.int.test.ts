@@ -120,11 +120,14 @@ describe('a stalled Redis', () => {
       for (const call of bypassed) expect(call).toEqual({ value: undefined, ms: expect.any(Number) });
       expect(Math.max(...bypassed.map((c) => c.ms))).toBeLessThan(45);
       expect(await metricValue(telemetry.metrics.cacheErrors, { cache: 'entity' })).toBe(23);
-      // Still stalled when the breaker lets a probe through: one timeout opens it again.
-      const probe = await eventually(timed, (c) => c.ms >= 45, 5_000, 20);
-      expect(probe.value).toBeUndefined();
-      expect((await timed()).ms).toBeLessThan(45);
-      // Redis answers again: once the breaker lets calls through, the cache is used again.
+      // Still stalled past breakerOpenMs: the breaker's probe is a PING off the request path, so
+      // no call waits for it, however many are made.
+      const stalledSince = performance.now();
+      const later = [];
+      while (performance.now() - stalledSince < 600) later.push(await timed());
+      expect(Math.max(...later.map((c) => c.ms))).toBeLessThan(45);
+      expect(await metricValue(telemetry.metrics.cacheBreakerOpen, {})).toBe(1);
+      // Redis answers again: the next probe closes the breaker and the cache is used again.
       proxy.restore();
       expect((await eventually(timed, (c) => c.value === 'v', 5_000, 20)).value).toBe('v');
     } finally {
