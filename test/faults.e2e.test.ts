@@ -342,6 +342,41 @@ describe('the broker frozen', () => {
   });
 });
 
+describe('the broker unreachable (connections dropped, new ones refused)', () => {
+  it('costs no client error; the writes made meanwhile reach the read models within 5 s of its return', async () => {
+    broker.cut();
+    const tag = 'broker-cut';
+    const writing = writeProducts(10, tag);
+    const samples = await load(4_000);
+    await writing;
+    const ended = Date.now();
+    broker.restore();
+    const names = written.filter((w) => w.name.includes(tag) && w.ok).map((w) => w.name);
+    const reviewsDb = new pg.Client({ connectionString: databases.reviews.url });
+    await reviewsDb.connect();
+    let seen: string | undefined;
+    try {
+      seen = await eventually(
+        async () =>
+          (await reviewsDb.query<{ n: string }>('select count(*) as n from product_view where name = any($1)', [names])).rows[0]?.n,
+        (n) => Number(n) === names.length,
+        30_000,
+        50,
+      );
+    } finally {
+      await reviewsDb.end();
+    }
+    const recoverMs = Date.now() - ended;
+    report.push(
+      `broker unreachable: ${samples.length} requests, 0 errors; the 10 products written meanwhile in reviews' view ${recoverMs} ms after it was back`,
+    );
+    expect(samples.filter((s) => s.status !== 200 || s.errors.length > 0)).toEqual([]);
+    expect(names).toHaveLength(10);
+    expect(Number(seen)).toBe(10);
+    expect(recoverMs).toBeLessThan(5_000);
+  });
+});
+
 describe('after every fault', () => {
   it('lost no write that was acknowledged, and doubled none', async () => {
     const db = new pg.Client({ connectionString: databases.products.url });

@@ -38,7 +38,11 @@ export interface AmqpBusOptions {
   publishTimeoutMs?: number;
   /** Longest wait for a connection: in `connectAmqpBus`, and in a subscribe made during an outage. @default 10000 */
   connectTimeoutMs?: number;
-  /** Delay before reconnect attempt n after the connection dropped. @default 100 * 2^(n-1), at most 5000 */
+  /**
+   * Delay before reconnect attempt n after the connection dropped. @default 100 * 2^(n-1), at most
+   * 1000: a connection attempt costs the broker little, and the cap is how long after the broker's
+   * return the events written meanwhile may wait (issue #13: a 5 s cap made catching up take seconds).
+   */
   reconnectDelayMs?: (attempt: number) => number;
   /** AMQP heartbeat: a peer that went silent is noticed after about two of these. @default 5 */
   heartbeatSeconds?: number;
@@ -52,7 +56,7 @@ export interface AmqpBusOptions {
   connectionName?: string;
 }
 
-const defaultReconnectDelayMs = (attempt: number): number => Math.min(5000, 100 * 2 ** Math.max(0, attempt - 1));
+const defaultReconnectDelayMs = (attempt: number): number => Math.min(1000, 100 * 2 ** Math.max(0, attempt - 1));
 
 /** Rejects after `ms` unless `promise` settles first; the timer never outlives the race. */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {

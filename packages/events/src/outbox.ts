@@ -212,7 +212,7 @@ export class OutboxRelay {
     if (this.stopped) return;
     const backoff =
       this.failures > 0
-        ? Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000)
+        ? Math.min(50 * 2 ** Math.min(this.failures, 6), 1_000)
         : published >= this.batchSize || this.kicked
           ? 0
           : this.pollMs;
