@@ -7,8 +7,8 @@ module.exports = {
     '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  // get-port is an ES module only: jest's require needs it compiled to CommonJS like our sources.
-  transformIgnorePatterns: ['/node_modules/(?!get-port/)'],
+  // get-port and jose are ES modules only: jest's require needs them compiled to CommonJS like our sources.
+  transformIgnorePatterns: ['/node_modules/(?!(get-port|jose)/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   testTimeout: 60000,
 };
