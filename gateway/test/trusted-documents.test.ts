@@ -209,7 +209,7 @@ describe('enforce', () => {
     const prefixed = await send(gw.url, { documentId: `sha256:${listed('Author').id}`, variables: { id: '1' } });
     expect(prefixed.body.data).toEqual({ author: { name: 'Ada' } });
     const search = new URLSearchParams({ documentId: listed('Author').id, variables: JSON.stringify({ id: '3' }) });
-    const get = await fetch(`${gw.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const get = await fetch(`${gw.url}/graphql?${search.toString()}`, { headers: { 'apollo-require-preflight': 'true' } });
     expect(((await get.json()) as HttpResult['body']).data).toEqual({ author: { name: 'Linus' } });
   });
 

@@ -44,7 +44,7 @@ busContract(
         await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
         await new Promise<void>((resolve, reject) => {
           channel.publish(EVENTS_EXCHANGE, type, Buffer.from(body), { persistent: true }, (err: unknown) =>
-            err ? reject(err) : resolve(),
+            err ? reject(err instanceof Error ? err : new Error('the broker refused the message', { cause: err })) : resolve(),
           );
         });
       }),

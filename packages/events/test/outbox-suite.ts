@@ -72,7 +72,7 @@ export function outboxContract(backend: Backend): void {
         .selectAll()
         .orderBy('position')
         .execute();
-      expect(rows.map((r) => [r.aggregate_id, Number(r.aggregate_version), JSON.parse(r.payload).name])).toEqual([
+      expect(rows.map((r) => [r.aggregate_id, Number(r.aggregate_version), (JSON.parse(r.payload) as { name: string }).name])).toEqual([
         ['a', 1, 'one'],
         ['a', 2, 'two'],
         ['b', 1, 'one'],

@@ -12,9 +12,9 @@ describe('ensurePostgresDatabase', () => {
       await Promise.all([ensurePostgresDatabase(db.url), ensurePostgresDatabase(db.url), ensurePostgresDatabase(db.url)]);
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
-      const res = await client.query('select current_database() as name');
+      const res = await client.query<{ name: string }>('select current_database() as name');
       await client.end();
-      expect(res.rows[0].name).toBe(new URL(db.url).pathname.slice(1));
+      expect(res.rows[0]?.name).toBe(new URL(db.url).pathname.slice(1));
     } finally {
       await db.drop();
     }
