@@ -273,7 +273,9 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await delay(25);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
+  );
 }
 
 /** The value of one series in a Prometheus text exposition, 0 when absent. */
