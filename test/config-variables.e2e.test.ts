@@ -294,6 +294,20 @@ const mapped: Record<string, MappedCheck> = {
       expect(s.loadShedding).toEqual(expect.objectContaining({ maxInFlight: 12 }));
     },
   },
+  JWKS_URL: {
+    value: 'http://accounts.test:4001/.well-known/jwks.json',
+    check: (g) => expect(g.auth).toEqual(expect.objectContaining({ jwksUrl: 'http://accounts.test:4001/.well-known/jwks.json' })),
+  },
+  JWT_ISSUER: { value: 'shop-accounts', check: (g) => expect(g.auth).toEqual(expect.objectContaining({ issuer: 'shop-accounts' })) },
+  JWT_AUDIENCE: { value: 'shop-gateway', check: (g) => expect(g.auth).toEqual(expect.objectContaining({ audience: 'shop-gateway' })) },
+  SUBGRAPH_SECRET: {
+    value: 'config-variables-secret-0123456789abcdef',
+    check: (g, _s, env) =>
+      expect([g.subgraphSecret, loadSubgraphConfig('accounts', 4001, env).subgraphSecret]).toEqual([
+        'config-variables-secret-0123456789abcdef',
+        'config-variables-secret-0123456789abcdef',
+      ]),
+  },
 };
 
 /** Telemetry for mapping calls: nothing is served, nothing is logged. */
@@ -325,6 +339,8 @@ const EMBEDDED_EXTRA = [
   'REQUEST_TIMEOUT_MS',
   'BREAKER_FAILURES',
   'BREAKER_HALF_OPEN_MS',
+  // The stack's subgraphs and gateway share it (else one is made per run); read back below.
+  'SUBGRAPH_SECRET',
 ];
 
 async function freePorts(): Promise<Record<SubgraphName | 'gateway', number>> {

@@ -13,6 +13,7 @@ import {
   optionalUrl,
   port,
   positiveInt,
+  subgraphSecret,
   z,
 } from '@shop/config';
 import { type CacheStore, openCacheStore } from '@shop/cache';
@@ -111,6 +112,13 @@ export interface GatewayConfig {
    * @default { mode: 'off', path: '<repo root>/operations/trusted-documents.json' }
    */
   trustedDocuments: TrustedDocumentsOptions;
+  /**
+   * Bearer tokens: `JWKS_URL` (the issuer's public keys; unset, every bearer token is refused),
+   * `JWT_ISSUER` and `JWT_AUDIENCE` (checked when set).
+   */
+  auth: { jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+  /** `SUBGRAPH_SECRET`: subgraph requests are signed with it; unset, they go unsigned. */
+  subgraphSecret: string | undefined;
 }
 
 /**
@@ -164,6 +172,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
     TRUSTED_DOCUMENTS: z.enum(TRUSTED_DOCUMENTS_MODES).default('off'),
     TRUSTED_DOCUMENTS_PATH: optionalString,
+    JWKS_URL: optionalUrl('http', 'https'),
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
+    SUBGRAPH_SECRET: subgraphSecret,
     INIT_CWD: optionalString,
     ...overrideShape,
     ...timeoutShape,
@@ -219,6 +231,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     redisUrl: raw.REDIS_URL,
     amqpUrl: raw.AMQP_URL,
     amqpNamespace: raw.AMQP_NAMESPACE,
+    auth: { jwksUrl: raw.JWKS_URL, issuer: raw.JWT_ISSUER, audience: raw.JWT_AUDIENCE },
+    subgraphSecret: raw.SUBGRAPH_SECRET,
     limits: limitsFrom(raw),
     cost: { maxCost: raw.MAX_COST, mode: raw.COST_MODE, reportActual: raw.COST_REPORT_ACTUAL, defaultListSize: raw.COST_LIST_SIZE },
     layers: {
@@ -296,5 +310,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
     responseCache: layers.responseCache,
     layers: { dedupe: layers.dedupe, merge: layers.merge, inflight: layers.inflight },
+    auth: config.auth,
+    subgraphSecret: config.subgraphSecret,
   };
 }

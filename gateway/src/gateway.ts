@@ -28,6 +28,7 @@ import {
   type RunningServer,
   type CostDirectives,
   type CostMode,
+  type Identity,
   clientErrors,
   costDirectivesOf,
   createHttpServer,
@@ -38,10 +39,12 @@ import {
   defaultDocumentLimits,
   defaultLoadShedding,
   documentLimitRules,
+  encodeIdentity,
   listen,
   parseOptionsFor,
 } from '@shop/server';
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
+import { type TokenOptions, createAuthenticate } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
@@ -69,6 +72,10 @@ export interface GatewayContext extends BaseContext {
   signal?: AbortSignal;
   /** When the client must be answered (epoch ms): subgraph requests get what is left. */
   deadline?: number | undefined;
+  /** The client's verified token (subject, roles, scopes); undefined for an anonymous request. */
+  identity?: Identity | undefined;
+  /** {@link identity} as the signed `x-gateway-identity` header sends it; the fetch layers key on it too. */
+  identityHeader?: string | undefined;
 }
 
 export interface GatewayOptions {
@@ -185,6 +192,21 @@ export interface GatewayOptions {
    * @default { mode: 'off' }: no check, the manifest is not read
    */
   trustedDocuments?: TrustedDocumentsOptions;
+  /**
+   * Bearer tokens (`JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`): a request with `Authorization:
+   * Bearer <jwt>` runs as the token's identity once it verifies, and is refused with 401
+   * UNAUTHENTICATED before any GraphQL work when it does not; without the header it is anonymous.
+   * Without `jwksUrl` (or `keys`) every bearer token is refused: nothing can verify it.
+   * @default {}: no keys
+   */
+  auth?: TokenOptions;
+  /**
+   * `SUBGRAPH_SECRET`: every subgraph request is signed with it (HMAC-SHA256 over method, path,
+   * time, identity and body, in `x-gateway-signature`) and carries the caller's identity in
+   * `x-gateway-identity`; the subgraphs answer nothing else. Without it requests go unsigned and
+   * without identity, as other teams' subgraphs expect. @default none
+   */
+  subgraphSecret?: string | undefined;
 }
 
 /** Requests per client per window when `rateLimit` is not given: 100 a second on average, bursts of 1000. */
@@ -501,6 +523,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         timeoutMs: subgraphTimeouts.get(normaliseName(name)) ?? timeoutMs,
         breaker,
         retry,
+        subgraphSecret: options.subgraphSecret,
       });
     },
   });
@@ -596,10 +619,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   let stopped = false;
+  const authenticate = createAuthenticate(options.auth ?? {});
   const server = createHttpServer<GatewayContext>({
     telemetry,
     apollo,
-    context: async ({ requestId, logger: requestLogger, signal, deadline }) => ({ requestId, logger: requestLogger, signal, deadline }),
+    authenticate,
+    context: async ({ requestId, logger: requestLogger, signal, deadline, identity }) => ({
+      requestId,
+      logger: requestLogger,
+      signal,
+      deadline,
+      identity,
+      identityHeader: identity ? encodeIdentity(identity) : undefined,
+    }),
     responseLimit: options.maxResponseBytes,
     requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
     admission: {

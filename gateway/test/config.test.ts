@@ -42,7 +42,23 @@ describe('loadGatewayConfig', () => {
         entityTtlByType: {},
       },
       trustedDocuments: { mode: 'off', path: path.join(REPO_ROOT, 'operations', 'trusted-documents.json') },
+      auth: { jwksUrl: undefined, issuer: undefined, audience: undefined },
+      subgraphSecret: undefined,
     });
+  });
+
+  it('reads JWKS_URL, JWT_ISSUER, JWT_AUDIENCE and SUBGRAPH_SECRET, refusing a short secret and a JWKS URL that is not http(s)', () => {
+    const secret = 'x'.repeat(32);
+    const config = loadGatewayConfig({
+      JWKS_URL: 'http://accounts:4001/.well-known/jwks.json',
+      JWT_ISSUER: 'shop-accounts',
+      JWT_AUDIENCE: 'shop',
+      SUBGRAPH_SECRET: secret,
+    });
+    expect(config.auth).toEqual({ jwksUrl: 'http://accounts:4001/.well-known/jwks.json', issuer: 'shop-accounts', audience: 'shop' });
+    expect(config.subgraphSecret).toBe(secret);
+    expect(() => loadGatewayConfig({ SUBGRAPH_SECRET: 'short' })).toThrow(/SUBGRAPH_SECRET/);
+    expect(() => loadGatewayConfig({ JWKS_URL: 'file:///etc/keys.json' })).toThrow(/JWKS_URL/);
   });
 
   it('reads the document limits and demand control, refusing a bad mode by name', () => {

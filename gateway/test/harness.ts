@@ -73,6 +73,8 @@ export interface FixtureControl {
   abandoned: { authors: number; books: number };
   /** Calls of the `Book.author` resolver. */
   bookAuthorCalls: number;
+  /** The verified identity (its `sub`, or null when anonymous) of every request each subgraph received. */
+  identities: { authors: Array<string | null>; books: Array<string | null> };
 }
 
 export interface Fixtures {
@@ -87,18 +89,29 @@ interface FixtureContext {
   requestId: string | undefined;
 }
 
-export async function startFixtures(): Promise<Fixtures> {
+/** `gatewaySecret`: the fixtures answer only requests the gateway signed with it. */
+export async function startFixtures(options: { gatewaySecret?: string } = {}): Promise<Fixtures> {
   const control: FixtureControl = {
     booksLatencyMs: 0,
     requestIds: { authors: [], books: [] },
     abandoned: { authors: 0, books: 0 },
     bookAuthorCalls: 0,
+    identities: { authors: [], books: [] },
   };
   const context =
     (name: 'authors' | 'books') =>
-    async ({ req, signal }: { req: { headers: Record<string, unknown> }; signal: AbortSignal }) => {
+    async ({
+      req,
+      signal,
+      identity,
+    }: {
+      req: { headers: Record<string, unknown> };
+      signal: AbortSignal;
+      identity: { sub: string } | undefined;
+    }) => {
       const id = req.headers['x-request-id'];
       if (typeof id === 'string') control.requestIds[name].push(id);
+      control.identities[name].push(identity?.sub ?? null);
       signal.addEventListener('abort', () => control.abandoned[name]++, { once: true });
       return { requestId: typeof id === 'string' ? id : undefined } satisfies FixtureContext;
     };
@@ -152,8 +165,8 @@ export async function startFixtures(): Promise<Fixtures> {
     ready: async () => true,
   });
   const servers = {
-    authors: await authors.listen(0, '127.0.0.1'),
-    books: await books.listen(0, '127.0.0.1'),
+    authors: await authors.listen(0, '127.0.0.1', options),
+    books: await books.listen(0, '127.0.0.1', options),
   };
   return {
     control,

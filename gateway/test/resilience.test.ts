@@ -25,6 +25,7 @@ function request(overrides: Partial<FetchRequest> = {}): FetchRequest {
     repKeys: undefined,
     mutation: false,
     requestId: 'r1',
+    identity: undefined,
     headers: {},
     signal: undefined,
     deadline: undefined,

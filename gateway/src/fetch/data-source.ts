@@ -52,7 +52,9 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const { request } = options;
     const query = request.query ?? '';
     const incoming = options.kind === GraphQLDataSourceRequestKind.INCOMING_OPERATION;
-    const context = incoming ? (options.context as { requestId?: unknown; signal?: unknown; deadline?: unknown }) : undefined;
+    const context = incoming
+      ? (options.context as { requestId?: unknown; signal?: unknown; deadline?: unknown; identityHeader?: unknown })
+      : undefined;
     const variables = request.variables ?? {};
     const mutation = MUTATION.test(query);
     const reps: unknown = variables.representations;
@@ -61,6 +63,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       operationName: request.operationName,
       mutation,
       requestId: typeof context?.requestId === 'string' ? context.requestId : undefined,
+      identity: typeof context?.identityHeader === 'string' ? context.identityHeader : undefined,
       headers: {},
       // Aborted when the client goes away: its subgraph requests are cancelled rather than left running.
       signal: context?.signal instanceof AbortSignal ? context.signal : undefined,

@@ -3,7 +3,8 @@ import { SharedAbort } from './shared-abort';
 
 /**
  * In-flight sharing: identical concurrent subgraph queries (same document, variables and
- * operation name) share one request. Never mutations: a mutation must run once per client, as
+ * operation name) of the same caller (the same verified identity, or both anonymous) share one
+ * request: a subgraph answers per identity, so another user's answer is never handed on. Never mutations: a mutation must run once per client, as
  * federation's `RemoteGraphQLDataSource` never retries one. `_entities` fetches pass: merging
  * shares those. The shared request is cancelled only once every client waiting on it has gone.
  */
@@ -11,7 +12,9 @@ export function inflightLayer(): Layer {
   const inflight = new Map<string, { result: Promise<FetchResponse>; abort: SharedAbort }>();
   const share = async (request: FetchRequest, next: Next): Promise<FetchResponse> => {
     const body = bodyOf(request);
-    const shared = inflight.get(body);
+    // The identity is base64url: it holds no NUL, so no identity and body run into another pair.
+    const key = request.identity === undefined ? body : `${request.identity}\u0000${body}`;
+    const shared = inflight.get(key);
     // One whose every caller went away is being cancelled: do not join it.
     if (shared && !shared.abort.signal.aborted) {
       shared.abort.join(request.signal);
@@ -23,9 +26,9 @@ export function inflightLayer(): Layer {
     abort.join(request.signal);
     const result = next({ ...request, signal: abort.signal, body }).finally(() => {
       // A cancelled request may have been replaced by a newer one under the same key: keep that.
-      if (inflight.get(body)?.result === result) inflight.delete(body);
+      if (inflight.get(key)?.result === result) inflight.delete(key);
     });
-    inflight.set(body, { result, abort });
+    inflight.set(key, { result, abort });
     return result;
   };
   return (request, next) => (request.mutation || request.representations ? next(request) : share(request, next));

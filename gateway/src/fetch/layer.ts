@@ -43,6 +43,12 @@ export interface FetchRequest {
   readonly mutation: boolean;
   /** The client request's id, for the subgraph's logs; absent for the gateway's own requests. */
   readonly requestId: string | undefined;
+  /**
+   * The client's verified identity as the `x-gateway-identity` header carries it (encoded once per
+   * client request); undefined for anonymous requests and the gateway's own. Sharing and merging
+   * key on it: two callers' requests are one subgraph request only when they are the same caller.
+   */
+  readonly identity: string | undefined;
   /** HTTP headers for the subgraph. */
   readonly headers: Record<string, string>;
   /** The client's connection (or a shared one): aborted when it goes away. */

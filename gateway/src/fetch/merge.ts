@@ -56,8 +56,8 @@ async function sendMerged(callers: readonly FetchRequest[], next: Next): Promise
 
 /**
  * Fetch merging: every `_entities` fetch for the same selection (same document and other
- * variables) issued in one turn of the event loop, by this request or a concurrent one, goes out
- * as one request. Batching is DataLoader's, with `batchScheduleFn` waiting for `setImmediate`
+ * variables) and the same caller's identity issued in one turn of the event loop, by this request
+ * or a concurrent one, goes out as one request. Batching is DataLoader's, with `batchScheduleFn` waiting for `setImmediate`
  * (DataLoader's own tick would close the batch before concurrent requests' fetches arrive). One
  * loader per selection, made when a batch opens and dropped when it is sent, so the map holds
  * only batches still open; a loader's key is a caller's whole request, so there is one load per
@@ -67,7 +67,10 @@ export function mergeLayer(): Layer {
   const open = new Map<string, DataLoader<FetchRequest, FetchResponse>>();
   return (request, next) => {
     if (!request.representations) return next(request);
-    const selection = request.selectionKey ?? selectionKeyOf(request.query, request.variables);
+    const selectionKey = request.selectionKey ?? selectionKeyOf(request.query, request.variables);
+    // One batch per caller: a merged request carries one identity, so callers of different
+    // identities (or anonymous ones and signed-in ones) are never merged.
+    const selection = request.identity === undefined ? selectionKey : `${request.identity}\u0000${selectionKey}`;
     let loader = open.get(selection);
     if (!loader) {
       loader = new DataLoader<FetchRequest, FetchResponse>((callers) => sendMerged(callers, next), {

@@ -11,6 +11,7 @@ import type { FetchRequest, FetchResponse, Layer } from './layer';
 import { mergeLayer } from './merge';
 import { requestIdLayer } from './request-id';
 import { type RetryOptions, retryLayer } from './retry';
+import { signLayer } from './sign';
 import { type Transport, transportLayer } from './transport';
 
 /** The switchable layers between the query planner and the subgraphs; responses are identical with any of them off. */
@@ -42,6 +43,11 @@ export interface DataSourceDeps {
   breaker?: BreakerOptions | undefined;
   /** Retries of queries after a connection failure, or none. @default undefined (none) */
   retry?: RetryOptions | undefined;
+  /**
+   * `SUBGRAPH_SECRET`: every request is signed with it and carries the caller's identity. Without
+   * it requests go unsigned and without identity (another team's subgraphs). @default undefined
+   */
+  subgraphSecret?: string | undefined;
 }
 
 /** A subgraph's whole fetch path: a request in, the subgraph's (or the caches') answer out. */
@@ -70,6 +76,8 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     ...(layers.inflight ? [inflightLayer()] : []),
     // Below sharing, so one retry serves every caller of a shared request.
     ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),
+    // Last: each attempt signed as it is sent, over the body exactly as sent.
+    ...(deps.subgraphSecret ? [signLayer(deps.subgraphSecret, url)] : []),
   ];
 }
 

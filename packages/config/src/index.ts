@@ -121,6 +121,14 @@ export function limitsFrom(raw: z.infer<z.ZodObject<typeof limitsEnv>>): LimitsC
   };
 }
 
+/**
+ * `SUBGRAPH_SECRET`: the key the gateway signs subgraph requests with and the subgraphs check
+ * them against (HMAC-SHA256). Long enough not to be guessed: 32 characters or more.
+ */
+export const subgraphSecret = optionalString.refine((v) => v === undefined || v.length >= 32, {
+  message: 'must be at least 32 characters (e.g. openssl rand -hex 32)',
+});
+
 /** Settings every subgraph process shares; each subgraph extends it with its own port and database. */
 export const commonSubgraphEnv = {
   HOST: z.string().default('0.0.0.0'),
@@ -142,6 +150,7 @@ export const commonSubgraphEnv = {
   SEED_USERS: nonNegativeInt(1000),
   SEED_PRODUCTS: nonNegativeInt(1000),
   SEED_REVIEWS: nonNegativeInt(10000),
+  SUBGRAPH_SECRET: subgraphSecret,
   ...limitsEnv,
 };
 
@@ -168,6 +177,8 @@ export interface SubgraphConfig {
   seed: { users: number; products: number; reviews: number } | false;
   /** Document and response limits (`MAX_QUERY_*`, `MAX_RESPONSE_BYTES`), the gateway's variables. */
   limits: LimitsConfig;
+  /** `SUBGRAPH_SECRET`: when set, only requests the gateway signed with it are answered. */
+  subgraphSecret: string | undefined;
 }
 
 /**
@@ -201,5 +212,6 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     hotCache: { enabled: raw.HOT_CACHE, ttlMs: raw.HOT_CACHE_TTL_MS, timeoutMs: raw.CACHE_TIMEOUT_MS },
     seed: raw.SEED ? { users: raw.SEED_USERS, products: raw.SEED_PRODUCTS, reviews: raw.SEED_REVIEWS } : false,
     limits: limitsFrom(raw),
+    subgraphSecret: raw.SUBGRAPH_SECRET,
   };
 }

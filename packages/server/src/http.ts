@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
@@ -24,6 +24,143 @@ export interface RequestInfo {
    * Undefined when neither is set.
    */
   deadline: number | undefined;
+  /**
+   * Who the request is from, once verified: at the gateway, the claims of a valid bearer token
+   * (`authenticate`); in a subgraph, the identity the gateway signed (`gatewaySecret`). Undefined
+   * for an anonymous request, and always undefined where nothing verifies it.
+   */
+  identity: Identity | undefined;
+}
+
+/** A verified caller: the token's subject, roles and scopes. */
+export interface Identity {
+  sub: string;
+  roles: readonly string[];
+  scopes: readonly string[];
+}
+
+/** Thrown by an `authenticate` hook: the request is answered 401 UNAUTHENTICATED with this message. */
+export class AuthenticationError extends Error {
+  readonly code = 'UNAUTHENTICATED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuthenticationError';
+  }
+}
+
+/** The gateway's verified caller, as it sends it to a subgraph (base64url JSON of an {@link Identity}). */
+export const IDENTITY_HEADER = 'x-gateway-identity';
+/** `t=<unix ms>,v1=<hex HMAC-SHA256>`: the gateway's signature of a subgraph request. */
+export const SIGNATURE_HEADER = 'x-gateway-signature';
+/** A signature older than this (or this far in the future: clocks differ) is refused. */
+export const SIGNATURE_MAX_AGE_MS = 60_000;
+
+/** The header value of an identity: base64url, so it needs no escaping and cannot break a header. */
+export function encodeIdentity(identity: Identity): string {
+  return Buffer.from(JSON.stringify({ sub: identity.sub, roles: identity.roles, scopes: identity.scopes })).toString('base64url');
+}
+
+const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
+/** The identity in a header value, or undefined when it is not one. The HTTP front decodes only signed values. */
+export function decodeIdentity(value: string): Identity | undefined {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const { sub, roles, scopes } = parsed as Record<string, unknown>;
+    if (typeof sub !== 'string' || !isStringList(roles) || !isStringList(scopes)) return undefined;
+    return { sub, roles, scopes };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the gateway signs of a subgraph request. */
+export interface SignedParts {
+  method: string;
+  /** The request target: path and query string. */
+  path: string;
+  /** Unix ms. */
+  timestamp: number;
+  /** The {@link IDENTITY_HEADER} value, '' for an anonymous request. */
+  identity: string;
+  body: string;
+}
+
+/**
+ * HMAC-SHA256 over method, path, timestamp, identity and body, one per line: none of the first
+ * four can hold a newline (the identity is base64url), so no two requests sign the same text.
+ */
+export function gatewaySignature(secret: string, parts: SignedParts): string {
+  return createHmac('sha256', secret)
+    .update(`${parts.method.toUpperCase()}\n${parts.path}\n${parts.timestamp}\n${parts.identity}\n${parts.body}`)
+    .digest('hex');
+}
+
+/** The {@link SIGNATURE_HEADER} value for a request. */
+export function signatureHeader(secret: string, parts: SignedParts): string {
+  return `t=${parts.timestamp},v1=${gatewaySignature(secret, parts)}`;
+}
+
+/**
+ * The headers of a request to `url` as the gateway would sign it, for tools and tests that call
+ * a subgraph directly (the gateway's own signing is its fetch pipeline's `signLayer`).
+ */
+export function gatewayHeaders(
+  secret: string,
+  url: string,
+  body: string,
+  options: { identity?: Identity; method?: string; timestamp?: number } = {},
+): Record<string, string> {
+  const { pathname, search } = new URL(url);
+  const identity = options.identity ? encodeIdentity(options.identity) : '';
+  const signature = signatureHeader(secret, {
+    method: options.method ?? 'POST',
+    path: `${pathname}${search}`,
+    timestamp: options.timestamp ?? Date.now(),
+    identity,
+    body,
+  });
+  return identity === '' ? { [SIGNATURE_HEADER]: signature } : { [SIGNATURE_HEADER]: signature, [IDENTITY_HEADER]: identity };
+}
+
+const SIGNATURE_FORMAT = /^t=(\d{1,15}),v1=([0-9a-f]{64})$/;
+
+/**
+ * The first half of a subgraph's check, before the body is read: a signature header is there,
+ * well-formed and fresh. Returns its timestamp and MAC for {@link verifySignedBody}.
+ */
+function signatureOf(req: IncomingMessage, now: number): { timestamp: number; mac: Buffer } {
+  const header = req.headers[SIGNATURE_HEADER];
+  if (typeof header !== 'string') throw new HttpError(401, 'UNAUTHENTICATED', 'This service answers only requests signed by the gateway.');
+  const match = SIGNATURE_FORMAT.exec(header);
+  if (!match) throw new HttpError(401, 'UNAUTHENTICATED', `The ${SIGNATURE_HEADER} header is malformed.`);
+  const timestamp = Number(match[1]);
+  if (Math.abs(now - timestamp) > SIGNATURE_MAX_AGE_MS) {
+    throw new HttpError(401, 'UNAUTHENTICATED', 'The request signature is stale or from the future.');
+  }
+  return { timestamp, mac: Buffer.from(match[2] as string, 'hex') };
+}
+
+/** The second half: the MAC matches the request as received; returns the identity it carries. */
+function verifySignedBody(
+  secret: string,
+  req: IncomingMessage,
+  signature: { timestamp: number; mac: Buffer },
+  body: string,
+): Identity | undefined {
+  const identityHeader = req.headers[IDENTITY_HEADER];
+  const identity = typeof identityHeader === 'string' ? identityHeader : '';
+  const expected = Buffer.from(
+    gatewaySignature(secret, { method: req.method ?? 'GET', path: req.url ?? '/', timestamp: signature.timestamp, identity, body }),
+    'hex',
+  );
+  if (!timingSafeEqual(expected, signature.mac)) throw new HttpError(401, 'UNAUTHENTICATED', 'The request signature does not match.');
+  if (identity === '') return undefined;
+  const decoded = decodeIdentity(identity);
+  // Signed by the gateway yet unreadable: a bug, not an attack; refused all the same.
+  if (!decoded) throw new HttpError(401, 'UNAUTHENTICATED', `The ${IDENTITY_HEADER} header is not an identity.`);
+  return decoded;
 }
 
 /** The header a caller names its remaining patience in, in milliseconds. */
@@ -57,6 +194,21 @@ export interface HttpServerOptions<TContext extends BaseContext> {
   admission?: AdmissionOptions | undefined;
   /** Every request's deadline, this long after it arrives (the gateway's REQUEST_TIMEOUT_MS). @default none */
   requestTimeoutMs?: number | undefined;
+  /**
+   * The gateway's check of a GraphQL request's credentials, after admission and before its body
+   * is read: returns the verified identity, undefined for an anonymous request, or throws
+   * {@link AuthenticationError} (401 UNAUTHENTICATED). @default none: every request is anonymous
+   */
+  authenticate?: ((req: IncomingMessage) => Promise<Identity | undefined>) | undefined;
+  /**
+   * A subgraph's `SUBGRAPH_SECRET`: every request to the GraphQL endpoint must carry the gateway's
+   * {@link SIGNATURE_HEADER} over it, fresh and matching the request (the body included) before the
+   * body is parsed; otherwise 401 UNAUTHENTICATED. The signed {@link IDENTITY_HEADER} becomes
+   * `RequestInfo.identity`. `/health`, `/ready`, `/metrics` and the extra `routes` stay open: they
+   * are public by design (accounts' JWKS, which the gateway fetches unsigned, is one).
+   * @default none: no check, and no identity
+   */
+  gatewaySecret?: string | undefined;
 }
 
 /** A listening HTTP server that drains in-flight requests on `stop()`. */
@@ -270,6 +422,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   const httpRequests = telemetry.metrics.httpRequests;
   const admitter = createAdmitter(options.admission ?? {});
   const requestsShed = telemetry.metrics.requestsShed;
+  const gatewaySecret = options.gatewaySecret;
 
   const deadlineOf = (req: IncomingMessage, now: number): number | undefined => {
     const header = req.headers[REQUEST_TIMEOUT_HEADER];
@@ -282,9 +435,12 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://localhost');
     let body: unknown = undefined;
+    // Header and freshness first: an unsigned request is refused before its body is read.
+    const signature = gatewaySecret === undefined ? undefined : signatureOf(req, Date.now());
     if (method === 'POST') {
       refuseUnlessJson(req.headers['content-type']);
       const text = await readBody(req, bodyLimit);
+      if (gatewaySecret !== undefined && signature) info.identity = verifySignedBody(gatewaySecret, req, signature, text);
       if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
       refuseDeepJson(text, 'The request body');
       try {
@@ -292,6 +448,8 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       } catch (err) {
         throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
       }
+    } else if (gatewaySecret !== undefined && signature) {
+      info.identity = verifySignedBody(gatewaySecret, req, signature, '');
     }
     for (const name of ['variables', 'extensions']) {
       const param = url.searchParams.get(name);
@@ -355,6 +513,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       logger: telemetry.logger.child({ requestId }),
       signal: aborter.signal,
       deadline: deadlineOf(req, Date.now()),
+      identity: undefined,
     };
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const started = performance.now();
@@ -390,6 +549,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
             return;
           }
           try {
+            if (options.authenticate) info.identity = await options.authenticate(req);
             await handleGraphQL(req, res, info);
           } finally {
             admission.done();
@@ -402,6 +562,8 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     } catch (err) {
       if (err instanceof HttpError) {
         sendError(res, err.status, err.code, err.message);
+      } else if (err instanceof AuthenticationError) {
+        sendError(res, 401, err.code, err.message);
       } else {
         info.logger.error({ err }, 'request failed');
         sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');

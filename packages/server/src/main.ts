@@ -100,6 +100,8 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
   runMain(async () => {
     const config = loadSubgraphConfig(service, defaultPort);
     const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
+    if (!config.subgraphSecret)
+      telemetry.logger.warn('SUBGRAPH_SECRET is not set: answering requests from anyone, signed by the gateway or not');
     const cacheStore = openSubgraphCacheStore(config, telemetry);
     // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
     const bus = config.amqpUrl
@@ -107,7 +109,7 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       : undefined;
     if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
     const subgraph = await create(subgraphOptionsFromConfig(config, { telemetry, cacheStore, bus }));
-    await subgraph.listen(config.port, config.host);
+    await subgraph.listen(config.port, config.host, { gatewaySecret: config.subgraphSecret });
     const stoppable = {
       async stop() {
         await subgraph.stop();

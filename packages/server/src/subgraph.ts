@@ -62,6 +62,17 @@ export interface SubgraphOptions<TContext extends BaseContext> {
    * true when any of them does (the shop's subgraphs), false otherwise (fixtures without entities)
    */
   requireDeclaredChanges?: boolean;
+  /**
+   * `SUBGRAPH_SECRET`: answer only requests the gateway signed with it (see `gatewaySecret` of
+   * the HTTP front); `listen` may also be given it. @default none: every caller is answered, as anonymous
+   */
+  gatewaySecret?: string | undefined;
+}
+
+/** How a subgraph is reached, besides its port and host. */
+export interface ListenOptions {
+  /** `SUBGRAPH_SECRET`, over `SubgraphOptions.gatewaySecret`: only requests the gateway signed are answered. */
+  gatewaySecret?: string | undefined;
 }
 
 /**
@@ -107,7 +118,7 @@ const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
 /** A subgraph that is built but not listening: tests start it on port 0, `index.ts` on its contract port. */
 export interface Subgraph {
   readonly name: string;
-  listen(port: number, host?: string): Promise<RunningServer>;
+  listen(port: number, host?: string, options?: ListenOptions): Promise<RunningServer>;
   /** Drains in-flight requests, stops Apollo, then releases the service's resources. */
   stop(): Promise<void>;
 }
@@ -193,20 +204,24 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     logger: telemetry.logger,
   });
   await apollo.start();
-  const server = createHttpServer({
-    telemetry,
-    apollo,
-    context,
-    ready: options.ready,
-    responseLimit: options.maxResponseBytes,
-    admission: { loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding } },
-  });
+  // Built when it listens: who may call it (the gateway's secret) is decided with where it listens.
+  const serverFor = (gatewaySecret: string | undefined) =>
+    createHttpServer({
+      telemetry,
+      apollo,
+      context,
+      ready: options.ready,
+      responseLimit: options.maxResponseBytes,
+      admission: { loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding } },
+      gatewaySecret,
+    });
   let running: RunningServer | undefined;
   let stopped = false;
   return {
     name: telemetry.service,
-    async listen(port, host) {
-      running = await listen(server, port, host);
+    async listen(port, host, listenOptions) {
+      if (running) throw new Error(`${telemetry.service} is listening already`);
+      running = await listen(serverFor(listenOptions?.gatewaySecret ?? options.gatewaySecret), port, host);
       telemetry.logger.info({ url: `${running.url}/graphql` }, 'subgraph listening');
       return running;
     },
