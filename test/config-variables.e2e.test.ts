@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { loadSubgraphConfig } from '@shop/config';
+import { loadAccountsAuthConfig, loadSubgraphConfig } from '@shop/config';
 import { type GatewayOptions, gatewayOptionsFromConfig, loadGatewayConfig } from '@shop/gateway';
 import { type SubgraphFactoryOptions, freePort, subgraphOptionsFromConfig } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type Services, type Stack, type SubgraphName, startServices, startStack } from '@shop/stack';
@@ -224,6 +224,10 @@ const mapped: Record<string, MappedCheck> = {
     check: (_g, s) => expect(s.store).toEqual({ sqlitePath: join('/tmp/shop-data', 'accounts', 'accounts.sqlite') }),
   },
   SEED: { value: 'false', check: (_g, s) => expect(s.seed).toBe(false) },
+  // accounts' sign-in settings: its index.ts (and `npm run token`) read them with loadAccountsAuthConfig.
+  ACCESS_TOKEN_TTL_S: { value: '120', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).accessTokenTtlS).toBe(120) },
+  REFRESH_TOKEN_TTL_S: { value: '3600', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).refreshTokenTtlS).toBe(3600) },
+  SIGNING_KEY_MAX_AGE_S: { value: '86400', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).signingKeyMaxAgeS).toBe(86400) },
   REDIS_URL: {
     value: 'redis://127.0.0.1:6399',
     check: (_g, _s, env) =>

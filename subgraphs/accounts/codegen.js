@@ -2,5 +2,5 @@ const { subgraphCodegen } = require('@shop/codegen');
 
 module.exports = subgraphCodegen({
   contextType: '../context#Context',
-  mappers: { User: '../data/repository#UserRow' },
+  mappers: { User: '../data/repository#UserRow', AuthPayload: '../auth/sessions#AuthResult' },
 });

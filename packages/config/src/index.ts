@@ -215,3 +215,43 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     subgraphSecret: raw.SUBGRAPH_SECRET,
   };
 }
+
+/**
+ * accounts' sign-in settings (issue #14): token lifetimes in seconds, the `iss` and `aud` every
+ * access token carries (the gateway verifies both), and how old a signing key may get before a
+ * new one signs. Only accounts (and `npm run token`, which signs the way it does) reads them.
+ */
+export const accountsAuthEnv = {
+  ACCESS_TOKEN_TTL_S: positiveInt(900),
+  REFRESH_TOKEN_TTL_S: positiveInt(30 * 24 * 3600),
+  // The gateway checks the same variables (when set): one value, both ends agree.
+  JWT_ISSUER: optionalString.transform((v) => v ?? 'urn:shop:accounts'),
+  JWT_AUDIENCE: optionalString.transform((v) => v ?? 'urn:shop:gateway'),
+  SIGNING_KEY_MAX_AGE_S: positiveInt(30 * 24 * 3600),
+};
+
+/** What {@link accountsAuthEnv} reads. */
+export interface AccountsAuthConfig {
+  /** `ACCESS_TOKEN_TTL_S`: an access token's lifetime; also how long a retired key stays in the JWKS. */
+  accessTokenTtlS: number;
+  /** `REFRESH_TOKEN_TTL_S`: a refresh token's lifetime (each refresh issues a new one). */
+  refreshTokenTtlS: number;
+  /** `JWT_ISSUER`: the tokens' `iss`. */
+  issuer: string;
+  /** `JWT_AUDIENCE`: the tokens' `aud`. */
+  audience: string;
+  /** `SIGNING_KEY_MAX_AGE_S`: past this age a new key signs; the old one stays in the JWKS until its tokens expire. */
+  signingKeyMaxAgeS: number;
+}
+
+/** Reads accounts' sign-in settings ({@link accountsAuthEnv}). */
+export function loadAccountsAuthConfig(env: NodeJS.ProcessEnv = process.env): AccountsAuthConfig {
+  const raw = loadConfig(z.object(accountsAuthEnv), env);
+  return {
+    accessTokenTtlS: raw.ACCESS_TOKEN_TTL_S,
+    refreshTokenTtlS: raw.REFRESH_TOKEN_TTL_S,
+    issuer: raw.JWT_ISSUER,
+    audience: raw.JWT_AUDIENCE,
+    signingKeyMaxAgeS: raw.SIGNING_KEY_MAX_AGE_S,
+  };
+}

@@ -8,6 +8,7 @@ import type { Logger, Telemetry } from '@shop/telemetry';
 import { type Subgraph, type SubgraphOptions, createSubgraph } from './subgraph';
 import type { DocumentLimits } from './limits';
 import type { InputLimits } from './input-guard';
+import type { RouteHandler } from './http';
 
 export type { StoreLocation };
 
@@ -94,6 +95,8 @@ export interface StoreSubgraphDefinition<DB, Repo extends Seedable, TContext ext
   consumes?: (repository: Repo, deps: { telemetry: Telemetry; hot: HotCache | undefined }) => Consumers;
   /** Builds one request's context; per-request DataLoaders are created here. */
   context: (deps: ContextDeps<Repo>) => TContext;
+  /** Extra HTTP routes by path beside `/graphql` (accounts' JWKS). */
+  routes?: (repository: Repo, deps: { telemetry: Telemetry }) => Record<string, RouteHandler>;
 }
 
 /** A subgraph together with the store it alone owns. */
@@ -183,6 +186,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         // Every shop subgraph declares what each of its mutations changes (declareChanges).
         requireDeclaredChanges: true,
         cost: options.cost,
+        routes: definition.routes?.(repository, { telemetry }),
       });
       return Object.assign(subgraph, { store, relay });
     } catch (err) {

@@ -6,7 +6,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DocumentNode } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type LoadSheddingOptions, defaultLoadShedding } from './admission';
-import { type RequestInfo, type RunningServer, createHttpServer, listen } from './http';
+import { type RequestInfo, type RouteHandler, type RunningServer, createHttpServer, listen } from './http';
 import { CLIENT_SIGNAL, abandonedRequestPlugin } from './abandon';
 import { costDirectivesOf, defaultMaxCost, demandControlPlugin } from './cost';
 import { type DocumentLimits, defaultDocumentLimits, documentLimitRules, parseOptionsFor } from './limits';
@@ -62,6 +62,8 @@ export interface SubgraphOptions<TContext extends BaseContext> {
    * true when any of them does (the shop's subgraphs), false otherwise (fixtures without entities)
    */
   requireDeclaredChanges?: boolean;
+  /** Extra HTTP routes by path, served beside `/graphql` (accounts' `/.well-known/jwks.json`). */
+  routes?: Record<string, RouteHandler> | undefined;
   /**
    * `SUBGRAPH_SECRET`: answer only requests the gateway signed with it (see `gatewaySecret` of
    * the HTTP front); `listen` may also be given it. @default none: every caller is answered, as anonymous
@@ -211,6 +213,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       apollo,
       context,
       ready: options.ready,
+      routes: options.routes,
       responseLimit: options.maxResponseBytes,
       admission: { loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding } },
       gatewaySecret,

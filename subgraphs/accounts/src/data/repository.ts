@@ -2,11 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { chunks, type SeedSizes, seedUsers } from '@shop/seed';
 import { appendEvents } from '@shop/events';
 import { DomainError, type EventSink, notFound, quote } from '@shop/server';
-import type { Kysely, Store } from '@shop/store';
+import type { Generated, Kysely, Store } from '@shop/store';
+import type { RefreshTokenTable } from './sessions';
+import type { SigningKeyTable } from './keys';
 
 /** accounts' tables, as the query builder sees them. */
 export interface AccountsDB {
-  users: { id: string; name: string; email: string; created_at: string };
+  users: {
+    id: string;
+    name: string;
+    email: string;
+    created_at: string;
+    /** argon2id (PHC string); null: the user cannot sign in (created by `createUser`). */
+    password_hash: string | null;
+    /** Space-separated roles beyond `customer` (see `parseRoles`). */
+    roles: Generated<string>;
+  };
+  refresh_tokens: RefreshTokenTable;
+  signing_keys: SigningKeyTable;
 }
 
 export interface UserRow {
@@ -16,7 +29,16 @@ export interface UserRow {
   createdAt: string;
 }
 
-const toUser = (r: AccountsDB['users']): UserRow => ({ id: r.id, name: r.name, email: r.email, createdAt: r.created_at });
+/** What sign-in reads of a user: never part of a `UserRow`, so no resolver can return it. */
+export interface Credentials {
+  user: UserRow;
+  passwordHash: string | null;
+  roles: string;
+}
+
+type UserRecord = Pick<AccountsDB['users'], 'id' | 'name' | 'email' | 'created_at'>;
+
+const toUser = (r: UserRecord): UserRow => ({ id: r.id, name: r.name, email: r.email, createdAt: r.created_at });
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
@@ -28,6 +50,8 @@ export class UsersRepository {
   constructor(
     private readonly store: Store<AccountsDB>,
     private readonly events: EventSink,
+    /** The seed users' password hash (one for all: the development password), made only when seeding. */
+    private readonly seedPasswordHash: () => Promise<string | null> = async () => null,
   ) {}
 
   /** One round trip for any number of ids; the result follows `ids`, null where missing. */
@@ -35,7 +59,7 @@ export class UsersRepository {
     if (ids.length === 0) return [];
     const rows = await this.store.db
       .selectFrom('users')
-      .selectAll()
+      .select(['id', 'name', 'email', 'created_at'])
       .where('id', 'in', [...new Set(ids)])
       .execute();
     const found = new Map(rows.map((r) => [r.id, toUser(r)]));
@@ -44,7 +68,7 @@ export class UsersRepository {
 
   /** Up to `limit` users with id greater than `after`, in id order. */
   async list(limit: number, after?: string): Promise<UserRow[]> {
-    let q = this.store.db.selectFrom('users').selectAll().orderBy('id').limit(limit);
+    let q = this.store.db.selectFrom('users').select(['id', 'name', 'email', 'created_at']).orderBy('id').limit(limit);
     if (after !== undefined) q = q.where('id', '>', after);
     return (await q.execute()).map(toUser);
   }
@@ -57,8 +81,27 @@ export class UsersRepository {
     return Number(row.n);
   }
 
-  async create(input: { name: string; email: string }): Promise<UserRow> {
-    const row = { id: randomUUID(), name: input.name, email: input.email, created_at: new Date().toISOString() };
+  /** A user's sign-in details by (normalised) email, or undefined when no user has it. */
+  async credentialsByEmail(email: string): Promise<Credentials | undefined> {
+    const r = await this.store.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    return r && { user: toUser(r), passwordHash: r.password_hash, roles: r.roles };
+  }
+
+  /** A user's stored roles (see `parseRoles`), or undefined when there is no such user. */
+  async rolesOf(id: string): Promise<string | undefined> {
+    const r = await this.store.db.selectFrom('users').select('roles').where('id', '=', id).executeTakeFirst();
+    return r?.roles;
+  }
+
+  /** A new user; with `passwordHash` (sign-up) the user can sign in. */
+  async create(input: { name: string; email: string; passwordHash?: string }): Promise<UserRow> {
+    const row = {
+      id: randomUUID(),
+      name: input.name,
+      email: input.email,
+      created_at: new Date().toISOString(),
+      password_hash: input.passwordHash ?? null,
+    };
     try {
       await this.store.db.transaction().execute(async (trx) => {
         await trx.insertInto('users').values(row).execute();
@@ -75,14 +118,14 @@ export class UsersRepository {
   }
 
   async update(id: string, patch: { name?: string | undefined; email?: string | undefined }): Promise<UserRow> {
-    const values: Partial<AccountsDB['users']> = {};
+    const values: { name?: string; email?: string } = {};
     if (patch.name !== undefined) values.name = patch.name;
     if (patch.email !== undefined) values.email = patch.email;
     try {
       await this.store.db.transaction().execute(async (trx) => {
         const before = await trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
         if (!before) throw notFound('User', id);
-        const changed = Object.entries(values).some(([k, v]) => before[k as keyof AccountsDB['users']] !== v);
+        const changed = Object.entries(values).some(([k, v]) => before[k as keyof typeof values] !== v);
         if (!changed) return;
         await trx.updateTable('users').set(values).where('id', '=', id).execute();
         // The payload carries the public fields only: an email is not every service's business.
@@ -105,11 +148,12 @@ export class UsersRepository {
   async seed(sizes: SeedSizes): Promise<number> {
     if ((await this.count()) > 0) return 0;
     let n = 0;
+    const passwordHash = await this.seedPasswordHash();
     await this.store.db.transaction().execute(async (trx) => {
       for (const batch of chunks(seedUsers(sizes), 500)) {
         await trx
           .insertInto('users')
-          .values(batch.map((u) => ({ id: u.id, name: u.name, email: u.email, created_at: u.createdAt })))
+          .values(batch.map((u) => ({ id: u.id, name: u.name, email: u.email, created_at: u.createdAt, password_hash: passwordHash })))
           .execute();
         n += batch.length;
       }
