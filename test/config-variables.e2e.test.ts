@@ -302,8 +302,15 @@ const mapped: Record<string, MappedCheck> = {
     value: 'http://accounts.test:4001/.well-known/jwks.json',
     check: (g) => expect(g.auth).toEqual(expect.objectContaining({ jwksUrl: 'http://accounts.test:4001/.well-known/jwks.json' })),
   },
-  JWT_ISSUER: { value: 'shop-accounts', check: (g) => expect(g.auth).toEqual(expect.objectContaining({ issuer: 'shop-accounts' })) },
-  JWT_AUDIENCE: { value: 'shop-gateway', check: (g) => expect(g.auth).toEqual(expect.objectContaining({ audience: 'shop-gateway' })) },
+  // The gateway checks them; accounts (its index.ts, `npm run token`) stamps them on its tokens.
+  JWT_ISSUER: {
+    value: 'shop-accounts',
+    check: (g, _s, env) => expect([g.auth?.issuer, loadAccountsAuthConfig(env).issuer]).toEqual(['shop-accounts', 'shop-accounts']),
+  },
+  JWT_AUDIENCE: {
+    value: 'shop-gateway',
+    check: (g, _s, env) => expect([g.auth?.audience, loadAccountsAuthConfig(env).audience]).toEqual(['shop-gateway', 'shop-gateway']),
+  },
   SUBGRAPH_SECRET: {
     value: 'config-variables-secret-0123456789abcdef',
     check: (g, _s, env) =>

@@ -31,7 +31,10 @@ export class Sessions {
 
   /** A new user who can sign in, signed in. A taken email is CONFLICT (see `UsersRepository.create`). */
   async signUp(input: { email: string; password: string; name: string }): Promise<AuthResult> {
-    const user = await this.users.create({ name: input.name, email: input.email, passwordHash: await hashPassword(input.password) });
+    const user = await this.users.create(
+      { name: input.name, email: input.email, passwordHash: await hashPassword(input.password) },
+      'email',
+    );
     return this.payload(user, 'customer');
   }
 

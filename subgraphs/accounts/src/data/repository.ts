@@ -93,8 +93,11 @@ export class UsersRepository {
     return r?.roles;
   }
 
-  /** A new user; with `passwordHash` (sign-up) the user can sign in. */
-  async create(input: { name: string; email: string; passwordHash?: string }): Promise<UserRow> {
+  /**
+   * A new user; with `passwordHash` (sign-up) the user can sign in. A taken email is CONFLICT at
+   * `emailField`, the argument the caller gave it in.
+   */
+  async create(input: { name: string; email: string; passwordHash?: string }, emailField = 'input.email'): Promise<UserRow> {
     const row = {
       id: randomUUID(),
       name: input.name,
@@ -110,7 +113,7 @@ export class UsersRepository {
         ]);
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${quote(input.email)} is already registered`, 'input.email');
+      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `email ${quote(input.email)} is already registered`, emailField);
       throw err;
     }
     this.events.committed();
