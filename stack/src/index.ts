@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { SUBGRAPHS, type SubgraphName, loadSubgraphConfigs, portFor } from './subgraphs';
+import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SubgraphConfig } from '@shop/config';
@@ -232,6 +232,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       subgraphUrlOverrides: {
         ...Object.fromEntries(SUBGRAPHS.map((s) => [s.name.toUpperCase(), subgraphUrls[s.name]])),
         ...gatewayConfig.subgraphUrlOverrides,
+      },
+      // Tokens are verified against the stack's own accounts unless JWKS_URL names another issuer.
+      auth: {
+        ...fromConfig.auth,
+        jwksUrl: gatewayConfig.auth.jwksUrl ?? jwksUrlOf(gatewayConfig.subgraphUrlOverrides.ACCOUNTS ?? subgraphUrls.accounts),
       },
       ...setOnly({
         supergraph: options.supergraph,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadGatewayConfig } from '@shop/gateway';
 import { freePort } from '@shop/server';
-import { REPO_ROOT, SUBGRAPHS, type SubgraphName, loadSubgraphConfigs, portFor } from './subgraphs';
+import { REPO_ROOT, SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 
 /** The broker `npm run start:services` uses when `AMQP_URL` is not set. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
@@ -163,7 +163,13 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
       );
       specs.gateway = {
         entry: join('gateway', 'src', 'index.ts'),
-        env: { ...env, ...overrides, GATEWAY_PORT: String(gatewayPort) },
+        // Tokens are verified against these services' accounts unless JWKS_URL names another issuer.
+        env: {
+          ...(inherited.JWKS_URL ? {} : { JWKS_URL: jwksUrlOf(gatewayConfig.subgraphUrlOverrides.ACCOUNTS ?? subgraphUrls.accounts) }),
+          ...env,
+          ...overrides,
+          GATEWAY_PORT: String(gatewayPort),
+        },
         readyUrl: `http://127.0.0.1:${gatewayPort}/ready`,
       };
       await launch('gateway');

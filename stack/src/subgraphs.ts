@@ -36,3 +36,8 @@ export function loadSubgraphConfigs(env: NodeJS.ProcessEnv): Record<SubgraphName
     SubgraphConfig
   >;
 }
+
+/** Where accounts publishes its public keys, from its GraphQL URL: the gateway's `JWKS_URL` when none is set. */
+export function jwksUrlOf(accountsGraphqlUrl: string): string {
+  return new URL('/.well-known/jwks.json', accountsGraphqlUrl).toString();
+}
