@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { SubgraphConfig } from '@shop/config';
+import { type SubgraphConfig, loadAccountsAuthConfig } from '@shop/config';
 import {
   type Gateway,
   type GatewayConfig,
@@ -233,11 +233,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...Object.fromEntries(SUBGRAPHS.map((s) => [s.name.toUpperCase(), subgraphUrls[s.name]])),
         ...gatewayConfig.subgraphUrlOverrides,
       },
-      // Tokens are verified against the stack's own accounts unless JWKS_URL names another issuer.
-      auth: {
-        ...fromConfig.auth,
-        jwksUrl: gatewayConfig.auth.jwksUrl ?? jwksUrlOf(gatewayConfig.subgraphUrlOverrides.ACCOUNTS ?? subgraphUrls.accounts),
-      },
+      // Tokens are verified against the stack's own accounts, with the issuer and audience it
+      // stamps, unless JWKS_URL names another issuer.
+      auth: gatewayConfig.auth.jwksUrl
+        ? fromConfig.auth
+        : {
+            ...fromConfig.auth,
+            jwksUrl: jwksUrlOf(gatewayConfig.subgraphUrlOverrides.ACCOUNTS ?? subgraphUrls.accounts),
+            issuer: loadAccountsAuthConfig(env).issuer,
+            audience: loadAccountsAuthConfig(env).audience,
+          },
       ...setOnly({
         supergraph: options.supergraph,
         introspection: options.introspection,

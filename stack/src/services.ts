@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { loadAccountsAuthConfig } from '@shop/config';
 import { loadGatewayConfig } from '@shop/gateway';
 import { freePort } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
@@ -93,6 +94,12 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
+/** The gateway's token settings for these services' own accounts: its JWKS, and the `iss` and `aud` it stamps. */
+function ownIssuer(accountsUrl: string, env: NodeJS.ProcessEnv): Record<string, string> {
+  const { issuer, audience } = loadAccountsAuthConfig(env);
+  return { JWKS_URL: jwksUrlOf(accountsUrl), JWT_ISSUER: issuer, JWT_AUDIENCE: audience };
+}
+
 /** Starts every subgraph as its own process on its own PostgreSQL database, then the gateway. */
 export async function startServices(options: ServicesOptions = {}): Promise<Services> {
   const stdio = options.stdio ?? 'inherit';
@@ -163,9 +170,10 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
       );
       specs.gateway = {
         entry: join('gateway', 'src', 'index.ts'),
-        // Tokens are verified against these services' accounts unless JWKS_URL names another issuer.
+        // Tokens are verified against these services' accounts, with the issuer and audience it
+        // stamps, unless JWKS_URL names another issuer.
         env: {
-          ...(inherited.JWKS_URL ? {} : { JWKS_URL: jwksUrlOf(gatewayConfig.subgraphUrlOverrides.ACCOUNTS ?? subgraphUrls.accounts) }),
+          ...(inherited.JWKS_URL ? {} : ownIssuer(gatewayConfig.subgraphUrlOverrides.ACCOUNTS ?? subgraphUrls.accounts, inherited)),
           ...env,
           ...overrides,
           GATEWAY_PORT: String(gatewayPort),
