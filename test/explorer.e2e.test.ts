@@ -101,6 +101,7 @@ describe('the explorer in a browser, offline', () => {
       'CustomerOrders',
       'OrderHistory',
       'EditProfile',
+      'SignIn',
       'WriteReview',
       'AddToOrder',
     ]);

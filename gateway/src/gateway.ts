@@ -193,6 +193,12 @@ export interface GatewayOptions {
    */
   trustedDocuments?: TrustedDocumentsOptions;
   /**
+   * Give every null that stands for a subgraph's data an error at its path (value-completion.ts);
+   * `false` leaves Apollo's own reporting (`extensions.valueCompletion`, pathless fetch errors).
+   * @default true
+   */
+  valueCompletion?: boolean;
+  /**
    * Bearer tokens (`JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`): a request with `Authorization:
    * Bearer <jwt>` runs as the token's identity once it verifies, and is refused with 401
    * UNAUTHENTICATED before any GraphQL work when it does not; without the header it is anonymous.
@@ -571,7 +577,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       errors.plugin,
       // Every null that stands for a subgraph's data gets an error at its path. Before the
       // response cache: a response with such errors is not cached.
-      valueCompletionPlugin<GatewayContext>(),
+      ...(options.valueCompletion === false ? [] : [valueCompletionPlugin<GatewayContext>()]),
       // The subgraphs refuse hostile strings too; refusing them here spares the planning and the
       // subgraph round trip (a 1 MB argument cost 150 ms of gateway CPU on its way through).
       inputGuardPlugin<GatewayContext>(),

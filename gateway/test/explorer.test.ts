@@ -310,6 +310,7 @@ describe('the default operations folder', () => {
       'query CustomerOrders',
       'query OrderHistory',
       'mutation EditProfile',
+      'mutation SignIn',
       'mutation WriteReview',
       'mutation AddToOrder',
     ]);

@@ -5,7 +5,7 @@ import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { type Subgraph, createSubgraph } from '@shop/server';
 import { SUBGRAPH_UNAVAILABLE } from '../src/gateway';
-import { SUBGRAPH_NON_NULL_VIOLATION, fieldOwners, valueCompletionPlugin } from '../src/value-completion';
+import { SUBGRAPH_NON_NULL_VIOLATION, fieldOwners } from '../src/value-completion';
 import { type GatewayUnderTest, type GraphQLResponse, query, silentTelemetry, startGateway } from './harness';
 
 const LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])';
@@ -110,7 +110,7 @@ const start = (urls: { people: string; posts: string }, plugin = true) =>
     cost: false,
     loadShedding: false,
     rateLimit: false,
-    plugins: plugin ? [valueCompletionPlugin()] : [],
+    valueCompletion: plugin,
   });
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createAccounts } from '@shop/accounts';
 import { type SubgraphConfig, loadAccountsAuthConfig } from '@shop/config';
 import {
   type Gateway,
@@ -209,7 +210,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         }),
       };
       subgraphOptions[def.name] = factoryOptions;
-      const subgraph = await def.create(factoryOptions);
+      // accounts signs tokens with the issuer, audience and lifetimes of the environment, as its own
+      // process does (index.ts), so the gateway's JWT_ISSUER/JWT_AUDIENCE checks match what it signs.
+      const subgraph =
+        def.name === 'accounts'
+          ? await createAccounts({ ...factoryOptions, auth: loadAccountsAuthConfig(env) })
+          : await def.create(factoryOptions);
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, config.port), options.host ?? config.host);
       subgraphs[def.name] = subgraph;
