@@ -30,7 +30,7 @@ import { type AmqpBus, connectAmqpBus } from '@shop/events';
 import { createProducts } from '@shop/products';
 import { UsageError, parseCli, runCli } from '../scripts/lib/cli';
 import { ProductsRepository } from '@shop/products';
-import type { StoreSubgraph } from '@shop/server';
+import { type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
 import { dropPostgresDatabase } from '@shop/testing';
 import { createTelemetry } from '@shop/telemetry';
@@ -215,7 +215,12 @@ async function main(argv: string[]): Promise<void> {
     } else {
       const productsUrl = started.subgraphUrls.products;
       create = (i) =>
-        fetch(productsUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) }).then(async (res) => {
+        fetch(productsUrl, {
+          method: 'POST',
+          // The subgraph answers only requests the gateway signed: signed with the run's secret.
+          headers: { 'content-type': 'application/json', ...gatewayHeaders(started.subgraphSecret, productsUrl, body(i)) },
+          body: body(i),
+        }).then(async (res) => {
           const json = (await res.json()) as { errors?: unknown };
           return res.ok && !json.errors;
         });

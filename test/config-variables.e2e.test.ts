@@ -319,6 +319,10 @@ const mapped: Record<string, MappedCheck> = {
         'config-variables-secret-0123456789abcdef',
       ]),
   },
+  SUBGRAPH_ALLOW_UNSIGNED: {
+    value: 'true',
+    check: (_g, _s, env) => expect(loadSubgraphConfig('accounts', 4001, env).allowUnsigned).toBe(true),
+  },
 };
 
 /** Telemetry for mapping calls: nothing is served, nothing is logged. */

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import pg from 'pg';
+import { gatewayHeaders } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
 import { type AmqpBus, type EventEnvelope, type Subscription, connectAmqpBus } from '@shop/events';
 import { graphqlClient, requireService, services as real, tempPostgres, testTelemetry } from '@shop/testing';
@@ -75,8 +76,15 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     PRODUCTS_DATABASE_URL: db.products.url,
     REVIEWS_DATABASE_URL: db.reviews.url,
   });
-  const products = () => graphqlClient(stack.subgraphUrls.products);
-  const reviews = () => graphqlClient(stack.subgraphUrls.reviews);
+  // The subgraphs answer only requests the gateway signed: these are signed with the run's secret.
+  const signed = (url: string) => ({
+    query: (query: string, variables: Record<string, unknown>) => {
+      const body = JSON.stringify({ query, variables });
+      return graphqlClient(url).raw(body, gatewayHeaders(stack.subgraphSecret, url, body));
+    },
+  });
+  const products = () => signed(stack.subgraphUrls.products);
+  const reviews = () => signed(stack.subgraphUrls.reviews);
 
   beforeAll(async () => {
     await requireService('postgres');

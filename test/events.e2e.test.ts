@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { type Stack, startStack } from '@shop/stack';
-import type { StoreSubgraph } from '@shop/server';
+import { type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import type { Kysely } from '@shop/store';
 import { metricValue } from '@shop/telemetry';
 import { type GraphQLClient, eventually, graphqlClient } from '@shop/testing';
@@ -63,7 +63,9 @@ describe('event flows', () => {
     await client.query(q);
     await client.query(q); // the entity (and the response) are cached now
     const direct = graphqlClient(stack.subgraphUrls.accounts);
-    const renamed = await direct.query('mutation { updateUser(id: "u00011", input: { name: "Renamed Behind" }) { name } }');
+    // The subgraph answers only requests the gateway signed: this one is signed with the stack's secret.
+    const body = JSON.stringify({ query: 'mutation { updateUser(id: "u00011", input: { name: "Renamed Behind" }) { name } }' });
+    const renamed = await direct.raw(body, gatewayHeaders(stack.subgraphSecret, stack.subgraphUrls.accounts, body));
     expect(renamed.errors).toBeUndefined();
     const seen = await eventually(
       async () => (await client.query<{ user: { name: string } }>(q)).data!.user.name,

@@ -166,6 +166,8 @@ beforeAll(async () => {
       ...Object.fromEntries(Object.entries(services.subgraphUrls).map(([name, url]) => [`SUBGRAPH_${name.toUpperCase()}_URL`, url])),
       GATEWAY_PORT: String(port),
       HOST: '127.0.0.1',
+      // The services' subgraphs answer only requests signed with their secret.
+      SUBGRAPH_SECRET: services.subgraphSecret,
       GATEWAY_CACHE: 'false',
       SUPERGRAPH_WATCH: 'false',
       SUBGRAPH_TIMEOUT_MS: '1000',

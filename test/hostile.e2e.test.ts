@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gatewayHeaders } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type SubgraphName, freePort, waitForReady } from '@shop/stack';
 import {
   type HealthPoller,
@@ -149,10 +150,13 @@ interface StackProcess {
 const urlOf = (ports: Ports, target: Target, path = 'graphql') =>
   `http://127.0.0.1:${target === 'gateway' ? ports.gateway : ports.subgraphs[target]}/${path}`;
 
+/** The stack's SUBGRAPH_SECRET: requests sent straight to a subgraph are signed as the gateway signs them (the gateway ignores the headers). */
+const SECRET = 'hostile-suite-subgraph-secret-0123456789abcdef';
+
 async function post(url: string, body: string): Promise<HttpAnswer> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...gatewayHeaders(SECRET, url, body) },
     body,
     signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
   });
@@ -170,6 +174,7 @@ async function startStackProcess(ports: Ports, dataDir: string): Promise<StackPr
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     SUPERGRAPH_WATCH: 'false',
+    SUBGRAPH_SECRET: SECRET,
   };
   // `node --import tsx`, not `npx tsx`: the pid is the stack's own, and a signal reaches it.
   const child = spawn(process.execPath, ['--import', 'tsx', join('scripts', 'start-embedded.ts')], {

@@ -52,6 +52,9 @@ function spawnSet(
         // their own memory, so the bench's Redis counts only the gateway's commands.
         HOT_CACHE: name === 'B' ? 'true' : 'false',
         SEED: seed ? 'true' : 'false',
+        // The peers (plain Apollo, Hive) cannot sign subgraph requests: every gateway is measured
+        // against subgraphs that answer unsigned ones, ours included (it gets no SUBGRAPH_SECRET).
+        SUBGRAPH_ALLOW_UNSIGNED: 'true',
       },
       logFile: join(workDir, `subgraph-${name}-${subgraph}.log`),
     });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
@@ -53,7 +54,10 @@ export interface StackOptions {
    * subgraph's contract port).
    */
   ports?: Partial<Record<SubgraphName | 'gateway', number>>;
-  /** @default `HOST`, '0.0.0.0' */
+  /**
+   * The gateway's interface. The subgraphs always listen on 127.0.0.1: only the gateway, in this
+   * process, calls them. @default `HOST`, '0.0.0.0'
+   */
   host?: string;
   /** Where each subgraph keeps its data. @default the config's with `env`, SQLite in memory without */
   store?: (name: SubgraphName) => StoreLocation;
@@ -116,6 +120,11 @@ export interface Stack {
   telemetry: Record<SubgraphName | 'gateway', Telemetry>;
   gateway: Gateway;
   subgraphs: Record<SubgraphName, Subgraph>;
+  /**
+   * The secret the gateway signs subgraph requests with and the subgraphs require: `SUBGRAPH_SECRET`
+   * when set, else random for this run. Tests that call a subgraph directly sign with it.
+   */
+  subgraphSecret: string;
   /** The settings read from `env`, before the explicit options were applied. */
   config: { gateway: GatewayConfig; subgraphs: Record<SubgraphName, SubgraphConfig> };
   /** What each factory was given: the config's mapping with the explicit options over it. */
@@ -160,6 +169,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const subgraphs = {} as Record<SubgraphName, Subgraph>;
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const subgraphOptions = {} as Record<SubgraphName, SubgraphFactoryOptions>;
+  // Subgraphs answer `_entities`, `_service` and mutations to whoever reaches them: here only the
+  // gateway can (loopback, and every request signed). A random secret per run unless one is set (a
+  // SUBGRAPH_<NAME>_URL pointing at a subgraph elsewhere needs the shared one).
+  const subgraphSecret = gatewayConfig.subgraphSecret ?? randomBytes(32).toString('hex');
   const busOption =
     options.bus ?? (gatewayConfig.amqpUrl ? { kind: 'amqp' as const, url: gatewayConfig.amqpUrl } : { kind: 'memory' as const });
   const broker = busOption !== false && busOption.kind === 'memory' ? new MemoryBroker() : undefined;
@@ -217,7 +230,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           ? await createAccounts({ ...factoryOptions, auth: loadAccountsAuthConfig(env) })
           : await def.create(factoryOptions);
       started.push(subgraph);
-      const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, config.port), options.host ?? config.host);
+      const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, config.port), '127.0.0.1', {
+        gatewaySecret: subgraphSecret,
+      });
       subgraphs[def.name] = subgraph;
       subgraphUrls[def.name] = `http://127.0.0.1:${running.port}/graphql`;
     }
@@ -239,6 +254,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...Object.fromEntries(SUBGRAPHS.map((s) => [s.name.toUpperCase(), subgraphUrls[s.name]])),
         ...gatewayConfig.subgraphUrlOverrides,
       },
+      subgraphSecret,
       // Tokens are verified against the stack's own accounts, with the issuer and audience it
       // stamps, unless JWKS_URL names another issuer.
       auth: gatewayConfig.auth.jwksUrl
@@ -275,6 +291,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       telemetry,
       gateway,
       subgraphs,
+      subgraphSecret,
       config: { gateway: gatewayConfig, subgraphs: subgraphConfigs },
       options: { gateway: gatewayOptions, subgraphs: subgraphOptions },
       stop: stopAll,

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadAccountsAuthConfig } from '@shop/config';
@@ -36,6 +37,8 @@ export interface ServicesOptions {
 export interface Services {
   /** Empty when started with `gateway: false`. */
   gatewayUrl: string;
+  /** `SUBGRAPH_SECRET` of every process: the environment's, or generated for this run. Direct calls to a subgraph sign with it. */
+  subgraphSecret: string;
   subgraphUrls: Record<SubgraphName, string>;
   /** The running processes: every one started (see `only` and `gateway`), the current one after a restart. */
   processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>>;
@@ -108,7 +111,14 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
   // a bad variable fails here, naming it, before any process starts.
   const inherited: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   // Services talk through RabbitMQ: without a broker their events would wait in the outboxes.
-  const env: Record<string, string> = { ...options.env, AMQP_URL: inherited.AMQP_URL || DEFAULT_AMQP_URL };
+  // Every subgraph requires SUBGRAPH_SECRET and the gateway signs with it: without one in the
+  // environment, one is made for this run. Only these children get it, and they all do.
+  const subgraphSecret = inherited.SUBGRAPH_SECRET || randomBytes(32).toString('hex');
+  const env: Record<string, string> = {
+    ...options.env,
+    AMQP_URL: inherited.AMQP_URL || DEFAULT_AMQP_URL,
+    SUBGRAPH_SECRET: subgraphSecret,
+  };
   const subgraphConfigs = loadSubgraphConfigs(inherited);
   const gatewayConfig = options.gateway === false ? undefined : loadGatewayConfig(inherited);
   const processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>> = {};
@@ -183,7 +193,7 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
       await launch('gateway');
       gatewayUrl = `http://localhost:${gatewayPort}/graphql`;
     }
-    return { gatewayUrl, subgraphUrls, processes, stop, kill, restart };
+    return { gatewayUrl, subgraphUrls, subgraphSecret, processes, stop, kill, restart };
   } catch (err) {
     await stop();
     throw err;

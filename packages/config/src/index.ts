@@ -151,6 +151,9 @@ export const commonSubgraphEnv = {
   SEED_PRODUCTS: nonNegativeInt(1000),
   SEED_REVIEWS: nonNegativeInt(10000),
   SUBGRAPH_SECRET: subgraphSecret,
+  // For benchmarks against gateways that cannot sign: a subgraph process without SUBGRAPH_SECRET
+  // starts anyway and answers anyone. Never in a deployment.
+  SUBGRAPH_ALLOW_UNSIGNED: flag(false),
   ...limitsEnv,
 };
 
@@ -177,8 +180,10 @@ export interface SubgraphConfig {
   seed: { users: number; products: number; reviews: number } | false;
   /** Document and response limits (`MAX_QUERY_*`, `MAX_RESPONSE_BYTES`), the gateway's variables. */
   limits: LimitsConfig;
-  /** `SUBGRAPH_SECRET`: when set, only requests the gateway signed with it are answered. */
+  /** `SUBGRAPH_SECRET`: only requests the gateway signed with it are answered. Required by a subgraph process (`runSubgraph`). */
   subgraphSecret: string | undefined;
+  /** `SUBGRAPH_ALLOW_UNSIGNED`: without a secret, start anyway and answer unsigned requests (benchmarks only). */
+  allowUnsigned: boolean;
 }
 
 /**
@@ -213,6 +218,7 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     seed: raw.SEED ? { users: raw.SEED_USERS, products: raw.SEED_PRODUCTS, reviews: raw.SEED_REVIEWS } : false,
     limits: limitsFrom(raw),
     subgraphSecret: raw.SUBGRAPH_SECRET,
+    allowUnsigned: raw.SUBGRAPH_ALLOW_UNSIGNED,
   };
 }
 

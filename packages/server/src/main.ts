@@ -99,9 +99,15 @@ export function subgraphOptionsFromConfig(config: SubgraphConfig, deps: Subgraph
 export function runSubgraph(service: string, defaultPort: number, create: (options: SubgraphFactoryOptions) => Promise<Subgraph>): void {
   runMain(async () => {
     const config = loadSubgraphConfig(service, defaultPort);
+    // A subgraph answers `_entities`, `_service` and every mutation to whoever reaches it: as a
+    // process of its own it must be told whom to trust, or it does not start.
+    if (!config.subgraphSecret && !config.allowUnsigned) {
+      throw new Error(
+        `SUBGRAPH_SECRET is not set: ${service} answers only requests the gateway signed with it (give the gateway and every subgraph the same value, e.g. openssl rand -hex 32)`,
+      );
+    }
     const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
-    if (!config.subgraphSecret)
-      telemetry.logger.warn('SUBGRAPH_SECRET is not set: answering requests from anyone, signed by the gateway or not');
+    if (!config.subgraphSecret) telemetry.logger.warn('SUBGRAPH_ALLOW_UNSIGNED: answering requests from anyone, signed or not');
     const cacheStore = openSubgraphCacheStore(config, telemetry);
     // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
     const bus = config.amqpUrl
