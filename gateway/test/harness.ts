@@ -9,6 +9,7 @@ import { GraphQLError, parse } from 'graphql';
 import pino from 'pino';
 import { type RunningServer, type Subgraph, createSubgraph } from '@shop/server';
 import { type Telemetry, createTelemetry } from '@shop/telemetry';
+import type { FetchRequest } from '../src/fetch';
 import { type Gateway, type GatewayOptions, createGateway } from '../src/gateway';
 
 export const silentTelemetry = (service: string): Telemetry => createTelemetry({ service, logger: pino({ level: 'silent' }) });
@@ -300,4 +301,24 @@ export function seriesValue(metricsText: string, series: string): number {
 export async function metricsText(baseUrl: string): Promise<string> {
   const response = await fetch(`${baseUrl}/metrics`);
   return response.text();
+}
+
+/** One subgraph request as the fetch layers see it (an ordinary query), with `overrides` over it. */
+export function fetchRequest(overrides: Partial<FetchRequest> = {}): FetchRequest {
+  return {
+    query: '{ books { title } }',
+    operationName: undefined,
+    variables: {},
+    representations: undefined,
+    selectionKey: undefined,
+    repKeys: undefined,
+    mutation: false,
+    requestId: 'r1',
+    identity: undefined,
+    headers: {},
+    signal: undefined,
+    deadline: undefined,
+    cachePolicy: undefined,
+    ...overrides,
+  };
 }

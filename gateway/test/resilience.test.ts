@@ -6,33 +6,23 @@ import { Registry } from 'prom-client';
 import pino from 'pino';
 import { BrokenCircuitError } from 'cockatiel';
 import { type Telemetry, createTelemetry } from '@shop/telemetry';
-import type { FetchRequest, FetchResponse } from '../src/fetch';
+import type { FetchResponse } from '../src/fetch';
 import { DeadlinePassedError, TIMEOUT_HEADER, type Transport, createTransport } from '../src/fetch';
 import { breakerLayer } from '../src/fetch/breaker';
 import { retryLayer } from '../src/fetch/retry';
 import { transportLayer, UnusableResponseError } from '../src/fetch/transport';
-import { type Fixtures, type GatewayUnderTest, composeFixture, query, seriesValue, startFixtures, startGateway } from './harness';
+import {
+  type Fixtures,
+  type GatewayUnderTest,
+  composeFixture,
+  query,
+  seriesValue,
+  startFixtures,
+  startGateway,
+  fetchRequest,
+} from './harness';
 
 const telemetry = (): Telemetry => createTelemetry({ service: 'gateway', registry: new Registry(), logger: pino({ level: 'silent' }) });
-
-function request(overrides: Partial<FetchRequest> = {}): FetchRequest {
-  return {
-    query: '{ books { title } }',
-    operationName: undefined,
-    variables: {},
-    representations: undefined,
-    selectionKey: undefined,
-    repKeys: undefined,
-    mutation: false,
-    requestId: 'r1',
-    identity: undefined,
-    headers: {},
-    signal: undefined,
-    deadline: undefined,
-    cachePolicy: undefined,
-    ...overrides,
-  };
-}
 
 const ok: FetchResponse = { body: { data: { books: [] } }, hint: { maxAge: 0 } };
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
@@ -59,10 +49,10 @@ describe('breaker layer', () => {
         throw refused();
       }),
     );
-    for (let i = 0; i < 3; i++) await expect(layer(request(), next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    for (let i = 0; i < 3; i++) await expect(layer(fetchRequest(), next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(await series(t, 'gateway_subgraph_breaker_state{subgraph="books"}')).toBe(2);
-    await expect(layer(request(), next)).rejects.toBeInstanceOf(BrokenCircuitError);
-    await expect(layer(request({ mutation: true }), next)).rejects.toBeInstanceOf(BrokenCircuitError);
+    await expect(layer(fetchRequest(), next)).rejects.toBeInstanceOf(BrokenCircuitError);
+    await expect(layer(fetchRequest({ mutation: true }), next)).rejects.toBeInstanceOf(BrokenCircuitError);
     expect(calls.count).toBe(3);
     expect(await series(t, 'gateway_subgraph_breaker_transitions_total{subgraph="books",to="open"}')).toBe(1);
   });
@@ -80,11 +70,11 @@ describe('breaker layer', () => {
           throw refused();
         },
       ]);
-      for (let i = 0; i < 2; i++) await expect(layer(request(), failing.next)).rejects.toBeDefined();
+      for (let i = 0; i < 2; i++) await expect(layer(fetchRequest(), failing.next)).rejects.toBeDefined();
       jest.setSystemTime(Date.now() + 1_500);
       let releaseProbe = () => {};
       const probeCalls = { count: 0 };
-      const probe = layer(request(), () => {
+      const probe = layer(fetchRequest(), () => {
         probeCalls.count++;
         return new Promise<FetchResponse>((resolve) => {
           releaseProbe = () => resolve(ok);
@@ -93,13 +83,13 @@ describe('breaker layer', () => {
       expect(await series(t, 'gateway_subgraph_breaker_state{subgraph="books"}')).toBe(1);
       // While the probe is out, another request fails at once instead of queueing behind it.
       const other = scripted([]);
-      await expect(layer(request(), other.next)).rejects.toBeInstanceOf(BrokenCircuitError);
+      await expect(layer(fetchRequest(), other.next)).rejects.toBeInstanceOf(BrokenCircuitError);
       expect(other.calls.count).toBe(0);
       releaseProbe();
       await expect(probe).resolves.toBe(ok);
       expect(probeCalls.count).toBe(1);
       expect(await series(t, 'gateway_subgraph_breaker_state{subgraph="books"}')).toBe(0);
-      await expect(layer(request(), other.next)).resolves.toBe(ok);
+      await expect(layer(fetchRequest(), other.next)).resolves.toBe(ok);
     } finally {
       jest.useRealTimers();
     }
@@ -121,10 +111,10 @@ describe('breaker layer', () => {
         throw refused();
       },
     ]);
-    await expect(layer(request(), next)).rejects.toBeInstanceOf(UnusableResponseError);
-    await expect(layer(request(), next)).rejects.toBeInstanceOf(UnusableResponseError);
-    await expect(layer(request({ signal: gone.signal }), next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    await expect(layer(request(), next)).resolves.toBe(ok);
+    await expect(layer(fetchRequest(), next)).rejects.toBeInstanceOf(UnusableResponseError);
+    await expect(layer(fetchRequest(), next)).rejects.toBeInstanceOf(UnusableResponseError);
+    await expect(layer(fetchRequest({ signal: gone.signal }), next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(layer(fetchRequest(), next)).resolves.toBe(ok);
     expect(calls.count).toBe(4);
     expect(await series(t, 'gateway_subgraph_breaker_state{subgraph="books"}')).toBe(0);
   });
@@ -140,7 +130,7 @@ describe('retry layer', () => {
         throw refused();
       },
     ]);
-    await expect(retryLayer('books', t.metrics, fast)(request(), next)).resolves.toBe(ok);
+    await expect(retryLayer('books', t.metrics, fast)(fetchRequest(), next)).resolves.toBe(ok);
     expect(calls.count).toBe(2);
     expect(await series(t, 'gateway_subgraph_retries_total{subgraph="books"}')).toBe(1);
   });
@@ -152,7 +142,9 @@ describe('retry layer', () => {
         throw refused();
       },
     ]);
-    await expect(retryLayer('books', t.metrics, fast)(request({ mutation: true }), next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(retryLayer('books', t.metrics, fast)(fetchRequest({ mutation: true }), next)).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
     expect(calls.count).toBe(1);
   });
 
@@ -166,7 +158,7 @@ describe('retry layer', () => {
           throw failure;
         },
       ]);
-      await expect(layer(request(), next)).rejects.toBe(failure);
+      await expect(layer(fetchRequest(), next)).rejects.toBe(failure);
       expect(calls.count).toBe(1);
     }
     const always = scripted(
@@ -174,7 +166,7 @@ describe('retry layer', () => {
         throw refused();
       }),
     );
-    await expect(layer(request(), always.next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(layer(fetchRequest(), always.next)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(always.calls.count).toBe(3);
   });
 
@@ -185,7 +177,7 @@ describe('retry layer', () => {
         throw refused();
       },
     ]);
-    await expect(retryLayer('books', t.metrics, fast)(request({ deadline: Date.now() - 1 }), next)).rejects.toBeInstanceOf(
+    await expect(retryLayer('books', t.metrics, fast)(fetchRequest({ deadline: Date.now() - 1 }), next)).rejects.toBeInstanceOf(
       DeadlinePassedError,
     );
     expect(calls.count).toBe(1);
@@ -209,8 +201,8 @@ describe('deadline at the transport', () => {
     const t = telemetry();
     const { transport, sent } = recordingTransport();
     const send = transportLayer({ subgraph: 'books', url: 'http://x/graphql', transport, metrics: t.metrics, timeoutMs: 10_000 });
-    await send(request({ deadline: Date.now() + 2_000 }));
-    await send(request());
+    await send(fetchRequest({ deadline: Date.now() + 2_000 }));
+    await send(fetchRequest());
     expect(sent[0]?.timeoutMs).toBeGreaterThan(1_900);
     expect(sent[0]?.timeoutMs).toBeLessThanOrEqual(2_000);
     expect(Number(sent[0]?.headers[TIMEOUT_HEADER])).toBe(Math.ceil(sent[0]?.timeoutMs ?? 0));
@@ -221,7 +213,7 @@ describe('deadline at the transport', () => {
     const t = telemetry();
     const { transport, sent } = recordingTransport();
     const send = transportLayer({ subgraph: 'books', url: 'http://x/graphql', transport, metrics: t.metrics, timeoutMs: 10_000 });
-    await expect(send(request({ deadline: Date.now() - 5 }))).rejects.toBeInstanceOf(DeadlinePassedError);
+    await expect(send(fetchRequest({ deadline: Date.now() - 5 }))).rejects.toBeInstanceOf(DeadlinePassedError);
     expect(sent).toHaveLength(0);
   });
 

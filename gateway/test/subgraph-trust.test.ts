@@ -7,28 +7,9 @@ import { eventually } from '@shop/testing';
 import type { FetchRequest, FetchResponse } from '../src/fetch';
 import { inflightLayer } from '../src/fetch/inflight';
 import { mergeLayer } from '../src/fetch/merge';
-import { type Fixtures, type GatewayUnderTest, composeFixture, post, startFixtures, startGateway } from './harness';
+import { type Fixtures, type GatewayUnderTest, composeFixture, post, startFixtures, startGateway, fetchRequest } from './harness';
 
 const SECRET = 'gateway-and-fixtures-share-this-secret-0123456789';
-
-function request(overrides: Partial<FetchRequest> = {}): FetchRequest {
-  return {
-    query: '{ books { title } }',
-    operationName: undefined,
-    variables: {},
-    representations: undefined,
-    selectionKey: undefined,
-    repKeys: undefined,
-    mutation: false,
-    requestId: 'r',
-    identity: undefined,
-    headers: {},
-    signal: undefined,
-    deadline: undefined,
-    cachePolicy: undefined,
-    ...overrides,
-  };
-}
 
 /** A `next` that holds every call until `release()`, counting calls and recording their identities. */
 function held() {
@@ -58,7 +39,11 @@ describe('in-flight sharing keys on the identity as well as the body', () => {
   it('sends two identities’ identical concurrent queries as two requests, each answered with its own', async () => {
     const layer = inflightLayer();
     const { calls, next, release } = held();
-    const answers = [layer(request({ identity: alice }), next), layer(request({ identity: bob }), next), layer(request(), next)];
+    const answers = [
+      layer(fetchRequest({ identity: alice }), next),
+      layer(fetchRequest({ identity: bob }), next),
+      layer(fetchRequest(), next),
+    ];
     release();
     const bodies = (await Promise.all(answers)).map((a) => a.body.data);
     expect(calls).toHaveLength(3);
@@ -68,7 +53,7 @@ describe('in-flight sharing keys on the identity as well as the body', () => {
   it('still shares one identity’s identical concurrent queries', async () => {
     const layer = inflightLayer();
     const { calls, next, release } = held();
-    const answers = [layer(request({ identity: alice }), next), layer(request({ identity: alice }), next)];
+    const answers = [layer(fetchRequest({ identity: alice }), next), layer(fetchRequest({ identity: alice }), next)];
     release();
     await Promise.all(answers);
     expect(calls).toHaveLength(1);
@@ -77,7 +62,7 @@ describe('in-flight sharing keys on the identity as well as the body', () => {
 
 describe('fetch merging keys on the identity as well as the selection', () => {
   const entities = (identity: string | undefined, id: string) =>
-    request({
+    fetchRequest({
       query: 'query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Author { name } } }',
       representations: [{ __typename: 'Author', id }],
       selectionKey: 'authors-name',
