@@ -87,6 +87,11 @@ export interface RateLimiter {
 
 class TimeoutError extends Error {}
 
+// Made once: while Redis is down every cache call reports one of these, and an Error's stack
+// trace per call would cost more than the call it stands for.
+const NOT_CONNECTED = new Error('not connected to Redis');
+const BYPASSED = new Error('Redis bypassed: its breaker is open after consecutive timeouts');
+
 /**
  * A bounded Map for keyv. keyv keeps the expiry inside the value it stores and passes the TTL as
  * a third argument, which LRUCache would misread as its options object: hence this thin adapter.
@@ -222,12 +227,12 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     // Not connected (Redis down, the client between reconnect attempts): answered at once without
     // it, rather than handing the call to a client that would wait for its next attempt.
     if (client && !client.isReady) {
-      warn(new Error('not connected to Redis'), name, op);
+      warn(NOT_CONNECTED, name, op);
       return fallback;
     }
     if (client && breaker.open) {
       probeRedis(client);
-      warn(new Error(`cache bypassed after ${breaker.limit} timeouts in a row`), name, op);
+      warn(BYPASSED, name, op);
       return fallback;
     }
     try {

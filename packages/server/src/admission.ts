@@ -46,6 +46,39 @@ export interface AdmissionOptions {
   clientKey?: (req: IncomingMessage) => string;
 }
 
+/** How often the event loop is sampled. */
+const SAMPLE_MS = 20;
+const loopListeners = new Set<(delay: number, now: number) => void>();
+let loopSampler: NodeJS.Timeout | undefined;
+
+/**
+ * One sampler timer per process, shared by every HTTP server in it (the embedded mode runs six):
+ * how late it fires is how long anything queued now waits. (Node's monitorEventLoopDelay histogram
+ * loses the one long delay that matters when it is reset in the same turn that delay ends, so a
+ * window could read a blocked loop as idle.) Returns the unsubscribe; the last one stops the timer.
+ */
+function onLoopSample(listener: (delay: number, now: number) => void): () => void {
+  loopListeners.add(listener);
+  if (!loopSampler) {
+    let expected = performance.now() + SAMPLE_MS;
+    loopSampler = setInterval(() => {
+      const now = performance.now();
+      const delay = Math.max(0, now - expected);
+      expected = now + SAMPLE_MS;
+      for (const l of loopListeners) l(delay, now);
+    }, SAMPLE_MS);
+    // A process with nothing else to do may exit: this timer is not a reason to stay up.
+    loopSampler.unref();
+  }
+  return () => {
+    loopListeners.delete(listener);
+    if (loopListeners.size === 0 && loopSampler) {
+      clearInterval(loopSampler);
+      loopSampler = undefined;
+    }
+  };
+}
+
 /** Late sampler timers in a row that mean overload rather than one long synchronous stretch. */
 const LATE_IN_A_ROW = 3;
 
@@ -63,24 +96,15 @@ export function createAdmitter(options: AdmissionOptions): Admitter {
   let inFlight = 0;
   let lastDelay = 0;
   let sheddingUntil = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let lateInARow = 0;
+  let unsubscribe: (() => void) | undefined;
   if (shedding && shedding.maxEventLoopDelayMs > 0) {
-    // A sampler timer every 20 ms: how late it fires is how long anything queued now waits.
-    // (Node's monitorEventLoopDelay histogram loses the one long delay that matters when it is
-    // reset in the same turn that delay ends, so a window could read a blocked loop as idle.)
-    const resolution = 20;
     const holdMs = shedding.windowMs ?? 500;
-    let expected = performance.now() + resolution;
-    let lateInARow = 0;
-    timer = setInterval(() => {
-      const now = performance.now();
-      lastDelay = Math.max(0, now - expected);
-      expected = now + resolution;
-      lateInARow = lastDelay > shedding.maxEventLoopDelayMs ? lateInARow + 1 : 0;
+    unsubscribe = onLoopSample((delay, now) => {
+      lastDelay = delay;
+      lateInARow = delay > shedding.maxEventLoopDelayMs ? lateInARow + 1 : 0;
       if (lateInARow >= LATE_IN_A_ROW) sheddingUntil = now + holdMs;
-    }, resolution);
-    // A process with nothing else to do may exit: this timer is not a reason to stay up.
-    timer.unref();
+    });
   }
   const over = () =>
     performance.now() < sheddingUntil || (shedding !== undefined && shedding.maxInFlight > 0 && inFlight >= shedding.maxInFlight);
@@ -123,7 +147,7 @@ export function createAdmitter(options: AdmissionOptions): Admitter {
     },
     state: () => ({ inFlight, eventLoopDelayMs: lastDelay, shedding: over() }),
     close() {
-      if (timer) clearInterval(timer);
+      unsubscribe?.();
     },
   };
 }

@@ -426,9 +426,11 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
 
   const deadlineOf = (req: IncomingMessage, now: number): number | undefined => {
     const header = req.headers[REQUEST_TIMEOUT_HEADER];
-    const asked = typeof header === 'string' && /^\d{1,9}$/.test(header) ? Math.min(Number(header), MAX_REQUEST_TIMEOUT_MS) : undefined;
-    const limits = [asked, options.requestTimeoutMs].filter((ms): ms is number => ms !== undefined && ms > 0);
-    return limits.length > 0 ? now + Math.min(...limits) : undefined;
+    const asked = typeof header === 'string' && /^\d{1,9}$/.test(header) ? Math.min(Number(header), MAX_REQUEST_TIMEOUT_MS) : 0;
+    const own = options.requestTimeoutMs ?? 0;
+    // Called per request: the sooner of the two that are set (0: not set), without allocating.
+    const ms = asked > 0 && own > 0 ? Math.min(asked, own) : asked || own;
+    return ms > 0 ? now + ms : undefined;
   };
 
   const handleGraphQL = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => {
