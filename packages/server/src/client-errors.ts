@@ -13,6 +13,9 @@ export const DOMAIN_ERROR_CODES = [
   // Who is asking.
   'UNAUTHENTICATED',
   'FORBIDDEN',
+  // A field the caller may not see (@authenticated, @requiresScopes, @policy at the gateway, or the
+  // owning subgraph's own check): null at its path, the rest of the query runs. Apollo Router's code.
+  'UNAUTHORIZED_FIELD_OR_TYPE',
   // The state: an unknown id, a duplicate, a lost race (the event store's version check).
   'NOT_FOUND',
   'CONFLICT',

@@ -13,3 +13,4 @@ export * from './abandon';
 export * from './cost';
 export * from './admission';
 export * from './changes';
+export * from './authz';
