@@ -44,7 +44,7 @@ import {
   parseOptionsFor,
 } from '@shop/server';
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
-import { type TokenOptions, createAuthenticate } from './auth';
+import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
@@ -206,6 +206,15 @@ export interface GatewayOptions {
    * @default {}: no keys
    */
   auth?: TokenOptions;
+  /**
+   * `@authenticated`, `@requiresScopes` and `@policy` from the supergraph, enforced before planning
+   * (auth/authorize.ts): a field the caller may not see is left out of the plan and answered null
+   * with UNAUTHORIZED_FIELD_OR_TYPE at its path. `policies` decide `@policy` names (over
+   * `defaultPolicies`: `self`, `admin`). `false`: a supergraph that uses the directives is refused
+   * (as plain @apollo/gateway refuses it); one without them is not touched either way.
+   * @default {}
+   */
+  authorization?: AuthorizationOptions | false;
   /**
    * `SUBGRAPH_SECRET`: every subgraph request is signed with it (HMAC-SHA256 over method, path,
    * time, identity and body, in `x-gateway-signature`) and carries the caller's identity in
@@ -415,8 +424,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let closed = false;
   let watcher: FileWatcher | undefined;
 
+  const load = async (): Promise<LoadedSupergraph> => {
+    const loaded = await loadSupergraph(source, logger, timeoutMs);
+    // Serving it would ignore who may see what: refused, as @apollo/gateway refuses security features it does not know.
+    if (options.authorization === false && linksAuthDirectives(loaded.supergraphSdl)) {
+      throw new Error(
+        'The supergraph uses @authenticated, @requiresScopes or @policy, and this gateway was built with authorization off; it would serve those fields to anyone.',
+      );
+    }
+    return loaded;
+  };
   const supergraphSdl: SupergraphSdlHook = async ({ update }) => {
-    const first = await loadSupergraph(source, logger, timeoutMs);
+    const first = await load();
     current = first.supergraphSdl;
     if (!shouldWatch) return { supergraphSdl: first.supergraphSdl };
 
@@ -441,7 +460,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const reloadOnce = async () => {
       let next: LoadedSupergraph;
       try {
-        next = await loadSupergraph(source, logger, timeoutMs);
+        next = await load();
       } catch (err) {
         if (err instanceof CompositionFailedError) watcher?.setFiles(err.files);
         if (closed) return;
@@ -554,6 +573,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     { maskErrors, hideSuggestions: maskErrors || !introspection },
     { logger, requestOf: ({ requestId, logger: requestLogger }) => ({ requestId, logger: requestLogger }) },
   );
+  const authz = options.authorization === false ? undefined : authorization<GatewayContext>(options.authorization);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     // Our own CSRF rule in @shop/server's http.ts (refuseUnlessJson) replaces Apollo's, which
@@ -575,6 +595,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ApolloServerPluginLandingPageDisabled(),
       operationResolution,
       errors.plugin,
+      // Before value completion (whose errors it must not race) and the response cache (which keys
+      // on what it removed): it rewrites the document the gateway plans.
+      ...(authz ? [authz.plugin] : []),
       // Every null that stands for a subgraph's data gets an error at its path. Before the
       // response cache: a response with such errors is not cached.
       ...(options.valueCompletion === false ? [] : [valueCompletionPlugin<GatewayContext>()]),
@@ -596,9 +619,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(useResponseCache && metaCache
         ? [
             responseCachePlugin<GatewayContext>({
-              // PRIVATE data is cached per user: the session is the caller's credentials.
-              sessionId: async ({ request }) => request.http?.headers.get('authorization') ?? null,
-              extraCacheKeyData: async () => (await metaCache.get<string>('epoch')) ?? 'initial',
+              // PRIVATE data is cached per user: the session is the verified caller's id (never a
+              // raw header, which two spellings of one token or an unverified one would split or share).
+              sessionId: async ({ contextValue }) => contextValue.identity?.sub ?? null,
+              // A response with fields left out for this caller is not one for a caller who may see them.
+              extraCacheKeyData: async ({ request }) => ({
+                epoch: (await metaCache.get<string>('epoch')) ?? 'initial',
+                authz: authz?.signatureOf(request) ?? '',
+              }),
             }),
           ]
         : []),

@@ -169,6 +169,12 @@ describe('BatchingDataSource', () => {
     await privateData.fetchUsers('1');
     await privateData.fetchUsers('1');
     expect(privateData.sent).toHaveLength(2);
+    // Apollo's subgraphs say no-store for data without max-age, PRIVATE data among it (the scope
+    // is not in the header then): the configured TTL does not override it.
+    const noStore = source(allLayersOn, true, 'no-store', { User: 60 });
+    await noStore.fetchUsers('1');
+    await noStore.fetchUsers('1');
+    expect(noStore.sent).toHaveLength(2);
   });
 
   it('evicts an entity by type and id, in every selection', async () => {

@@ -101,6 +101,7 @@ export class EntityCache {
   /** The TTL for a type: the subgraph's hint, else config; 0 means "do not cache". */
   ttlMs(typename: string, hint: Hint): number {
     if (hint.scope === 'PRIVATE') return 0; // per-user data is never shared between users
+    if (hint.noStore) return 0; // said so: a TTL by type is for subgraphs that send no hint at all
     const seconds = hint.maxAge > 0 ? hint.maxAge : (this.options.ttlByType?.[typename] ?? 0);
     return Math.min(seconds * 1000, MAX_ENTRY_TTL_MS);
   }

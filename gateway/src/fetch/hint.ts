@@ -4,6 +4,11 @@ export interface Hint {
   maxAge: number;
   /** `PRIVATE`: per user, never shared between users. @default unset (no scope given) */
   scope?: 'PUBLIC' | 'PRIVATE';
+  /**
+   * The subgraph said `no-store` (or `no-cache`): Apollo's answer for data with no max-age, PRIVATE
+   * data among it. Unlike a missing header, it is never given a configured TTL instead.
+   */
+  noStore?: true;
 }
 
 /** A `Cache-Control` header as a hint: max-age, private/public; no-store and no-cache mean 0. */
@@ -16,7 +21,10 @@ export function parseHint(header: string | undefined): Hint {
     if (key === 'max-age' && v && /^\d+$/.test(v)) hint.maxAge = Number(v);
     else if (key === 'private') hint.scope = 'PRIVATE';
     else if (key === 'public') hint.scope = 'PUBLIC';
-    else if (key === 'no-store' || key === 'no-cache') hint.maxAge = 0;
+    else if (key === 'no-store' || key === 'no-cache') {
+      hint.maxAge = 0;
+      hint.noStore = true;
+    }
   }
   return hint;
 }
@@ -26,5 +34,6 @@ export function minHint(a: Hint, b: Hint): Hint {
   const hint: Hint = { maxAge: Math.min(a.maxAge, b.maxAge) };
   if (a.scope === 'PRIVATE' || b.scope === 'PRIVATE') hint.scope = 'PRIVATE';
   else if (a.scope || b.scope) hint.scope = 'PUBLIC';
+  if (a.noStore || b.noStore) hint.noStore = true;
   return hint;
 }

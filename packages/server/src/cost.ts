@@ -103,7 +103,8 @@ function directiveNames(document: DocumentNode): { cost: Set<string>; listSize: 
   return names;
 }
 
-function argumentsOf(directive: DirectiveNode): Record<string, unknown> {
+/** A directive's arguments as plain values (lists, strings, numbers). */
+export function argumentsOf(directive: DirectiveNode): Record<string, unknown> {
   return Object.fromEntries((directive.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value)]));
 }
 
