@@ -108,6 +108,19 @@ export function* seedUsers(sizes: SeedSizes): Generator<SeedUser> {
   }
 }
 
+/**
+ * The development admin: accounts adds it beside the generated users whenever it seeds (also to a
+ * store seeded before it existed), with the role `admin` (every scope) and the development
+ * password. Not one of `seedUsers`: the generated users keep their ids, emails and count, and no
+ * other service knows this user (it has no reviews and is no orders customer).
+ */
+export const SEED_ADMIN: SeedUser = {
+  id: 'admin',
+  name: 'Shop Admin',
+  email: 'admin@example.com',
+  createdAt: at(0),
+};
+
 export interface SeedProduct {
   id: string;
   name: string;

@@ -8,7 +8,7 @@ import type { Logger, Telemetry } from '@shop/telemetry';
 import { type Subgraph, type SubgraphOptions, createSubgraph } from './subgraph';
 import type { DocumentLimits } from './limits';
 import type { InputLimits } from './input-guard';
-import type { RouteHandler } from './http';
+import type { Identity, RouteHandler } from './http';
 
 export type { StoreLocation };
 
@@ -76,6 +76,12 @@ export interface ContextDeps<Repo> {
   pageMax: number;
   /** Hot-read caching, when enabled: pass it to `byIdLoader`. */
   hot: HotCache | undefined;
+  /**
+   * Who the request is from: the identity the gateway signed (`RequestInfo.identity`), undefined
+   * for an anonymous request and whenever the subgraph checks no signature. Resolvers re-check
+   * ownership with it (see authz.ts).
+   */
+  identity: Identity | undefined;
 }
 
 /** Where by-id loaders keep entities between requests. */
@@ -174,7 +180,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         telemetry,
         typeDefs: definition.typeDefs,
         resolvers: definition.resolvers,
-        context: async ({ logger }) => definition.context({ repository, telemetry, logger, pageMax, hot }),
+        context: async ({ logger, identity }) => definition.context({ repository, telemetry, logger, pageMax, hot, identity }),
         ready: () => store.ping(),
         close: release,
         debug: options.debug ?? false,

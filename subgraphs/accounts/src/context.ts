@@ -1,3 +1,4 @@
+import type { Identity } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { UsersRepository } from './data/repository';
 import type { Loaders } from './loaders';
@@ -12,4 +13,6 @@ export interface Context {
   logger: Logger;
   /** Largest `first` a client may ask for. */
   pageMax: number;
+  /** The caller the gateway signed for; undefined when anonymous. Resolvers check ownership with it. */
+  viewer: Identity | undefined;
 }

@@ -1,7 +1,14 @@
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { type AccountsAuthConfig, loadAccountsAuthConfig } from '@shop/config';
-import { type EventSink, type StoreLocation, type SubgraphFactoryOptions, defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import {
+  type EventSink,
+  type StoreLocation,
+  type StoreSubgraph,
+  type SubgraphFactoryOptions,
+  defineStoreSubgraph,
+  loadTypeDefs,
+} from '@shop/server';
 import { eventMigrations } from '@shop/events';
 import type { SeedSizes } from '@shop/seed';
 import { type Store, openStore } from '@shop/store';
@@ -67,20 +74,27 @@ function sendJwks(res: ServerResponse, body: string): void {
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'public, max-age=60' }).end(body);
 }
 
+/** The accounts subgraph, with its repository: the embedded stack signs test tokens with its issuer. */
+export interface AccountsSubgraph extends StoreSubgraph<AccountsDB> {
+  readonly accounts: AccountsRepository;
+}
+
 /** Builds the accounts subgraph (owner of `User`, sign-in and its keys) on its own store. Does not listen. */
-export function createAccounts(options: AccountsOptions) {
+export async function createAccounts(options: AccountsOptions): Promise<AccountsSubgraph> {
   const auth = authSettings(options.auth);
-  return defineStoreSubgraph<AccountsDB, AccountsRepository, Context>({
+  let accounts: AccountsRepository | undefined;
+  const subgraph = await defineStoreSubgraph<AccountsDB, AccountsRepository, Context>({
     typeDefs,
     resolvers,
     migrations,
-    repository: (store, events) => new AccountsRepository(store, events, auth),
-    context: ({ repository, telemetry, logger, pageMax, hot }) => ({
+    repository: (store, events) => (accounts = new AccountsRepository(store, events, auth)),
+    context: ({ repository, telemetry, logger, pageMax, hot, identity }) => ({
       users: repository.users,
       sessions: new Sessions(repository.users, repository.sessions, repository.issuer),
       loaders: createLoaders(repository.users, telemetry, hot),
       logger,
       pageMax,
+      viewer: identity,
     }),
     routes: (repository) => ({
       [JWKS_PATH]: async (req, res) => {
@@ -89,6 +103,7 @@ export function createAccounts(options: AccountsOptions) {
       },
     }),
   })(options);
+  return Object.assign(subgraph, { accounts: accounts! });
 }
 
 /**

@@ -59,7 +59,8 @@ export function hostileInputSuite(backend: Backend): void {
     beforeAll(async () => {
       server = await startAccounts(backend, { maskErrors: true });
       usersBefore = (await server.client.query<Users>(USERS)).data!.users.edges;
-      expect(usersBefore).toHaveLength(5);
+      // The 5 generated users and the development admin.
+      expect(usersBefore).toHaveLength(6);
     });
     afterAll(async () => {
       await server?.stop();

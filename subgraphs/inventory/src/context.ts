@@ -1,3 +1,4 @@
+import type { Identity } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { StockRepository } from './data/repository';
 import type { Loaders } from './loaders';
@@ -7,4 +8,6 @@ export interface Context {
   loaders: Loaders;
   stock: StockRepository;
   logger: Logger;
+  /** The caller the gateway signed for; undefined when anonymous. setStock needs its inventory:write scope. */
+  viewer: Identity | undefined;
 }

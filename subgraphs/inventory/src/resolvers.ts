@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { declareChanges, validateInput } from '@shop/server';
+import { declareChanges, requireScope, validateInput } from '@shop/server';
 import { quantityOf, shippingEstimate } from './domain';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
 
@@ -7,7 +7,9 @@ const productId = z.string().min(1, 'must not be empty').max(100, 'must be at mo
 const quantity = z.number().int().min(0, 'must not be negative');
 
 const Mutation = {
-  setStock: async (_, args, { stock, loaders }) => {
+  setStock: async (_, args, { stock, loaders, viewer }) => {
+    // The gateway's @requiresScopes, checked here again, before the input or the store.
+    requireScope(viewer, 'inventory:write', 'setStock');
     const row = await stock.set(validateInput(productId, args.productId, 'productId'), validateInput(quantity, args.quantity, 'quantity'));
     // The record just written answers this request's stock fields without another round trip.
     loaders.stock.clear(row.productId).prime(row.productId, row);

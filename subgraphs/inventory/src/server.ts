@@ -21,7 +21,12 @@ export const createInventory = defineStoreSubgraph<InventoryDB, StockRepository,
       handle: (trx, event) => StockRepository.ensureRecord(trx as unknown as Kysely<InventoryDB>, event.aggregateId),
     },
   }),
-  context: ({ repository, telemetry, logger }) => ({ stock: repository, loaders: createLoaders(repository, telemetry), logger }),
+  context: ({ repository, telemetry, logger, identity }) => ({
+    stock: repository,
+    loaders: createLoaders(repository, telemetry),
+    logger,
+    viewer: identity,
+  }),
 });
 
 /** The data layer, for tests that change stock behind the API on purpose (the outage test). */

@@ -1,10 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { type SeedSizes, productId, seedStock } from '@shop/seed';
-import type { StoreSubgraph } from '@shop/server';
+import { type Identity, type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import { type Backend, type GraphQLClient, graphqlClient, testTelemetry } from '@shop/testing';
 import { metricValue } from '@shop/telemetry';
 import { type InventoryDB, StockRepository } from '../src/data/repository';
 import { shippingEstimate } from '../src/domain';
 import { createInventory } from '../src/server';
+
+/** The key the suite's requests are signed with, as the gateway signs them. */
+const SECRET = randomBytes(32).toString('hex');
+/** A warehouse manager: a customer whose token carries inventory:write. */
+const WAREHOUSE: Identity = { sub: 'u00001', roles: ['customer'], scopes: ['inventory:write'] };
 
 type Stock = { id: string; inStock: boolean; quantityAvailable: number; shippingEstimate: number | null };
 const ENTITIES =
@@ -17,14 +23,21 @@ export function inventorySuite(backend: Backend): void {
     const sizes: SeedSizes = { users: 0, products: 60, reviews: 0 };
     const seeded = new Map([...seedStock(sizes)].map((s) => [s.productId, s.quantity]));
     let subgraph: StoreSubgraph<InventoryDB>;
+    /** Anonymous (signed, with no identity): reads. */
     let client: GraphQLClient;
+    /** As the gateway would send a request from `identity`. */
+    let as: (identity: Identity) => GraphQLClient;
+    /** Writes, with inventory:write. */
+    let writer: GraphQLClient;
     const storeQueries = () => metricValue(telemetry.metrics.storeQueries, { service: 'inventory' });
     const entities = (r: object[]) => client.query<{ _entities: Array<Stock | null> }>(ENTITIES, { r });
 
     beforeAll(async () => {
       subgraph = await createInventory({ telemetry, store: await backend.location(), seed: sizes });
-      const running = await subgraph.listen(0, '127.0.0.1');
-      client = graphqlClient(`${running.url}/graphql`);
+      const url = `${(await subgraph.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
+      client = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body) });
+      as = (identity) => graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity }) });
+      writer = as(WAREHOUSE);
     });
     afterAll(async () => {
       await subgraph?.stop();
@@ -85,17 +98,17 @@ export function inventorySuite(backend: Backend): void {
     it('sets stock by upsert in one round trip, and later requests see it', async () => {
       const set = 'mutation($id: ID!, $q: Int!) { setStock(productId: $id, quantity: $q) { id inStock quantityAvailable } }';
       let before = await storeQueries();
-      const created = await client.query(set, { id: 'p77777', q: 7 });
+      const created = await writer.query(set, { id: 'p77777', q: 7 });
       expect(created.errors).toBeUndefined();
       expect(created.data?.setStock).toEqual({ id: 'p77777', inStock: true, quantityAvailable: 7 });
       expect((await storeQueries()) - before).toBe(1);
 
       before = await storeQueries();
-      const emptied = await client.query(set, { id: 'p00001', q: 0 });
+      const emptied = await writer.query(set, { id: 'p00001', q: 0 });
       expect(emptied.data?.setStock).toEqual({ id: 'p00001', inStock: false, quantityAvailable: 0 });
       expect((await storeQueries()) - before).toBe(1);
       // Idempotent: the same command twice leaves the same state.
-      expect((await client.query(set, { id: 'p00001', q: 0 })).data?.setStock).toEqual(emptied.data?.setStock);
+      expect((await writer.query(set, { id: 'p00001', q: 0 })).data?.setStock).toEqual(emptied.data?.setStock);
 
       const read = await entities([
         { __typename: 'Product', id: 'p77777', price: 100, weight: 10 },
@@ -107,13 +120,35 @@ export function inventorySuite(backend: Backend): void {
 
     it('rejects a negative quantity and an empty product id with BAD_USER_INPUT, touching no store', async () => {
       const before = await storeQueries();
-      const negative = await client.query('mutation { setStock(productId: "p00002", quantity: -1) { id } }');
+      const negative = await writer.query('mutation { setStock(productId: "p00002", quantity: -1) { id } }');
       expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'quantity' });
-      const empty = await client.query('mutation { setStock(productId: "", quantity: 1) { id } }');
+      const empty = await writer.query('mutation { setStock(productId: "", quantity: 1) { id } }');
       expect(empty.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'productId' });
       expect((await storeQueries()) - before).toBe(0);
       const unchanged = await entities([{ __typename: 'Product', id: 'p00002', price: 1, weight: 1 }]);
       expect(unchanged.data?._entities[0]?.quantityAvailable).toBe(seeded.get('p00002'));
+    });
+
+    it('needs inventory:write for setStock: UNAUTHENTICATED anonymous, FORBIDDEN without the scope, touching no store', async () => {
+      const set = 'mutation($q: Int!) { setStock(productId: "p00003", quantity: $q) { id quantityAvailable } }';
+      const before = await storeQueries();
+      const cases: Array<[GraphQLClient, string]> = [
+        [client, 'UNAUTHENTICATED'],
+        [as({ sub: 'u00002', roles: ['customer'], scopes: [] }), 'FORBIDDEN'],
+        [as({ sub: 'u00002', roles: ['customer', 'admin'], scopes: ['catalog:write'] }), 'FORBIDDEN'],
+      ];
+      for (const [caller, code] of cases) {
+        // An invalid quantity too: the scope is checked before the input.
+        for (const q of [3, -1]) {
+          const res = await caller.query(set, { q });
+          expect(res.data).toBeNull();
+          expect(res.errors?.map((e) => e.extensions?.code)).toEqual([code]);
+        }
+      }
+      expect((await storeQueries()) - before).toBe(0);
+      const allowed = await writer.query(set, { q: 3 });
+      expect(allowed.errors).toBeUndefined();
+      expect(allowed.data?.setStock).toEqual({ id: 'p00003', quantityAvailable: 3 });
     });
   });
 }

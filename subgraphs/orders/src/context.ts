@@ -1,3 +1,4 @@
+import type { Identity } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { OrdersRepository } from './data/repository';
 import type { Loaders } from './loaders';
@@ -11,4 +12,9 @@ export interface Context {
   requestId: string;
   /** Largest `first` a client may ask for. */
   pageMax: number;
+  /**
+   * The caller the gateway signed for; undefined when anonymous. An order is its customer's (or an
+   * orders:admin caller's) to read and change.
+   */
+  viewer: Identity | undefined;
 }

@@ -1,6 +1,19 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { randomUUID } from 'node:crypto';
-import { type Invalidation, badInput, declareChanges, encodeCursor, pageRequest, quote } from '@shop/server';
+import {
+  DomainError,
+  type Invalidation,
+  type Scope,
+  badInput,
+  declareChanges,
+  encodeCursor,
+  isOwnerOr,
+  pageRequest,
+  quote,
+  requireIdentity,
+  requireOwnerOr,
+  unauthorizedField,
+} from '@shop/server';
 import type { Context } from './context';
 import type { OrderCommand } from './domain';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
@@ -33,12 +46,37 @@ function checkVersion(expectedVersion: number | null | undefined): number | unde
   return expectedVersion;
 }
 
-/** Runs a command and returns the order it left. */
-async function run(ctx: Context, orderId: string, command: OrderCommand, expectedVersion?: number | null): Promise<OrderModel> {
+/** The scope that reads and changes every customer's orders (support staff, admins). */
+const ORDERS_ADMIN: Scope = 'orders:admin';
+
+/**
+ * Runs a command on an existing order for its customer or an orders:admin caller, and returns the
+ * order it left. The checks, in order, so that a caller learns no more than they may:
+ * anonymous → UNAUTHENTICATED (before any store access); an unknown order → NOT_FOUND (an order id
+ * is no secret; what the order holds is); someone else's → FORBIDDEN, decided on the loaded
+ * stream before its version, its status or the command's input (a line's product and price) are
+ * looked at, so a stranger never sees CONCURRENCY_CONFLICT (which would tell the version),
+ * ORDER_NOT_DRAFT (the status) or a product error.
+ */
+async function run(
+  ctx: Context,
+  what: string,
+  orderId: string,
+  command: OrderCommand | (() => Promise<OrderCommand>),
+  expectedVersion?: number | null,
+): Promise<OrderModel> {
+  const caller = requireIdentity(ctx.viewer, what);
   const { order } = await ctx.orders.execute(orderId, command, {
     expectedVersion: checkVersion(expectedVersion),
     correlationId: ctx.requestId,
+    authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, what),
   });
+  return order;
+}
+
+/** An order the caller may read, as it is; else null at its path with UNAUTHORIZED_FIELD_OR_TYPE. */
+function visible<T extends OrderModel>(ctx: Context, order: T | null): T | null {
+  if (order && !isOwnerOr(ctx.viewer, order.customerId, ORDERS_ADMIN)) throw unauthorizedField('Order');
   return order;
 }
 
@@ -52,30 +90,46 @@ const orderChanged = (_: unknown, order: OrderModel): Invalidation[] => [
 const cursorKey = (o: OrderModel) => `${o.createdAt}|${o.id}`;
 
 const Mutation = {
+  // For the caller by default; for another customer only with orders:admin (FORBIDDEN otherwise),
+  // decided before the customer is looked up, so a stranger cannot probe which users exist.
   createOrder: async (_, { customerId, id }, ctx) => {
+    const caller = requireIdentity(ctx.viewer, 'createOrder');
     if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
     const orderId = id ?? randomUUID();
-    const customer = customerId.trim();
+    const customer = customerId == null ? caller.sub : customerId.trim();
+    if (!isOwnerOr(caller, customer, ORDERS_ADMIN)) {
+      throw new DomainError('FORBIDDEN', `an order for another customer needs the ${ORDERS_ADMIN} scope`, 'customerId');
+    }
     // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
     if (customer) await ctx.orders.requireCustomer(customer);
-    return run(ctx, orderId, { type: 'CreateOrder', orderId, customerId: customer });
+    return run(ctx, 'createOrder', orderId, { type: 'CreateOrder', orderId, customerId: customer });
   },
-  addOrderLine: async (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
-    run(ctx, orderId, { type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }, expectedVersion),
+  addOrderLine: (_, { orderId, productId, quantity, expectedVersion }, ctx) =>
+    run(
+      ctx,
+      'addOrderLine',
+      orderId,
+      async () => ({ type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }),
+      expectedVersion,
+    ),
   removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) =>
-    run(ctx, orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
-  placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, orderId, { type: 'PlaceOrder' }, expectedVersion),
+    run(ctx, 'removeOrderLine', orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
+  placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, 'placeOrder', orderId, { type: 'PlaceOrder' }, expectedVersion),
   cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) =>
-    run(ctx, orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
+    run(ctx, 'cancelOrder', orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
 } satisfies MutationResolvers;
 
 export const resolvers: Resolvers = {
   DateTime,
   Query: {
-    order: async (_, { id, asOf }, { loaders, orders }) => {
-      if (asOf == null) return loaders.order.load(id);
-      const order = await orders.asOf(id, asOf);
-      return order ? { ...order, asOf } : null;
+    // Its customer's or an orders:admin caller's; for anyone else null with UNAUTHORIZED_FIELD_OR_TYPE
+    // (an unknown id is null without an error, as for the customer). Anonymous callers are refused
+    // before any lookup, as the gateway's @authenticated refuses them.
+    order: async (_, { id, asOf }, ctx) => {
+      if (!ctx.viewer) throw unauthorizedField('Order');
+      if (asOf == null) return visible(ctx, await ctx.loaders.order.load(id));
+      const order = await ctx.orders.asOf(id, asOf);
+      return visible(ctx, order ? { ...order, asOf } : null);
     },
   },
   // Every command changes the order and its customer's list, whatever the client selected.
@@ -87,7 +141,12 @@ export const resolvers: Resolvers = {
     cancelOrder: orderChanged,
   }),
   Order: {
-    __resolveReference: (ref, { loaders }) => loaders.order.load(ref.id),
+    // Entity resolution is a way in too (`_entities`, a future subgraph's Order reference): the
+    // same check as `order(id)`.
+    __resolveReference: async (ref, ctx) => {
+      if (!ctx.viewer) throw unauthorizedField('Order');
+      return visible(ctx, await ctx.loaders.order.load(ref.id));
+    },
     // Other services own users and products: answer with references, never a store read.
     customer: (order) => ({ id: order.customerId }),
     // The events up to the version shown: a time-travel state lists only its past.
@@ -99,7 +158,10 @@ export const resolvers: Resolvers = {
   },
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    orders: async (user, { first, after }, { loaders, pageMax }) => {
+    // The user themself or an orders:admin caller (the gateway's `self` policy lets any signed-in
+    // caller through): anyone else gets null with UNAUTHORIZED_FIELD_OR_TYPE, before any lookup.
+    orders: async (user, { first, after }, { loaders, pageMax, viewer }) => {
+      if (!isOwnerOr(viewer, user.id, ORDERS_ADMIN)) throw unauthorizedField('User.orders');
       const page = pageRequest(first, after, pageMax);
       let cursor: { createdAt: string; id: string } | undefined;
       if (page.after !== undefined) {

@@ -31,12 +31,13 @@ export async function createOrders(options: SubgraphFactoryOptions & { projectio
     migrations,
     repository: (store, events) => (repository = new OrdersRepository(store, events, options.telemetry.logger)),
     consumes: () => consumers(),
-    context: ({ repository: orders, telemetry, logger, pageMax }) => ({
+    context: ({ repository: orders, telemetry, logger, pageMax, identity }) => ({
       orders,
       loaders: createLoaders(orders, telemetry),
       logger,
       requestId: requestIdOf(logger),
       pageMax,
+      viewer: identity,
     }),
   });
   const subgraph = await factory(options);

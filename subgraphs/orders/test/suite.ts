@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { type EventEnvelope, MemoryBroker, MemoryBus, eventTables } from '@shop/events';
 import { type SeedSizes, seedProducts } from '@shop/seed';
+import { type Identity, gatewayHeaders } from '@shop/server';
 import type { Kysely } from '@shop/store';
 import { type Backend, type GraphQLClient, eventually, graphqlClient, testTelemetry } from '@shop/testing';
 import { MAX_ORDER_TOTAL, replay } from '../src/domain';
@@ -8,6 +9,11 @@ import { fromRow, toDomainEvent } from '../src/data/projections';
 import { type OrdersSubgraph, createOrders } from '../src/server';
 
 const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
+/** The key the suite's requests are signed with, as the gateway signs them. */
+const SECRET = randomBytes(32).toString('hex');
+const customer = (sub: string): Identity => ({ sub, roles: ['customer'], scopes: [] });
+/** Support staff: any customer's orders (an admin's token carries the scope too). */
+const STAFF: Identity = { sub: 'u00030', roles: ['customer'], scopes: ['orders:admin'] };
 const prices = new Map([...seedProducts(sizes)].map((p) => [p.id, p.price]));
 
 /** Polls `read` until `done` holds, at most `ms`: events from the bus apply asynchronously. */
@@ -36,12 +42,19 @@ export function ordersSuite(backend: Backend): void {
     const productsBus = new MemoryBus({ service: 'products', telemetry: testTelemetry('products'), broker });
     const accountsBus = new MemoryBus({ service: 'accounts', telemetry: testTelemetry('accounts'), broker });
     let subgraph: OrdersSubgraph;
+    /** Anonymous (signed, with no identity). */
+    let anonymous: GraphQLClient;
+    /** As the gateway would send a request from `identity`. */
+    let as: (identity: Identity) => GraphQLClient;
+    /** With orders:admin: the domain tests below act on many customers' orders. */
     let client: GraphQLClient;
 
     beforeAll(async () => {
       subgraph = await createOrders({ telemetry, store: await backend.location(), seed: sizes, pageMax: 20, bus });
-      const running = await subgraph.listen(0, '127.0.0.1');
-      client = graphqlClient(`${running.url}/graphql`);
+      const url = `${(await subgraph.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
+      anonymous = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body) });
+      as = (identity) => graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity }) });
+      client = as(STAFF);
     });
     afterAll(async () => {
       await subgraph?.stop();
@@ -51,13 +64,13 @@ export function ordersSuite(backend: Backend): void {
       await backend.cleanup();
     });
 
-    const mutate = async <K extends string>(field: K, args: string, select = ORDER) => {
-      const res = await client.query<Record<K, OrderView>>(`mutation { ${field}(${args}) { ${select} } }`);
+    const mutate = async <K extends string>(field: K, args: string, select = ORDER, caller = client) => {
+      const res = await caller.query<Record<K, OrderView>>(`mutation { ${field}(${args}) { ${select} } }`);
       return { order: res.data?.[field] ?? null, error: res.errors?.[0], res };
     };
-    const order = async (id: string, asOf?: string) =>
+    const order = async (id: string, asOf?: string, caller = client) =>
       (
-        await client.query<{ order: OrderView | null }>(
+        await caller.query<{ order: OrderView | null }>(
           `query($id: ID!, $asOf: DateTime) { order(id: $id, asOf: $asOf) { ${ORDER} history { version type recordedAt correlationId causationId } } }`,
           { id, asOf },
         )
@@ -72,7 +85,9 @@ export function ordersSuite(backend: Backend): void {
     });
 
     it('runs an order through its life: create, add, remove, place; each write returns the new state', async () => {
-      const created = await mutate('createOrder', 'customerId: "u00007", id: "life-1"');
+      // As its customer, who need not name themself: the order is the caller's.
+      const owner = as(customer('u00007'));
+      const created = await mutate('createOrder', 'id: "life-1"', ORDER, owner);
       expect(created.error).toBeUndefined();
       expect(created.order).toMatchObject({
         id: 'life-1',
@@ -91,27 +106,27 @@ export function ordersSuite(backend: Backend): void {
         ]),
       );
 
-      const a = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 2');
+      const a = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 2', ORDER, owner);
       expect(a.order).toMatchObject({
         version: 2,
         total: 2 * prices.get('p00003')!,
         lines: [{ product: { id: 'p00003' }, quantity: 2, unitPrice: prices.get('p00003') }],
       });
-      const b = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00004", quantity: 1, expectedVersion: 2');
+      const b = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00004", quantity: 1, expectedVersion: 2', ORDER, owner);
       expect(b.order?.version).toBe(3);
-      const c = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 1');
+      const c = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 1', ORDER, owner);
       expect(c.order?.lines.map((l) => [l.product.id, l.quantity])).toEqual([
         ['p00003', 3],
         ['p00004', 1],
       ]);
-      const d = await mutate('removeOrderLine', 'orderId: "life-1", productId: "p00004"');
+      const d = await mutate('removeOrderLine', 'orderId: "life-1", productId: "p00004"', ORDER, owner);
       expect(d.order).toMatchObject({ version: 5, total: 3 * prices.get('p00003')! });
-      const placed = await mutate('placeOrder', 'orderId: "life-1", expectedVersion: 5');
+      const placed = await mutate('placeOrder', 'orderId: "life-1", expectedVersion: 5', ORDER, owner);
       expect(placed.order).toMatchObject({ status: 'PLACED', version: 6 });
       expect(placed.order?.placedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
 
       // The read model answers queries, and says what the mutation said.
-      const read = await order('life-1');
+      const read = await order('life-1', undefined, owner);
       const { history, ...view } = read!;
       expect(view).toEqual(placed.order);
       expect(history!.map((h) => [h.version, h.type])).toEqual([
@@ -409,6 +424,142 @@ export function ordersSuite(backend: Backend): void {
       );
       expect(list.errors).toBeUndefined();
       expect(list.data!._entities[0]!.orders.edges.map((e) => e.node)).toContainEqual({ id: 'overflow-1', total: MAX_ORDER_TOTAL });
+    });
+
+    describe('who may read and change an order', () => {
+      const owner = () => as(customer('u00011'));
+      const stranger = () => as(customer('u00012'));
+      const codes = (res: { errors?: Array<{ extensions?: { code?: string } }> }) => res.errors?.map((e) => e.extensions?.code);
+      const READ = 'query($id: ID!, $t: DateTime) { order(id: $id, asOf: $t) { id customer { id } version } }';
+
+      beforeAll(async () => {
+        const created = await mutate('createOrder', 'id: "authz-1"', ORDER, owner());
+        expect(created.order?.customer).toEqual({ id: 'u00011' });
+        expect(
+          (await mutate('addOrderLine', 'orderId: "authz-1", productId: "p00005", quantity: 1', ORDER, owner())).error,
+        ).toBeUndefined();
+      });
+
+      it('order(id): its customer and orders:admin read it; anyone else gets null with UNAUTHORIZED_FIELD_OR_TYPE, asOf too', async () => {
+        for (const reader of [owner(), client]) {
+          const res = await reader.query(READ, { id: 'authz-1' });
+          expect(res.errors).toBeUndefined();
+          expect(res.data).toEqual({ order: { id: 'authz-1', customer: { id: 'u00011' }, version: 2 } });
+        }
+        for (const reader of [anonymous, stranger()]) {
+          for (const t of [null, '2999-01-01T00:00:00Z']) {
+            const res = await reader.query(READ, { id: 'authz-1', t });
+            expect(res.data).toEqual({ order: null });
+            expect(res.errors).toHaveLength(1);
+            expect(res.errors?.[0]).toMatchObject({ path: ['order'], extensions: { code: 'UNAUTHORIZED_FIELD_OR_TYPE' } });
+          }
+        }
+        // An unknown order is null with no error, for a signed-in caller as for its customer.
+        const unknown = await stranger().query(READ, { id: 'no-such-order' });
+        expect(unknown).toMatchObject({ data: { order: null } });
+        expect(unknown.errors).toBeUndefined();
+      });
+
+      it('resolves Order references only for its customer or orders:admin', async () => {
+        const ENTITIES = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { id total } } }';
+        const r = [{ __typename: 'Order', id: 'authz-1' }];
+        expect((await owner().query(ENTITIES, { r })).data).toEqual({ _entities: [{ id: 'authz-1', total: prices.get('p00005') }] });
+        for (const reader of [anonymous, stranger()]) {
+          const res = await reader.query(ENTITIES, { r });
+          expect(res.data).toEqual({ _entities: [null] });
+          expect(codes(res)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+        }
+      });
+
+      it('User.orders: the user themself and orders:admin; anyone else gets null with UNAUTHORIZED_FIELD_OR_TYPE', async () => {
+        const LIST =
+          'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id orders(first: 20) { edges { node { id } } } } } }';
+        type List = { _entities: Array<{ id: string; orders: { edges: Array<{ node: { id: string } }> } | null }> };
+        const r = [{ __typename: 'User', id: 'u00011' }];
+        for (const reader of [owner(), client]) {
+          const res = await reader.query<List>(LIST, { r });
+          expect(res.errors).toBeUndefined();
+          expect(res.data!._entities[0]!.orders!.edges.map((e) => e.node.id)).toContain('authz-1');
+        }
+        for (const reader of [anonymous, stranger()]) {
+          const res = await reader.query<List>(LIST, { r });
+          expect(res.data).toEqual({ _entities: [{ id: 'u00011', orders: null }] });
+          expect(res.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([
+            [['_entities', 0, 'orders'], 'UNAUTHORIZED_FIELD_OR_TYPE'],
+          ]);
+        }
+        // Several users in one request: each list is checked on its own.
+        const mixed = await owner().query<List>(LIST, { r: [...r, { __typename: 'User', id: 'u00001' }] });
+        expect(mixed.data!._entities.map((e) => e.orders === null)).toEqual([false, true]);
+      });
+
+      it('writes: UNAUTHENTICATED anonymous, FORBIDDEN for a stranger before version, state or input, NOT_FOUND for an unknown order', async () => {
+        const writes = [
+          'addOrderLine(orderId: "authz-1", productId: "p00006", quantity: 1)',
+          // A product orders does not know, an invalid quantity, a stale version: none is told to a stranger.
+          'addOrderLine(orderId: "authz-1", productId: "p99999", quantity: 0)',
+          'addOrderLine(orderId: "authz-1", productId: "p00006", quantity: 1, expectedVersion: 99)',
+          'removeOrderLine(orderId: "authz-1", productId: "p00005")',
+          'placeOrder(orderId: "authz-1")',
+          'cancelOrder(orderId: "authz-1", reason: "not yours")',
+          // Someone else's order id, to create: refused as a write to their order.
+          'createOrder(id: "authz-1")',
+        ];
+        for (const [who, caller, code] of [
+          ['anonymous', anonymous, 'UNAUTHENTICATED'],
+          ['a stranger', stranger(), 'FORBIDDEN'],
+        ] as const) {
+          for (const write of writes) {
+            const res = await caller.query(`mutation { ${write} { id } }`);
+            expect({ who, write, data: res.data, codes: codes(res) }).toEqual({ who, write, data: null, codes: [code] });
+          }
+        }
+        // Nothing was written.
+        expect((await order('authz-1'))?.version).toBe(2);
+        // An order that does not exist is NOT_FOUND for anyone signed in (an order id is no secret; its contents are).
+        const unknown = await mutate('placeOrder', 'orderId: "no-such-order"', 'id', stranger());
+        expect(unknown.error?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'orderId' });
+        expect(codes((await mutate('placeOrder', 'orderId: "no-such-order"', 'id', anonymous)).res)).toEqual(['UNAUTHENTICATED']);
+
+        // Its customer writes, and so does orders:admin.
+        const added = await mutate(
+          'addOrderLine',
+          'orderId: "authz-1", productId: "p00006", quantity: 1, expectedVersion: 2',
+          ORDER,
+          owner(),
+        );
+        expect(added.order).toMatchObject({ version: 3 });
+        expect(
+          codes(
+            (await mutate('addOrderLine', 'orderId: "authz-1", productId: "p00006", quantity: 1, expectedVersion: 2', ORDER, owner())).res,
+          ),
+        ).toEqual(['CONCURRENCY_CONFLICT']);
+        expect((await mutate('placeOrder', 'orderId: "authz-1"', ORDER, owner())).order).toMatchObject({ status: 'PLACED' });
+        expect((await mutate('cancelOrder', 'orderId: "authz-1", reason: "support"', ORDER, client)).order).toMatchObject({
+          status: 'CANCELLED',
+          cancelReason: 'support',
+        });
+        expect(codes((await mutate('createOrder', 'id: "authz-1"', ORDER, owner())).res)).toEqual(['ORDER_ALREADY_EXISTS']);
+      });
+
+      it('createOrder: for the caller by default; for another customer only with orders:admin, checked before the customer is looked up', async () => {
+        expect(codes((await mutate('createOrder', 'id: "authz-anon"', 'id', anonymous)).res)).toEqual(['UNAUTHENTICATED']);
+        const own = await mutate('createOrder', 'customerId: "u00012", id: "authz-2"', ORDER, stranger());
+        expect(own.order?.customer).toEqual({ id: 'u00012' });
+        for (const other of ['u00011', 'u99999', '']) {
+          const res = await mutate('createOrder', `customerId: "${other}"`, 'id', stranger());
+          expect(res.error?.extensions).toMatchObject({ code: 'FORBIDDEN', field: 'customerId' });
+        }
+        const forCustomer = await mutate('createOrder', 'customerId: "u00011", id: "authz-3"', ORDER, client);
+        expect(forCustomer.order?.customer).toEqual({ id: 'u00011' });
+        expect((await mutate('createOrder', 'customerId: "u99999"', 'id', client)).error?.extensions).toMatchObject({
+          code: 'NOT_FOUND',
+          field: 'customerId',
+        });
+        // The customer reads and changes an order support opened for them.
+        expect((await order('authz-3', undefined, owner()))?.customer).toEqual({ id: 'u00011' });
+        expect((await mutate('cancelOrder', 'orderId: "authz-3"', ORDER, owner())).order?.status).toBe('CANCELLED');
+      });
     });
 
     it('projects every order in the event store: each read model row is its stream replayed', async () => {

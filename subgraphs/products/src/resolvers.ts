@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boundedFirst, declareChanges, pageRequest, toConnection, validateInput } from '@shop/server';
+import { boundedFirst, declareChanges, pageRequest, requireScope, toConnection, validateInput } from '@shop/server';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -22,14 +22,21 @@ const updateInput = z.object({
   category: category.optional(),
 });
 
+// Every catalogue write needs the catalog:write scope (the gateway's @requiresScopes, checked here
+// again), before the input is validated or the store is read.
 const Mutation = {
-  createProduct: (_, { input }, { products }) => products.create(validateInput(createInput, input)),
-  updateProduct: async (_, { id, input }, { products, loaders }) => {
+  createProduct: (_, { input }, { products, viewer }) => {
+    requireScope(viewer, 'catalog:write', 'createProduct');
+    return products.create(validateInput(createInput, input));
+  },
+  updateProduct: async (_, { id, input }, { products, loaders, viewer }) => {
+    requireScope(viewer, 'catalog:write', 'updateProduct');
     const product = await products.update(id, validateInput(updateInput, input));
     await loaders.product.invalidate(id, product);
     return product;
   },
-  discontinueProduct: async (_, { id }, { products, loaders }) => {
+  discontinueProduct: async (_, { id }, { products, loaders, viewer }) => {
+    requireScope(viewer, 'catalog:write', 'discontinueProduct');
     const product = await products.discontinue(id);
     await loaders.product.invalidate(id, product);
     return product;

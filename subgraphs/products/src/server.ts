@@ -28,11 +28,12 @@ export const createProducts = defineStoreSubgraph<ProductsDB, ProductsRepository
       },
     },
   }),
-  context: ({ repository, telemetry, logger, pageMax, hot }) => ({
+  context: ({ repository, telemetry, logger, pageMax, hot, identity }) => ({
     products: repository,
     loaders: createLoaders(repository, telemetry, hot),
     logger,
     pageMax,
+    viewer: identity,
   }),
 });
 

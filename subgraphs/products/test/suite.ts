@@ -1,11 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { type SeedSizes, seedProducts } from '@shop/seed';
-import type { StoreSubgraph } from '@shop/server';
+import { type Identity, type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import { type Backend, type GraphQLClient, type GraphQLResponse, graphqlClient, testTelemetry } from '@shop/testing';
 import { metricValue } from '@shop/telemetry';
 import { type ProductsDB, ProductsRepository } from '../src/data/repository';
 import { MAX_PRICE } from '../src/resolvers';
 import { createProducts } from '../src/server';
 import type { Kysely } from '@shop/store';
+
+/** The key the suite's requests are signed with, as the gateway signs them. */
+const SECRET = randomBytes(32).toString('hex');
+/** A catalogue manager: a customer whose token carries catalog:write. */
+const CATALOGUE: Identity = { sub: 'u00001', roles: ['customer'], scopes: ['catalog:write'] };
 
 type Node = { id: string; category: string };
 type Page = { products: { edges: { node: Node }[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } };
@@ -17,7 +23,12 @@ export function productsSuite(backend: Backend): void {
     const sizes: SeedSizes = { users: 0, products: 60, reviews: 0 };
     const seeded = [...seedProducts(sizes)];
     let subgraph: StoreSubgraph<ProductsDB>;
+    /** Anonymous (signed, with no identity): reads. */
     let client: GraphQLClient;
+    /** As the gateway would send a request from `identity`. */
+    let as: (identity: Identity) => GraphQLClient;
+    /** Writes, with catalog:write. */
+    let writer: GraphQLClient;
     const storeQueries = () => metricValue(telemetry.metrics.storeQueries, { service: 'products' });
 
     /** Follows `endCursor` until `hasNextPage` is false; returns every node seen, in order. */
@@ -39,8 +50,10 @@ export function productsSuite(backend: Backend): void {
 
     beforeAll(async () => {
       subgraph = await createProducts({ telemetry, store: await backend.location(), seed: sizes, pageMax: 25 });
-      const running = await subgraph.listen(0, '127.0.0.1');
-      client = graphqlClient(`${running.url}/graphql`);
+      const url = `${(await subgraph.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
+      client = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body) });
+      as = (identity) => graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity }) });
+      writer = as(CATALOGUE);
     });
     afterAll(async () => {
       await subgraph?.stop();
@@ -121,7 +134,7 @@ export function productsSuite(backend: Backend): void {
     });
 
     it('creates and updates products, with coded errors for bad input', async () => {
-      const created = await client.query<{ createProduct: { id: string; name: string; category: string } }>(
+      const created = await writer.query<{ createProduct: { id: string; name: string; category: string } }>(
         'mutation { createProduct(input: { name: " Kettle ", description: "Boils.", price: 2500, weight: 900, category: "home" }) { id name description price weight category createdAt } }',
       );
       expect(created.errors).toBeUndefined();
@@ -134,7 +147,7 @@ export function productsSuite(backend: Backend): void {
       });
       const id = created.data!.createProduct.id;
 
-      const updated = await client.query(
+      const updated = await writer.query(
         'mutation($id: ID!) { updateProduct(id: $id, input: { price: 0, name: "Free kettle" }) { name price weight } }',
         { id },
       );
@@ -143,7 +156,7 @@ export function productsSuite(backend: Backend): void {
       const read = await client.query('query($id: ID!) { product(id: $id) { name price category } }', { id });
       expect(read.data?.product).toEqual({ name: 'Free kettle', price: 0, category: 'home' });
 
-      const create = (input: string) => client.query(`mutation { createProduct(input: { ${input} }) { id } }`);
+      const create = (input: string) => writer.query(`mutation { createProduct(input: { ${input} }) { id } }`);
       const valid = { name: '"A"', description: '""', price: '1', weight: '1', category: '"toys"' };
       const invalid = async (field: keyof typeof valid, value: string) => {
         const res = await create(
@@ -158,7 +171,7 @@ export function productsSuite(backend: Backend): void {
       await invalid('name', '"  "');
       await invalid('category', '""');
 
-      const negative = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: -5 }) { id } }', { id });
+      const negative = await writer.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: -5 }) { id } }', { id });
       expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.price' });
 
       // Prices above MAX_PRICE are refused where they enter, naming the field, with nothing written.
@@ -176,15 +189,54 @@ export function productsSuite(backend: Backend): void {
       const before = await rows();
       await invalid('price', String(MAX_PRICE + 1));
       await invalid('price', '2147483647');
-      const tooDear = await client.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: 2147483647 }) { id } }', { id });
+      const tooDear = await writer.query('mutation($id: ID!) { updateProduct(id: $id, input: { price: 2147483647 }) { id } }', { id });
       expect(tooDear.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.price' });
       expect(tooDear.errors?.[0]?.message).toContain(`at most ${MAX_PRICE} cents`);
       expect(await rows()).toEqual(before);
       expect((await create(`name: "Dear", description: "", price: ${MAX_PRICE}, weight: 1, category: "toys"`)).errors).toBeUndefined();
-      const unknown = await client.query('mutation { updateProduct(id: "nothing", input: { name: "X" }) { id } }');
+      const unknown = await writer.query('mutation { updateProduct(id: "nothing", input: { name: "X" }) { id } }');
       expect(unknown.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-      const unknownEmpty = await client.query('mutation { updateProduct(id: "nothing", input: {}) { id } }');
+      const unknownEmpty = await writer.query('mutation { updateProduct(id: "nothing", input: {}) { id } }');
       expect(unknownEmpty.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    });
+
+    it('needs catalog:write for every write: UNAUTHENTICATED anonymous, FORBIDDEN without the scope, before input or store', async () => {
+      const writes = [
+        'mutation { createProduct(input: { name: "Sneaky", description: "", price: 1, weight: 1, category: "toys" }) { id } }',
+        // Invalid input and an unknown id: the scope is checked first, so neither is reported.
+        'mutation { createProduct(input: { name: " ", description: "", price: -1, weight: 0, category: "" }) { id } }',
+        'mutation { updateProduct(id: "p00002", input: { price: 1 }) { id } }',
+        'mutation { updateProduct(id: "nothing", input: { price: 1 }) { id } }',
+        'mutation { discontinueProduct(id: "p00002") { id } }',
+      ];
+      const callers: Array<[string, GraphQLClient, string]> = [
+        ['anonymous', client, 'UNAUTHENTICATED'],
+        ['a customer', as({ sub: 'u00002', roles: ['customer'], scopes: [] }), 'FORBIDDEN'],
+        ['another scope', as({ sub: 'u00002', roles: ['customer'], scopes: ['inventory:write', 'orders:admin'] }), 'FORBIDDEN'],
+      ];
+      const before = await storeQueries();
+      for (const [who, caller, code] of callers) {
+        for (const write of writes) {
+          const res = await caller.query(write);
+          expect({ who, write, data: res.data, codes: res.errors?.map((e) => e.extensions?.code) }).toEqual({
+            who,
+            write,
+            data: null,
+            codes: [code],
+          });
+        }
+      }
+      expect((await storeQueries()) - before).toBe(0);
+      const read = await client.query<{ product: { price: number; discontinued: boolean } }>(
+        '{ product(id: "p00002") { price discontinued } }',
+      );
+      expect(read.data?.product).toEqual({ price: seeded[1]!.price, discontinued: false });
+      // The scope alone is enough: no role is needed.
+      const allowed = await writer.query<{ discontinueProduct: { discontinued: boolean } }>(
+        'mutation { discontinueProduct(id: "p00002") { discontinued } }',
+      );
+      expect(allowed.errors).toBeUndefined();
+      expect(allowed.data?.discontinueProduct.discontinued).toBe(true);
     });
   });
 }

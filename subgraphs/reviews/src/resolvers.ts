@@ -1,16 +1,20 @@
 import { z } from 'zod';
-import { boundedFirst, declareChanges, validateInput } from '@shop/server';
+import { boundedFirst, declareChanges, requireIdentity, validateInput } from '@shop/server';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const addInput = z.object({
-  authorId: z.string().trim().min(1, 'must not be empty'),
   productId: z.string().trim().min(1, 'must not be empty'),
   body: z.string().trim().min(1, 'must not be empty').max(5000, 'must be at most 5000 characters'),
   rating: z.number().int('must be a whole number').min(1, 'must be between 1 and 5').max(5, 'must be between 1 and 5'),
 });
 
 const Mutation = {
-  addReview: async (_, { input }, { reviews }) => reviews.add(validateInput(addInput, input)),
+  // The author is the signed-in caller (the gateway's @authenticated, checked here again), never
+  // an id the client names.
+  addReview: async (_, { input }, { reviews, viewer }) => {
+    const author = requireIdentity(viewer, 'addReview');
+    return reviews.add({ ...validateInput(addInput, input), authorId: author.sub });
+  },
 } satisfies MutationResolvers;
 
 export const resolvers: Resolvers = {

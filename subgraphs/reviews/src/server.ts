@@ -30,10 +30,11 @@ export const createReviews = defineStoreSubgraph<ReviewsDB, ReviewsRepository, C
     };
     return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project };
   },
-  context: ({ repository, telemetry, logger, pageMax }) => ({
+  context: ({ repository, telemetry, logger, pageMax, identity }) => ({
     reviews: repository,
     loaders: createLoaders(repository, telemetry),
     logger,
     pageMax,
+    viewer: identity,
   }),
 });

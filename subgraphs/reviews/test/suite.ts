@@ -1,15 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import { type SeedSizes, seedReviews } from '@shop/seed';
+import { type Identity, gatewayHeaders } from '@shop/server';
 import { metricValue } from '@shop/telemetry';
 import { type Backend, type GraphQLClient, graphqlClient, testTelemetry } from '@shop/testing';
 import { createReviews } from '../src/server';
 
 const sizes: SeedSizes = { users: 40, products: 30, reviews: 600 };
+/** The key the suite's requests are signed with, as the gateway signs them. */
+const SECRET = randomBytes(32).toString('hex');
+const customer = (sub: string): Identity => ({ sub, roles: ['customer'], scopes: [] });
 
 /** reviews' behaviour, run over SQLite (reviews.test.ts) and real PostgreSQL (reviews.int.test.ts). */
 export function reviewsSuite(backend: Backend): void {
   describe(`reviews on ${backend.name}`, () => {
     const telemetry = testTelemetry('reviews');
+    /** Anonymous (signed, with no identity). */
     let client: GraphQLClient;
+    /** As the gateway would send a request from `identity`. */
+    let as: (identity: Identity) => GraphQLClient;
     let stop: () => Promise<void>;
     const storeQueries = () => metricValue(telemetry.metrics.storeQueries, { service: 'reviews' });
     const seeded = [...seedReviews(sizes)];
@@ -23,8 +31,9 @@ export function reviewsSuite(backend: Backend): void {
 
     beforeAll(async () => {
       const subgraph = await createReviews({ telemetry, store: await backend.location(), seed: sizes, pageMax: 50 });
-      const running = await subgraph.listen(0, '127.0.0.1');
-      client = graphqlClient(`${running.url}/graphql`);
+      const url = `${(await subgraph.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
+      client = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body) });
+      as = (identity) => graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity }) });
       stop = () => subgraph.stop();
     });
     afterAll(async () => {
@@ -69,11 +78,13 @@ export function reviewsSuite(backend: Backend): void {
       expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     });
 
-    it('adds a review that then comes first, and rejects bad input with codes', async () => {
-      const added = await client.query<{ addReview: { id: string; rating: number } }>(
-        'mutation { addReview(input: { authorId: "u00002", productId: "p00003", body: "Lovely", rating: 5 }) { id rating body author { id } } }',
+    it('adds a review by the caller that then comes first, and rejects bad input with codes', async () => {
+      const author = as(customer('u00002'));
+      const added = await author.query<{ addReview: { id: string; rating: number; author: { id: string } } }>(
+        'mutation { addReview(input: { productId: "p00003", body: "Lovely", rating: 5 }) { id rating body author { id } } }',
       );
       expect(added.errors).toBeUndefined();
+      expect(added.data?.addReview.author).toEqual({ id: 'u00002' });
       // The product's and the author's lists changed: the gateway's caches are told to evict them.
       expect((added as unknown as { extensions?: { invalidate?: unknown } }).extensions?.invalidate).toEqual([
         { __typename: 'Product', id: 'p00003' },
@@ -88,16 +99,35 @@ export function reviewsSuite(backend: Backend): void {
       expect(review.data?.review?.body).toBe('Lovely');
 
       for (const [input, field] of [
-        ['{ authorId: "u1", productId: "p1", body: "x", rating: 6 }', 'input.rating'],
-        ['{ authorId: "u1", productId: "p1", body: "x", rating: 0 }', 'input.rating'],
-        ['{ authorId: "u1", productId: "p1", body: "   ", rating: 3 }', 'input.body'],
-        ['{ authorId: "", productId: "p1", body: "x", rating: 3 }', 'input.authorId'],
+        ['{ productId: "p1", body: "x", rating: 6 }', 'input.rating'],
+        ['{ productId: "p1", body: "x", rating: 0 }', 'input.rating'],
+        ['{ productId: "p1", body: "   ", rating: 3 }', 'input.body'],
+        ['{ productId: "", body: "x", rating: 3 }', 'input.productId'],
       ] as const) {
-        const bad = await client.query(`mutation { addReview(input: ${input}) { id } }`);
+        const bad = await author.query(`mutation { addReview(input: ${input}) { id } }`);
         expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
       }
       const missing = await client.query('{ review(id: "nope") { id } }');
       expect(missing.data).toEqual({ review: null });
+    });
+
+    it('writes a review only as the signed-in caller: UNAUTHENTICATED anonymous, no author to choose', async () => {
+      const before = await storeQueries();
+      const anonymous = await client.query('mutation { addReview(input: { productId: "p00004", body: "Who am I", rating: 2 }) { id } }');
+      expect(anonymous.data).toBeNull();
+      expect(anonymous.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+      expect((await storeQueries()) - before).toBe(0);
+      // The input has no author: naming one is a validation error, not a way to write as someone else.
+      const impersonating = await as(customer('u00005')).query(
+        'mutation { addReview(input: { authorId: "u00006", productId: "p00004", body: "As you", rating: 2 }) { id } }',
+      );
+      expect(impersonating.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      // Anyone signed in may review (no scope, no role): the token's subject is the author.
+      const admin = await as({ sub: 'admin', roles: ['customer', 'admin'], scopes: ['catalog:write'] }).query<{
+        addReview: { author: { id: string } };
+      }>('mutation { addReview(input: { productId: "p00004", body: "Staff pick", rating: 5 }) { author { id } } }');
+      expect(admin.errors).toBeUndefined();
+      expect(admin.data?.addReview.author).toEqual({ id: 'admin' });
     });
   });
 }

@@ -1,10 +1,12 @@
-/** The roles a user can hold. Every user is a `customer`; `admin` is granted in the store. */
-export const ROLES = ['customer', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { ADMIN_ROLE, SCOPES, type Scope } from '@shop/server';
 
-/** The scopes an access token can carry (its `scope` claim, space-separated). */
-export const SCOPES = ['catalog:write', 'inventory:write', 'orders:admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+// The scopes are the platform's (@shop/server's authz): the subgraphs check the very names
+// accounts signs into tokens.
+export { SCOPES, type Scope };
+
+/** The roles a user can hold. Every user is a `customer`; `admin` is granted in the store. */
+export const ROLES = ['customer', ADMIN_ROLE] as const;
+export type Role = (typeof ROLES)[number];
 
 /** What an access token says about its user, besides the registered claims. */
 export interface Claims {
@@ -21,5 +23,5 @@ export function parseRoles(stored: string): Role[] {
 
 /** An admin holds every scope; a customer none (their own data needs no scope, only their id). */
 export function scopesFor(roles: readonly Role[]): Scope[] {
-  return roles.includes('admin') ? [...SCOPES] : [];
+  return roles.includes(ADMIN_ROLE) ? [...SCOPES] : [];
 }

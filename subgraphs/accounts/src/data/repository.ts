@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { chunks, type SeedSizes, seedUsers } from '@shop/seed';
+import { SEED_ADMIN, chunks, type SeedSizes, seedUsers } from '@shop/seed';
 import { appendEvents } from '@shop/events';
-import { DomainError, type EventSink, notFound, quote } from '@shop/server';
+import { ADMIN_ROLE, DomainError, type EventSink, notFound, quote } from '@shop/server';
 import type { Generated, Kysely, Store } from '@shop/store';
 import type { RefreshTokenTable } from './sessions';
 import type { SigningKeyTable } from './keys';
@@ -147,20 +147,49 @@ export class UsersRepository {
     return user;
   }
 
-  /** Inserts the deterministic seed users when the table is empty. */
+  /**
+   * Inserts the deterministic seed users when the table is empty, and the development admin
+   * (`SEED_ADMIN`) when it is missing, also from a store seeded before it existed. Idempotent: a
+   * second run inserts nothing. Returns how many users it inserted.
+   */
   async seed(sizes: SeedSizes): Promise<number> {
-    if ((await this.count()) > 0) return 0;
     let n = 0;
-    const passwordHash = await this.seedPasswordHash();
-    await this.store.db.transaction().execute(async (trx) => {
-      for (const batch of chunks(seedUsers(sizes), 500)) {
-        await trx
-          .insertInto('users')
-          .values(batch.map((u) => ({ id: u.id, name: u.name, email: u.email, created_at: u.createdAt, password_hash: passwordHash })))
-          .execute();
-        n += batch.length;
-      }
-    });
-    return n;
+    // One argon2id hash for everyone seeded, made only when someone is.
+    let hash: Promise<string | null> | undefined;
+    const passwordHash = () => (hash ??= this.seedPasswordHash());
+    if ((await this.count()) === 0) {
+      const seedHash = await passwordHash();
+      await this.store.db.transaction().execute(async (trx) => {
+        for (const batch of chunks(seedUsers(sizes), 500)) {
+          await trx
+            .insertInto('users')
+            .values(batch.map((u) => ({ id: u.id, name: u.name, email: u.email, created_at: u.createdAt, password_hash: seedHash })))
+            .execute();
+          n += batch.length;
+        }
+      });
+    }
+    return n + (await this.seedAdmin(passwordHash));
+  }
+
+  /** The development admin, unless a user with its id is there already (whatever its roles now: an operator may have changed them). */
+  private async seedAdmin(passwordHash: () => Promise<string | null>): Promise<number> {
+    const existing = await this.store.db.selectFrom('users').select('id').where('id', '=', SEED_ADMIN.id).executeTakeFirst();
+    if (existing) return 0;
+    const admin = SEED_ADMIN;
+    const inserted = await this.store.db
+      .insertInto('users')
+      .values({
+        id: admin.id,
+        name: admin.name,
+        email: admin.email,
+        created_at: admin.createdAt,
+        password_hash: await passwordHash(),
+        roles: `customer ${ADMIN_ROLE}`,
+      })
+      // Another instance seeding the same store at the same moment: one of them inserts it.
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0);
   }
 }

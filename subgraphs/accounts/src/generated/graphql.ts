@@ -51,6 +51,7 @@ export type CreateUserInput = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Creates a user who cannot sign in (no password). For admins only: FORBIDDEN for anyone else. */
   createUser: User;
   /** Spends a refresh token for a new access token and a new refresh token; a used, revoked or expired one is UNAUTHENTICATED. */
   refresh: AuthPayload;
@@ -60,7 +61,10 @@ export type Mutation = {
   signOut: Scalars['Boolean']['output'];
   /** Creates a user with a password and signs them in. A registered email is a CONFLICT error. */
   signUp: AuthPayload;
-  /** Updates the given fields; an unknown id is a NOT_FOUND error. */
+  /**
+   * Updates the given fields of the caller's own account (an admin may update any); someone else's
+   * is FORBIDDEN. An unknown id is a NOT_FOUND error.
+   */
   updateUser: User;
 };
 
@@ -106,6 +110,8 @@ export type PageInfo = {
 
 export type Query = {
   __typename?: 'Query';
+  /** The signed-in caller's own user (UNAUTHENTICATED without a token). */
+  me: Maybe<User>;
   /** A user by id, or null when there is none. */
   user: Maybe<User>;
   /** Users in id order, a page at a time. `first` is bounded by the server's PAGE_MAX. */
@@ -133,7 +139,12 @@ export type User = {
   __typename?: 'User';
   /** When the account was created, ISO 8601. */
   createdAt: Scalars['String']['output'];
-  email: Scalars['String']['output'];
+  /**
+   * Visible to the user themself and to an admin only: null, with an UNAUTHORIZED_FIELD_OR_TYPE
+   * error at its path, for anyone else (the gateway's `self` policy needs a signed-in caller;
+   * accounts checks that it is this user or an admin). Private in caches.
+   */
+  email: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
 };
@@ -357,6 +368,7 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
   users?: Resolver<ResolversTypes['UserConnection'], ParentType, ContextType, RequireFields<QueryUsersArgs, 'first'>>;
 }>;
@@ -364,7 +376,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 export type UserResolvers<ContextType = Context, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  email?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;

@@ -25,7 +25,10 @@ export type CacheControlScope =
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Sets a product's units on hand (creating the record when there is none); quantity must not be negative. */
+  /**
+   * Sets a product's units on hand (creating the record when there is none); quantity must not be
+   * negative. Needs the inventory:write scope (FORBIDDEN without it).
+   */
   setStock: Product;
 };
 

@@ -30,6 +30,13 @@ export interface ExecuteOptions {
   correlationId: string;
   /** Bring the read models up to date before returning (off while seeding). @default true */
   project?: boolean;
+  /**
+   * Who may change an existing order, checked on the state the command is decided on, before
+   * anything else about it (its version, its status, the command's input): throw to refuse, and a
+   * caller who may not touch the order learns nothing more of it. Not called for an order that
+   * does not exist (the decider says NOT_FOUND, or creates it).
+   */
+  authorize?: (order: Order) => void;
 }
 
 export interface ExecuteResult {
@@ -92,14 +99,18 @@ export class OrdersRepository {
   }
 
   /**
-   * Runs a command against an order. A stale `expectedVersion`, or another write landing between
-   * this one's load and append, is a CONCURRENCY_CONFLICT DomainError: nothing is written and
-   * the caller retries. A command the order refuses is a DomainError with the decider's code.
+   * Runs a command against an order. `authorize` (when given) sees an existing order first. A
+   * stale `expectedVersion`, or another write landing between this one's load and append, is a
+   * CONCURRENCY_CONFLICT DomainError: nothing is written and the caller retries. A command the
+   * order refuses is a DomainError with the decider's code.
    */
-  async execute(orderId: string, command: OrderCommand, options: ExecuteOptions): Promise<ExecuteResult> {
+  async execute(orderId: string, given: OrderCommand | (() => Promise<OrderCommand>), options: ExecuteOptions): Promise<ExecuteResult> {
     const { state, version } = await this.load(orderId);
+    if (state) options.authorize?.(state);
     const expected = options.expectedVersion ?? undefined;
     if (expected !== undefined && expected !== version) throw concurrencyConflict(new ConcurrencyError(orderId, expected, version));
+    // A command that needs a lookup (a line's price) is built only once the caller may change the order.
+    const command = typeof given === 'function' ? await given() : given;
     const decision = decide(command, state);
     // Every rejection code is a DomainErrorCode: a decider code missing from the one list fails to compile here.
     if (isRejection(decision)) throw new DomainError(decision.code, decision.message, decision.field);

@@ -21,17 +21,27 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** Cache hints: the gateway's caches read them from the Cache-Control header subgraphs send. */
+export type CacheControlScope =
+  | 'PRIVATE'
+  | 'PUBLIC';
+
 /**
  * Every write returns the order after it. expectedVersion (optional) makes it conditional: when the
  * order is at another version the write is refused with CONCURRENCY_CONFLICT. Without it, a write
  * racing another write to the same order may also get CONCURRENCY_CONFLICT: reload and retry.
+ * Every write needs a signed-in caller (UNAUTHENTICATED) who is the order's customer or holds the
+ * orders:admin scope (FORBIDDEN otherwise); an unknown order is NOT_FOUND.
  */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Adds quantity of a product at its current price (more of a product already on the order keeps its first price). */
   addOrderLine: Order;
   cancelOrder: Order;
-  /** Opens a draft order. id is optional (a UUID otherwise); an id that exists is ORDER_ALREADY_EXISTS. */
+  /**
+   * Opens a draft order for customerId, the caller by default (another customer's needs the
+   * orders:admin scope). id is optional (a UUID otherwise); an id that exists is ORDER_ALREADY_EXISTS.
+   */
   createOrder: Order;
   /** Places a draft order with at least one line. */
   placeOrder: Order;
@@ -43,6 +53,8 @@ export type Mutation = {
  * Every write returns the order after it. expectedVersion (optional) makes it conditional: when the
  * order is at another version the write is refused with CONCURRENCY_CONFLICT. Without it, a write
  * racing another write to the same order may also get CONCURRENCY_CONFLICT: reload and retry.
+ * Every write needs a signed-in caller (UNAUTHENTICATED) who is the order's customer or holds the
+ * orders:admin scope (FORBIDDEN otherwise); an unknown order is NOT_FOUND.
  */
 export type MutationAddOrderLineArgs = {
   expectedVersion?: InputMaybe<Scalars['Int']['input']>;
@@ -56,6 +68,8 @@ export type MutationAddOrderLineArgs = {
  * Every write returns the order after it. expectedVersion (optional) makes it conditional: when the
  * order is at another version the write is refused with CONCURRENCY_CONFLICT. Without it, a write
  * racing another write to the same order may also get CONCURRENCY_CONFLICT: reload and retry.
+ * Every write needs a signed-in caller (UNAUTHENTICATED) who is the order's customer or holds the
+ * orders:admin scope (FORBIDDEN otherwise); an unknown order is NOT_FOUND.
  */
 export type MutationCancelOrderArgs = {
   expectedVersion?: InputMaybe<Scalars['Int']['input']>;
@@ -68,9 +82,11 @@ export type MutationCancelOrderArgs = {
  * Every write returns the order after it. expectedVersion (optional) makes it conditional: when the
  * order is at another version the write is refused with CONCURRENCY_CONFLICT. Without it, a write
  * racing another write to the same order may also get CONCURRENCY_CONFLICT: reload and retry.
+ * Every write needs a signed-in caller (UNAUTHENTICATED) who is the order's customer or holds the
+ * orders:admin scope (FORBIDDEN otherwise); an unknown order is NOT_FOUND.
  */
 export type MutationCreateOrderArgs = {
-  customerId: Scalars['ID']['input'];
+  customerId?: InputMaybe<Scalars['ID']['input']>;
   id?: InputMaybe<Scalars['ID']['input']>;
 };
 
@@ -79,6 +95,8 @@ export type MutationCreateOrderArgs = {
  * Every write returns the order after it. expectedVersion (optional) makes it conditional: when the
  * order is at another version the write is refused with CONCURRENCY_CONFLICT. Without it, a write
  * racing another write to the same order may also get CONCURRENCY_CONFLICT: reload and retry.
+ * Every write needs a signed-in caller (UNAUTHENTICATED) who is the order's customer or holds the
+ * orders:admin scope (FORBIDDEN otherwise); an unknown order is NOT_FOUND.
  */
 export type MutationPlaceOrderArgs = {
   expectedVersion?: InputMaybe<Scalars['Int']['input']>;
@@ -90,6 +108,8 @@ export type MutationPlaceOrderArgs = {
  * Every write returns the order after it. expectedVersion (optional) makes it conditional: when the
  * order is at another version the write is refused with CONCURRENCY_CONFLICT. Without it, a write
  * racing another write to the same order may also get CONCURRENCY_CONFLICT: reload and retry.
+ * Every write needs a signed-in caller (UNAUTHENTICATED) who is the order's customer or holds the
+ * orders:admin scope (FORBIDDEN otherwise); an unknown order is NOT_FOUND.
  */
 export type MutationRemoveOrderLineArgs = {
   expectedVersion?: InputMaybe<Scalars['Int']['input']>;
@@ -100,6 +120,8 @@ export type MutationRemoveOrderLineArgs = {
 /**
  * An order. Event-sourced: every change is an event in orders' append-only store; reads come from
  * read models kept from those events, and `order(id, asOf)` rebuilds the state at any instant.
+ * Visible to its customer and to callers with the orders:admin scope only; private and never
+ * cached (no maxAge).
  */
 export type Order = {
   __typename?: 'Order';
@@ -180,7 +202,11 @@ export type Product = {
 
 export type Query = {
   __typename?: 'Query';
-  /** An order by id, or null when there is none. With asOf: the order as it was at that instant (null if it did not exist yet). */
+  /**
+   * An order by id, or null when there is none. With asOf: the order as it was at that instant (null
+   * if it did not exist yet). Someone else's order (without the orders:admin scope) is null with an
+   * UNAUTHORIZED_FIELD_OR_TYPE error.
+   */
   order: Maybe<Order>;
 };
 
@@ -195,7 +221,8 @@ export type User = {
   id: Scalars['ID']['output'];
   /**
    * The user's orders, newest first, a page at a time. `first` is bounded by the server's PAGE_MAX.
-   * Null when orders cannot answer: the user's other fields still can.
+   * Null when orders cannot answer: the user's other fields still can. Visible to the user themself
+   * and to callers with the orders:admin scope: null with UNAUTHORIZED_FIELD_OR_TYPE for anyone else.
    */
   orders: Maybe<OrderConnection>;
 };
@@ -309,10 +336,10 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  CacheControlScope: CacheControlScope;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   FieldSet: ResolverTypeWrapper<Scalars['FieldSet']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Order: ResolverTypeWrapper<OrderModel>;
   OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges'> & { edges: Array<ResolversTypes['OrderEdge']> }>;
@@ -321,12 +348,13 @@ export type ResolversTypes = ResolversObject<{
   OrderLine: ResolverTypeWrapper<OrderLineModel>;
   OrderStatus: OrderStatus;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Product: ResolverTypeWrapper<EntityRef>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<EntityRef>;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
 }>;
 
@@ -335,7 +363,6 @@ export type ResolversParentTypes = ResolversObject<{
   DateTime: Scalars['DateTime']['output'];
   FieldSet: Scalars['FieldSet']['output'];
   Mutation: Record<PropertyKey, never>;
-  Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
   Order: OrderModel;
   OrderConnection: Omit<OrderConnection, 'edges'> & { edges: Array<ResolversParentTypes['OrderEdge']> };
@@ -343,13 +370,22 @@ export type ResolversParentTypes = ResolversObject<{
   OrderHistoryEntry: HistoryEntryModel;
   OrderLine: OrderLineModel;
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   Product: EntityRef;
   Query: Record<PropertyKey, never>;
   User: EntityRef;
   link__Import: Scalars['link__Import']['output'];
+  Boolean: Scalars['Boolean']['output'];
+  Int: Scalars['Int']['output'];
   String: Scalars['String']['output'];
 }>;
+
+export type CacheControlDirectiveArgs = {
+  inheritMaxAge?: Maybe<Scalars['Boolean']['input']>;
+  maxAge?: Maybe<Scalars['Int']['input']>;
+  scope?: Maybe<CacheControlScope>;
+};
+
+export type CacheControlDirectiveResolver<Result, Parent, ContextType = Context, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type InaccessibleDirectiveArgs = { };
 
@@ -396,7 +432,7 @@ export interface FieldSetScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   addOrderLine?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationAddOrderLineArgs, 'orderId' | 'productId' | 'quantity'>>;
   cancelOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCancelOrderArgs, 'orderId'>>;
-  createOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCreateOrderArgs, 'customerId'>>;
+  createOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, Partial<MutationCreateOrderArgs>>;
   placeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'orderId'>>;
   removeOrderLine?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationRemoveOrderLineArgs, 'orderId' | 'productId'>>;
 }>;
@@ -481,6 +517,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
 }>;
 
 export type DirectiveResolvers<ContextType = Context> = ResolversObject<{
+  cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
   inaccessible?: InaccessibleDirectiveResolver<any, any, ContextType>;
   interfaceObject?: InterfaceObjectDirectiveResolver<any, any, ContextType>;
   link?: LinkDirectiveResolver<any, any, ContextType>;

@@ -37,6 +37,7 @@ export type CreateProductInput = {
   weight: Scalars['Int']['input'];
 };
 
+/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type Mutation = {
   __typename?: 'Mutation';
   createProduct: Product;
@@ -47,16 +48,19 @@ export type Mutation = {
 };
 
 
+/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type MutationCreateProductArgs = {
   input: CreateProductInput;
 };
 
 
+/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type MutationDiscontinueProductArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type MutationUpdateProductArgs = {
   id: Scalars['ID']['input'];
   input: UpdateProductInput;

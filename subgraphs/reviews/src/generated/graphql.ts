@@ -18,8 +18,8 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A review by the signed-in caller: its author is the user the access token names. */
 export type AddReviewInput = {
-  authorId: Scalars['ID']['input'];
   body: Scalars['String']['input'];
   productId: Scalars['ID']['input'];
   /** 1 to 5. */
@@ -33,6 +33,7 @@ export type CacheControlScope =
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Reviews a product as the signed-in caller (UNAUTHENTICATED without a token). */
   addReview: Review;
 };
 
