@@ -130,6 +130,33 @@ describe('the explorer in a browser, offline', () => {
     await docs.getByText('topProducts', { exact: true }).first().waitFor({ timeout: UI_TIMEOUT });
   });
 
+  it('signs in from the SignIn tab and sends the token with the requests after it, until it is forgotten', async () => {
+    const badge = page.locator('.explorer-session');
+    expect(await badge.getAttribute('data-session')).toBe('anonymous');
+    await page.locator('.graphiql-tab', { hasText: 'SignIn' }).click();
+    await page.locator('.graphiql-query-editor', { hasText: 'signIn' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.graphiql-execute-button').click();
+    await page.locator('.graphiql-response', { hasText: 'accessToken' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('button.explorer-session', { hasText: /signed in as u\d+/ }).waitFor({ timeout: UI_TIMEOUT });
+
+    const isGraphQL = (url: string) => new URL(url).pathname === '/graphql';
+    await page.locator('.graphiql-tab', { hasText: 'HomePage' }).click();
+    await page.locator('.graphiql-query-editor', { hasText: 'topProducts' }).waitFor({ timeout: UI_TIMEOUT });
+    const [signedIn] = await Promise.all([
+      page.waitForRequest((r) => isGraphQL(r.url()) && r.method() === 'POST' && (r.postData() ?? '').includes('topProducts')),
+      page.locator('.graphiql-execute-button').click(),
+    ]);
+    expect(signedIn.headers().authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+
+    await page.locator('button.explorer-session').click();
+    await page.locator('.explorer-session[data-session="anonymous"]').waitFor({ timeout: UI_TIMEOUT });
+    const [anonymous] = await Promise.all([
+      page.waitForRequest((r) => isGraphQL(r.url()) && r.method() === 'POST' && (r.postData() ?? '').includes('topProducts')),
+      page.locator('.graphiql-execute-button').click(),
+    ]);
+    expect(anonymous.headers().authorization).toBeUndefined();
+  });
+
   it('asked nothing of any host but the gateway, and logged no error', () => {
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.filter((url) => !isLocal(url))).toEqual([]);

@@ -26,7 +26,48 @@
   // tab switch; a run inside that window sends the previous tab's name, which the server refuses
   // ("Unknown operation named ..."). Send the name of the operation the query actually holds.
   const send = GraphiQL.createFetcher({ url: endpoint });
-  const fetcher = (params, options) => send(withOwnOperationName(params), options);
+
+  // Signing in from the explorer: the access token a SignIn, SignUp or Refresh answer carries is
+  // kept in this page's memory (never in storage) and sent as `Authorization: Bearer` with the
+  // requests after it, unless the headers editor sets its own Authorization. The badge under the
+  // title says who the requests run as and forgets the token on a click.
+  const session = { token: null, user: null, listeners: new Set() };
+  const setSession = (token, user) => {
+    session.token = token;
+    session.user = user;
+    session.listeners.forEach((l) => l());
+  };
+  const hasAuthorization = (headers) => Object.keys(headers || {}).some((k) => k.toLowerCase() === 'authorization');
+  const remember = (result) => {
+    const data = result && typeof result === 'object' ? result.data : null;
+    if (!data || typeof data !== 'object') return;
+    for (const value of Object.values(data)) {
+      if (value && typeof value.accessToken === 'string') {
+        setSession(value.accessToken, value.user && typeof value.user.id === 'string' ? value.user.id : 'you');
+      }
+    }
+  };
+  const fetcher = (params, options) => {
+    const headers = options && options.headers ? options.headers : {};
+    const withToken =
+      session.token && !hasAuthorization(headers)
+        ? { ...options, headers: { ...headers, authorization: `Bearer ${session.token}` } }
+        : options;
+    // GraphiQL's fetcher resolves to the result, or to an async iterable of results (its
+    // multipart fetcher, used for every request by default): both are looked into.
+    return Promise.resolve(send(withOwnOperationName(params), withToken)).then((result) => {
+      if (result && typeof result[Symbol.asyncIterator] === 'function') {
+        return (async function* () {
+          for await (const part of result) {
+            remember(part);
+            yield part;
+          }
+        })();
+      }
+      remember(result);
+      return result;
+    });
+  };
   const withOwnOperationName = (params) => {
     if (!params.operationName || typeof params.query !== 'string') return params;
     let operations;
@@ -40,11 +81,35 @@
     return { ...params, operationName: operations[0].name ? operations[0].name.value : null };
   };
 
+  const SessionBadge = () => {
+    const [, redraw] = React.useState(0);
+    React.useEffect(() => {
+      const listener = () => redraw((n) => n + 1);
+      session.listeners.add(listener);
+      return () => session.listeners.delete(listener);
+    }, []);
+    if (!session.token) {
+      return h('span', { className: 'explorer-session', 'data-session': 'anonymous' }, 'anonymous: run SignIn to sign in');
+    }
+    return h(
+      'button',
+      {
+        type: 'button',
+        className: 'explorer-session',
+        'data-session': session.user,
+        title: 'Requests carry this access token unless the headers set Authorization. Click to forget it.',
+        onClick: () => setSession(null, null),
+      },
+      `signed in as ${session.user} \u00b7 sign out`,
+    );
+  };
+
   const logo = h(
     GraphiQL.Logo,
     null,
     config.title,
     h('span', { className: 'explorer-endpoint', title: 'Operations are sent to this endpoint' }, endpoint),
+    h(SessionBadge),
   );
 
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
