@@ -1,3 +1,4 @@
+import { SEED_ADMIN } from '@shop/seed';
 import { type Stack, startStack } from '@shop/stack';
 import pino from 'pino';
 import { e2eSuite } from './e2e/suite';
@@ -14,7 +15,11 @@ describe('embedded stack (SQLite)', () => {
   });
   afterAll(() => stack?.stop());
 
-  e2eSuite(() => stack.gatewayUrl);
+  // Tokens signed by the stack's own accounts, with the claims accounts would give each user.
+  e2eSuite(
+    () => stack.gatewayUrl,
+    (userId) => stack.token(userId, userId === SEED_ADMIN.id ? { roles: ['customer', 'admin'] } : {}),
+  );
 
   it("carries every service's metrics on the gateway's /metrics", async () => {
     const text = await (await fetch(stack.gatewayUrl.replace(/graphql$/, 'metrics'))).text();

@@ -1,6 +1,10 @@
+import { DEV_PASSWORD } from '@shop/accounts';
+import { SEED_ADMIN, defaultSeedSizes, seedUsers } from '@shop/seed';
 import { type Services, startServices } from '@shop/stack';
-import { requireService, tempPostgres } from '@shop/testing';
+import { requireService, signIn, tempPostgres } from '@shop/testing';
 import { e2eSuite } from './e2e/suite';
+
+const emails = new Map([SEED_ADMIN, ...seedUsers(defaultSeedSizes)].map((u) => [u.id, u.email]));
 
 // The services mode: each subgraph its own process on its own (fresh) PostgreSQL database.
 describe('services mode (PostgreSQL, one process per service)', () => {
@@ -21,7 +25,11 @@ describe('services mode (PostgreSQL, one process per service)', () => {
     await Promise.all(databases.map((d) => d.db.drop()));
   });
 
-  e2eSuite(() => services.gatewayUrl);
+  // No issuer in this process: users sign in through the gateway with the development password.
+  e2eSuite(
+    () => services.gatewayUrl,
+    (userId) => signIn(services.gatewayUrl, emails.get(userId)!, DEV_PASSWORD),
+  );
 
   it('gives each service its own database', async () => {
     const urls = new Set(databases.map((d) => d.db.url));

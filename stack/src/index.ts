@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { createAccounts } from '@shop/accounts';
+import { type AccountsSubgraph, ROLES, type Role, SCOPES, type Scope, createAccounts, scopesFor } from '@shop/accounts';
 import { type SubgraphConfig, loadAccountsAuthConfig } from '@shop/config';
 import {
   type Gateway,
@@ -125,12 +125,39 @@ export interface Stack {
    * when set, else random for this run. Tests that call a subgraph directly sign with it.
    */
   subgraphSecret: string;
+  /**
+   * An access token for `sub`, signed by the stack's own accounts (its issuer, audience and current
+   * key: what its gateway verifies, unless `JWKS_URL` or `SUBGRAPH_ACCOUNTS_URL` names another
+   * accounts), for tests to send as `Authorization: Bearer`. Roles default to `customer`; scopes
+   * to what the roles grant (every scope for `admin`). The user need not exist. An unknown role or
+   * scope is an error, so a typo cannot pass as a token without it.
+   */
+  token(sub: string, claims?: { roles?: string[]; scopes?: string[] }): Promise<string>;
   /** The settings read from `env`, before the explicit options were applied. */
   config: { gateway: GatewayConfig; subgraphs: Record<SubgraphName, SubgraphConfig> };
   /** What each factory was given: the config's mapping with the explicit options over it. */
   options: { gateway: GatewayOptions; subgraphs: Record<SubgraphName, SubgraphFactoryOptions> };
   /** Stops the gateway first (draining in-flight requests), then the subgraphs. */
   stop(): Promise<void>;
+}
+
+const isRole = (value: string): value is Role => (ROLES as readonly string[]).includes(value);
+const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
+
+/** Signs a test token with accounts' issuer; see `Stack.token`. */
+async function signTestToken(accounts: AccountsSubgraph, sub: string, claims: { roles?: string[]; scopes?: string[] }): Promise<string> {
+  const roles = claims.roles ?? ['customer'];
+  const scopes = claims.scopes;
+  const unknown = [...roles.filter((r) => !isRole(r)), ...(scopes ?? []).filter((s) => !isScope(s))];
+  if (unknown.length > 0)
+    throw new Error(`stack.token: unknown role or scope ${unknown.join(', ')} (roles: ${ROLES.join(', ')}; scopes: ${SCOPES.join(', ')})`);
+  const knownRoles = roles.filter(isRole);
+  const { token } = await accounts.accounts.issuer.issue({
+    sub,
+    roles: knownRoles,
+    scopes: scopes ? scopes.filter(isScope) : scopesFor(knownRoles),
+  });
+  return token;
 }
 
 /** The options that were set: an explicit `undefined` must not hide the config's value. */
@@ -169,6 +196,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const subgraphs = {} as Record<SubgraphName, Subgraph>;
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const subgraphOptions = {} as Record<SubgraphName, SubgraphFactoryOptions>;
+  let accounts: AccountsSubgraph | undefined;
   // Subgraphs answer `_entities`, `_service` and mutations to whoever reaches them: here only the
   // gateway can (loopback, and every request signed). A random secret per run unless one is set (a
   // SUBGRAPH_<NAME>_URL pointing at a subgraph elsewhere needs the shared one).
@@ -227,7 +255,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // process does (index.ts), so the gateway's JWT_ISSUER/JWT_AUDIENCE checks match what it signs.
       const subgraph =
         def.name === 'accounts'
-          ? await createAccounts({ ...factoryOptions, auth: loadAccountsAuthConfig(env) })
+          ? (accounts = await createAccounts({ ...factoryOptions, auth: loadAccountsAuthConfig(env) }))
           : await def.create(factoryOptions);
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, config.port), '127.0.0.1', {
@@ -292,6 +320,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       gateway,
       subgraphs,
       subgraphSecret,
+      token: (sub, claims = {}) => signTestToken(accounts!, sub, claims),
       config: { gateway: gatewayConfig, subgraphs: subgraphConfigs },
       options: { gateway: gatewayOptions, subgraphs: subgraphOptions },
       stop: stopAll,

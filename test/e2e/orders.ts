@@ -1,5 +1,5 @@
-import { defaultSeedSizes, seedProducts, seedUsers } from '@shop/seed';
-import { type GraphQLClient, type GraphQLResponse, graphqlClient } from '@shop/testing';
+import { SEED_ADMIN, defaultSeedSizes, seedProducts, seedUsers } from '@shop/seed';
+import type { GraphQLClient, GraphQLResponse } from '@shop/testing';
 
 const products = new Map([...seedProducts(defaultSeedSizes)].map((p) => [p.id, p]));
 const users = new Map([...seedUsers(defaultSeedSizes)].map((u) => [u.id, u]));
@@ -50,22 +50,20 @@ async function race(client: GraphQLClient, orderId: string, productIds: string[]
   return report;
 }
 
-/** Orders through the gateway: the same on the embedded stack (SQLite) and services mode (PostgreSQL). */
-export function ordersE2eSuite(gatewayUrl: () => string): void {
+/**
+ * Orders through the gateway: the same on the embedded stack (SQLite) and services mode
+ * (PostgreSQL). Each customer acts on their own orders, signed in (`as` gives a client with a
+ * user's token).
+ */
+export function ordersE2eSuite(gatewayUrl: () => string, as: (userId: string) => Promise<GraphQLClient>): void {
   describe('orders through the gateway', () => {
-    let client: GraphQLClient;
-    beforeAll(() => {
-      client = graphqlClient(gatewayUrl());
-    });
-    const create = async (customerId: string) => {
-      const res = await client.query<{ createOrder: { id: string; version: number } }>(
-        'mutation($c: ID!) { createOrder(customerId: $c) { id version } }',
-        { c: customerId },
-      );
+    /** A new order of the signed-in customer (createOrder names no customer: the caller's). */
+    const create = async (client: GraphQLClient) => {
+      const res = await client.query<{ createOrder: { id: string; version: number } }>('mutation { createOrder { id version } }');
       expect(res.errors).toBeUndefined();
       return res.data!.createOrder.id;
     };
-    const read = async (id: string) =>
+    const read = async (client: GraphQLClient, id: string) =>
       (
         await client.query<{ order: OrderResult & { history: Array<{ version: number; type: string; recordedAt: string }> } }>(
           'query($id: ID!) { order(id: $id) { id version total lines { product { id } quantity unitPrice } history { version type recordedAt } } }',
@@ -74,7 +72,8 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
       ).data!.order;
 
     it("answers a user's orders across accounts, orders and products", async () => {
-      const id = await create('u00005');
+      const client = await as('u00005');
+      const id = await create(client);
       for (const [p, q] of [
         [pid(7), 2],
         [pid(8), 1],
@@ -111,14 +110,25 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
         { quantity: 1, unitPrice: p8.price, product: { name: p8.name, price: p8.price } },
       ]);
       expect(node.total).toBe(2 * p7.price + p8.price);
+
+      // Another signed-in customer passes the gateway's `self` policy; orders itself refuses them.
+      const other = await (
+        await as('u00007')
+      ).query<{ user: { name: string; orders: unknown } }>(
+        'query($id: ID!) { user(id: $id) { name orders(first: 1) { edges { node { id } } } } }',
+        { id: 'u00005' },
+      );
+      expect(other.data?.user).toEqual({ name: users.get('u00005')!.name, orders: null });
+      expect(other.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['user', 'orders'], 'UNAUTHORIZED_FIELD_OR_TYPE']]);
     });
 
     it('50 concurrent appends to one order: each version taken once, losers get CONCURRENCY_CONFLICT, retries succeed, nothing lost', async () => {
-      const id = await create('u00006');
+      const client = await as('u00006');
+      const id = await create(client);
       const writers = Array.from({ length: 50 }, (_, i) => pid(101 + i));
       const started = Date.now();
       const report = await race(client, id, writers, null);
-      const order = await read(id);
+      const order = await read(client, id);
       expect(order.version).toBe(51);
       expect(order.history.map((h) => h.version)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
       expect(order.history.filter((h) => h.type === 'OrderLineAdded')).toHaveLength(50);
@@ -135,7 +145,7 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
       const strict = await race(client, id, conditional, 51);
       expect(strict.firstTimeWinners).toBe(1);
       expect(strict.conflicts).toBeGreaterThanOrEqual(49);
-      const after = await read(id);
+      const after = await read(client, id);
       expect(after.version).toBe(101);
       expect(new Set(after.history.map((h) => h.version)).size).toBe(101);
       expect(after.lines).toHaveLength(100);
@@ -143,9 +153,10 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
     }, 120_000);
 
     it('travels in time through the gateway', async () => {
-      const id = await create('u00011');
+      const client = await as('u00011');
+      const id = await create(client);
       await client.query(ADD, { o: id, p: pid(3) });
-      const history = (await read(id)).history;
+      const history = (await read(client, id)).history;
       const past = await client.query<{ order: { version: number; lines: unknown[] } | null }>(
         'query($id: ID!, $t: DateTime) { order(id: $id, asOf: $t) { version lines { quantity } } }',
         {
@@ -162,15 +173,17 @@ export function ordersE2eSuite(gatewayUrl: () => string): void {
     it("captures a line's price from products' events: a price change reaches orders without a call", async () => {
       const product = pid(950);
       const newPrice = products.get(product)!.price + 1234;
+      const admin = await as(SEED_ADMIN.id);
       expect(
         (
-          await client.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { price } }', {
+          await admin.query('mutation($id: ID!, $p: Int!) { updateProduct(id: $id, input: { price: $p }) { price } }', {
             id: product,
             p: newPrice,
           })
         ).errors,
       ).toBeUndefined();
-      const id = await create('u00012');
+      const client = await as('u00012');
+      const id = await create(client);
       // Eventually consistent: until ProductUpdated arrives a new line takes the old price.
       const deadline = Date.now() + 15_000;
       let captured = -1;

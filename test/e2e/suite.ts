@@ -1,6 +1,22 @@
-import { defaultSeedSizes, seedProducts, seedReviews, seedStock, seedUsers } from '@shop/seed';
-import { type GraphQLClient, graphqlClient } from '@shop/testing';
+import { SEED_ADMIN, defaultSeedSizes, seedProducts, seedReviews, seedStock, seedUsers } from '@shop/seed';
+import { type GraphQLClient, bearer, graphqlClient } from '@shop/testing';
 import { ordersE2eSuite } from './orders';
+
+/**
+ * An access token for a seed user (or the seeded admin, `SEED_ADMIN.id`) that the stack's gateway
+ * accepts: signed by the embedded stack's issuer, or signed in through a services-mode gateway.
+ */
+export type TokenFor = (userId: string) => Promise<string>;
+
+/** A client that sends `userId`'s token with every request; tokens are asked for once per user. */
+export function clientsFor(gatewayUrl: () => string, tokenFor: TokenFor): (userId: string) => Promise<GraphQLClient> {
+  const tokens = new Map<string, Promise<string>>();
+  return async (userId) => {
+    let token = tokens.get(userId);
+    if (!token) tokens.set(userId, (token = tokenFor(userId)));
+    return graphqlClient(gatewayUrl(), { headers: bearer(await token) });
+  };
+}
 
 /** Expected values computed from the seed generators, not read from any store. */
 const users = new Map([...seedUsers(defaultSeedSizes)].map((u) => [u.id, u]));
@@ -41,16 +57,23 @@ type Deep = {
 /**
  * The end-to-end suite: a federated query through the gateway touching all four subgraphs,
  * checked against the seed, and the error cases a client must see coded. `gatewayUrl` is read
- * when the tests run, after the stack has started.
+ * when the tests run, after the stack has started. Reads are anonymous unless they show private
+ * data; writes are signed in: reviews as their author, catalogue and stock writes as the admin.
  */
-export function e2eSuite(gatewayUrl: () => string): void {
+export function e2eSuite(gatewayUrl: () => string, tokenFor: TokenFor): void {
+  /** Anonymous. */
   let client: GraphQLClient;
-  beforeAll(() => {
+  /** The seeded admin: every role and scope. */
+  let admin: GraphQLClient;
+  const as = clientsFor(gatewayUrl, tokenFor);
+  beforeAll(async () => {
     client = graphqlClient(gatewayUrl());
+    admin = await as(SEED_ADMIN.id);
   });
 
   it.each(['u00001', 'u00002', 'u00137'])('answers a query across accounts, reviews, products and inventory for %s', async (id) => {
-    const res = await client.query<Deep>(DEEP, { id });
+    // As the user: the email is theirs to see.
+    const res = await (await as(id)).query<Deep>(DEEP, { id });
     expect(res.errors).toBeUndefined();
     const user = users.get(id)!;
     expect(res.data?.user).toMatchObject({ id, name: user.name, email: user.email });
@@ -104,18 +127,17 @@ export function e2eSuite(gatewayUrl: () => string): void {
     expect(unknown.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(unknown.errors?.[0]?.message).toContain('shoeSize');
 
-    const badRating = await client.query(
-      'mutation { addReview(input: { authorId: "u00001", productId: "p00001", body: "hm", rating: 9 }) { id } }',
-    );
+    const u00001 = await as('u00001');
+    const badRating = await u00001.query('mutation { addReview(input: { productId: "p00001", body: "hm", rating: 9 }) { id } }');
     expect(badRating.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(badRating.errors?.[0]?.message).toContain('rating');
 
-    const badPrice = await client.query(
+    const badPrice = await admin.query(
       'mutation { createProduct(input: { name: "X", description: "", price: -1, weight: 10, category: "toys" }) { id } }',
     );
     expect(badPrice.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
 
-    const unknownUser = await client.query('mutation { updateUser(id: "nobody", input: { name: "N" }) { id } }');
+    const unknownUser = await admin.query('mutation { updateUser(id: "nobody", input: { name: "N" }) { id } }');
     expect(unknownUser.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
 
     // Just over PAGE_MAX is the subgraph's BAD_USER_INPUT; far over it, the gateway's cost limit
@@ -133,16 +155,14 @@ export function e2eSuite(gatewayUrl: () => string): void {
   });
 
   it('refuses a review of a product reviews has never heard of, or of a discontinued one', async () => {
-    const unknown = await client.query(
-      'mutation { addReview(input: { authorId: "u00001", productId: "no-such-product", body: "?", rating: 3 }) { id } }',
-    );
+    const author = await as('u00001');
+    const unknown = await author.query('mutation { addReview(input: { productId: "no-such-product", body: "?", rating: 3 }) { id } }');
     expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'input.productId' });
-    const gone = await client.query<{ discontinueProduct: { discontinued: boolean } }>(
+    const gone = await admin.query<{ discontinueProduct: { discontinued: boolean } }>(
       'mutation { discontinueProduct(id: "p00042") { id discontinued } }',
     );
     expect(gone.data?.discontinueProduct.discontinued).toBe(true);
-    const addReview = () =>
-      client.query('mutation { addReview(input: { authorId: "u00001", productId: "p00042", body: "late", rating: 3 }) { id } }');
+    const addReview = () => author.query('mutation { addReview(input: { productId: "p00042", body: "late", rating: 3 }) { id } }');
     let refused = await addReview();
     const deadline = Date.now() + 15_000;
     while (!refused.errors && Date.now() < deadline) {
@@ -153,19 +173,20 @@ export function e2eSuite(gatewayUrl: () => string): void {
   });
 
   it('reads its own writes through the gateway', async () => {
-    const created = await client.query<{ createProduct: { id: string } }>(
+    const created = await admin.query<{ createProduct: { id: string } }>(
       'mutation { createProduct(input: { name: "Test Lamp", description: "Bright", price: 4200, weight: 1500, category: "home" }) { id name price } }',
     );
     expect(created.errors).toBeUndefined();
     const id = created.data!.createProduct.id;
-    const stocked = await client.query('mutation($id: ID!) { setStock(productId: $id, quantity: 7) { id inStock quantityAvailable } }', {
+    const stocked = await admin.query('mutation($id: ID!) { setStock(productId: $id, quantity: 7) { id inStock quantityAvailable } }', {
       id,
     });
     expect(stocked.errors).toBeUndefined();
     // reviews learns of the new product from products' ProductCreated event: until it arrives the
     // product is unknown to reviews (NOT_FOUND), then the review is accepted. Bounded polling.
+    const author = await as('u00003');
     const addReview = () =>
-      client.query('mutation($id: ID!) { addReview(input: { authorId: "u00003", productId: $id, body: "Nice", rating: 4 }) { id } }', {
+      author.query('mutation($id: ID!) { addReview(input: { productId: $id, body: "Nice", rating: 4 }) { id } }', {
         id,
       });
     let review = await addReview();
@@ -194,5 +215,5 @@ export function e2eSuite(gatewayUrl: () => string): void {
     });
   });
 
-  ordersE2eSuite(gatewayUrl);
+  ordersE2eSuite(gatewayUrl, as);
 }
