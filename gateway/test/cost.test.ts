@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Supergraph } from '@apollo/federation-internals';
+import { apiSchemaOf } from '@shop/composition';
 import { type DocumentNode, Kind, Lexer, type OperationDefinitionNode, Source, TokenKind, getIntrospectionQuery, parse } from 'graphql';
 import { defaultDocumentLimits } from '@shop/server';
 import { type CostDirectives, actualCost, costDirectivesOf, estimateCost } from '@shop/server';
@@ -10,7 +10,7 @@ import { defaultMaxCost } from '../src/gateway';
 // subgraphs declare, composed into it.
 const ROOT = path.resolve(__dirname, '..', '..');
 const sdl = readFileSync(path.join(ROOT, 'supergraph.graphql'), 'utf8');
-const schema = Supergraph.build(sdl).apiSchema().toGraphQLJSSchema();
+const schema = apiSchemaOf(sdl);
 const directives: CostDirectives = costDirectivesOf(sdl);
 
 function costOf(source: string, variables: Record<string, unknown> = {}, dirs = directives): number {

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { Supergraph } from '@apollo/federation-internals';
+import { apiSchemaOf } from '@shop/composition';
 import { type GraphQLSchema, type OperationDefinitionNode, parse } from 'graphql';
 import { getVariableValues } from 'graphql/execution/values';
 import { EXAMPLE_VARIABLES, createExplorer, exampleVariables, loadOperations } from '../src/explorer';
@@ -276,9 +276,7 @@ describe('example variables', () => {
 
   it('are valid input for every operation in the repository, against the committed supergraph', async () => {
     const operations = await loadOperations(path.join(REPO_ROOT, 'operations'));
-    const schema: GraphQLSchema = Supergraph.build(await readFile(path.join(REPO_ROOT, 'supergraph.graphql'), 'utf8'))
-      .apiSchema()
-      .toGraphQLJSSchema();
+    const schema: GraphQLSchema = apiSchemaOf(await readFile(path.join(REPO_ROOT, 'supergraph.graphql'), 'utf8'));
     expect(operations.length).toBeGreaterThan(0);
     for (const operation of operations) {
       // Each has example variables: a `# variables:` comment in its file or an EXAMPLE_VARIABLES entry.

@@ -22,7 +22,8 @@ import {
 import { DEFAULT_SUPPORTED_SUPERGRAPH_FEATURES } from '@apollo/federation-internals';
 import { LRUCache } from 'lru-cache';
 import { ADMIN_ROLE, type Identity } from '@shop/server';
-import { AUTH_SPEC_URLS, type AuthDirectives, type Requirement, authDirectivesOf, emptyAuthDirectives } from './directives';
+import { AUTH_SPEC_URLS } from '@shop/composition';
+import { type AuthDirectives, type Requirement, authDirectivesOf, emptyAuthDirectives } from './directives';
 
 /** The `extensions.code` of a field the caller may not see (Apollo Router's). */
 export const UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE';

@@ -55,13 +55,6 @@ function directiveNames(document: DocumentNode): Map<string, Spec> {
 export const linksAuthDirectives = (sdl: string | DocumentNode): boolean =>
   directiveNames(typeof sdl === 'string' ? parse(sdl, { noLocation: true }) : sdl).size > 0;
 
-/** The spec URLs, as @apollo/federation-internals lists supported features. */
-export const AUTH_SPEC_URLS = [
-  'https://specs.apollo.dev/authenticated/v0.1',
-  'https://specs.apollo.dev/requiresScopes/v0.1',
-  'https://specs.apollo.dev/policy/v0.1',
-] as const;
-
 const nestedStrings = (value: unknown): string[][] =>
   Array.isArray(value)
     ? value.filter(Array.isArray).map((inner: unknown[]) => inner.filter((v): v is string => typeof v === 'string'))

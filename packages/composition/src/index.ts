@@ -2,3 +2,4 @@
 // trusted-documents manifest.
 export * from './supergraph';
 export * from './manifest';
+export * from './api-schema';

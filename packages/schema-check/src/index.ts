@@ -1,13 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_SUPPORTED_SUPERGRAPH_FEATURES, Supergraph } from '@apollo/federation-internals';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { type Change, CriticalityLevel, diff } from '@graphql-inspector/core';
 import { type DocumentNode, type GraphQLSchema, Kind, type OperationDefinitionNode, parse, validate } from 'graphql';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { type CompositionProblem, composeFromConfig, describeCompositionError, describeCompositionHint } from '@shop/composition';
+import {
+  type CompositionProblem,
+  SUPERGRAPH_FEATURES,
+  apiSchemaOf,
+  composeFromConfig,
+  describeCompositionError,
+  describeCompositionHint,
+} from '@shop/composition';
 import { MANIFEST_FILE_NAME, type PersistedQueryManifest, buildManifest, loadManifest, manifestText } from '@shop/composition';
 
 /** Where the base schema comes from. */
@@ -129,24 +135,8 @@ function toChange(change: Change, approvals: Approvals): SchemaChange {
   return result;
 }
 
-/**
- * The features a supergraph may link: @apollo/gateway's, plus the authorization specs composition
- * links `for: SECURITY` (@authenticated, @requiresScopes, @policy), which @apollo/gateway's own
- * check refuses and our gateway enforces. None of them changes the API schema.
- */
-export const SUPERGRAPH_FEATURES: ReadonlySet<string> = new Set([
-  ...DEFAULT_SUPPORTED_SUPERGRAPH_FEATURES,
-  'https://specs.apollo.dev/authenticated/v0.1',
-  'https://specs.apollo.dev/requiresScopes/v0.1',
-  'https://specs.apollo.dev/policy/v0.1',
-]);
-
-/** The schema clients see: the supergraph without federation machinery and @inaccessible parts. */
-export function apiSchemaOf(supergraphSdl: string): GraphQLSchema {
-  return Supergraph.build(supergraphSdl, { supportedFeatures: new Set(SUPERGRAPH_FEATURES) })
-    .apiSchema()
-    .toGraphQLJSSchema();
-}
+// The API schema of a supergraph (security specs accepted) is @shop/composition's.
+export { SUPERGRAPH_FEATURES, apiSchemaOf };
 
 function git(cwd: string, args: string[]): string | undefined {
   try {
