@@ -1,12 +1,14 @@
 import pino from 'pino';
+import { SEED_ADMIN } from '@shop/seed';
 import { STACK_TEST_ENV, type Stack, startStack } from '@shop/stack';
-import { type GraphQLClient, type GraphQLResponse, graphqlClient } from '@shop/testing';
+import { type GraphQLClient, type GraphQLResponse, bearer, graphqlClient } from '@shop/testing';
 
 /**
  * 200 concurrent writes of each kind through the gateway (every cache on), then every one read
  * back: none lost, none doubled, none answered with an error. Writes that race on one row or
  * stream are the point (the same products' stock, the same users' order lists, the same
- * products' reviews).
+ * products' reviews). Catalogue, stock and user writes are the admin's; orders and reviews are
+ * each customer's own, signed in as that customer.
  */
 
 const N = 200;
@@ -17,7 +19,11 @@ const seededProduct = (i: number) => `p${pad(1 + (i % SEEDED))}`;
 
 describe(`${N} concurrent writes of each kind through the gateway lose nothing`, () => {
   let stack: Stack;
+  /** The seeded admin: every role and scope. */
   let client: GraphQLClient;
+  /** Signed in as each seeded user: `customer(i)` is `seededUser(i)`. */
+  let customers: GraphQLClient[];
+  const customer = (i: number) => customers[i % SEEDED]!;
   const tag = `cw${Date.now() % 1_000_000}`;
   const productIds: string[] = [];
 
@@ -34,7 +40,10 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
       cache: { kind: 'memory' },
       bus: { kind: 'memory' },
     });
-    client = graphqlClient(stack.gatewayUrl);
+    const as = async (sub: string, roles?: string[]) =>
+      graphqlClient(stack.gatewayUrl, { headers: bearer(await stack.token(sub, roles ? { roles } : {})) });
+    client = await as(SEED_ADMIN.id, ['customer', 'admin']);
+    customers = await Promise.all(Array.from({ length: SEEDED }, (_, u) => as(seededUser(u))));
   });
   afterAll(() => stack?.stop());
 
@@ -44,8 +53,8 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
     expect(results.flatMap((r) => r.errors ?? [])).toEqual([]);
     return results.map((r) => r.data!);
   };
-  const ok = async <T>(query: string, variables?: Record<string, unknown>): Promise<T> => {
-    const res = await client.query<T>(query, variables);
+  const ok = async <T>(query: string, variables?: Record<string, unknown>, reader = client): Promise<T> => {
+    const res = await reader.query<T>(query, variables);
     expect(res.errors).toBeUndefined();
     return res.data!;
   };
@@ -106,20 +115,25 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
 
   it("createOrder and addOrderLine (ten orders per customer, each customer's list raced)", async () => {
     const orderId = (i: number) => `${tag}-o${i}`;
-    await all((i) => client.query(`mutation { createOrder(customerId: "${seededUser(i)}", id: "${orderId(i)}") { __typename } }`));
+    // Each customer opens their own orders (createOrder names no customer: the caller's).
+    await all((i) => customer(i).query(`mutation { createOrder(id: "${orderId(i)}") { __typename } }`));
     await all((i) =>
-      client.query(
+      customer(i).query(
         `mutation { addOrderLine(orderId: "${orderId(i)}", productId: "${seededProduct(i)}", quantity: ${1 + (i % 3)}) { __typename } }`,
       ),
     );
     // A second line on every order, racing the first writers' projections of the same customers.
     await all((i) =>
-      client.query(`mutation { addOrderLine(orderId: "${orderId(i)}", productId: "${seededProduct(i + 1)}", quantity: 1) { __typename } }`),
+      customer(i).query(
+        `mutation { addOrderLine(orderId: "${orderId(i)}", productId: "${seededProduct(i + 1)}", quantity: 1) { __typename } }`,
+      ),
     );
     const orders = await Promise.all(
       Array.from({ length: N }, (_, i) =>
         ok<{ order: { version: number; lines: Array<{ product: { id: string }; quantity: number }> } }>(
           `{ order(id: "${orderId(i)}") { version lines { product { id } quantity } } }`,
+          undefined,
+          customer(i),
         ),
       ),
     );
@@ -136,6 +150,8 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
     for (let u = 0; u < SEEDED; u++) {
       const data = await ok<{ user: { orders: { edges: Array<{ node: { id: string } }> } } }>(
         `{ user(id: "${seededUser(u)}") { orders(first: 100) { edges { node { id } } } } }`,
+        undefined,
+        customer(u),
       );
       const mine = data.user.orders.edges.map((e) => e.node.id).filter((id) => id.startsWith(`${tag}-`));
       expect(mine.sort()).toEqual(
@@ -148,9 +164,10 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
   });
 
   it('addReview (ten per product and per author)', async () => {
+    // Each review by its author, signed in.
     await all((i) =>
-      client.query(
-        `mutation { addReview(input: { authorId: "${seededUser(i)}", productId: "${seededProduct(i * 7)}", body: "${tag} review ${i}", rating: ${1 + (i % 5)} }) { __typename } }`,
+      customer(i).query(
+        `mutation { addReview(input: { productId: "${seededProduct(i * 7)}", body: "${tag} review ${i}", rating: ${1 + (i % 5)} }) { __typename } }`,
       ),
     );
     const bodies: string[] = [];

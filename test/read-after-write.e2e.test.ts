@@ -2,14 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kind, type ObjectTypeDefinitionNode, type TypeNode, parse } from 'graphql';
 import pino from 'pino';
+import { SEED_ADMIN } from '@shop/seed';
 import { type Stack, startStack } from '@shop/stack';
-import { type GraphQLClient, graphqlClient } from '@shop/testing';
+import { type GraphQLClient, bearer, graphqlClient } from '@shop/testing';
 
 /**
  * Read after write, for every mutation of the supergraph: warm every cache with a read of what the
  * mutation will change, run the mutation selecting only `__typename`, read again through the
  * gateway. The first read after the write must show it (issue #13: a setStock without `id` in its
- * selection used to evict nothing, and the next read served the old stock for 30 s).
+ * selection used to evict nothing, and the next read served the old stock for 30 s). Each case
+ * runs as the caller the write needs (the user themself, the customer, the admin), its reads too:
+ * private answers, cached per caller, must show the write as well.
  */
 
 const supergraph = parse(readFileSync(join(__dirname, '..', 'supergraph.graphql'), 'utf8'));
@@ -20,6 +23,8 @@ const mutationFields = mutationType.fields!.map((f) => f.name.value);
 const namedTypeOf = (t: TypeNode): string => (t.kind === Kind.NAMED_TYPE ? t.name.value : namedTypeOf(t.type));
 
 interface Case {
+  /** Who writes and reads (setup included): a seed user's id or the admin's; absent, anonymous. */
+  as?: string;
   /** Arguments of the mutation (GraphQL literal syntax); `n` makes them unique per run; `setup` holds the setup writes' data. */
   args: (n: number, setup: Data[]) => string;
   /** Writes the case needs first (with full selections), e.g. an order to add a line to. */
@@ -56,11 +61,14 @@ const SIGNED_UP = (n: number) => `su-${n}@example.test`;
 const SIGN_UP = (n: number) =>
   `mutation { signUp(email: "${SIGNED_UP(n)}", password: "rw password ${n}", name: "Signed Up ${n}") { accessToken refreshToken user { id } } }`;
 const refreshTokenOf = (setup: Data[]) => JSON.stringify(at(setup[0] ?? {}, 'signUp.refreshToken'));
-const SIGNED_UP_READ = () => '{ users(first: 100) { edges { node { email name } } } }';
+const SIGNED_UP_READ = () => '{ users(first: 100) { edges { node { id name } } } }';
+const ADMIN = SEED_ADMIN.id;
 
 /** One case per Mutation field of the supergraph: a new field without one fails the first test. */
 const cases: Record<string, Case> = {
   signUp: {
+    // Emails are the user's and the admin's to see: the admin reads the list.
+    as: ADMIN,
     args: (n) => `email: "signup-${n}@example.test", password: "rw password ${n}", name: "Signed Up ${n}"`,
     read: () => '{ users(first: 100) { edges { node { email } } } }',
     shows: (d, n) => ids(at(d, 'users')).includes(`signup-${n}@example.test`),
@@ -81,33 +89,44 @@ const cases: Record<string, Case> = {
     read: SIGNED_UP_READ,
   },
   createUser: {
+    as: ADMIN,
     args: (n) => `input: { name: "Reader ${n}", email: "rw-${n}@example.test" }`,
     read: () => '{ users(first: 100) { edges { node { email } } } }',
     shows: (d, n) => ids(at(d, 'users')).includes(`rw-${n}@example.test`),
   },
   updateUser: {
-    args: (n) => `id: "${USER(1)}", input: { name: "Renamed ${n}" }`,
+    // The user themself: their own (private) email is read back too. o000001 is theirs.
+    as: USER(1),
+    args: (n) => `id: "${USER(1)}", input: { name: "Renamed ${n}", email: "renamed-${n}@example.test" }`,
     // User through an entity fetch (orders -> accounts) and as a root field.
-    read: () => `{ order(id: "o000001") { customer { name } } user(id: "${USER(1)}") { name } }`,
-    shows: (d, n) => at(d, 'order.customer.name') === `Renamed ${n}` && at(d, 'user.name') === `Renamed ${n}`,
+    read: () => `{ order(id: "o000001") { customer { name } } user(id: "${USER(1)}") { name email } }`,
+    shows: (d, n) =>
+      at(d, 'order.customer.name') === `Renamed ${n}` &&
+      at(d, 'user.name') === `Renamed ${n}` &&
+      at(d, 'user.email') === `renamed-${n}@example.test`,
   },
   setStock: {
+    as: ADMIN,
     args: (n) => `productId: "p00001", quantity: ${1000 + n}`,
     read: () => '{ product(id: "p00001") { quantityAvailable inStock } }',
     shows: (d, n) => at(d, 'product.quantityAvailable') === 1000 + n,
   },
   createOrder: {
-    args: (n) => `customerId: "${USER(2)}", id: "rw-${n}"`,
+    // The customer's own order: it names no customer.
+    as: USER(2),
+    args: (n) => `id: "rw-${n}"`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n) !== undefined && at(d, 'order.id') === `rw-${n}`,
   },
   addOrderLine: {
+    as: USER(2),
     setup: (n) => [`mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`],
     args: (n) => `orderId: "rw-${n}", productId: "p00002", quantity: 2`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.lines.length === 1 && (at(d, 'order.total') as number) > 0,
   },
   removeOrderLine: {
+    as: USER(2),
     setup: (n) => [
       `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
       `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
@@ -117,6 +136,7 @@ const cases: Record<string, Case> = {
     shows: (d, n) => node(d, n)?.lines.length === 0 && at(d, 'order.total') === 0,
   },
   placeOrder: {
+    as: USER(2),
     setup: (n) => [
       `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
       `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
@@ -126,17 +146,20 @@ const cases: Record<string, Case> = {
     shows: (d, n) => node(d, n)?.status === 'PLACED' && at(d, 'order.status') === 'PLACED',
   },
   cancelOrder: {
+    as: USER(2),
     setup: (n) => [`mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`],
     args: (n) => `orderId: "rw-${n}", reason: "changed my mind"`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.status === 'CANCELLED' && at(d, 'order.status') === 'CANCELLED',
   },
   createProduct: {
+    as: ADMIN,
     args: (n) => `input: { name: "Lamp ${n}", description: "d", price: 1200, weight: 300, category: "rw-${n}" }`,
     read: (n) => `{ products(first: 5, category: "rw-${n}") { edges { node { name } } } }`,
     shows: (d, n) => ids(at(d, 'products')).includes(`Lamp ${n}`),
   },
   updateProduct: {
+    as: ADMIN,
     args: (n) => `id: "p00003", input: { name: "Renamed ${n}", price: ${5000 + n} }`,
     // Root field, and products' entity through reviews (Review.product).
     read: () => '{ product(id: "p00003") { name price shippingEstimate reviews(first: 1) { product { name } } } }',
@@ -146,6 +169,7 @@ const cases: Record<string, Case> = {
       (at(d, 'product.reviews') as Array<{ product: { name: string } }>)[0]?.product.name === `Renamed ${n}`,
   },
   discontinueProduct: {
+    as: ADMIN,
     args: () => 'id: "p00004"',
     // Product as a root field and through an entity fetch (reviews -> products).
     read: () => '{ product(id: "p00004") { discontinued reviews(first: 1) { product { discontinued } } } }',
@@ -154,7 +178,9 @@ const cases: Record<string, Case> = {
       (at(d, 'product.reviews') as Array<{ product: { discontinued: boolean } }>)[0]?.product.discontinued === true,
   },
   addReview: {
-    args: (n) => `input: { authorId: "${USER(3)}", productId: "p00005", body: "Read after write ${n}", rating: 4 }`,
+    // The author is the caller.
+    as: USER(3),
+    args: (n) => `input: { productId: "p00005", body: "Read after write ${n}", rating: 4 }`,
     read: () => `{ product(id: "p00005") { reviews(first: 3) { body } } user(id: "${USER(3)}") { reviews(first: 3) { body } } }`,
     shows: (d, n) =>
       (at(d, 'product.reviews') as Array<{ body: string }>)[0]?.body === `Read after write ${n}` &&
@@ -167,7 +193,11 @@ let runs = (Date.now() % 100_000) * 100;
 
 describe('read after write: every Mutation field of the supergraph, minimal selection, every cache on', () => {
   let stack: Stack;
-  let client: GraphQLClient;
+  /** Anonymous, or signed in as a case's `as` (the admin with its role, a customer with theirs). */
+  const clientFor = async (as: string | undefined): Promise<GraphQLClient> =>
+    as === undefined
+      ? graphqlClient(stack.gatewayUrl)
+      : graphqlClient(stack.gatewayUrl, { headers: bearer(await stack.token(as, as === ADMIN ? { roles: ['customer', 'admin'] } : {})) });
   beforeAll(async () => {
     stack = await startStack({
       ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0, orders: 0 },
@@ -178,7 +208,6 @@ describe('read after write: every Mutation field of the supergraph, minimal sele
       cache: { kind: 'memory' },
       bus: { kind: 'memory' },
     });
-    client = graphqlClient(stack.gatewayUrl);
   });
   afterAll(() => stack?.stop());
 
@@ -189,7 +218,7 @@ describe('read after write: every Mutation field of the supergraph, minimal sele
     for (const s of Object.values(stack.options.subgraphs)) expect(s.cacheStore).toBeDefined();
   });
 
-  const read = async (query: string): Promise<Data> => {
+  const read = async (client: GraphQLClient, query: string): Promise<Data> => {
     const res = await client.query<Data>(query);
     expect(res.errors).toBeUndefined();
     return res.data!;
@@ -200,6 +229,7 @@ describe('read after write: every Mutation field of the supergraph, minimal sele
     if (!c) throw new Error(`no read-after-write case for Mutation.${field}`);
     const returnType = namedTypeOf(mutationType.fields!.find((f) => f.name.value === field)!.type);
     const returnsObject = !['Int', 'Float', 'String', 'Boolean', 'ID'].includes(returnType);
+    const client = await clientFor(c.as);
     // Three rounds: a stale entry left by the first write would show in the second.
     for (let round = 1; round <= 3; round++) {
       const n = ++runs;
@@ -210,12 +240,12 @@ describe('read after write: every Mutation field of the supergraph, minimal sele
         setup.push(done.data!);
       }
       // Twice: the second answer comes from the caches the first filled.
-      const before = await read(c.read(n));
-      expect(await read(c.read(n))).toEqual(before);
+      const before = await read(client, c.read(n));
+      expect(await read(client, c.read(n))).toEqual(before);
       if (round === 1 && c.shows) expect(c.shows(before, n)).toBe(false);
       const res = await client.query(`mutation { ${field}(${c.args(n, setup)})${returnsObject ? ' { __typename }' : ''} }`);
       expect(res.errors).toBeUndefined();
-      const after = await read(c.read(n));
+      const after = await read(client, c.read(n));
       if (!c.shows) expect({ field, round, after }).toEqual({ field, round, after: before });
       else expect({ field, round, shows: c.shows(after, n), after }).toEqual({ field, round, shows: true, after });
     }
