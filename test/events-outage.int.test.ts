@@ -3,10 +3,13 @@ import { connect } from 'amqplib';
 import { createInventory } from '@shop/inventory';
 import { createProducts } from '@shop/products';
 import { type AmqpBus, connectAmqpBus } from '@shop/events';
-import type { StoreSubgraph } from '@shop/server';
+import { type Identity, type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import type { Kysely } from '@shop/store';
 import { metricValue } from '@shop/telemetry';
 import { type Proxy, eventually, graphqlClient, requireService, services, startProxy, testTelemetry } from '@shop/testing';
+
+const SECRET = randomBytes(32).toString('hex');
+const CATALOGUE: Identity = { sub: 'u00001', roles: ['customer'], scopes: ['catalog:write'] };
 
 type InventoryTables = {
   stock: { product_id: string; quantity: number };
@@ -64,7 +67,9 @@ describe('RabbitMQ outage during 1,000 writes', () => {
       bus: await bus('inventory', telemetry.inventory),
     })) as StoreSubgraph<unknown>;
     subgraphs.push(products, inventory);
-    const client = graphqlClient(`${(await products.listen(0, '127.0.0.1')).url}/graphql`);
+    // Signed as the gateway would sign a catalogue manager's request: createProduct needs catalog:write.
+    const url = `${(await products.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
+    const client = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity: CATALOGUE }) });
 
     proxy.cut();
     const ids: string[] = [];

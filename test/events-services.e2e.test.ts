@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import pg from 'pg';
-import { gatewayHeaders } from '@shop/server';
+import { type Identity, gatewayHeaders } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
 import { type AmqpBus, type EventEnvelope, type Subscription, connectAmqpBus } from '@shop/events';
 import { graphqlClient, requireService, services as real, tempPostgres, testTelemetry } from '@shop/testing';
@@ -76,15 +76,18 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     PRODUCTS_DATABASE_URL: db.products.url,
     REVIEWS_DATABASE_URL: db.reviews.url,
   });
-  // The subgraphs answer only requests the gateway signed: these are signed with the run's secret.
-  const signed = (url: string) => ({
+  // The subgraphs answer only requests the gateway signed: these are signed with the run's secret,
+  // for the caller the gateway would have verified.
+  const signed = (url: string, identity: Identity) => ({
     query: (query: string, variables: Record<string, unknown>) => {
       const body = JSON.stringify({ query, variables });
-      return graphqlClient(url).raw(body, gatewayHeaders(stack.subgraphSecret, url, body));
+      return graphqlClient(url).raw(body, gatewayHeaders(stack.subgraphSecret, url, body, { identity }));
     },
   });
-  const products = () => signed(stack.subgraphUrls.products);
-  const reviews = () => signed(stack.subgraphUrls.reviews);
+  /** Catalogue writes need catalog:write. */
+  const products = () => signed(stack.subgraphUrls.products, { sub: 'u00001', roles: ['customer'], scopes: ['catalog:write'] });
+  /** A review's author is its caller. */
+  const reviews = (author: string) => signed(stack.subgraphUrls.reviews, { sub: author, roles: ['customer'], scopes: [] });
 
   beforeAll(async () => {
     await requireService('postgres');
@@ -132,14 +135,16 @@ describe('events in the services mode (processes, PostgreSQL, RabbitMQ)', () => 
     const writer = async () => {
       while (written < total) {
         const i = written++;
-        const res = await reviews().query('mutation($input: AddReviewInput!) { addReview(input: $input) { id } }', {
-          input: {
-            authorId: `u${String((i % 20) + 1).padStart(5, '0')}`,
-            productId: productIds[(i * 7) % productIds.length],
-            body: `burst ${i}`,
-            rating: (i % 5) + 1,
+        const res = await reviews(`u${String((i % 20) + 1).padStart(5, '0')}`).query(
+          'mutation($input: AddReviewInput!) { addReview(input: $input) { id } }',
+          {
+            input: {
+              productId: productIds[(i * 7) % productIds.length],
+              body: `burst ${i}`,
+              rating: (i % 5) + 1,
+            },
           },
-        });
+        );
         if (res.errors) throw new Error(`addReview ${i}: ${JSON.stringify(res.errors)}`);
       }
     };

@@ -1,16 +1,23 @@
 import pino from 'pino';
 import { type Stack, startStack } from '@shop/stack';
+import { SEED_ADMIN } from '@shop/seed';
 import { type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import type { Kysely } from '@shop/store';
 import { metricValue } from '@shop/telemetry';
-import { type GraphQLClient, eventually, graphqlClient } from '@shop/testing';
+import { type GraphQLClient, bearer, eventually, graphqlClient } from '@shop/testing';
 
 /** Polls `read` until `done` holds, at most `ms`: events are applied asynchronously. */
 // Event-driven synchronisation through the gateway, embedded mode (in-process bus, same
 // semantics as RabbitMQ), with every cache on: nothing read may stay stale once events apply.
 describe('event flows', () => {
   let stack: Stack;
+  /** Anonymous: the reads. */
   let client: GraphQLClient;
+  /** Signed in: `as(userId)`; the admin with its role. */
+  const as = async (sub: string) =>
+    graphqlClient(stack.gatewayUrl, {
+      headers: bearer(await stack.token(sub, sub === SEED_ADMIN.id ? { roles: ['customer', 'admin'] } : {})),
+    });
   beforeAll(async () => {
     stack = await startStack({
       ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0 },
@@ -27,9 +34,9 @@ describe('event flows', () => {
   it('keeps Product.reviewCount and averageRating from ReviewAdded, without products calling reviews', async () => {
     const before = (await rating('p00009')).data!.product;
     await rating('p00009'); // cached now
-    const added = await client.query(
-      'mutation { addReview(input: { authorId: "u00003", productId: "p00009", body: "Event driven", rating: 1 }) { id } }',
-    );
+    const added = await (
+      await as('u00003')
+    ).query('mutation { addReview(input: { productId: "p00009", body: "Event driven", rating: 1 }) { id } }');
     expect(added.errors).toBeUndefined();
     const after = await eventually(
       async () => (await rating('p00009')).data!.product,
@@ -44,7 +51,9 @@ describe('event flows', () => {
   });
 
   it('gives a new product a stock record in inventory from ProductCreated', async () => {
-    const created = await client.query<{ createProduct: { id: string } }>(
+    const created = await (
+      await as(SEED_ADMIN.id)
+    ).query<{ createProduct: { id: string } }>(
       'mutation { createProduct(input: { name: "Evented Kettle", description: "", price: 2500, weight: 900, category: "home" }) { id } }',
     );
     expect(created.errors).toBeUndefined();
@@ -63,9 +72,15 @@ describe('event flows', () => {
     await client.query(q);
     await client.query(q); // the entity (and the response) are cached now
     const direct = graphqlClient(stack.subgraphUrls.accounts);
-    // The subgraph answers only requests the gateway signed: this one is signed with the stack's secret.
+    // The subgraph answers only requests the gateway signed: this one is signed with the stack's
+    // secret, for the user themself.
     const body = JSON.stringify({ query: 'mutation { updateUser(id: "u00011", input: { name: "Renamed Behind" }) { name } }' });
-    const renamed = await direct.raw(body, gatewayHeaders(stack.subgraphSecret, stack.subgraphUrls.accounts, body));
+    const renamed = await direct.raw(
+      body,
+      gatewayHeaders(stack.subgraphSecret, stack.subgraphUrls.accounts, body, {
+        identity: { sub: 'u00011', roles: ['customer'], scopes: [] },
+      }),
+    );
     expect(renamed.errors).toBeUndefined();
     const seen = await eventually(
       async () => (await client.query<{ user: { name: string } }>(q)).data!.user.name,
