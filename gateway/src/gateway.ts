@@ -51,6 +51,7 @@ import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
 
 export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
+export { type AuthorizationOptions, type Policy, UNAUTHORIZED_FIELD_OR_TYPE, authDirectivesOf, defaultPolicies } from './auth';
 // The config module travels with the factory: every mode maps the environment through it.
 export { type GatewayConfig, type GatewayDeps, gatewayOptionsFromConfig, loadGatewayConfig, openGatewayCacheStore } from './config';
 

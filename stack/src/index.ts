@@ -88,7 +88,10 @@ export interface StackOptions {
    * in Redis, or none at all, for every service at once.
    * @default per service from the config: `REDIS_URL`, `GATEWAY_CACHE`, `HOT_CACHE` (in memory, on)
    */
-  cache?: { kind: 'memory' } | { kind: 'redis'; url: string } | false;
+  cache?:
+    | { kind: 'memory' }
+    | { kind: 'redis'; url: string; /** Key prefix, so a test's entries meet no other's. @default 'shop' */ prefix?: string }
+    | false;
   /** The gateway's fetch layers and caches, individually. @default all on */
   layers?: GatewayOptions['layers'];
   entityCache?: GatewayOptions['entityCache'];
@@ -222,7 +225,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ? fromConfig()
         : cache === false
           ? undefined
-          : openCacheStore({ telemetry: t, timeoutMs, redisUrl: cache.kind === 'redis' ? cache.url : undefined });
+          : openCacheStore({
+              telemetry: t,
+              timeoutMs,
+              ...(cache.kind === 'redis' ? { redisUrl: cache.url, ...(cache.prefix ? { prefix: cache.prefix } : {}) } : {}),
+            });
     if (store) started.unshift(store);
     return store;
   };
