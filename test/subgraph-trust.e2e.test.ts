@@ -1,7 +1,8 @@
 // Subgraphs of a running embedded stack answer only the gateway: called directly, without its
 // signature, `_entities`, `_service`, introspection and mutations are 401 UNAUTHENTICATED, while
-// the same stack's gateway answers, and a request signed with the stack's secret is answered.
-import { gatewayHeaders } from '@shop/server';
+// the same stack's gateway answers, and a request signed with the stack's secret is answered. A
+// signed request is no pass: each subgraph still checks the caller it carries (#14, item 3).
+import { type Identity, gatewayHeaders } from '@shop/server';
 import { SUBGRAPHS, type Stack, startStack } from '@shop/stack';
 import pino from 'pino';
 
@@ -65,5 +66,31 @@ describe('subgraphs of the embedded stack trust only its gateway', () => {
     expect(res.status).toBe(200);
     const json = (await res.json()) as { data?: { _service?: { sdl?: string } } };
     expect(json.data?._service?.sdl).toContain('type User');
+  });
+
+  it("checks the caller of a signed request: anonymous writes and strangers' private fields are refused", async () => {
+    type Answer = {
+      status: number;
+      data?: Record<string, unknown> | null;
+      errors?: Array<{ path?: unknown[]; extensions?: { code?: string } }>;
+    };
+    const signed = async (name: 'accounts' | 'orders', query: string, identity?: Identity): Promise<Answer> => {
+      const url = stack.subgraphUrls[name];
+      const body = JSON.stringify({ query });
+      const headers = gatewayHeaders(stack.subgraphSecret, url, body, identity ? { identity } : {});
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      return { status: res.status, ...((await res.json()) as Omit<Answer, 'status'>) };
+    };
+    const stranger: Identity = { sub: 'u00002', roles: ['customer'], scopes: [] };
+    const write = await signed('accounts', DIRECT[3]![1]);
+    expect(write).toMatchObject({ status: 200, data: null, errors: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
+    const email = await signed('accounts', DIRECT[0]![1], stranger);
+    expect(email.data).toEqual({ _entities: [{ email: null }] });
+    expect(email.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+    const order = await signed('orders', '{ order(id: "o000001") { id } }', stranger);
+    expect(order.data).toEqual({ order: null });
+    expect(order.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+    const own = await signed('orders', '{ order(id: "o000001") { id } }', { ...stranger, sub: 'u00001' });
+    expect(own).toMatchObject({ data: { order: { id: 'o000001' } } });
   });
 });

@@ -37,9 +37,9 @@ export type CreateProductInput = {
   weight: Scalars['Int']['input'];
 };
 
-/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Lists a new product. */
   createProduct: Product;
   /** Stops selling a product; it stays readable. An unknown id is a NOT_FOUND error. */
   discontinueProduct: Product;
@@ -48,19 +48,16 @@ export type Mutation = {
 };
 
 
-/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type MutationCreateProductArgs = {
   input: CreateProductInput;
 };
 
 
-/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type MutationDiscontinueProductArgs = {
   id: Scalars['ID']['input'];
 };
 
 
-/** Every catalogue write needs the catalog:write scope (FORBIDDEN without it). */
 export type MutationUpdateProductArgs = {
   id: Scalars['ID']['input'];
   input: UpdateProductInput;
