@@ -7,15 +7,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
+import { DEV_PASSWORD } from '@shop/accounts';
+import { SEED_ADMIN } from '@shop/seed';
 import { freePort } from '@shop/server';
 import { REPO_ROOT, type Services, startServices, waitForReady } from '@shop/stack';
 import {
   type OwnRedis,
   type Proxy,
+  bearer,
   eventually,
   requireService,
   services as real,
   startOwnRedis,
+  signIn,
   startProxy,
   tempPostgres,
 } from '@shop/testing';
@@ -37,6 +41,8 @@ let gateway: string;
  * caches a dead subgraph's entities would be served from Redis, and the breaker never asked.
  */
 let direct: { url: string; child: ChildProcess };
+/** The seeded admin's access token: the writes need catalog:write. */
+let adminToken: string;
 
 /** What one request of the load saw. */
 interface Sample {
@@ -57,10 +63,11 @@ async function graphql(
   query: string,
   variables?: Record<string, unknown>,
   url: string = gateway,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: GraphQLBody }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query, variables }),
   });
   return { status: res.status, body: (await res.json()) as GraphQLBody };
@@ -116,9 +123,12 @@ async function writeProducts(count: number, tag: string): Promise<void> {
   await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const name = `fault ${tag} ${i} ${Date.now()}`;
-      const { body } = await graphql('mutation ($input: CreateProductInput!) { createProduct(input: $input) { id } }', {
-        input: { name, description: 'fault suite', price: 100, weight: 10, category: 'faults' },
-      });
+      const { body } = await graphql(
+        'mutation ($input: CreateProductInput!) { createProduct(input: $input) { id } }',
+        { input: { name, description: 'fault suite', price: 100, weight: 10, category: 'faults' } },
+        gateway,
+        bearer(adminToken),
+      );
       written.push({ name, ok: Boolean(body.data?.createProduct) && !body.errors });
     }),
   );
@@ -157,6 +167,8 @@ beforeAll(async () => {
     },
   });
   gateway = services.gatewayUrl;
+  // Signed in before any fault: the writes during them are the admin's.
+  adminToken = await signIn(gateway, SEED_ADMIN.email, DEV_PASSWORD);
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'gateway', 'src', 'index.ts')], {
     cwd: REPO_ROOT,
