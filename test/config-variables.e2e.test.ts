@@ -11,12 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { DEV_PASSWORD } from '@shop/accounts';
 import { loadAccountsAuthConfig, loadSubgraphConfig } from '@shop/config';
 import { type GatewayOptions, gatewayOptionsFromConfig, loadGatewayConfig } from '@shop/gateway';
 import { type SubgraphFactoryOptions, freePort, subgraphOptionsFromConfig } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type Services, type Stack, type SubgraphName, startServices, startStack } from '@shop/stack';
 import { createTelemetry } from '@shop/telemetry';
-import { requireService, services as testServices, tempPostgres } from '@shop/testing';
+import { seedUsers } from '@shop/seed';
+import { bearer, requireService, services as testServices, signIn, tempPostgres } from '@shop/testing';
 
 /** The variables the README's table lists, from the first column of the rows under "Services mode". */
 function readmeVariables(): string[] {
@@ -42,10 +44,10 @@ type Json = {
   extensions?: Record<string, unknown>;
 };
 
-async function graphql(target: Target, query: string): Promise<Json> {
+async function graphql(target: Target, query: string, headers: Record<string, string> = {}): Promise<Json> {
   const res = await fetch(`${target.gatewayBase}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query }),
   });
   return (await res.json()) as Json;
@@ -113,7 +115,11 @@ const live: Record<string, LiveCheck> = {
   ),
   // SUBGRAPH_ORDERS_URL names a port nothing listens on: the gateway goes there, not to the running orders.
   'SUBGRAPH_<NAME>_URL': async (target) => {
-    const json = await graphql(target, '{ order(id: "o000001") { id } }');
+    // Orders are their customer's to read (o000001 is u00001's): signed in, the gateway sends the
+    // query to orders' overridden URL.
+    const u00001 = [...seedUsers({ users: 1, products: 0, reviews: 0 })][0]!;
+    const token = await signIn(`${target.gatewayBase}/graphql`, u00001.email, DEV_PASSWORD);
+    const json = await graphql(target, '{ order(id: "o000001") { id } }', bearer(token));
     expect(extensionsOf(json)).toContainEqual(expect.objectContaining({ code: 'SUBGRAPH_UNAVAILABLE' }));
     expect((await graphql(target, '{ user(id: "u00001") { name } }')).data).toEqual({ user: { name: expect.any(String) } });
   },
@@ -133,7 +139,8 @@ const live: Record<string, LiveCheck> = {
   },
   SEED_USERS: async (target) => {
     const json = await graphql(target, '{ users(first: 50) { edges { node { id } } } }');
-    expect((json.data?.users as { edges: unknown[] }).edges).toHaveLength(7);
+    // The 7 generated users and the development admin accounts adds beside them.
+    expect((json.data?.users as { edges: unknown[] }).edges).toHaveLength(8);
   },
   SEED_PRODUCTS: async (target) => {
     const json = await graphql(target, '{ products(first: 50) { edges { node { id } } } }');
