@@ -30,13 +30,15 @@ import { type AmqpBus, connectAmqpBus } from '@shop/events';
 import { createProducts } from '@shop/products';
 import { UsageError, parseCli, runCli } from '../scripts/lib/cli';
 import { ProductsRepository } from '@shop/products';
-import { type StoreSubgraph, gatewayHeaders } from '@shop/server';
+import { type Identity, type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
 import { dropPostgresDatabase } from '@shop/testing';
 import { createTelemetry } from '@shop/telemetry';
 import pino from 'pino';
 
 const CONSUMERS = ['inventory', 'reviews'] as const;
+/** Who `--writer http` writes as: a caller whose token carries catalog:write, as the gateway would sign it. */
+const CATALOGUE_WRITER: Identity = { sub: 'bench', roles: ['customer'], scopes: ['catalog:write'] };
 type Consumer = (typeof CONSUMERS)[number];
 const SERVICES = ['products', ...CONSUMERS] as const;
 type Service = (typeof SERVICES)[number];
@@ -217,8 +219,12 @@ async function main(argv: string[]): Promise<void> {
       create = (i) =>
         fetch(productsUrl, {
           method: 'POST',
-          // The subgraph answers only requests the gateway signed: signed with the run's secret.
-          headers: { 'content-type': 'application/json', ...gatewayHeaders(started.subgraphSecret, productsUrl, body(i)) },
+          // The subgraph answers only requests the gateway signed: signed with the run's secret, for a
+          // caller with catalog:write (createProduct needs it).
+          headers: {
+            'content-type': 'application/json',
+            ...gatewayHeaders(started.subgraphSecret, productsUrl, body(i), { identity: CATALOGUE_WRITER }),
+          },
           body: body(i),
         }).then(async (res) => {
           const json = (await res.json()) as { errors?: unknown };

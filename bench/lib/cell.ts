@@ -264,7 +264,9 @@ export async function runCell(
       const before = await snapshotBefore(g, phase.subgraphSet, ctx);
       const stop = new AbortController();
       const checker =
-        cell.workload === 'write' ? checkStaleness(g.url, writeSlice(i, ctx.checks[i] as CheckTarget), stop.signal) : undefined;
+        cell.workload === 'write'
+          ? checkStaleness(g.url, writeSlice(i, ctx.checks[i] as CheckTarget), ctx.data.tokens, stop.signal)
+          : undefined;
       const result = await drive({
         origin: origin(g),
         requests: requestsOf.get(g) ?? [],

@@ -34,6 +34,13 @@ export interface StartOptions {
   /** The subgraphs (through the bench proxy), by subgraph name. */
   subgraphs: SubgraphUrls;
   redisUrl: string | undefined;
+  /**
+   * Ours: `SUBGRAPH_SECRET`, the subgraphs' own, so it signs its subgraph requests and the write
+   * mix's signed-in callers reach them verified (the peers cannot sign: theirs arrive anonymous).
+   */
+  subgraphSecret: string;
+  /** Ours: `JWKS_URL`, the set's accounts, against which it verifies the write mix's tokens. */
+  jwksUrl: string;
   /** Write a V8 CPU profile to this directory when the process exits (`--cpu-prof`). */
   cpuProfileDir?: string;
 }
@@ -85,6 +92,8 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
         ...overrides,
         ...caches,
         REDIS_URL: spec.id === 'ours-off' ? undefined : options.redisUrl,
+        SUBGRAPH_SECRET: options.subgraphSecret,
+        JWKS_URL: options.jwksUrl,
         SUPERGRAPH_PATH: supergraphPath,
         SUPERGRAPH_WATCH: 'false',
         GATEWAY_PORT: String(port),

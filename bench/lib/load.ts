@@ -1,7 +1,16 @@
 // Drives a gateway with autocannon for a fixed time and measures what comes back; in the write
 // mix a checker writes and reads back through the same gateway meanwhile.
 import autocannon, { type Request } from 'autocannon';
-import { ADD_REVIEW, CHECK_QUERY, type GraphQLRequest, UPDATE_PRODUCT, type WriteSlice } from './workloads';
+import {
+  ADD_REVIEW,
+  type BenchTokens,
+  CHECK_QUERY,
+  type GraphQLRequest,
+  UPDATE_PRODUCT,
+  type WriteSlice,
+  bearer,
+  tokenOf,
+} from './workloads';
 import type { RoundResult, StaleCheck } from './types';
 
 function percentile(sorted: number[], p: number): number {
@@ -63,8 +72,12 @@ export async function drive(options: DriveOptions): Promise<RoundResult> {
 }
 
 /** Sends one GraphQL request and returns its data; throws on errors. */
-export async function post<T>(url: string, request: GraphQLRequest): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+export async function post<T>(url: string, request: GraphQLRequest, headers: Record<string, string> = {}): Promise<T> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(request),
+  });
   const body = (await res.json()) as { data?: T; errors?: Array<{ message: string }> };
   if (!body.data || body.errors?.length)
     throw new Error(`${request.operationName ?? 'request'} failed (HTTP ${res.status}): ${body.errors?.[0]?.message ?? 'no data'}`);
@@ -80,9 +93,15 @@ interface CheckData {
  * Until `signal` aborts: write through the gateway, read straight back through it, and check the
  * read shows the write. Two kinds of write: a new price (the product's own fields, and the same
  * product reached as an entity through a review) and a new review (the product's review list,
- * which reviews tells the gateway to invalidate). Returns the tally and the client requests sent.
+ * which reviews tells the gateway to invalidate). The writes are signed in (the admin's price, the
+ * checker's own review); the reads are anonymous. Returns the tally and the client requests sent.
  */
-export async function checkStaleness(url: string, slice: WriteSlice, signal: AbortSignal): Promise<StaleCheck & { requests: number }> {
+export async function checkStaleness(
+  url: string,
+  slice: WriteSlice,
+  tokens: BenchTokens,
+  signal: AbortSignal,
+): Promise<StaleCheck & { requests: number }> {
   const tally: StaleCheck & { requests: number } = { checks: 0, stale: 0, requests: 0 };
   const read = async () => {
     tally.requests += 1;
@@ -103,18 +122,26 @@ export async function checkStaleness(url: string, slice: WriteSlice, signal: Abo
     try {
       const price = 100 + Math.floor(Math.random() * 200_000);
       tally.requests += 1;
-      await post(url, { query: UPDATE_PRODUCT, operationName: 'UpdateProduct', variables: { id: slice.checkProduct, price } });
+      await post(
+        url,
+        { query: UPDATE_PRODUCT, operationName: 'UpdateProduct', variables: { id: slice.checkProduct, price } },
+        bearer(tokens.admin),
+      );
       const afterPrice = await read();
       verdict(
         afterPrice.product?.price === price && afterPrice.review?.product.price === price,
         `after updateProduct(price: ${price}) read product.price ${afterPrice.product?.price}, review.product.price ${afterPrice.review?.product.price}`,
       );
       tally.requests += 1;
-      const added = await post<{ addReview: { id: string } }>(url, {
-        query: ADD_REVIEW,
-        operationName: 'AddReview',
-        variables: { input: { authorId: slice.checkUser, productId: slice.checkProduct, body: 'staleness check', rating: 5 } },
-      });
+      const added = await post<{ addReview: { id: string } }>(
+        url,
+        {
+          query: ADD_REVIEW,
+          operationName: 'AddReview',
+          variables: { input: { productId: slice.checkProduct, body: 'staleness check', rating: 5 } },
+        },
+        bearer(tokenOf(tokens, slice.checkUser)),
+      );
       const afterReview = await read();
       verdict(
         afterReview.product?.reviews[0]?.id === added.addReview.id,

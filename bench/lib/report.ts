@@ -133,8 +133,10 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     "Workloads: **deep** is The Guild's gateway benchmark query shape (`users → reviews → product → reviews → author → reviews → product`, and " +
       '`topProducts → reviews → author → reviews → product` with `inStock` and `shippingEstimate`) on our seed data; **small** is one cheap field ' +
       '(`product(id) { name }`), the per-request overhead; **varied** is the deep query at a random page of users and of products on every request, so a ' +
-      'whole-response cache cannot answer; **write** is 10% mutations (`updateProduct`, `addReview`) among reads, while a checker writes and reads back ' +
-      'through the same gateway and counts stale reads.',
+      'whole-response cache cannot answer; **write** is 10% mutations (`updateProduct` as the admin, `addReview` as its author, with access ' +
+      'tokens) among anonymous reads, while a checker writes and reads back through the same gateway and counts stale reads. Writes need a ' +
+      'verified caller: only ours verifies access tokens and signs the caller through to the subgraphs, so the write mix runs through ours ' +
+      "alone (the peers' writes would reach the subgraphs anonymous and be refused).",
   );
   lines.push('');
   lines.push(`## Machine`);
@@ -380,7 +382,9 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
       '- `npm run bench` starts the four subgraphs twice over (set A with their hot caches off, set B with them on), each a process on ' +
         'SQLite files seeded once from the deterministic generators and shared by both sets, and a small proxy in front of each that counts ' +
         'subgraph requests and `_entities` representations and, in the latency phase, delays each subgraph request. Every gateway talks to ' +
-        'the subgraphs through it. A redis-server of its own holds the caches.',
+        'the subgraphs through it. A redis-server of its own holds the caches. The subgraphs check the signature of a request signed with ' +
+        'their secret (ours is given it) and answer unsigned ones as anonymous (`SUBGRAPH_ALLOW_UNSIGNED`), so the peers, which cannot sign, ' +
+        'reach them for every read.',
       '- Each gateway is one process (no forking) started as `node --import tsx <entry>` with `NODE_ENV=production`, logging at warn, no usage ' +
         'reporting or tracing, landing pages off: ours is `gateway/src/index.ts`; plain @apollo/gateway is `bench/gateways/apollo-plain.ts` ' +
         '(`ApolloGateway` with a `RemoteGraphQLDataSource` that only rewrites URLs, on `startStandaloneServer`); Hive Gateway is its ' +
@@ -396,7 +400,8 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
         "the bench's Redis, flushed at each phase and before every cold round; plain @apollo/gateway has no cache to turn on. In the write mix " +
         "each gateway reads and writes its own slice of products and users, so no gateway's cache goes stale behind its back.",
       "- Whole responses: Hive's response cache keeps every query response for its TTL, the deep query included, so it answers the deep " +
-        'cells from Redis in one command; its reads after writes (the table above) show what that costs. Ours keeps a whole response only when ' +
+        'cells from Redis in one command (at the price of stale reads after writes, which the write mix, ours alone, no longer shows for it). ' +
+        'Ours keeps a whole response only when ' +
         "every field in it carries a cache hint that allows it (`@cacheControl`), and the deep query's root lists carry none, so our deep " +
         "numbers with caches on are the entity cache's: each entity looked up in Redis, none refetched.",
       '- `--profile` profiles our gateway (`node --cpu-prof`, a fresh process on the same core) under the workload of every missed goal and ' +

@@ -5,7 +5,11 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { firstLine, freePort, pin, spawnNode, stopChild, waitUntil } from './procs';
 import { post } from './load';
-import { CHECK_CANDIDATES, type CheckTarget, type WorkloadData } from './workloads';
+import { openAccountsRepository, scopesFor } from '@shop/accounts';
+import { SEED_ADMIN } from '@shop/seed';
+import { sqliteFileFor } from '@shop/store';
+import { createTelemetry } from '@shop/telemetry';
+import { type BenchTokens, CHECK_CANDIDATES, type CheckTarget, type WorkloadData, sliceUsers } from './workloads';
 
 export const SUBGRAPH_NAMES = ['accounts', 'products', 'inventory', 'reviews'] as const;
 export type SubgraphSetName = 'A' | 'B';
@@ -32,6 +36,7 @@ function spawnSet(
   repoRoot: string,
   workDir: string,
   seed: boolean,
+  subgraphSecret: string,
 ): { children: ChildProcess[]; ready: Promise<void> } {
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
@@ -52,9 +57,11 @@ function spawnSet(
         // their own memory, so the bench's Redis counts only the gateway's commands.
         HOT_CACHE: name === 'B' ? 'true' : 'false',
         SEED: seed ? 'true' : 'false',
-        // The peers (plain Apollo, Hive) cannot sign subgraph requests: every gateway is measured
-        // against subgraphs that answer unsigned ones, ours included (it gets no SUBGRAPH_SECRET).
+        // The peers (plain Apollo, Hive) cannot sign subgraph requests: the subgraphs answer unsigned
+        // ones as anonymous, which is all the reads need. Ours signs with the secret, so the write
+        // mix's signed-in callers (measured through ours only) reach the subgraphs verified.
         SUBGRAPH_ALLOW_UNSIGNED: 'true',
+        SUBGRAPH_SECRET: subgraphSecret,
       },
       logFile: join(workDir, `subgraph-${name}-${subgraph}.log`),
     });
@@ -78,7 +85,12 @@ export interface Subgraphs {
  * Starts the proxy first (its ports are known at once, so gateways can start meanwhile), then
  * both subgraph sets behind it. `ready` says when the subgraphs can answer.
  */
-export async function startSubgraphs(repoRoot: string, workDir: string, restCpus: string | undefined): Promise<Subgraphs> {
+export async function startSubgraphs(
+  repoRoot: string,
+  workDir: string,
+  restCpus: string | undefined,
+  subgraphSecret: string,
+): Promise<Subgraphs> {
   const started: ChildProcess[] = [];
   const stop = async () => {
     await Promise.all(started.map((c) => stopChild(c)));
@@ -109,12 +121,12 @@ export async function startSubgraphs(repoRoot: string, workDir: string, restCpus
       };
     }
     // Set A seeds the stores; set B opens them once they are seeded.
-    const first = spawnSet('A', ports.A, repoRoot, workDir, true);
+    const first = spawnSet('A', ports.A, repoRoot, workDir, true, subgraphSecret);
     sets.A.children.push(...first.children);
     started.push(...first.children);
     const ready = first.ready
       .then(() => {
-        const second = spawnSet('B', ports.B, repoRoot, workDir, false);
+        const second = spawnSet('B', ports.B, repoRoot, workDir, false, subgraphSecret);
         sets.B.children.push(...second.children);
         started.push(...second.children);
         return second.ready;
@@ -151,10 +163,40 @@ export async function startSubgraphs(repoRoot: string, workDir: string, restCpus
 }
 
 /**
- * Every cursor of `users` and `products` (read page by page from the owning subgraph), and for
- * each staleness checker a product and a seeded review of it.
+ * Access tokens for the write mix, signed as accounts' signIn signs them: the bench opens the
+ * subgraphs' own accounts store (its current key, the default issuer and audience), so ours
+ * verifies them against accounts' JWKS. They outlive a whole run (an access token's default 15
+ * minutes would not). The admin, and as customers every write slice's users and checkers.
  */
-export async function workloadData(sets: SubgraphSet[]): Promise<{ data: WorkloadData; checks: CheckTarget[] }> {
+export async function benchTokens(workDir: string): Promise<BenchTokens> {
+  const { accounts, close } = await openAccountsRepository({
+    telemetry: createTelemetry({ service: 'accounts', logLevel: 'warn' }),
+    store: { sqlitePath: sqliteFileFor(join(workDir, 'subgraphs'), 'accounts') },
+    auth: { accessTokenTtlS: 24 * 3600 },
+  });
+  try {
+    const admin = (
+      await accounts.issuer.issue({ sub: SEED_ADMIN.id, roles: ['customer', 'admin'], scopes: scopesFor(['customer', 'admin']) })
+    ).token;
+    const users: Record<string, string> = {};
+    // One slice per gateway of a cell, at most one per staleness checker (4).
+    for (let index = 0; index < 4; index++) {
+      const { users: authors, checkUser } = sliceUsers(index);
+      for (const user of [...authors, checkUser]) {
+        users[user] ??= (await accounts.issuer.issue({ sub: user, roles: ['customer'], scopes: [] })).token;
+      }
+    }
+    return { admin, users };
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * Every cursor of `users` and `products` (read page by page from the owning subgraph), for each
+ * staleness checker a product and a seeded review of it, and the write mix's tokens.
+ */
+export async function workloadData(sets: SubgraphSet[], workDir: string): Promise<{ data: WorkloadData; checks: CheckTarget[] }> {
   const [first] = sets;
   if (!first) throw new Error('no subgraph set');
   const cursors = async (url: string, field: 'users' | 'products') => {
@@ -178,6 +220,7 @@ export async function workloadData(sets: SubgraphSet[]): Promise<{ data: Workloa
   const data: WorkloadData = {
     userCursors: await cursors(first.direct.accounts as string, 'users'),
     productCursors: await cursors(first.direct.products as string, 'products'),
+    tokens: await benchTokens(workDir),
   };
   // Products near the end of the catalogue have few reviews, so the checkers take the first
   // candidates that have one (asked of both sets: they share their stores).

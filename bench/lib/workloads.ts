@@ -9,7 +9,7 @@ const FRAGMENTS = /* GraphQL */ `
   fragment User on User {
     id
     name
-    email
+    createdAt
   }
   fragment Review on Review {
     id
@@ -52,8 +52,9 @@ const PRODUCT_SUBTREE = `...Product
 
 /**
  * The Guild's gateway benchmark query (graphql-hive/graphql-gateways-benchmark), on our schema:
- * `users` is a connection here, `upc` is `id`, `username` is `email`, and every list is bounded
- * by `first`. Four subgraphs: accounts → reviews → products → inventory (shippingEstimate
+ * `users` is a connection here, `upc` is `id`, `username` is `createdAt` (a public string: the
+ * email is the user's own since #14, null with an error for anyone else), and every list is
+ * bounded by `first`. Four subgraphs: accounts → reviews → products → inventory (shippingEstimate
  * @requires price and weight) and back.
  */
 export const DEEP_QUERY = `query TestQuery {
@@ -111,10 +112,23 @@ export interface GraphQLRequest {
   operationName?: string;
 }
 
-/** Cursors and ids fetched once from the running subgraphs. */
+/**
+ * Access tokens for the write mix's signed-in callers (#14): catalogue writes need catalog:write,
+ * a review is by its caller. Only ours verifies them and passes the caller on (signed), so the
+ * write mix is measured through ours alone; every read stays anonymous.
+ */
+export interface BenchTokens {
+  /** The seeded admin: every scope. */
+  admin: string;
+  /** By user id: each write slice's users and checkers, as customers. */
+  users: Record<string, string>;
+}
+
+/** Cursors and ids fetched once from the running subgraphs, and the write mix's tokens. */
 export interface WorkloadData {
   userCursors: string[];
   productCursors: string[];
+  tokens: BenchTokens;
 }
 
 /**
@@ -138,14 +152,21 @@ export interface CheckTarget {
   review: string;
 }
 
+/** The users of write slice `index` (the reviews' authors), and its checker's. */
+export function sliceUsers(index: number): { users: string[]; checkUser: string } {
+  const start = 901 + index * 30;
+  return { users: Array.from({ length: 30 }, (_, i) => pad('u', start + i)), checkUser: pad('u', 995 + index) };
+}
+
 /** Slice `index` of the write mix: 30 products and users from p00901/u00901 on, and its checker's own product. */
 export function writeSlice(index: number, check: CheckTarget): WriteSlice {
   const start = 901 + index * 30;
+  const { users, checkUser } = sliceUsers(index);
   return {
     products: Array.from({ length: 30 }, (_, i) => pad('p', start + i)),
-    users: Array.from({ length: 30 }, (_, i) => pad('u', start + i)),
+    users,
     checkProduct: check.product,
-    checkUser: pad('u', 995 + index),
+    checkUser,
     checkReview: check.review,
   };
 }
@@ -156,6 +177,16 @@ export const CHECK_CANDIDATES = Array.from({ length: 9 }, (_, i) => pad('p', 991
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 
 const json = (request: GraphQLRequest) => JSON.stringify(request);
+
+/** The header that sends a token. */
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+/** A user's token from the set the bench issued; a missing one is the bench's own mistake. */
+export function tokenOf(tokens: BenchTokens, userId: string): string {
+  const token = tokens.users[userId];
+  if (!token) throw new Error(`the bench issued no token for ${userId}`);
+  return token;
+}
 
 /** The autocannon request list of a workload, for one gateway. */
 export function loadRequests(workload: WorkloadName, data: WorkloadData, slice: WriteSlice): Request[] {
@@ -197,20 +228,22 @@ export function loadRequests(workload: WorkloadName, data: WorkloadData, slice: 
           setupRequest: (request) => {
             const roll = Math.random();
             let body: string;
+            // Writes are signed in (the admin's catalogue write; a review by its author); reads are anonymous.
+            let headers: Record<string, string> = {};
             if (roll < 0.05) {
               body = `${updateHead}${JSON.stringify({ id: pick(slice.products), price: 100 + Math.floor(Math.random() * 200_000) })}}`;
+              headers = bearer(data.tokens.admin);
             } else if (roll < 0.1) {
-              const input = {
-                authorId: pick(slice.users),
-                productId: pick(slice.products),
-                body: 'bench review',
-                rating: 1 + Math.floor(Math.random() * 5),
-              };
+              const author = pick(slice.users);
+              const input = { productId: pick(slice.products), body: 'bench review', rating: 1 + Math.floor(Math.random() * 5) };
               body = `${addHead}${JSON.stringify({ input })}}`;
+              headers = bearer(tokenOf(data.tokens, author));
             } else {
               body = `${readHead}${JSON.stringify({ product: pick(slice.products), user: pick(slice.users) })}}`;
             }
-            return { ...request, body };
+            // autocannon merged the run's headers (content-type) into `request.headers` before this call.
+            const { authorization: _previous, ...common } = request.headers ?? {};
+            return { ...request, body, headers: { ...common, ...headers } };
           },
         },
       ];

@@ -152,7 +152,8 @@ export const commonSubgraphEnv = {
   SEED_REVIEWS: nonNegativeInt(10000),
   SUBGRAPH_SECRET: subgraphSecret,
   // For benchmarks against gateways that cannot sign: a subgraph process without SUBGRAPH_SECRET
-  // starts anyway and answers anyone. Never in a deployment.
+  // starts anyway and answers anyone, as anonymous; with one, it answers unsigned requests as
+  // anonymous and checks signed ones (their caller is the gateway's). Never in a deployment.
   SUBGRAPH_ALLOW_UNSIGNED: flag(false),
   ...limitsEnv,
 };
@@ -182,7 +183,10 @@ export interface SubgraphConfig {
   limits: LimitsConfig;
   /** `SUBGRAPH_SECRET`: only requests the gateway signed with it are answered. Required by a subgraph process (`runSubgraph`). */
   subgraphSecret: string | undefined;
-  /** `SUBGRAPH_ALLOW_UNSIGNED`: without a secret, start anyway and answer unsigned requests (benchmarks only). */
+  /**
+   * `SUBGRAPH_ALLOW_UNSIGNED` (benchmarks only): start without a secret, and answer unsigned
+   * requests as anonymous (with a secret, signed ones are still checked and carry their caller).
+   */
   allowUnsigned: boolean;
 }
 

@@ -39,7 +39,12 @@ export function isOwnerOr(identity: Identity | undefined, ownerId: string, overr
 }
 
 /** A write on someone else's data: UNAUTHENTICATED when anonymous, FORBIDDEN otherwise. */
-export function requireOwnerOr(identity: Identity | undefined, ownerId: string, override: Scope | { role: string }, what: string): Identity {
+export function requireOwnerOr(
+  identity: Identity | undefined,
+  ownerId: string,
+  override: Scope | { role: string },
+  what: string,
+): Identity {
   const caller = requireIdentity(identity, what);
   if (!isOwnerOr(caller, ownerId, override)) {
     const who = typeof override === 'string' ? `the ${override} scope` : `the ${override.role} role`;

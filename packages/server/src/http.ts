@@ -209,6 +209,14 @@ export interface HttpServerOptions<TContext extends BaseContext> {
    * @default none: no check, and no identity
    */
   gatewaySecret?: string | undefined;
+  /**
+   * `SUBGRAPH_ALLOW_UNSIGNED` beside a `gatewaySecret` (benchmarks only): a request without a
+   * {@link SIGNATURE_HEADER} is answered as anonymous instead of refused, so gateways that cannot
+   * sign (the bench's peers) reach the same subgraphs as ours. A request that carries a signature
+   * is still checked in full, and only a verified one has an identity: an unsigned identity header
+   * is never believed. @default false
+   */
+  allowUnsigned?: boolean | undefined;
 }
 
 /** A listening HTTP server that drains in-flight requests on `stop()`. */
@@ -437,8 +445,10 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://localhost');
     let body: unknown = undefined;
-    // Header and freshness first: an unsigned request is refused before its body is read.
-    const signature = gatewaySecret === undefined ? undefined : signatureOf(req, Date.now());
+    // Header and freshness first: an unsigned request is refused before its body is read (or, with
+    // allowUnsigned, answered as anonymous).
+    const unsignedAllowed = options.allowUnsigned === true && req.headers[SIGNATURE_HEADER] === undefined;
+    const signature = gatewaySecret === undefined || unsignedAllowed ? undefined : signatureOf(req, Date.now());
     if (method === 'POST') {
       refuseUnlessJson(req.headers['content-type']);
       const text = await readBody(req, bodyLimit);

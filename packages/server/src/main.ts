@@ -107,7 +107,13 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       );
     }
     const telemetry = createTelemetry({ service, logLevel: config.logLevel, processMetrics: true });
-    if (!config.subgraphSecret) telemetry.logger.warn('SUBGRAPH_ALLOW_UNSIGNED: answering requests from anyone, signed or not');
+    if (config.allowUnsigned) {
+      telemetry.logger.warn(
+        config.subgraphSecret
+          ? 'SUBGRAPH_ALLOW_UNSIGNED: answering unsigned requests as anonymous (signed ones are checked)'
+          : 'SUBGRAPH_ALLOW_UNSIGNED: answering requests from anyone, as anonymous',
+      );
+    }
     const cacheStore = openSubgraphCacheStore(config, telemetry);
     // Without a broker, events wait in the outbox (nothing is lost) until a run with AMQP_URL.
     const bus = config.amqpUrl
@@ -115,7 +121,7 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       : undefined;
     if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
     const subgraph = await create(subgraphOptionsFromConfig(config, { telemetry, cacheStore, bus }));
-    await subgraph.listen(config.port, config.host, { gatewaySecret: config.subgraphSecret });
+    await subgraph.listen(config.port, config.host, { gatewaySecret: config.subgraphSecret, allowUnsigned: config.allowUnsigned });
     const stoppable = {
       async stop() {
         await subgraph.stop();

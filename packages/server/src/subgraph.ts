@@ -75,6 +75,12 @@ export interface SubgraphOptions<TContext extends BaseContext> {
 export interface ListenOptions {
   /** `SUBGRAPH_SECRET`, over `SubgraphOptions.gatewaySecret`: only requests the gateway signed are answered. */
   gatewaySecret?: string | undefined;
+  /**
+   * `SUBGRAPH_ALLOW_UNSIGNED` (benchmarks only): with a secret, unsigned requests are answered as
+   * anonymous while signed ones are checked and carry their identity (see the HTTP front's
+   * `allowUnsigned`). @default false
+   */
+  allowUnsigned?: boolean | undefined;
 }
 
 /**
@@ -207,7 +213,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
   });
   await apollo.start();
   // Built when it listens: who may call it (the gateway's secret) is decided with where it listens.
-  const serverFor = (gatewaySecret: string | undefined) =>
+  const serverFor = (gatewaySecret: string | undefined, allowUnsigned: boolean | undefined) =>
     createHttpServer({
       telemetry,
       apollo,
@@ -217,6 +223,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       responseLimit: options.maxResponseBytes,
       admission: { loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding } },
       gatewaySecret,
+      allowUnsigned,
     });
   let running: RunningServer | undefined;
   let stopped = false;
@@ -224,7 +231,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     name: telemetry.service,
     async listen(port, host, listenOptions) {
       if (running) throw new Error(`${telemetry.service} is listening already`);
-      running = await listen(serverFor(listenOptions?.gatewaySecret ?? options.gatewaySecret), port, host);
+      running = await listen(serverFor(listenOptions?.gatewaySecret ?? options.gatewaySecret, listenOptions?.allowUnsigned), port, host);
       telemetry.logger.info({ url: `${running.url}/graphql` }, 'subgraph listening');
       return running;
     },

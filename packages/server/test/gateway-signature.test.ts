@@ -192,3 +192,38 @@ describe('a subgraph without a secret', () => {
     }
   });
 });
+
+describe('a subgraph with a secret that allows unsigned requests (the bench)', () => {
+  it('answers an unsigned request as anonymous, an unsigned identity header included, and still checks a signed one', async () => {
+    const seen: Array<Identity | undefined> = [];
+    const mixed = await createSubgraph({
+      telemetry: testTelemetry('mixed'),
+      typeDefs: parse('type Query { ok: Boolean! }'),
+      resolvers: { Query: { ok: () => true } },
+      context: async ({ identity }) => {
+        seen.push(identity);
+        return {};
+      },
+      ready: async () => true,
+    });
+    try {
+      const { url } = await mixed.listen(0, '127.0.0.1', { gatewaySecret: SECRET, allowUnsigned: true });
+      const body = JSON.stringify({ query: '{ ok }' });
+      const post = (headers: Record<string, string>) =>
+        fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const admin = encodeIdentity({ sub: 'u1', roles: ['admin'], scopes: ['orders:admin'] });
+      expect((await post({})).status).toBe(200);
+      expect((await post({ [IDENTITY_HEADER]: admin })).status).toBe(200);
+      const signed = (identity: string, secret = SECRET) =>
+        signatureHeader(secret, { method: 'POST', path: PATH, timestamp: Date.now(), identity, body });
+      expect((await post({ [IDENTITY_HEADER]: admin, [SIGNATURE_HEADER]: signed(admin) })).status).toBe(200);
+      // A signature that does not verify is refused, as without allowUnsigned.
+      expect(
+        (await post({ [IDENTITY_HEADER]: admin, [SIGNATURE_HEADER]: signed(admin, 'another-secret-of-the-same-sort-0123456789') })).status,
+      ).toBe(401);
+      expect(seen).toEqual([undefined, undefined, { sub: 'u1', roles: ['admin'], scopes: ['orders:admin'] }]);
+    } finally {
+      await mixed.stop();
+    }
+  });
+});
