@@ -144,6 +144,8 @@ export interface ReadStreamOptions {
   toVersion?: number;
   /** Only events after this version (a snapshot covers the ones before). */
   afterVersion?: number;
+  /** Read in this transaction (a consumer's, deciding on what it reads). @default the store */
+  db?: Kysely<never> | Kysely<unknown>;
 }
 
 type Row = Omit<EventStoreTables['es_events'], 'position'> & { position: number };
@@ -202,62 +204,80 @@ export class EventStore {
 
   /** Appends `events` to `streamId` at the next versions, or throws `ConcurrencyError`. */
   async append(streamId: string, events: readonly NewStreamEvent[], options: AppendOptions): Promise<AppendResult> {
+    try {
+      return await this.db.transaction().execute((trx) => this.appendIn(trx as unknown as Kysely<never>, streamId, events, options));
+    } catch (err) {
+      throw await this.asConcurrencyError(err, streamId, options.expectedVersion);
+    }
+  }
+
+  /**
+   * `append` inside the caller's transaction (a consumer's inbox transaction, or one that appends
+   * to several streams at once), so the events commit with whatever else it writes. A stale
+   * expectation may surface as the store's unique violation rather than a `ConcurrencyError`
+   * (PostgreSQL aborts the transaction at the insert): the caller's transaction fails either way,
+   * and `isConcurrencyFailure` tells the two apart from other errors.
+   */
+  async appendIn(trx: Kysely<never>, streamId: string, events: readonly NewStreamEvent[], options: AppendOptions): Promise<AppendResult> {
     const expected = options.expectedVersion;
     if (expected !== 'any' && (!Number.isInteger(expected) || expected < 0)) {
       throw new RangeError(`expectedVersion must be a whole number >= 0 or 'any'; received ${String(expected)}`);
     }
-    try {
-      return await this.db.transaction().execute(async (trx) => {
-        if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('es_events:append'))`.execute(trx);
-        let base: number;
-        if (expected === 'any') {
-          base = await this.versionOf(trx, streamId);
-        } else {
-          base = expected;
-          // An expectation ahead of the stream would leave a gap: refuse it. One behind it is
-          // refused by the unique index when the insert below collides.
-          if (expected > 0) {
-            const at = await trx
-              .selectFrom('es_events')
-              .select('version')
-              .where('stream_id', '=', streamId)
-              .where('version', '=', expected)
-              .executeTakeFirst();
-            if (!at) throw new ConcurrencyError(streamId, expected, await this.versionOf(trx, streamId));
-          }
-        }
-        if (events.length === 0) return { events: [], version: base };
-        // Times never go backwards along the global position, so "recorded at or before T" is
-        // a prefix of every stream (what time travel relies on), even if the clock steps back.
-        const last = await trx.selectFrom('es_events').select('recorded_at').orderBy('position', 'desc').limit(1).executeTakeFirst();
-        const now = this.now().toISOString();
-        const recordedAt = last && last.recorded_at > now ? last.recorded_at : now;
-        const recorded: RecordedEvent[] = [];
-        let version = base;
-        for (const e of events) {
-          version += 1;
-          const row = {
-            event_id: randomUUID(),
-            stream_id: streamId,
-            version,
-            type: e.type,
-            payload: JSON.stringify(e.data),
-            metadata: JSON.stringify({ ...options.metadata, ...e.metadata }),
-            recorded_at: recordedAt,
-            partition_key: options.partitionKey ?? null,
-          };
-          const { position } = await trx.insertInto('es_events').values(row).returning('position').executeTakeFirstOrThrow();
-          recorded.push(toRecorded({ ...row, position: Number(position) }));
-        }
-        await options.inTransaction?.(trx as unknown as Kysely<never>, recorded);
-        return { events: recorded, version };
-      });
-    } catch (err) {
-      if (isStreamVersionViolation(err) && expected !== 'any') {
-        throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId));
+    const db = eventStoreTables(trx);
+    if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('es_events:append'))`.execute(db);
+    let base: number;
+    if (expected === 'any') {
+      base = await this.versionOf(db, streamId);
+    } else {
+      base = expected;
+      // An expectation ahead of the stream would leave a gap: refuse it. One behind it is
+      // refused by the unique index when the insert below collides.
+      if (expected > 0) {
+        const at = await db
+          .selectFrom('es_events')
+          .select('version')
+          .where('stream_id', '=', streamId)
+          .where('version', '=', expected)
+          .executeTakeFirst();
+        if (!at) throw new ConcurrencyError(streamId, expected, await this.versionOf(db, streamId));
       }
-      throw err;
     }
+    if (events.length === 0) return { events: [], version: base };
+    // Times never go backwards along the global position, so "recorded at or before T" is
+    // a prefix of every stream (what time travel relies on), even if the clock steps back.
+    const last = await db.selectFrom('es_events').select('recorded_at').orderBy('position', 'desc').limit(1).executeTakeFirst();
+    const now = this.now().toISOString();
+    const recordedAt = last && last.recorded_at > now ? last.recorded_at : now;
+    const recorded: RecordedEvent[] = [];
+    let version = base;
+    for (const e of events) {
+      version += 1;
+      const row = {
+        event_id: randomUUID(),
+        stream_id: streamId,
+        version,
+        type: e.type,
+        payload: JSON.stringify(e.data),
+        metadata: JSON.stringify({ ...options.metadata, ...e.metadata }),
+        recorded_at: recordedAt,
+        partition_key: options.partitionKey ?? null,
+      };
+      const { position } = await db.insertInto('es_events').values(row).returning('position').executeTakeFirstOrThrow();
+      recorded.push(toRecorded({ ...row, position: Number(position) }));
+    }
+    await options.inTransaction?.(trx, recorded);
+    return { events: recorded, version };
+  }
+
+  /** Whether an append failed because another writer got to the stream first (retry after reloading). */
+  static isConcurrencyFailure(err: unknown): boolean {
+    return err instanceof ConcurrencyError || isStreamVersionViolation(err);
+  }
+
+  private async asConcurrencyError(err: unknown, streamId: string, expected: ExpectedVersion): Promise<unknown> {
+    if (isStreamVersionViolation(err) && expected !== 'any')
+      return new ConcurrencyError(streamId, expected, await this.streamVersion(streamId));
+    return err;
   }
 
   private async versionOf(db: Kysely<EventStoreTables>, streamId: string): Promise<number> {
@@ -276,7 +296,8 @@ export class EventStore {
 
   /** A stream's events in version order, optionally only up to an instant or a version. */
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    let q = this.db.selectFrom('es_events').selectAll().where('stream_id', '=', streamId);
+    const db = options.db ? eventStoreTables(options.db) : this.db;
+    let q = db.selectFrom('es_events').selectAll().where('stream_id', '=', streamId);
     if (options.recordedAtOrBefore !== undefined) q = q.where('recorded_at', '<=', options.recordedAtOrBefore);
     if (options.toVersion !== undefined) q = q.where('version', '<=', options.toVersion);
     if (options.afterVersion !== undefined) q = q.where('version', '>', options.afterVersion);
