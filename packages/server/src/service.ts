@@ -58,6 +58,20 @@ export interface EventSink {
   committed(): void;
 }
 
+/**
+ * Background work a service runs beside its server, such as payments' provider calls, which may
+ * not happen inside a store transaction: started once the store is migrated and the consumers
+ * subscribed, kicked after every consumed event commits (its work may be waiting), stopped before
+ * the store closes. It must also find its work by polling, so that it resumes after a crash.
+ */
+export interface BackgroundWorker {
+  start(): void;
+  /** Something it may have work for has just committed: run a pass soon. */
+  kick(): void;
+  /** Stops taking work and settles what is in flight; resolves before the store closes. */
+  stop(): Promise<void>;
+}
+
 /** A consumer of one event type, with the schema versions it reads. */
 export type Consumers = Record<string, { versions: number[]; handle: EventHandler }>;
 
@@ -103,6 +117,8 @@ export interface StoreSubgraphDefinition<DB, Repo extends Seedable, TContext ext
   context: (deps: ContextDeps<Repo>) => TContext;
   /** Extra HTTP routes by path beside `/graphql` (accounts' JWKS). */
   routes?: (repository: Repo, deps: { telemetry: Telemetry }) => Record<string, RouteHandler>;
+  /** Background work beside the server (see {@link BackgroundWorker}); `events` kicks the outbox relay. */
+  worker?: (repository: Repo, deps: { telemetry: Telemetry; events: EventSink }) => BackgroundWorker;
 }
 
 /** A subgraph together with the store it alone owns. */
@@ -129,8 +145,11 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
     let relay: OutboxRelay | undefined;
     let relayStore: Store<unknown> | undefined;
     let subscription: Subscription | undefined;
+    let worker: BackgroundWorker | undefined;
     const release = async () => {
       await subscription?.close();
+      // After the consumers (nothing new arrives for it), before the relay (its replies go out).
+      await worker?.stop();
       await relay?.stop();
       await relayStore?.close();
       await store.close();
@@ -158,6 +177,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         if (rows > 0) telemetry.logger.info({ rows, ms: Date.now() - started }, 'seeded an empty store');
       }
       const consumers = definition.consumes?.(repository, { telemetry, hot });
+      worker = definition.worker?.(repository, { telemetry, events: sink });
       if (bus && consumers && Object.keys(consumers).length > 0) {
         // A handler may append events of its own (products announces ProductRatingChanged):
         // the relay publishes them at once rather than at its next poll.
@@ -165,7 +185,10 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
           store: store as Store<unknown>,
           telemetry,
           handlers: consumers,
-          afterCommit: () => relay?.kick(),
+          afterCommit: () => {
+            relay?.kick();
+            worker?.kick();
+          },
         });
         subscription = await bus.subscribe({
           group: telemetry.service,
@@ -176,6 +199,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         });
       }
       relay?.start();
+      worker?.start();
       const subgraph = await createSubgraph<TContext>({
         telemetry,
         typeDefs: definition.typeDefs,
