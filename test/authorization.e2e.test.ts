@@ -154,6 +154,14 @@ const CASES: Case[] = [
     expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: 'FORBIDDEN', admin: 'ok' },
   },
   {
+    covers: 'Mutation.checkout',
+    subgraph: 'orders',
+    query: 'mutation ($id: ID!, $key: String!) { checkout(orderId: $id, idempotencyKey: $key) { id status } }',
+    variables: async () => ({ id: await draftOrderOf('owner', true), key: randomUUID() }),
+    path: ['checkout'],
+    expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: 'FORBIDDEN', admin: 'ok' },
+  },
+  {
     covers: 'Mutation.createProduct',
     subgraph: 'products',
     query: 'mutation { createProduct(input: { name: "Lamp", description: "Bright", price: 1000, weight: 500, category: "home" }) { id } }',

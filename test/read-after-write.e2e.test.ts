@@ -152,6 +152,17 @@ const cases: Record<string, Case> = {
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.status === 'CANCELLED' && at(d, 'order.status') === 'CANCELLED',
   },
+  checkout: {
+    as: USER(2),
+    setup: (n) => [
+      `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
+      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
+    ],
+    args: (n) => `orderId: "rw-${n}", idempotencyKey: "rw-${n}"`,
+    read: ORDER_READ,
+    // The checkout has started: the order is placed (the saga carries on behind it).
+    shows: (d, n) => node(d, n)?.status !== 'DRAFT' && at(d, 'order.status') !== 'DRAFT',
+  },
   createProduct: {
     as: ADMIN,
     args: (n) => `input: { name: "Lamp ${n}", description: "d", price: 1200, weight: 300, category: "rw-${n}" }`,

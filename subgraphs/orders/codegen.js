@@ -8,6 +8,9 @@ const config = subgraphCodegen({
     OrderHistoryEntry: '../model#HistoryEntryModel',
     User: '../model#EntityRef',
     Product: '../model#EntityRef',
+    Checkout: '../checkout/projection#CheckoutView',
+    CheckoutStep: '../checkout/domain#Step',
+    OutOfStockLine: '../checkout/domain#ShortLine',
   },
 });
 // DateTime travels as an ISO 8601 string (UTC, millisecond precision).

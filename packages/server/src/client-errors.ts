@@ -26,6 +26,8 @@ export const DOMAIN_ERROR_CODES = [
   'ORDER_EMPTY',
   'ORDER_ALREADY_CANCELLED',
   'ORDER_LINE_NOT_FOUND',
+  // A cancel while the order's checkout saga runs.
+  'CHECKOUT_IN_PROGRESS',
 ] as const;
 
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];

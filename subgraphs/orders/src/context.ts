@@ -1,5 +1,6 @@
 import type { Identity } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
+import type { CheckoutOrchestrator } from './checkout/orchestrator';
 import type { OrdersRepository } from './data/repository';
 import type { Loaders } from './loaders';
 
@@ -7,6 +8,8 @@ import type { Loaders } from './loaders';
 export interface Context {
   loaders: Loaders;
   orders: OrdersRepository;
+  /** The checkout saga's process manager: starts checkouts and the reverse saga of a cancel. */
+  checkout: CheckoutOrchestrator;
   logger: Logger;
   /** This request's id: the correlation id of every event its commands cause. */
   requestId: string;

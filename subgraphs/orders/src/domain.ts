@@ -6,7 +6,13 @@
 // Ids in rejection messages came from the client: `quote` (a pure function) shows a short prefix.
 import { quote } from '@shop/server';
 
-export type OrderStatus = 'DRAFT' | 'PLACED' | 'CANCELLED';
+/**
+ * DRAFT: being filled. PLACED: placed (by placeOrder, or by checkout while its saga runs).
+ * CONFIRMED: its checkout reserved the stock, took the payment and committed both. REJECTED: its
+ * checkout failed and was compensated. CANCELLED: cancelled (a confirmed order is refunded and
+ * restocked by the reverse saga).
+ */
+export type OrderStatus = 'DRAFT' | 'PLACED' | 'CONFIRMED' | 'REJECTED' | 'CANCELLED';
 
 export interface OrderLine {
   productId: string;
@@ -28,6 +34,10 @@ export interface Order {
   placedAt: string | null;
   cancelledAt: string | null;
   cancelReason: string | null;
+  /** The checkout that placed it (its latest), or null. */
+  checkoutId: string | null;
+  /** Why its checkout was rejected (OUT_OF_STOCK, PAYMENT_DECLINED, PAYMENT_UNAVAILABLE, TIMED_OUT), or null. */
+  rejectionReason: string | null;
   /** The stream version: how many events the order has. */
   version: number;
   /** When its last event was recorded. */
@@ -55,7 +65,10 @@ export type OrderEvent =
   | { type: 'OrderLineAdded'; data: { productId: string; quantity: number; unitPrice: number } }
   | { type: 'OrderLineRemoved'; data: { productId: string } }
   | { type: 'OrderPlaced'; data: { total: number } }
-  | { type: 'OrderCancelled'; data: { reason: string | null } };
+  | { type: 'OrderCancelled'; data: { reason: string | null } }
+  | { type: 'OrderCheckoutStarted'; data: { checkoutId: string; total: number } }
+  | { type: 'OrderConfirmed'; data: { checkoutId: string } }
+  | { type: 'OrderRejected'; data: { checkoutId: string; reason: string } };
 
 export type OrderEventType = OrderEvent['type'];
 export const ORDER_EVENT_TYPES: readonly OrderEventType[] = [
@@ -64,6 +77,9 @@ export const ORDER_EVENT_TYPES: readonly OrderEventType[] = [
   'OrderLineRemoved',
   'OrderPlaced',
   'OrderCancelled',
+  'OrderCheckoutStarted',
+  'OrderConfirmed',
+  'OrderRejected',
 ];
 
 /** An event as the store recorded it: with its place in the stream and its time. */
@@ -76,7 +92,10 @@ export type OrderCommand =
   | { type: 'AddOrderLine'; productId: string; quantity: number; unitPrice: number }
   | { type: 'RemoveOrderLine'; productId: string }
   | { type: 'PlaceOrder' }
-  | { type: 'CancelOrder'; reason?: string | null };
+  | { type: 'CancelOrder'; reason?: string | null }
+  | { type: 'StartCheckout'; checkoutId: string }
+  | { type: 'ConfirmOrder'; checkoutId: string }
+  | { type: 'RejectOrder'; checkoutId: string; reason: string };
 
 /** Why a command was refused; `code` goes to the client as `extensions.code`. */
 export interface OrderRejection {
@@ -93,7 +112,9 @@ export type OrderRejectionCode =
   | 'ORDER_NOT_DRAFT'
   | 'ORDER_EMPTY'
   | 'ORDER_ALREADY_CANCELLED'
-  | 'ORDER_LINE_NOT_FOUND';
+  | 'ORDER_LINE_NOT_FOUND'
+  | 'CHECKOUT_IN_PROGRESS'
+  | 'CONFLICT';
 
 export type Decision = OrderEvent[] | OrderRejection;
 
@@ -155,7 +176,30 @@ export function decide(command: OrderCommand, state: OrderState): Decision {
     }
     case 'CancelOrder': {
       if (state.status === 'CANCELLED') return reject('ORDER_ALREADY_CANCELLED', `order ${quote(state.id)} is already cancelled`);
+      if (state.status === 'PLACED' && state.checkoutId !== null) {
+        return reject('CHECKOUT_IN_PROGRESS', `order ${quote(state.id)} is being checked out: cancel it once its checkout has ended`);
+      }
       return [{ type: 'OrderCancelled', data: { reason: command.reason ?? null } }];
+    }
+    case 'StartCheckout': {
+      const notDraft = mustBeDraft(state, 'check it out');
+      if (notDraft) return notDraft;
+      if (state.lines.length === 0)
+        return reject('ORDER_EMPTY', `order ${quote(state.id)} has no lines: an empty order cannot be checked out`);
+      return [{ type: 'OrderCheckoutStarted', data: { checkoutId: command.checkoutId, total: state.total } }];
+    }
+    case 'ConfirmOrder':
+    case 'RejectOrder': {
+      // The saga's own commands: only for the checkout that placed the order, once.
+      if (state.status !== 'PLACED' || state.checkoutId !== command.checkoutId) {
+        return reject(
+          'CONFLICT',
+          `order ${quote(state.id)} is ${state.status.toLowerCase()}, not in checkout ${quote(command.checkoutId)}`,
+        );
+      }
+      return command.type === 'ConfirmOrder'
+        ? [{ type: 'OrderConfirmed', data: { checkoutId: command.checkoutId } }]
+        : [{ type: 'OrderRejected', data: { checkoutId: command.checkoutId, reason: command.reason } }];
     }
   }
 }
@@ -176,6 +220,8 @@ export function evolve(state: OrderState, event: RecordedOrderEvent): Order {
       placedAt: null,
       cancelledAt: null,
       cancelReason: null,
+      checkoutId: null,
+      rejectionReason: null,
       version: event.version,
       updatedAt: event.recordedAt,
     };
@@ -199,6 +245,12 @@ export function evolve(state: OrderState, event: RecordedOrderEvent): Order {
       return { ...next, status: 'PLACED', placedAt: event.recordedAt };
     case 'OrderCancelled':
       return { ...next, status: 'CANCELLED', cancelledAt: event.recordedAt, cancelReason: event.data.reason };
+    case 'OrderCheckoutStarted':
+      return { ...next, status: 'PLACED', placedAt: event.recordedAt, checkoutId: event.data.checkoutId, rejectionReason: null };
+    case 'OrderConfirmed':
+      return { ...next, status: 'CONFIRMED' };
+    case 'OrderRejected':
+      return { ...next, status: 'REJECTED', rejectionReason: event.data.reason };
   }
 }
 
@@ -208,6 +260,8 @@ export function replay(events: Iterable<RecordedOrderEvent>, initial: OrderState
   for (const e of events) state = evolve(state, e);
   return state;
 }
+
+export const isOrderEventType = (type: string): type is OrderEventType => (ORDER_EVENT_TYPES as readonly string[]).includes(type);
 
 /** Narrows an untyped stored event to an order event; anything else is a corrupt stream. */
 export function toOrderEvent(type: string, data: unknown): OrderEvent {

@@ -1,4 +1,6 @@
+import { CHECKOUT_REPLIES, type EventEnvelope } from '@shop/events';
 import type { Consumers } from '@shop/server';
+import type { CheckoutOrchestrator } from './checkout/orchestrator';
 import type { Kysely } from '@shop/store';
 import { type OrdersDB, OrdersRepository } from './data/repository';
 
@@ -32,4 +34,14 @@ export function consumers(): Consumers {
     },
   };
   return { ProductCreated: project, ProductUpdated: project, ProductDiscontinued: project, UserCreated: customer, UserUpdated: customer };
+}
+
+/**
+ * The checkout saga's replies (inventory's and payments' answers to its commands): each is
+ * decided in the inbox's transaction, so it is applied once and its consequences (the next
+ * command in the outbox, the deadline, the order's confirmation) commit with it.
+ */
+export function checkoutConsumers(orchestrator: CheckoutOrchestrator): Consumers {
+  const handle = { versions: [1], handle: (trx: Kysely<never>, event: EventEnvelope) => orchestrator.onReply(trx, event) };
+  return Object.fromEntries(CHECKOUT_REPLIES.map((type) => [type, handle]));
 }

@@ -3,6 +3,7 @@ import type { Telemetry } from '@shop/telemetry';
 import type { Order } from './domain';
 import type { OrderCursor, OrdersRepository } from './data/repository';
 import type { HistoryEntryModel } from './model';
+import type { CheckoutView } from './checkout/projection';
 
 /** A page of a customer's orders: whose, how many (plus one, to tell whether more follow), after what. */
 export interface CustomerOrdersKey {
@@ -44,6 +45,8 @@ export function createLoaders(orders: OrdersRepository, telemetry: Telemetry) {
       },
       { cacheKeyFn: keyOf },
     ),
+    /** Each order's latest checkout, for Order.checkout. */
+    checkout: createLoader<string, CheckoutView>(telemetry, 'checkout', (ids) => orders.latestCheckouts(ids)),
     /** Each order's events, for Order.history. */
     history: createLoader<string, HistoryEntryModel[]>(telemetry, 'history', (ids) => orders.histories(ids)),
   };

@@ -115,8 +115,36 @@ const Mutation = {
   removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) =>
     run(ctx, 'removeOrderLine', orderId, { type: 'RemoveOrderLine', productId }, expectedVersion),
   placeOrder: (_, { orderId, expectedVersion }, ctx) => run(ctx, 'placeOrder', orderId, { type: 'PlaceOrder' }, expectedVersion),
-  cancelOrder: (_, { orderId, reason, expectedVersion }, ctx) =>
-    run(ctx, 'cancelOrder', orderId, { type: 'CancelOrder', reason: reason?.trim() || null }, expectedVersion),
+  // A confirmed order's refund and restock (the reverse saga) start in the cancel's own transaction.
+  cancelOrder: async (_, { orderId, reason, expectedVersion }, ctx) => {
+    const caller = requireIdentity(ctx.viewer, 'cancelOrder');
+    return ctx.checkout.cancel({
+      orderId,
+      reason: reason?.trim() || null,
+      expectedVersion: checkVersion(expectedVersion),
+      correlationId: ctx.requestId,
+      authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, 'cancelOrder'),
+    });
+  },
+  checkout: async (_, { orderId, idempotencyKey }, ctx) => {
+    const caller = requireIdentity(ctx.viewer, 'checkout');
+    const key = idempotencyKey.trim();
+    if (key.length === 0 || key.length > 200) throw badInput('idempotencyKey', 'idempotencyKey must be 1 to 200 characters');
+    // The key is the order's customer's: an admin checking out someone's order uses that customer's keys.
+    const { state: order } = await ctx.orders.load(orderId);
+    if (!order) throw new DomainError('NOT_FOUND', `order ${quote(orderId)} not found`, 'orderId');
+    requireOwnerOr(caller, order.customerId, ORDERS_ADMIN, 'checkout');
+    const { checkoutId } = await ctx.checkout.start({
+      orderId,
+      idempotencyKey: key,
+      customerId: order.customerId,
+      correlationId: ctx.requestId,
+      authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, 'checkout'),
+    });
+    const view = await ctx.orders.checkoutById(checkoutId);
+    if (!view) throw new Error(`checkout ${checkoutId} has no view after it started`);
+    return view;
+  },
 } satisfies MutationResolvers;
 
 export const resolvers: Resolvers = {
@@ -139,6 +167,10 @@ export const resolvers: Resolvers = {
     removeOrderLine: orderChanged,
     placeOrder: orderChanged,
     cancelOrder: orderChanged,
+    checkout: (_, checkout) => [
+      { __typename: 'Order', id: checkout.orderId },
+      { __typename: 'User', id: checkout.customerId },
+    ],
   }),
   Order: {
     // Entity resolution is a way in too (`_entities`, a future subgraph's Order reference): the
@@ -149,8 +181,13 @@ export const resolvers: Resolvers = {
     },
     // Other services own users and products: answer with references, never a store read.
     customer: (order) => ({ id: order.customerId }),
+    // The latest checkout; a time-travel state shows the checkout as it is now only if it had one then.
+    checkout: async (order, _, { loaders }) => (order.checkoutId ? loaders.checkout.load(order.id) : null),
     // The events up to the version shown: a time-travel state lists only its past.
     history: async (order, _, { loaders }) => ((await loaders.history.load(order.id)) ?? []).filter((e) => e.version <= order.version),
+  },
+  OutOfStockLine: {
+    product: (line) => ({ id: line.productId }),
   },
   OrderLine: {
     product: (line) => ({ id: line.productId }),

@@ -6,7 +6,8 @@ import { eventMigrations } from '@shop/events';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type OrdersDB, OrdersRepository } from './data/repository';
-import { consumers } from './events';
+import { checkoutConsumers, consumers } from './events';
+import { type CheckoutOptions, CheckoutOrchestrator, defaultCheckoutOptions } from './checkout/orchestrator';
 import { createLoaders } from './loaders';
 import { resolvers } from './resolvers';
 
@@ -15,6 +16,7 @@ export const typeDefs = loadTypeDefs(join(__dirname, 'schema.graphql'));
 /** The orders subgraph, with its repository: tests and the rebuild command use it. */
 export interface OrdersSubgraph extends StoreSubgraph<OrdersDB> {
   readonly orders: OrdersRepository;
+  readonly checkout: CheckoutOrchestrator;
 }
 
 export { OrdersRepository };
@@ -23,16 +25,25 @@ export { OrdersRepository };
  * Builds the orders subgraph (owner of `Order`) on its own store. Does not listen. Its read
  * models catch up at start, after every command, and every `projectionPollMs` in the background.
  */
-export async function createOrders(options: SubgraphFactoryOptions & { projectionPollMs?: number }): Promise<OrdersSubgraph> {
+export async function createOrders(
+  options: SubgraphFactoryOptions & { projectionPollMs?: number; checkout?: Partial<CheckoutOptions> },
+): Promise<OrdersSubgraph> {
   let repository: OrdersRepository | undefined;
+  let orchestrator: CheckoutOrchestrator | undefined;
+  const checkoutOptions: CheckoutOptions = { ...defaultCheckoutOptions, ...options.checkout };
   const factory = defineStoreSubgraph<OrdersDB, OrdersRepository, Context>({
     typeDefs,
     resolvers,
     migrations,
-    repository: (store, events) => (repository = new OrdersRepository(store, events, options.telemetry.logger)),
-    consumes: () => consumers(),
+    repository: (store, events) => {
+      repository = new OrdersRepository(store, events, options.telemetry.logger);
+      orchestrator = new CheckoutOrchestrator(repository, repository.events, events.source, options.telemetry, checkoutOptions);
+      return repository;
+    },
+    consumes: () => ({ ...consumers(), ...checkoutConsumers(orchestrator!) }),
     context: ({ repository: orders, telemetry, logger, pageMax, identity }) => ({
       orders,
+      checkout: orchestrator!,
       loaders: createLoaders(orders, telemetry),
       logger,
       requestId: requestIdOf(logger),
@@ -49,10 +60,14 @@ export async function createOrders(options: SubgraphFactoryOptions & { projectio
     throw err;
   }
   orders.projections.start(options.projectionPollMs ?? 1000);
+  const checkout = orchestrator!;
+  checkout.startSweeper();
   const stop = subgraph.stop.bind(subgraph);
   return Object.assign(subgraph, {
     orders,
+    checkout,
     async stop() {
+      await checkout.stop();
       await orders.projections.stop();
       await stop();
     },

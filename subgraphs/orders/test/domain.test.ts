@@ -183,6 +183,8 @@ describe('evolve', () => {
       placedAt: history[5]!.recordedAt,
       cancelledAt: null,
       cancelReason: null,
+      checkoutId: null,
+      rejectionReason: null,
       version: 6,
       updatedAt: history[5]!.recordedAt,
     });

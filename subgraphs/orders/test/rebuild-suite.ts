@@ -88,7 +88,8 @@ export function rebuildSuite(backend: Backend): void {
       for (const e of events) streams.set(e.streamId, [...(streams.get(e.streamId) ?? []), e]);
       expect(live.orderView.map(fromRow)).toEqual([...streams.keys()].sort().map((id) => replay(streams.get(id)!.map(toDomainEvent))));
       expect(live.customerOrders).toEqual(live.orderView);
-      expect(live.checkpoints).toEqual({ order_view: events.at(-1)!.position, customer_orders: events.at(-1)!.position });
+      const head = events.at(-1)!.position;
+      expect(live.checkpoints).toEqual({ order_view: head, customer_orders: head, checkout_view: head });
 
       // ...and a rebuild from zero gives them back exactly.
       const report = await orders.rebuild();

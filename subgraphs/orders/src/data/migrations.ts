@@ -65,4 +65,49 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_checkouts': {
+    async up(db: Kysely<unknown>) {
+      // The order's latest checkout and why it was rejected, in both order read models.
+      for (const table of ['order_view', 'customer_orders']) {
+        await db.schema.alterTable(table).addColumn('checkout_id', 'text').execute();
+        await db.schema.alterTable(table).addColumn('rejection_reason', 'text').execute();
+      }
+      // Order.checkout: each checkout's state, kept from its events (checkout/projection.ts).
+      await db.schema
+        .createTable('checkout_view')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        // JSON: the short lines of an OUT_OF_STOCK rejection, and every step run.
+        .addColumn('out_of_stock', 'text')
+        .addColumn('steps', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('amount', 'integer', (c) => c.notNull())
+        .addColumn('deadline', 'text')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'text')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('checkout_view_by_order').on('checkout_view').columns(['order_id', 'started_at']).execute();
+      // The same key from the same customer is the same checkout: written with CheckoutStarted.
+      await db.schema
+        .createTable('checkout_keys')
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('checkout_id', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('checkout_keys_pk', ['customer_id', 'idempotency_key'])
+        .execute();
+      // When each open checkout's current step times out: the durable deadlines the sweeper reads.
+      await db.schema
+        .createTable('checkout_timers')
+        .addColumn('checkout_id', 'text', (c) => c.primaryKey())
+        .addColumn('due_at', 'text', (c) => c.notNull())
+        .addColumn('step', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('checkout_timers_due').on('checkout_timers').columns(['due_at']).execute();
+    },
+  },
 };

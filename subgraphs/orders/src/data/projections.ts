@@ -1,6 +1,6 @@
 import type { Projection, RecordedEvent } from '@shop/eventstore';
 import type { Kysely } from '@shop/store';
-import { type Order, type RecordedOrderEvent, evolve, toOrderEvent } from '../domain';
+import { type Order, type RecordedOrderEvent, evolve, isOrderEventType, toOrderEvent } from '../domain';
 
 /** An order's state as a row (order_view and customer_orders share the shape). */
 export interface OrderRow {
@@ -14,6 +14,8 @@ export interface OrderRow {
   placed_at: string | null;
   cancelled_at: string | null;
   cancel_reason: string | null;
+  checkout_id: string | null;
+  rejection_reason: string | null;
   version: number;
   updated_at: string;
 }
@@ -34,6 +36,8 @@ export const toRow = (o: Order): OrderRow => ({
   placed_at: o.placedAt,
   cancelled_at: o.cancelledAt,
   cancel_reason: o.cancelReason,
+  checkout_id: o.checkoutId,
+  rejection_reason: o.rejectionReason,
   version: o.version,
   updated_at: o.updatedAt,
 });
@@ -48,6 +52,8 @@ export const fromRow = (r: OrderRow): Order => ({
   placedAt: r.placed_at,
   cancelledAt: r.cancelled_at,
   cancelReason: r.cancel_reason,
+  checkoutId: r.checkout_id ?? null,
+  rejectionReason: r.rejection_reason ?? null,
   version: Number(r.version),
   updatedAt: r.updated_at,
 });
@@ -71,6 +77,8 @@ function orderStateProjection(name: string, table: keyof OrderReadModels): Proje
   return {
     name,
     async apply(trx, event) {
+      // The store also holds checkout streams (checkout/projection.ts reads those).
+      if (!isOrderEventType(event.type)) return;
       const db = on(trx);
       const row = await db.selectFrom(t).selectAll().where('id', '=', event.streamId).executeTakeFirst();
       if (row && Number(row.version) >= event.version) return;

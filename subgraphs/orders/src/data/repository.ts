@@ -8,9 +8,10 @@ import type { Logger } from '@shop/telemetry';
 import { type Order, type OrderCommand, type OrderState, decide, isRejection, replay } from '../domain';
 import type { HistoryEntryModel } from '../model';
 import { type OrderReadModels, type OrderRow, fromRow, orderProjections, toDomainEvent } from './projections';
+import { type CheckoutTables, type CheckoutView, checkoutProjection, viewOf } from '../checkout/projection';
 
 /** orders' tables, as the query builder sees them (the event store's live beside them). */
-export interface OrdersDB extends OrderReadModels {
+export interface OrdersDB extends OrderReadModels, CheckoutTables {
   /** The catalogue's prices as orders knows them, from products' events. */
   product_prices: { id: string; price: number; discontinued: number; source_version: number };
   /** The users accounts created, as orders knows them, from accounts' events. */
@@ -87,7 +88,7 @@ export class OrdersRepository {
     this.projections = new ProjectionRunner({
       store: store as Store<unknown>,
       events: this.events,
-      projections: orderProjections,
+      projections: [...orderProjections, checkoutProjection],
       ...(logger ? { logger } : {}),
     });
   }
@@ -124,29 +125,7 @@ export class OrdersRepository {
         // Sharding by customer (a later issue) routes on this; every row carries it from day one.
         partitionKey: customerId,
         metadata: { correlationId: options.correlationId, causationId: commandId, command: command.type },
-        inTransaction: async (trx, recorded) => {
-          await appendEvents(
-            trx,
-            this.sink.source,
-            recorded.map((e) => ({
-              type: e.type,
-              aggregateId: orderId,
-              payload: {
-                orderId,
-                customerId,
-                version: e.version,
-                recordedAt: e.recordedAt,
-                ...e.data,
-                correlationId: options.correlationId,
-                causationId: commandId,
-                affects: [
-                  { __typename: 'Order', id: orderId },
-                  { __typename: 'User', id: customerId },
-                ],
-              },
-            })),
-          );
-        },
+        inTransaction: (trx, recorded) => this.publish(trx, orderId, customerId, recorded, options.correlationId, commandId),
       },
     );
     // The store's generic ConcurrencyError (a write landed between load and append) is the client's CONCURRENCY_CONFLICT.
@@ -160,6 +139,90 @@ export class OrdersRepository {
       await this.projections.catchUp().catch((err: unknown) => this.logger?.error({ err }, 'projection catch-up after a command failed'));
     }
     return { order: replay(events.map(toDomainEvent), state)!, events };
+  }
+
+  /** The outbox rows of an order's new events, in the transaction that appends them. */
+  private async publish(
+    trx: Kysely<never>,
+    orderId: string,
+    customerId: string,
+    recorded: readonly RecordedEvent[],
+    correlationId: string,
+    causationId: string,
+  ): Promise<void> {
+    await appendEvents(
+      trx,
+      this.sink.source,
+      recorded.map((e) => ({
+        type: e.type,
+        aggregateId: orderId,
+        payload: {
+          orderId,
+          customerId,
+          version: e.version,
+          recordedAt: e.recordedAt,
+          ...e.data,
+          correlationId,
+          causationId,
+          affects: [
+            { __typename: 'Order', id: orderId },
+            { __typename: 'User', id: customerId },
+          ],
+        },
+      })),
+    );
+  }
+
+  /**
+   * A command on an existing order inside the caller's transaction (the checkout saga's, which
+   * writes its own stream in the same one): load, decide and append there, outbox included. No
+   * lookups (the command is complete) and no projection pass: the caller runs one after commit.
+   */
+  async executeIn(
+    trx: Kysely<never>,
+    orderId: string,
+    command: OrderCommand,
+    options: { correlationId: string; causationId?: string; authorize?: (order: Order) => void; expectedVersion?: number | undefined },
+  ): Promise<ExecuteResult> {
+    const stream = await this.events.readStream(orderId, { db: trx });
+    const state = replay(stream.map(toDomainEvent));
+    if (state) options.authorize?.(state);
+    const version = stream.at(-1)?.version ?? 0;
+    if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
+      throw concurrencyConflict(new ConcurrencyError(orderId, options.expectedVersion, version));
+    }
+    const decision = decide(command, state);
+    if (isRejection(decision)) throw new DomainError(decision.code, decision.message, decision.field);
+    const customerId = state?.customerId ?? '';
+    const commandId = options.causationId ?? randomUUID();
+    const { events } = await this.events.appendIn(
+      trx,
+      orderId,
+      decision.map((e) => ({ type: e.type, data: e.data })),
+      {
+        expectedVersion: version,
+        partitionKey: customerId,
+        metadata: { correlationId: options.correlationId, causationId: commandId, command: command.type },
+      },
+    );
+    await this.publish(trx, orderId, customerId, events, options.correlationId, commandId);
+    return { order: replay(events.map(toDomainEvent), state)!, events };
+  }
+
+  /** Runs `work` in one transaction of orders' store; the relay is told when it commits. */
+  async transaction<T>(work: (trx: Kysely<never>) => Promise<T>): Promise<T> {
+    const result = await this.store.db.transaction().execute((trx) => work(trx as unknown as Kysely<never>));
+    this.sink.committed();
+    return result;
+  }
+
+  /** The store, for the checkout orchestrator's own tables (same store, same transactions). */
+  get db(): Kysely<OrdersDB> {
+    return this.store.db;
+  }
+
+  get dialect(): Store<OrdersDB>['dialect'] {
+    return this.store.dialect;
   }
 
   /** A line's price: from orders' own projection of the catalogue, never a call to products. */
@@ -235,6 +298,31 @@ export class OrdersRepository {
       .limit(limit)
       .execute();
     return rows.map(fromRow);
+  }
+
+  /** Each order's latest checkout (by start time), in `orderIds` order, null where none. One round trip. */
+  async latestCheckouts(orderIds: readonly string[]): Promise<(CheckoutView | null)[]> {
+    if (orderIds.length === 0) return [];
+    const rows = await (this.store.db as unknown as Kysely<CheckoutTables>)
+      .selectFrom('checkout_view')
+      .selectAll()
+      .where('order_id', 'in', [...new Set(orderIds)])
+      .orderBy('started_at')
+      .orderBy('id')
+      .execute();
+    const latest = new Map<string, CheckoutView>();
+    for (const r of rows) latest.set(r.order_id, viewOf(r));
+    return orderIds.map((id) => latest.get(id) ?? null);
+  }
+
+  /** A checkout by id, from the view. */
+  async checkoutById(id: string): Promise<CheckoutView | null> {
+    const row = await (this.store.db as unknown as Kysely<CheckoutTables>)
+      .selectFrom('checkout_view')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? viewOf(row) : null;
   }
 
   // ---- reads from the event store ------------------------------------------------------------
