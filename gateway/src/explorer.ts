@@ -66,7 +66,7 @@ export const EXAMPLE_VARIABLES: Readonly<Record<string, Record<string, unknown>>
   ProductPage: { id: 'p00001' },
   UserPage: { id: 'u00001' },
   CategoryListing: { category: 'books' },
-  WriteReview: { input: { authorId: 'u00001', productId: 'p00001', body: 'Great', rating: 5 } },
+  WriteReview: { input: { productId: 'p00001', body: 'Great', rating: 5 } },
   EditProfile: { id: 'u00001', input: { name: 'Ada' } },
 };
 
