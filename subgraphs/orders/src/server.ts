@@ -98,3 +98,4 @@ function requestIdOf(logger: { bindings(): Record<string, unknown> }): string {
   const id = logger.bindings().requestId;
   return typeof id === 'string' ? id : '';
 }
+export type { CheckoutView } from './checkout/projection';

@@ -315,6 +315,17 @@ export class OrdersRepository {
     return orderIds.map((id) => latest.get(id) ?? null);
   }
 
+  /** Every checkout not finished (RUNNING, COMPENSATING, REVERSING), oldest first, from the view. */
+  async openCheckouts(): Promise<CheckoutView[]> {
+    const rows = await (this.store.db as unknown as Kysely<CheckoutTables>)
+      .selectFrom('checkout_view')
+      .selectAll()
+      .where('status', 'in', ['RUNNING', 'COMPENSATING', 'REVERSING'])
+      .orderBy('started_at')
+      .execute();
+    return rows.map(viewOf);
+  }
+
   /** A checkout by id, from the view. */
   async checkoutById(id: string): Promise<CheckoutView | null> {
     const row = await (this.store.db as unknown as Kysely<CheckoutTables>)
