@@ -98,12 +98,14 @@ describe('the explorer in a browser, offline', () => {
       'HomePage',
       'ProductPage',
       'UserPage',
+      'CheckoutProgress',
       'CustomerOrders',
       'OrderHistory',
       'EditProfile',
       'SignIn',
       'WriteReview',
       'AddToOrder',
+      'Checkout',
     ]);
     expect(await tabs.first().getAttribute('aria-selected')).toBe('true');
     // With its example variables, and a headers editor (for auth) beside them.

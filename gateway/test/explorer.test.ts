@@ -305,12 +305,14 @@ describe('the default operations folder', () => {
       'query HomePage',
       'query ProductPage',
       'query UserPage',
+      'query CheckoutProgress',
       'query CustomerOrders',
       'query OrderHistory',
       'mutation EditProfile',
       'mutation SignIn',
       'mutation WriteReview',
       'mutation AddToOrder',
+      'mutation Checkout',
     ]);
     expect(explorer.operations[0]?.variables).toBe('{\n  "category": "books"\n}');
   });
