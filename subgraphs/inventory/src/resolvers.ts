@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { declareChanges, requireScope, validateInput } from '@shop/server';
-import { quantityOf, shippingEstimate } from './domain';
+import { availableOf, shippingEstimate } from './domain';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const productId = z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
@@ -26,8 +26,10 @@ export const resolvers: Resolvers = {
     // No store access here: stock is loaded only for the fields a query asks for, so a plan that
     // wants just shippingEstimate costs inventory nothing.
     __resolveReference: (ref) => ref,
-    inStock: async ({ id }, _, { loaders }) => quantityOf(await loaders.stock.load(id)) > 0,
-    quantityAvailable: async ({ id }, _, { loaders }) => quantityOf(await loaders.stock.load(id)),
+    inStock: async ({ id }, _, { loaders }) => availableOf(await loaders.stock.load(id)) > 0,
+    quantityAvailable: async ({ id }, _, { loaders }) => availableOf(await loaders.stock.load(id)),
+    quantityOnHand: async ({ id }, _, { loaders }) => (await loaders.stock.load(id))?.onHand ?? 0,
+    quantityReserved: async ({ id }, _, { loaders }) => (await loaders.stock.load(id))?.reserved ?? 0,
     // price and weight arrive only through the gateway's @requires; without them there is no estimate.
     shippingEstimate: ({ price, weight }) =>
       typeof price === 'number' && typeof weight === 'number' ? shippingEstimate(price, weight) : null,

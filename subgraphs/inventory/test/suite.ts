@@ -12,9 +12,16 @@ const SECRET = randomBytes(32).toString('hex');
 /** A warehouse manager: a customer whose token carries inventory:write. */
 const WAREHOUSE: Identity = { sub: 'u00001', roles: ['customer'], scopes: ['inventory:write'] };
 
-type Stock = { id: string; inStock: boolean; quantityAvailable: number; shippingEstimate: number | null };
+type Stock = {
+  id: string;
+  inStock: boolean;
+  quantityAvailable: number;
+  quantityOnHand: number;
+  quantityReserved: number;
+  shippingEstimate: number | null;
+};
 const ENTITIES =
-  'query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id inStock quantityAvailable shippingEstimate } } }';
+  'query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id inStock quantityAvailable quantityOnHand quantityReserved shippingEstimate } } }';
 
 /** inventory's behaviour, run over SQLite (inventory.test.ts) and real PostgreSQL (inventory.int.test.ts). */
 export function inventorySuite(backend: Backend): void {
@@ -65,11 +72,26 @@ export function inventorySuite(backend: Backend): void {
       expect(res.data?._entities).toEqual(
         representations.map((r) => {
           const quantity = seeded.get(r.id) ?? 0;
-          return { id: r.id, inStock: quantity > 0, quantityAvailable: quantity, shippingEstimate: shippingEstimate(r.price, r.weight) };
+          // Nothing reserved yet: everything on hand is available.
+          return {
+            id: r.id,
+            inStock: quantity > 0,
+            quantityAvailable: quantity,
+            quantityOnHand: quantity,
+            quantityReserved: 0,
+            shippingEstimate: shippingEstimate(r.price, r.weight),
+          };
         }),
       );
       // The unknown product has no stock record: none on hand, and still a shipping estimate.
-      expect(res.data?._entities[40]).toEqual({ id: 'p99999', inStock: false, quantityAvailable: 0, shippingEstimate: 600 });
+      expect(res.data?._entities[40]).toEqual({
+        id: 'p99999',
+        inStock: false,
+        quantityAvailable: 0,
+        quantityOnHand: 0,
+        quantityReserved: 0,
+        shippingEstimate: 600,
+      });
       // Stock changes often: a short hint, so shared caches keep it briefly.
       expect(res.headers.get('cache-control')).toBe('max-age=30, public');
     });
@@ -95,18 +117,22 @@ export function inventorySuite(backend: Backend): void {
       expect((await storeQueries()) - before).toBe(0);
     });
 
-    it('sets stock by upsert in one round trip, and later requests see it', async () => {
+    // One transaction: begin, the conditional upsert (which returns the record), StockChanged in
+    // the outbox (its aggregate's next version, then the row), commit.
+    const SET_STOCK_ROUND_TRIPS = 5;
+
+    it('sets stock by one upsert in one transaction with its StockChanged, and later requests see it', async () => {
       const set = 'mutation($id: ID!, $q: Int!) { setStock(productId: $id, quantity: $q) { id inStock quantityAvailable } }';
       let before = await storeQueries();
       const created = await writer.query(set, { id: 'p77777', q: 7 });
       expect(created.errors).toBeUndefined();
       expect(created.data?.setStock).toEqual({ id: 'p77777', inStock: true, quantityAvailable: 7 });
-      expect((await storeQueries()) - before).toBe(1);
+      expect((await storeQueries()) - before).toBe(SET_STOCK_ROUND_TRIPS);
 
       before = await storeQueries();
       const emptied = await writer.query(set, { id: 'p00001', q: 0 });
       expect(emptied.data?.setStock).toEqual({ id: 'p00001', inStock: false, quantityAvailable: 0 });
-      expect((await storeQueries()) - before).toBe(1);
+      expect((await storeQueries()) - before).toBe(SET_STOCK_ROUND_TRIPS);
       // Idempotent: the same command twice leaves the same state.
       expect((await writer.query(set, { id: 'p00001', q: 0 })).data?.setStock).toEqual(emptied.data?.setStock);
 

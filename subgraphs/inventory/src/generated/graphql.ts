@@ -27,7 +27,8 @@ export type Mutation = {
   __typename?: 'Mutation';
   /**
    * Sets a product's units on hand (creating the record when there is none); quantity must not be
-   * negative. Needs the inventory:write scope (FORBIDDEN without it).
+   * negative, nor below the units reserved for checkouts in progress (BAD_USER_INPUT on quantity).
+   * Needs the inventory:write scope (FORBIDDEN without it).
    */
   setStock: Product;
 };
@@ -41,12 +42,16 @@ export type MutationSetStockArgs = {
 export type Product = {
   __typename?: 'Product';
   id: Scalars['ID']['output'];
-  /** Null when inventory cannot answer (the product itself still can): a field inventory adds to products' entity. */
+  /** Whether any unit can still be ordered (quantityAvailable > 0). Null when inventory cannot answer (the product itself still can): a field inventory adds to products' entity. */
   inStock: Maybe<Scalars['Boolean']['output']>;
   /** Price in integer cents, from products. */
   price: Scalars['Int']['output'];
-  /** Units on hand; 0 when the warehouse has no record of the product. Null when inventory cannot answer. */
+  /** Units that can still be reserved: quantityOnHand - quantityReserved; 0 when the warehouse has no record of the product. Null when inventory cannot answer. */
   quantityAvailable: Maybe<Scalars['Int']['output']>;
+  /** Units in the warehouse, including those reserved for checkouts in progress; 0 without a record. Null when inventory cannot answer. */
+  quantityOnHand: Maybe<Scalars['Int']['output']>;
+  /** Units held for checkouts that have not finished (committed at confirmation, released when a checkout fails or its hold expires); 0 without a record. Null when inventory cannot answer. */
+  quantityReserved: Maybe<Scalars['Int']['output']>;
   /** Shipping cost in integer cents: free from 1000.00, else 5.00 plus 0.50 per started kilogram. */
   shippingEstimate: Maybe<Scalars['Int']['output']>;
   /** Weight in grams, from products. */
@@ -233,6 +238,8 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   inStock?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   quantityAvailable?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  quantityOnHand?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  quantityReserved?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   shippingEstimate?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 

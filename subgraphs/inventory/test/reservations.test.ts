@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { reservationsSuite } from './reservations-suite';
+
+reservationsSuite(storeBackend('sqlite', 'inventory'));
