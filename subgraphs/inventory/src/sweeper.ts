@@ -22,6 +22,8 @@ export interface SweeperOptions {
 export class ReservationSweeper implements BackgroundWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
+  /** The last pass found a full page of due reservations: the next one runs at once. */
+  private behind = false;
   private stopped = true;
   private failures = 0;
 
@@ -51,9 +53,10 @@ export class ReservationSweeper implements BackgroundWorker {
     if (!this.running) {
       this.running = this.stock
         .sweepExpired(now)
-        .then((decisions) => {
-          if (decisions.length > 0) this.options.swept?.(decisions);
-          return decisions.length;
+        .then(({ expired, more }) => {
+          this.behind = more;
+          if (expired.length > 0) this.options.swept?.(expired);
+          return expired.length;
         })
         .finally(() => {
           this.running = undefined;
@@ -64,23 +67,26 @@ export class ReservationSweeper implements BackgroundWorker {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.sweepOnce()
-        .then(
-          (n) => {
-            if (this.failures > 0) this.options.telemetry.logger.info({ failures: this.failures }, 'reservation sweeper recovered');
-            this.failures = 0;
-            if (n > 0) this.options.telemetry.logger.debug({ expired: n }, 'expired stock reservations released');
-          },
-          (err: unknown) => {
-            this.failures++;
-            if (this.failures === 1 || this.failures % 50 === 0) {
-              this.options.telemetry.logger.warn({ err, failures: this.failures }, 'reservation sweep failed; will retry');
-            }
-          },
-        )
-        .finally(() => this.schedule());
-    }, this.options.intervalMs);
+    this.timer = setTimeout(
+      () => {
+        void this.sweepOnce()
+          .then(
+            (n) => {
+              if (this.failures > 0) this.options.telemetry.logger.info({ failures: this.failures }, 'reservation sweeper recovered');
+              this.failures = 0;
+              if (n > 0) this.options.telemetry.logger.debug({ expired: n }, 'expired stock reservations released');
+            },
+            (err: unknown) => {
+              this.failures++;
+              if (this.failures === 1 || this.failures % 50 === 0) {
+                this.options.telemetry.logger.warn({ err, failures: this.failures }, 'reservation sweep failed; will retry');
+              }
+            },
+          )
+          .finally(() => this.schedule());
+      },
+      this.behind ? 0 : this.options.intervalMs,
+    );
     // A pending sweep does not keep the process alive on its own.
     this.timer.unref();
   }

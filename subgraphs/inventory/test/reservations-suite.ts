@@ -364,6 +364,17 @@ export function reservationsSuite(backend: Backend): void {
       expect(await level(p)).toMatchObject({ quantityReserved: 1 });
     });
 
+    it('sweeps a backlog a page (100) at a time, each reservation once', async () => {
+      const p = await product(130);
+      const gone = new Date(Date.now() - 1_000).toISOString();
+      await consumer.batch(Array.from({ length: 130 }, () => reserve(checkout(), [[p, 1]], gone)));
+      expect(await level(p)).toMatchObject({ quantityReserved: 130 });
+      expect(await subgraph.sweeper.sweepOnce()).toBe(100);
+      expect(await subgraph.sweeper.sweepOnce()).toBe(30);
+      expect(await subgraph.sweeper.sweepOnce()).toBe(0);
+      expect(await level(p)).toMatchObject({ quantityOnHand: 130, quantityReserved: 0, quantityAvailable: 130 });
+    });
+
     it('a commit arriving after the expiry, before any sweep, expires the hold instead of committing it', async () => {
       const p = await product(3);
       const c = checkout();

@@ -187,12 +187,16 @@ export class StockRepository {
     const expiresAt = new Date(Date.parse(command.expiresAt)).toISOString();
     const lines = mergeLines(command.lines);
     // Stock first, then the reservation: a duplicate of this command in another transaction waits
-    // on the same stock rows and, once it has them, sees the reservation this one made.
+    // on the same stock rows and, once it has them, sees the reservation this one made. The
+    // reservation is read, not locked: its answer to a Reserve never changes (REJECTED is final,
+    // anything else was reserved), and a Reserve that held stock rows while waiting for a
+    // reservation row would wait in the opposite order to a commit, which locks the reservation
+    // and then the stock.
     const stock = await this.lockStock(
       trx,
       lines.map((l) => l.productId),
     );
-    const existing = await this.lockReservation(trx, command.checkoutId);
+    const existing = await this.readReservation(trx, command.checkoutId, false);
     if (existing) return this.settle(trx, existing, answerReserveAgain(existing), now);
     const decision = decideReserve(lines, stock, expiresAt);
     const shortages = decision.replies.flatMap((r) => (r.type === 'StockReservationFailed' ? r.lines : []));
@@ -249,7 +253,7 @@ export class StockRepository {
    * other replicas' sweepers and a racing commit: the move is conditional on the status still
    * being HELD. Background work: its round trips are not counted as requests'.
    */
-  async sweepExpired(now = Date.now(), limit = 100): Promise<Decision[]> {
+  async sweepExpired(now = Date.now(), limit = 100): Promise<{ expired: Decision[]; more: boolean }> {
     return inBackground(async () => {
       const due = await this.store.db
         .selectFrom('reservations')
@@ -268,7 +272,8 @@ export class StockRepository {
         if (decision?.to) done.push(decision);
       }
       if (done.length > 0) this.events.committed();
-      return done;
+      // A full page: more may be due already.
+      return { expired: done, more: due.length === limit };
     });
   }
 
@@ -297,9 +302,14 @@ export class StockRepository {
     return new Map(rows.map((r) => [r.product_id, toStock(r)]));
   }
 
-  private async lockReservation(trx: InventoryTrx, checkoutId: string): Promise<Reservation | undefined> {
+  private lockReservation(trx: InventoryTrx, checkoutId: string): Promise<Reservation | undefined> {
+    return this.readReservation(trx, checkoutId, true);
+  }
+
+  /** A checkout's reservation, locked (PostgreSQL `FOR UPDATE`) when it is about to move. */
+  private async readReservation(trx: InventoryTrx, checkoutId: string, lock: boolean): Promise<Reservation | undefined> {
     let q = trx.selectFrom('reservations').selectAll().where('checkout_id', '=', checkoutId);
-    if (this.store.dialect === 'postgres') q = q.forUpdate();
+    if (lock && this.store.dialect === 'postgres') q = q.forUpdate();
     const row = await q.executeTakeFirst();
     return row ? toReservation(row) : undefined;
   }
