@@ -1,0 +1,4 @@
+import { storeBackend } from '@shop/testing';
+import { paymentsSuite } from './suite';
+
+paymentsSuite(storeBackend('sqlite', 'payments'));
