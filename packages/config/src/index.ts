@@ -285,3 +285,54 @@ export function loadInventoryConfig(env: NodeJS.ProcessEnv = process.env): Inven
   const raw = loadConfig(z.object(inventoryEnv), env);
   return { sweepIntervalMs: raw.RESERVATION_SWEEP_INTERVAL_MS };
 }
+
+/** A share between 0 and 1 (a probability), with a default. */
+export const rate = (fallback: number) => z.coerce.number().min(0, 'must be at least 0').max(1, 'must be at most 1').default(fallback);
+
+/**
+ * payments' provider settings (issue #15): how payments calls the payment service provider
+ * (`PSP_MAX_ATTEMPTS`, `PSP_CALL_TIMEOUT_MS`) and how the simulator that stands in for it behaves
+ * (`PSP_LATENCY_MS`, `PSP_DECLINE_RATE`, `PSP_TIMEOUT_RATE`, `PSP_TIMEOUT_CHARGED_RATE`, `PSP_SEED`).
+ * Only payments reads them.
+ */
+export const paymentsProviderEnv = {
+  PSP_LATENCY_MS: nonNegativeInt(20),
+  PSP_DECLINE_RATE: rate(0),
+  PSP_TIMEOUT_RATE: rate(0),
+  PSP_TIMEOUT_CHARGED_RATE: rate(0),
+  PSP_SEED: z.string().max(200).default('shop'),
+  PSP_MAX_ATTEMPTS: positiveInt(5),
+  PSP_CALL_TIMEOUT_MS: positiveInt(2000),
+};
+
+/** What {@link paymentsProviderEnv} reads. */
+export interface PaymentsProviderConfig {
+  /** `PSP_LATENCY_MS`: how long the simulator takes to answer a call. */
+  latencyMs: number;
+  /** `PSP_DECLINE_RATE`: the share of authorizations the simulator declines. */
+  declineRate: number;
+  /** `PSP_TIMEOUT_RATE`: the share of calls the simulator leaves unanswered until payments' deadline. */
+  timeoutRate: number;
+  /** `PSP_TIMEOUT_CHARGED_RATE`: of those timeouts, the share where the simulator did the work anyway (charged). */
+  timeoutChargedRate: number;
+  /** `PSP_SEED`: the simulator's decisions are a function of it and the call's idempotency key. */
+  seed: string;
+  /** `PSP_MAX_ATTEMPTS`: provider calls for one authorization before payments answers PaymentUnavailable. */
+  maxAttempts: number;
+  /** `PSP_CALL_TIMEOUT_MS`: how long payments waits for one provider call before its outcome counts as unknown. */
+  callTimeoutMs: number;
+}
+
+/** Reads payments' provider settings ({@link paymentsProviderEnv}). */
+export function loadPaymentsProviderConfig(env: NodeJS.ProcessEnv = process.env): PaymentsProviderConfig {
+  const raw = loadConfig(z.object(paymentsProviderEnv), env);
+  return {
+    latencyMs: raw.PSP_LATENCY_MS,
+    declineRate: raw.PSP_DECLINE_RATE,
+    timeoutRate: raw.PSP_TIMEOUT_RATE,
+    timeoutChargedRate: raw.PSP_TIMEOUT_CHARGED_RATE,
+    seed: raw.PSP_SEED,
+    maxAttempts: raw.PSP_MAX_ATTEMPTS,
+    callTimeoutMs: raw.PSP_CALL_TIMEOUT_MS,
+  };
+}

@@ -1,4 +1,14 @@
-import { ConfigError, commonSubgraphEnv, flag, loadConfig, loadSubgraphConfig, optionalUrl, port, z } from '../src';
+import {
+  ConfigError,
+  commonSubgraphEnv,
+  flag,
+  loadConfig,
+  loadPaymentsProviderConfig,
+  loadSubgraphConfig,
+  optionalUrl,
+  port,
+  z,
+} from '../src';
 
 describe('loadConfig', () => {
   const schema = z.object({ PORT: port(4001), DEBUG: flag(false), DB: optionalUrl('postgres', 'postgresql') });
@@ -55,5 +65,43 @@ describe('loadSubgraphConfig', () => {
   it('names the variable at fault', () => {
     expect(() => loadSubgraphConfig('reviews', 4004, { REVIEWS_DATABASE_URL: 'mysql://x/y' })).toThrow(/REVIEWS_DATABASE_URL/);
     expect(() => loadSubgraphConfig('reviews', 4004, { PAGE_MAX: '0' })).toThrow(/PAGE_MAX/);
+  });
+});
+
+describe('loadPaymentsProviderConfig', () => {
+  it('has safe defaults: a simulator that answers every call, fast', () => {
+    expect(loadPaymentsProviderConfig({})).toEqual({
+      latencyMs: 20,
+      declineRate: 0,
+      timeoutRate: 0,
+      timeoutChargedRate: 0,
+      seed: 'shop',
+      maxAttempts: 5,
+      callTimeoutMs: 2000,
+    });
+  });
+
+  it('reads every PSP_ variable and refuses a rate outside 0-1, naming it', () => {
+    expect(
+      loadPaymentsProviderConfig({
+        PSP_LATENCY_MS: '0',
+        PSP_DECLINE_RATE: '0.3',
+        PSP_TIMEOUT_RATE: '0.1',
+        PSP_TIMEOUT_CHARGED_RATE: '1',
+        PSP_SEED: 'bench',
+        PSP_MAX_ATTEMPTS: '3',
+        PSP_CALL_TIMEOUT_MS: '250',
+      }),
+    ).toEqual({
+      latencyMs: 0,
+      declineRate: 0.3,
+      timeoutRate: 0.1,
+      timeoutChargedRate: 1,
+      seed: 'bench',
+      maxAttempts: 3,
+      callTimeoutMs: 250,
+    });
+    expect(() => loadPaymentsProviderConfig({ PSP_DECLINE_RATE: '1.5' })).toThrow(/PSP_DECLINE_RATE: must be at most 1/);
+    expect(() => loadPaymentsProviderConfig({ PSP_MAX_ATTEMPTS: '0' })).toThrow(/PSP_MAX_ATTEMPTS/);
   });
 });
