@@ -67,27 +67,23 @@ export class ReservationSweeper implements BackgroundWorker {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(
-      () => {
-        void this.sweepOnce()
-          .then(
-            (n) => {
-              if (this.failures > 0) this.options.telemetry.logger.info({ failures: this.failures }, 'reservation sweeper recovered');
-              this.failures = 0;
-              if (n > 0) this.options.telemetry.logger.debug({ expired: n }, 'expired stock reservations released');
-            },
-            (err: unknown) => {
-              this.failures++;
-              if (this.failures === 1 || this.failures % 50 === 0) {
-                this.options.telemetry.logger.warn({ err, failures: this.failures }, 'reservation sweep failed; will retry');
-              }
-            },
-          )
-          .finally(() => this.schedule());
-      },
-      this.behind ? 0 : this.options.intervalMs,
-    );
+    this.timer = setTimeout(() => void this.tick().finally(() => this.schedule()), this.behind ? 0 : this.options.intervalMs);
     // A pending sweep does not keep the process alive on its own.
     this.timer.unref();
+  }
+
+  /** A scheduled pass: a failure (the store down) is logged, once and then every 50th time, and the next pass tries again. */
+  private async tick(): Promise<void> {
+    const { logger } = this.options.telemetry;
+    try {
+      const n = await this.sweepOnce();
+      if (this.failures > 0) logger.info({ failures: this.failures }, 'reservation sweeper recovered');
+      this.failures = 0;
+      if (n > 0) logger.debug({ expired: n }, 'expired stock reservations released');
+    } catch (err) {
+      this.failures++;
+      if (this.failures === 1 || this.failures % 50 === 0)
+        logger.warn({ err, failures: this.failures }, 'reservation sweep failed; will retry');
+    }
   }
 }
