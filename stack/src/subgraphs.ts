@@ -5,6 +5,7 @@ import { createAccounts } from '@shop/accounts';
 import { type SubgraphConfig, loadSubgraphConfig } from '@shop/config';
 import { createInventory } from '@shop/inventory';
 import { createOrders } from '@shop/orders';
+import { createPayments } from '@shop/payments';
 import { createProducts } from '@shop/products';
 import { createReviews } from '@shop/reviews';
 
@@ -18,6 +19,7 @@ export const SUBGRAPHS = [
   { name: 'inventory', port: 4003, create: createInventory },
   { name: 'reviews', port: 4004, create: createReviews },
   { name: 'orders', port: 4005, create: createOrders },
+  { name: 'payments', port: 4006, create: createPayments },
 ] as const;
 
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
