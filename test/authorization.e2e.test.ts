@@ -11,7 +11,7 @@ import pino from 'pino';
 import { Kind, type ObjectTypeDefinitionNode, parse } from 'graphql';
 import { type Stack, startStack } from '@shop/stack';
 import { authDirectivesOf } from '@shop/gateway';
-import { type GraphQLResponse, bearer, graphqlClient, signIn } from '@shop/testing';
+import { type GraphQLResponse, bearer, eventually, graphqlClient, signIn } from '@shop/testing';
 
 jest.setTimeout(120_000);
 
@@ -32,7 +32,7 @@ interface Case {
   /** The schema coordinate the case covers (`Mutation.createOrder`, `User.email`). */
   covers: string;
   /** The subgraph that owns it: the unsigned direct call goes there. */
-  subgraph: 'accounts' | 'products' | 'inventory' | 'orders' | 'reviews';
+  subgraph: 'accounts' | 'products' | 'inventory' | 'orders' | 'reviews' | 'payments';
   query: string;
   /** Variables; built per role, so each role writes its own fresh objects. */
   variables: (role: Role) => Promise<Record<string, unknown>> | Record<string, unknown>;
@@ -61,6 +61,28 @@ const draftOrderOf = async (customer: 'owner', withLine = false): Promise<string
   return id;
 };
 
+/** An order of the owner's that went through checkout: payments holds its captured payment. Made once. */
+let paidOrder: Promise<string> | undefined;
+const paidOrderOf = (customer: 'owner'): Promise<string> =>
+  (paidOrder ??= (async () => {
+    const id = await draftOrderOf(customer, true);
+    await as(customer, 'mutation ($id: ID!, $key: String!) { checkout(orderId: $id, idempotencyKey: $key) { id } }', {
+      id,
+      key: randomUUID(),
+    });
+    const paid = await eventually(
+      () =>
+        as<{ order: { payment: { status: string } | null } }>(customer, 'query ($id: ID!) { order(id: $id) { payment { status } } }', {
+          id,
+        }),
+      (data) => data.order.payment?.status === 'CAPTURED',
+      30_000,
+      100,
+    );
+    if (paid.order.payment?.status !== 'CAPTURED') throw new Error(`order ${id}'s payment is ${JSON.stringify(paid.order.payment)}`);
+    return id;
+  })());
+
 const at = (data: unknown, path: Array<string | number>): unknown =>
   path.reduce<unknown>(
     (value, key) => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined),
@@ -71,7 +93,12 @@ const samePath = (a: ReadonlyArray<string | number> | undefined, b: ReadonlyArra
   a !== undefined && a.length === b.length && a.every((k, i) => k === b[i]);
 
 function verdictOf(res: GraphQLResponse, path: Array<string | number>): Verdict {
-  const error = res.errors?.find((e) => samePath(e.path, path) || (e.path && samePath(e.path.slice(0, path.length), path)));
+  // An error at the path, under it, or at a parent refused before it (the field is null with it).
+  const error = res.errors?.find(
+    (e) =>
+      samePath(e.path, path) ||
+      (e.path && (samePath(e.path.slice(0, path.length), path) || samePath(path.slice(0, e.path.length), e.path))),
+  );
   if (error) return String(error.extensions?.code);
   if (res.errors?.length) return `unexpected errors: ${JSON.stringify(res.errors)}`;
   const value = at(res.data, path);
@@ -111,6 +138,17 @@ const CASES: Case[] = [
     variables: async () => ({ id: await draftOrderOf('owner', true) }),
     path: ['order'],
     expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: UNAUTHORIZED, admin: 'ok' },
+  },
+  {
+    // Anonymous callers and other customers are refused the order itself (orders' check) before
+    // payments is asked; payments' own check for them is in its suite.
+    covers: 'Order.payment',
+    subgraph: 'payments',
+    query: 'query ($id: ID!) { order(id: $id) { id payment { status amount } } }',
+    variables: async () => ({ id: await paidOrderOf('owner') }),
+    path: ['order', 'payment'],
+    expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: UNAUTHORIZED, admin: 'ok' },
+    check: (data) => expect(at(data, ['order', 'payment', 'status'])).toBe('CAPTURED'),
   },
   {
     covers: 'Mutation.createOrder',
