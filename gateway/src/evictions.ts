@@ -43,4 +43,7 @@ export const defaultEvictionEvents = [
   'ProductRatingChanged',
   'UserUpdated',
   'ReviewAdded',
+  // inventory: on hand, reserved or available changed (a write, or the checkout saga); its
+  // payload's `affects` names the Product.
+  'StockChanged',
 ];

@@ -114,6 +114,17 @@ describe('the checkout decider', () => {
     expect(s.started().slice(-1)).toEqual(['voidPayment#1']);
   });
 
+  it('retries the commit until inventory answers: a late commit must not take stock from a rejected order', () => {
+    const s = new Saga();
+    s.reply({ kind: 'stockReserved' });
+    s.reply({ kind: 'paymentAuthorized', paymentId: 'pay1' });
+    for (let i = 1; i <= 6; i++) s.timeout(later(100_000 * i));
+    expect(s.state).toMatchObject({ status: 'RUNNING', current: 'commitStock' });
+    // Inventory back after the hold: the reservation expired, the commit fails, the payment is voided.
+    s.reply({ kind: 'stockCommitFailed', reason: 'RESERVATION_EXPIRED' });
+    expect(s.state).toMatchObject({ status: 'COMPENSATING', reason: 'TIMED_OUT', current: 'voidPayment' });
+  });
+
   it('retries compensations and capture without limit: they must happen', () => {
     const s = new Saga();
     s.reply({ kind: 'stockReserved' });

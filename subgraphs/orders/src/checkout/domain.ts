@@ -5,7 +5,8 @@
 // The plan (docs/checkout.md explains why):
 //   reserveStock -> authorizePayment -> commitStock (the pivot) -> capturePayment -> confirm
 // - reserveStock and authorizePayment can be undone: releaseStock and voidPayment.
-// - commitStock is the pivot: after it the checkout only goes forward.
+// - commitStock is the pivot: after it the checkout only goes forward. It is retried until
+//   inventory answers (a reservation past its hold can only fail to commit).
 // - capturePayment is retried until it succeeds (an authorized payment can be captured).
 // A failure before the pivot runs the compensations of what was (or may have been) done, newest
 // first, and the checkout ends REJECTED with a reason. Cancelling a confirmed order runs the
@@ -149,8 +150,14 @@ const STEP_OF: Record<Reply['kind'], StepName> = {
 };
 
 const FORWARD: readonly StepName[] = ['reserveStock', 'authorizePayment', 'commitStock', 'capturePayment'];
-/** Steps that may fail the checkout; the others are retried until they succeed. */
-const MAY_FAIL: ReadonlySet<StepName> = new Set(['reserveStock', 'authorizePayment', 'commitStock']);
+/**
+ * Steps whose silence (no reply within their attempts) fails the checkout; the others are
+ * retried until they answer. commitStock is not among them: a commit still queued at inventory
+ * could take the stock after the checkout gave up. Inventory answers it anyway, and once the
+ * reservation's hold has passed the answer can only be StockCommitFailed (and the sweeper's
+ * StockReleased), which fails the checkout then.
+ */
+const MAY_FAIL: ReadonlySet<StepName> = new Set(['reserveStock', 'authorizePayment']);
 
 const deadlineOf = (now: Date, attempt: number, policy: StepPolicy): string =>
   new Date(now.getTime() + Math.min(policy.maxStepTimeoutMs, policy.stepTimeoutMs * 2 ** (attempt - 1))).toISOString();
