@@ -27,5 +27,7 @@ describe('embedded stack (SQLite)', () => {
       expect(text).toMatch(new RegExp(`store_queries_total\\{service="${service}"\\} [1-9]`));
     }
     expect(text).toMatch(/gateway_subgraph_requests_total\{subgraph="reviews"\} [1-9]/);
+    // payments' worker polls its store in the background: its series are there too.
+    expect(text).toMatch(/store_background_queries_total\{service="payments"\} [1-9]/);
   });
 });

@@ -26,7 +26,7 @@ import {
 
 jest.setTimeout(120_000);
 
-const SUBGRAPHS = ['accounts', 'products', 'inventory', 'reviews', 'orders'] as const;
+const SUBGRAPHS = ['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments'] as const;
 const databases = Object.fromEntries(SUBGRAPHS.map((s) => [s, tempPostgres(`faults_${s}`)])) as Record<
   (typeof SUBGRAPHS)[number],
   ReturnType<typeof tempPostgres>

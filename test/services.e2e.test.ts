@@ -9,7 +9,10 @@ const emails = new Map([SEED_ADMIN, ...seedUsers(defaultSeedSizes)].map((u) => [
 // The services mode: each subgraph its own process on its own (fresh) PostgreSQL database.
 describe('services mode (PostgreSQL, one process per service)', () => {
   let services: Services;
-  const databases = ['accounts', 'products', 'inventory', 'reviews', 'orders'].map((name) => ({ name, db: tempPostgres(`e2e_${name}`) }));
+  const databases = ['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments'].map((name) => ({
+    name,
+    db: tempPostgres(`e2e_${name}`),
+  }));
 
   beforeAll(async () => {
     await requireService('postgres');
@@ -35,8 +38,8 @@ describe('services mode (PostgreSQL, one process per service)', () => {
 
   it('gives each service its own database', async () => {
     const urls = new Set(databases.map((d) => d.db.url));
-    expect(urls.size).toBe(5);
-    for (const name of ['accounts', 'products', 'inventory', 'reviews', 'orders'] as const) {
+    expect(urls.size).toBe(6);
+    for (const name of ['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments'] as const) {
       const ready = await fetch(services.subgraphUrls[name].replace(/graphql$/, 'ready'));
       expect(ready.status).toBe(200);
     }
