@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { DEV_PASSWORD } from '@shop/accounts';
-import { loadAccountsAuthConfig, loadSubgraphConfig } from '@shop/config';
+import { loadAccountsAuthConfig, loadCheckoutConfig, loadInventoryConfig, loadSubgraphConfig } from '@shop/config';
 import { type GatewayOptions, gatewayOptionsFromConfig, loadGatewayConfig } from '@shop/gateway';
 import { type SubgraphFactoryOptions, freePort, subgraphOptionsFromConfig } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type Services, type Stack, type SubgraphName, startServices, startStack } from '@shop/stack';
@@ -233,6 +233,12 @@ const mapped: Record<string, MappedCheck> = {
   SEED: { value: 'false', check: (_g, s) => expect(s.seed).toBe(false) },
   // accounts' sign-in settings: its index.ts (and `npm run token`) read them with loadAccountsAuthConfig.
   ACCESS_TOKEN_TTL_S: { value: '120', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).accessTokenTtlS).toBe(120) },
+  CHECKOUT_STEP_TIMEOUT_MS: { value: '1500', check: (_g, _s, env) => expect(loadCheckoutConfig(env).stepTimeoutMs).toBe(1500) },
+  CHECKOUT_MAX_STEP_TIMEOUT_MS: { value: '90000', check: (_g, _s, env) => expect(loadCheckoutConfig(env).maxStepTimeoutMs).toBe(90_000) },
+  CHECKOUT_MAX_ATTEMPTS: { value: '2', check: (_g, _s, env) => expect(loadCheckoutConfig(env).maxAttempts).toBe(2) },
+  CHECKOUT_RESERVATION_HOLD_MS: { value: '30000', check: (_g, _s, env) => expect(loadCheckoutConfig(env).reservationHoldMs).toBe(30_000) },
+  CHECKOUT_TIMER_INTERVAL_MS: { value: '250', check: (_g, _s, env) => expect(loadCheckoutConfig(env).timerIntervalMs).toBe(250) },
+  RESERVATION_SWEEP_INTERVAL_MS: { value: '250', check: (_g, _s, env) => expect(loadInventoryConfig(env).sweepIntervalMs).toBe(250) },
   REFRESH_TOKEN_TTL_S: { value: '3600', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).refreshTokenTtlS).toBe(3600) },
   SIGNING_KEY_MAX_AGE_S: { value: '86400', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).signingKeyMaxAgeS).toBe(86400) },
   REDIS_URL: {

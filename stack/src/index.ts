@@ -4,7 +4,15 @@ import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor }
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { type AccountsSubgraph, ROLES, type Role, SCOPES, type Scope, createAccounts, scopesFor } from '@shop/accounts';
-import { type SubgraphConfig, loadAccountsAuthConfig, loadPaymentsProviderConfig } from '@shop/config';
+import {
+  type SubgraphConfig,
+  loadAccountsAuthConfig,
+  loadCheckoutConfig,
+  loadInventoryConfig,
+  loadPaymentsProviderConfig,
+} from '@shop/config';
+import { createInventory } from '@shop/inventory';
+import { createOrders } from '@shop/orders';
 import { createPayments } from '@shop/payments';
 import {
   type Gateway,
@@ -261,13 +269,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       subgraphOptions[def.name] = factoryOptions;
       // accounts signs tokens with the issuer, audience and lifetimes of the environment, as its own
       // process does (index.ts), so the gateway's JWT_ISSUER/JWT_AUDIENCE checks match what it signs.
-      // payments calls its provider (the simulator) with the PSP_* settings of the environment, as its index.ts does.
+      // payments calls its provider (the simulator) with the PSP_* settings of the environment, as its index.ts does;
+      // orders' checkout saga takes CHECKOUT_*, inventory's sweeper RESERVATION_SWEEP_INTERVAL_MS, likewise.
       const subgraph =
         def.name === 'accounts'
           ? (accounts = await createAccounts({ ...factoryOptions, auth: loadAccountsAuthConfig(env) }))
           : def.name === 'payments'
             ? await createPayments({ ...factoryOptions, psp: loadPaymentsProviderConfig(env) })
-            : await def.create(factoryOptions);
+            : def.name === 'orders'
+              ? await createOrders({ ...factoryOptions, checkout: loadCheckoutConfig(env) })
+              : def.name === 'inventory'
+                ? await createInventory({ ...factoryOptions, reservationSweepIntervalMs: loadInventoryConfig(env).sweepIntervalMs })
+                : await def.create(factoryOptions);
       started.push(subgraph);
       const running: RunningServer = await subgraph.listen(portFor(options.ports, def.name, config.port), '127.0.0.1', {
         gatewaySecret: subgraphSecret,

@@ -286,6 +286,40 @@ export function loadInventoryConfig(env: NodeJS.ProcessEnv = process.env): Inven
   return { sweepIntervalMs: raw.RESERVATION_SWEEP_INTERVAL_MS };
 }
 
+/**
+ * orders' checkout saga (issue #15): each step's deadline (doubled per attempt, up to the
+ * maximum), how many attempts reserve and authorize get, how long inventory holds a reservation,
+ * and how often the sweeper looks at deadlines. Only orders reads them.
+ */
+export const checkoutEnv = {
+  CHECKOUT_STEP_TIMEOUT_MS: positiveInt(5000),
+  CHECKOUT_MAX_STEP_TIMEOUT_MS: positiveInt(60_000),
+  CHECKOUT_MAX_ATTEMPTS: positiveInt(4),
+  CHECKOUT_RESERVATION_HOLD_MS: positiveInt(60_000),
+  CHECKOUT_TIMER_INTERVAL_MS: positiveInt(500),
+};
+
+/** What {@link checkoutEnv} reads. */
+export interface CheckoutConfig {
+  stepTimeoutMs: number;
+  maxStepTimeoutMs: number;
+  maxAttempts: number;
+  reservationHoldMs: number;
+  timerIntervalMs: number;
+}
+
+/** Reads orders' checkout settings ({@link checkoutEnv}). */
+export function loadCheckoutConfig(env: NodeJS.ProcessEnv = process.env): CheckoutConfig {
+  const raw = loadConfig(z.object(checkoutEnv), env);
+  return {
+    stepTimeoutMs: raw.CHECKOUT_STEP_TIMEOUT_MS,
+    maxStepTimeoutMs: Math.max(raw.CHECKOUT_STEP_TIMEOUT_MS, raw.CHECKOUT_MAX_STEP_TIMEOUT_MS),
+    maxAttempts: raw.CHECKOUT_MAX_ATTEMPTS,
+    reservationHoldMs: raw.CHECKOUT_RESERVATION_HOLD_MS,
+    timerIntervalMs: raw.CHECKOUT_TIMER_INTERVAL_MS,
+  };
+}
+
 /** A share between 0 and 1 (a probability), with a default. */
 export const rate = (fallback: number) => z.coerce.number().min(0, 'must be at least 0').max(1, 'must be at most 1').default(fallback);
 

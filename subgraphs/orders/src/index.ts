@@ -1,4 +1,6 @@
+import { loadCheckoutConfig } from '@shop/config';
 import { runSubgraph } from '@shop/server';
 import { createOrders } from './server';
 
-runSubgraph('orders', 4005, createOrders);
+// The checkout saga's deadlines and hold come from CHECKOUT_* (read here, as the embedded stack does).
+runSubgraph('orders', 4005, (options) => createOrders({ ...options, checkout: loadCheckoutConfig() }));
