@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { DEV_PASSWORD } from '@shop/accounts';
-import { loadAccountsAuthConfig, loadCheckoutConfig, loadInventoryConfig, loadSubgraphConfig } from '@shop/config';
+import {
+  loadAccountsAuthConfig,
+  loadCheckoutConfig,
+  loadInventoryConfig,
+  loadPaymentsProviderConfig,
+  loadSubgraphConfig,
+} from '@shop/config';
 import { type GatewayOptions, gatewayOptionsFromConfig, loadGatewayConfig } from '@shop/gateway';
 import { type SubgraphFactoryOptions, freePort, subgraphOptionsFromConfig } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type Services, type Stack, type SubgraphName, startServices, startStack } from '@shop/stack';
@@ -226,6 +232,21 @@ const mapped: Record<string, MappedCheck> = {
         postgresUrl: 'postgres://u@db:5432/o',
       }),
   },
+  PAYMENTS_DATABASE_URL: {
+    value: 'postgres://u@db:5432/p',
+    check: (_g, _s, env) =>
+      expect(subgraphOptionsFromConfig(loadSubgraphConfig('payments', 4006, env), deps()).store).toEqual({
+        postgresUrl: 'postgres://u@db:5432/p',
+      }),
+  },
+  // payments' provider settings: its index.ts and the embedded stack read them with loadPaymentsProviderConfig.
+  PSP_LATENCY_MS: { value: '5', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).latencyMs).toBe(5) },
+  PSP_DECLINE_RATE: { value: '0.3', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).declineRate).toBe(0.3) },
+  PSP_TIMEOUT_RATE: { value: '0.2', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).timeoutRate).toBe(0.2) },
+  PSP_TIMEOUT_CHARGED_RATE: { value: '0.5', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).timeoutChargedRate).toBe(0.5) },
+  PSP_SEED: { value: 'vars', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).seed).toBe('vars') },
+  PSP_MAX_ATTEMPTS: { value: '3', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).maxAttempts).toBe(3) },
+  PSP_CALL_TIMEOUT_MS: { value: '750', check: (_g, _s, env) => expect(loadPaymentsProviderConfig(env).callTimeoutMs).toBe(750) },
   DATA_DIR: {
     value: '/tmp/shop-data',
     check: (_g, s) => expect(s.store).toEqual({ sqlitePath: join('/tmp/shop-data', 'accounts', 'accounts.sqlite') }),
