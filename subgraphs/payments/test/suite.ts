@@ -12,14 +12,16 @@ import {
   MemoryBroker,
   MemoryBus,
   REFUND_PAYMENT,
+  eventMigrations,
   VOID_PAYMENT,
 } from '@shop/events';
 import { type Identity, gatewayHeaders } from '@shop/server';
-import { openStore } from '@shop/store';
+import { type Kysely, openStore } from '@shop/store';
 import { type Telemetry, metricValue } from '@shop/telemetry';
 import { type Backend, type StoreLocation, eventually, graphqlClient, testTelemetry } from '@shop/testing';
 import type { Counter } from 'prom-client';
-import { type PaymentsDB, PaymentsRepository } from '../src/data/repository';
+import { migrations } from '../src/data/migrations';
+import { type PaymentsDB, PaymentsRepository, operationId } from '../src/data/repository';
 import { idempotencyKey } from '../src/domain';
 import { chance } from '../src/provider/simulator';
 import { type PaymentsSubgraph, createPayments } from '../src/server';
@@ -350,6 +352,40 @@ export function paymentsSuite(backend: Backend): void {
       const entry = (await next.ledger.entries(`${c}:`))[0]!;
       expect(entry).toMatchObject({ outcome: 'approved', calls: 1, statusCalls: 1 });
       expect(await next.payments.paymentOfCheckout(c)).toMatchObject({ status: 'AUTHORIZED', attempts: 3 });
+    });
+
+    it("takes over an operation whose worker died, once that worker's lease runs out", async () => {
+      const location = await shared();
+      const c = unique('orphan');
+      // A process that recorded the command, claimed the operation and died (SIGKILL): its lease stands.
+      const store = await openStore<PaymentsDB>({ service: 'payments', telemetry: testTelemetry('payments'), ...location });
+      try {
+        await store.migrate({ ...eventMigrations, ...migrations });
+        const repository = new PaymentsRepository(store, { source: 'payments', committed: () => {} });
+        await store.db
+          .transaction()
+          .execute((trx) => repository.authorizeRequested(trx as unknown as Kysely<never>, authorize(c), randomUUID()));
+        const now = Date.now();
+        expect(
+          await repository.claim(
+            operationId(c, 'authorize'),
+            'dead-worker',
+            new Date(now).toISOString(),
+            new Date(now + 1500).toISOString(),
+          ),
+        ).toBe(true);
+      } finally {
+        await store.close();
+      }
+      const w = await world({ location });
+      const next = await w.start();
+      await new Promise((r) => setTimeout(r, 700));
+      // Still the dead worker's: nothing called, nothing answered.
+      expect(w.repliesOf(c)).toEqual([]);
+      expect(await next.ledger.entries(`${c}:`)).toEqual([]);
+      // Its lease over, the polling worker takes the operation.
+      expect((await w.awaitReplies(c, 1))[0]?.type).toBe('PaymentAuthorized');
+      expect((await next.ledger.entries(`${c}:`))[0]).toMatchObject({ outcome: 'approved', calls: 1 });
     });
 
     describe('Order.payment and Payment, as the gateway asks for them', () => {
