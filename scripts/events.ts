@@ -12,7 +12,7 @@
 //   npm run events -- outbox <service> [--json]              the outbox's positions, pending rows and
 //                                                            the service's inbox count
 //
-// A group is the consuming service (accounts, products, inventory, reviews, gateway). Reads
+// A group is the consuming service (accounts, products, inventory, reviews, orders, payments, gateway). Reads
 // AMQP_URL (default amqp://guest:guest@127.0.0.1:5672, as `npm run start:services`),
 // AMQP_NAMESPACE (default shop) and <SERVICE>_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/shop_<service>). Exit code: 0 done, 1 failed, 2 usage error.
