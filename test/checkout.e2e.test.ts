@@ -190,6 +190,11 @@ describe('checkout, embedded', () => {
   });
 
   it('never oversells: 200 concurrent checkouts of 1 unit for 50 available', async () => {
+    const sagas = async (outcome: string, reason: string) =>
+      (await shop.stack.registry.getSingleMetric('sagas_total')?.get())?.values.find(
+        (v) => v.labels.outcome === outcome && v.labels.reason === reason,
+      )?.value ?? 0;
+    const before = { confirmed: await sagas('CONFIRMED', ''), outOfStock: await sagas('REJECTED', 'OUT_OF_STOCK') };
     await shop.setStock('p00005', 50);
     const buyers = Array.from({ length: 200 }, (_, i) => user(11 + i));
     const orders = await Promise.all(buyers.map((u) => shop.order(u, [['p00005', 1]])));
@@ -203,6 +208,9 @@ describe('checkout, embedded', () => {
     expect(confirmed.every((o) => o.payment?.status === 'CAPTURED' && o.payment.amount === o.total)).toBe(true);
     expect(rejected.every((o) => o.payment === null)).toBe(true);
     expect(await shop.stock('p00005')).toEqual({ quantityAvailable: 0, quantityOnHand: 0, quantityReserved: 0 });
+    // sagas_total counts each ending once.
+    expect((await sagas('CONFIRMED', '')) - before.confirmed).toBe(50);
+    expect((await sagas('REJECTED', 'OUT_OF_STOCK')) - before.outOfStock).toBe(150);
   });
 
   it('refunds and restocks when a confirmed order is cancelled (the reverse saga)', async () => {
