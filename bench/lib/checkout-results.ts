@@ -1,0 +1,164 @@
+// The shape of bench/results/checkout-<time>.json, as zod schemas: the "Measurements" section of
+// docs/checkout.md is generated from one such file alone, so bench/checkout.ts validates what it
+// writes (and what --report reads) against them; the TypeScript types are inferred from the same
+// schemas.
+import { z } from 'zod';
+
+const num = z.number();
+
+/** A latency distribution in milliseconds (nearest-rank percentiles); NaN-free: empty is count 0 with nulls. */
+export const Latency = z.object({
+  count: num,
+  p50: num.nullable(),
+  p95: num.nullable(),
+  p99: num.nullable(),
+  max: num.nullable(),
+  mean: num.nullable(),
+});
+export type Latency = z.infer<typeof Latency>;
+
+/** How load was offered: open loop at a fixed rate, or closed loop with a fixed number of customers checking out one after another. */
+export const LoadSpec = z.object({
+  kind: z.enum(['rate', 'concurrency']),
+  /** Checkouts per second offered (rate), or checkouts in flight (concurrency). */
+  value: num.positive(),
+  seconds: num.positive(),
+});
+export type LoadSpec = z.infer<typeof LoadSpec>;
+
+const LoadAverage = z.object({
+  /** The 1-minute load average when the load started and when every checkout had ended. */
+  start: num,
+  end: num,
+  /** The mean of the 1-minute load average sampled every second meanwhile. */
+  mean: num,
+});
+
+export const StageResult = z.object({
+  /** PSP_DECLINE_RATE of the payments process during the stage. */
+  declineRate: num.min(0).max(1),
+  load: LoadSpec,
+  /** Checkout mutations sent, and those answered with an error (HTTP or GraphQL) instead of a checkout. */
+  sent: num,
+  mutationErrors: num,
+  /** How long the load ran: its duration, or less when a closed loop used up its draft orders (poolExhausted). */
+  ranSeconds: num,
+  poolExhausted: z.boolean(),
+  /** Mutations sent per second over the load's duration (an open loop can fall behind its schedule). */
+  sentPerSecond: num,
+  /** Checkouts that reached a terminal state, per second: from the first mutation's start to the last terminal decision. */
+  completedPerSecond: num,
+  /** Checkouts started but not terminal when the bench stopped waiting. */
+  unfinished: num,
+  /** Terminal checkouts by outcome: CONFIRMED, or the REJECTED reason. */
+  outcomes: z.record(z.string(), num),
+  /** The mutation's start (client clock) to the terminal decision committed in orders (the checkout's endedAt). */
+  latencyMs: Latency,
+  byOutcome: z.record(z.string(), Latency),
+  /** The mutation's HTTP round trip through the gateway (it answers once the saga has started). */
+  mutationMs: Latency,
+  /** The saga alone: its CheckoutStarted decision to its terminal decision (orders' clock for both). */
+  sagaMs: Latency,
+  /** Each step's command to its reply, from the checkout's steps (startedAt to endedAt). */
+  steps: z.record(z.string(), Latency),
+  /** The terminal decision to the bench's poller first reading it in orders' read model (checkout_view): the projection's lag plus up to one poll interval. */
+  visibleLagMs: Latency,
+  /** Process CPU (user + system) per terminal checkout, ms, by process; null where /proc is not readable. */
+  cpuMsPerCheckout: z.record(z.string(), num).nullable(),
+  loadAverage: LoadAverage,
+  /** The stage's checkouts as the three services' stores recorded them, after the stage. */
+  checks: z.object({
+    confirmed: num,
+    confirmedAmount: num,
+    capturedPayments: num,
+    capturedAmount: num,
+    /** Reservations of the stage's checkouts still HELD (should be 0 once every checkout ended). */
+    heldReservations: num,
+    committedReservations: num,
+    /** Orders read back through the gateway as their customer, and how many disagreed with the store. */
+    gatewaySample: num,
+    gatewayMismatches: num,
+    consistent: z.boolean(),
+  }),
+});
+export type StageResult = z.infer<typeof StageResult>;
+
+export const CheckoutBenchResults = z.object({
+  kind: z.literal('checkout'),
+  schema: z.literal(1),
+  mode: z.enum(['smoke', 'quick', 'full']),
+  /** The command line's arguments after `npm run bench:checkout --`. */
+  args: z.array(z.string()),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationS: num,
+  machine: z.object({
+    cpus: num,
+    cpuModel: z.string(),
+    memoryGb: num,
+    node: z.string(),
+    platform: z.string(),
+    /** 1-minute load average when the run started and ended: other work on the machine shows here. */
+    loadAverage: z.object({ start: num, end: num }),
+  }),
+  settings: z.object({
+    customers: num,
+    products: num,
+    linesPerOrder: num,
+    /** Every variable the bench set for the services (over the defaults), by name. */
+    env: z.record(z.string(), z.string()),
+    /** The saga's and the provider's effective settings (CHECKOUT_*, PSP_*), as the processes read them. */
+    checkout: z.object({
+      stepTimeoutMs: num,
+      maxStepTimeoutMs: num,
+      maxAttempts: num,
+      reservationHoldMs: num,
+      timerIntervalMs: num,
+    }),
+    provider: z.object({ latencyMs: num, timeoutRate: num, maxAttempts: num, callTimeoutMs: num }),
+    postgres: z.string(),
+    rabbitmq: z.string(),
+    redis: z.string(),
+    /** How often the bench reads orders' read model for checkouts that ended. */
+    pollMs: num,
+    warmupCheckouts: num,
+  }),
+  stages: z.array(StageResult).nonempty(),
+  notes: z.array(z.string()),
+});
+export type CheckoutBenchResults = z.infer<typeof CheckoutBenchResults>;
+
+/** Every problem with a results document (`$.path: message`); empty when it matches the schema. */
+export function validateCheckoutResults(value: unknown): string[] {
+  const parsed = CheckoutBenchResults.safeParse(value);
+  if (parsed.success) return [];
+  return parsed.error.issues.map(
+    (issue) => `$${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${issue.message}`,
+  );
+}
+
+/** Narrows after validation; throws listing the first problems. */
+export function assertCheckoutResults(value: unknown): asserts value is CheckoutBenchResults {
+  const problems = validateCheckoutResults(value);
+  if (problems.length > 0)
+    throw new Error(`checkout bench results are incomplete (${problems.length} problem(s)):\n  ${problems.slice(0, 20).join('\n  ')}`);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+/** Nearest-rank percentiles of `values` (ms), rounded to 0.1 ms. */
+export function summarise(values: number[]): Latency {
+  if (values.length === 0) return { count: 0, p50: null, p95: null, p99: null, max: null, mean: null };
+  const sorted = [...values].sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    count: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p95: round(percentile(sorted, 95)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted.at(-1) as number),
+    mean: round(sorted.reduce((s, x) => s + x, 0) / sorted.length),
+  };
+}
