@@ -197,7 +197,7 @@ export class CheckoutOrchestrator {
     authorize: (order: Order) => void;
   }): Promise<{ checkoutId: string; started: boolean }> {
     const existing = await this.byKey(input.customerId, input.idempotencyKey);
-    if (existing) return this.sameOrder(existing, input.orderId);
+    if (existing) return this.startedBefore(existing, input.orderId);
     const checkoutId = randomUUID();
     try {
       await this.orders.transaction(async (trx) => {
@@ -230,11 +230,27 @@ export class CheckoutOrchestrator {
     } catch (err) {
       // A concurrent request with the same key (or for the same order) won the race: answer with its checkout.
       const winner = await this.byKey(input.customerId, input.idempotencyKey);
-      if (winner) return this.sameOrder(winner, input.orderId);
+      if (winner) return this.startedBefore(winner, input.orderId);
       throw err;
     }
     await this.orders.projections.catchUp().catch((err: unknown) => this.logger.error({ err }, 'projection catch-up after checkout'));
     return { checkoutId, started: true };
+  }
+
+  /**
+   * The checkout an earlier or concurrent request started with this key. That request may not
+   * have projected it yet (it is still running, its client gave up on it, or its process died
+   * after the commit): catch up first, so the caller reads the checkout's view like the first did.
+   */
+  private async startedBefore(
+    found: { checkout_id: string; order_id: string },
+    orderId: string,
+  ): Promise<{ checkoutId: string; started: boolean }> {
+    const same = this.sameOrder(found, orderId);
+    await this.orders.projections
+      .catchUp()
+      .catch((err: unknown) => this.logger.error({ err }, 'projection catch-up after a repeated checkout'));
+    return same;
   }
 
   private sameOrder(found: { checkout_id: string; order_id: string }, orderId: string): { checkoutId: string; started: boolean } {
