@@ -36,7 +36,7 @@ export interface PaymentsSubgraph extends StoreSubgraph<PaymentsDB> {
 export { PaymentsRepository, PspLedger, PaymentWorker };
 export type { PaymentProvider };
 export { ProviderError } from './provider/provider';
-export { SimulatedProvider } from './provider/simulator';
+export { SimulatedProvider, chance } from './provider/simulator';
 
 /**
  * Builds the payments subgraph (owner of `Payment`; extends `Order.payment`) on its own store,
