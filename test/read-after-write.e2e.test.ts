@@ -153,15 +153,17 @@ const cases: Record<string, Case> = {
     shows: (d, n) => node(d, n)?.status === 'CANCELLED' && at(d, 'order.status') === 'CANCELLED',
   },
   checkout: {
-    as: USER(2),
+    // Its own customer and only its own order in the read: the saga carries on after the write
+    // (PLACED, then CONFIRMED), and must not change what another case reads twice.
+    as: USER(6),
     setup: (n) => [
-      `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
-      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
+      `mutation { createOrder(customerId: "${USER(6)}", id: "rw-${n}") { id } }`,
+      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00006", quantity: 1) { id } }`,
     ],
     args: (n) => `orderId: "rw-${n}", idempotencyKey: "rw-${n}"`,
-    read: ORDER_READ,
-    // The checkout has started: the order is placed (the saga carries on behind it).
-    shows: (d, n) => node(d, n)?.status !== 'DRAFT' && at(d, 'order.status') !== 'DRAFT',
+    read: (n) => `{ order(id: "rw-${n}") { id status checkout { id } } }`,
+    // The checkout has started: the order is placed (or already confirmed) and shows it.
+    shows: (d) => at(d, 'order.status') !== 'DRAFT' && at(d, 'order.checkout.id') != null,
   },
   createProduct: {
     as: ADMIN,
