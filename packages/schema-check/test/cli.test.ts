@@ -18,7 +18,7 @@ describe('npm run schema:check', () => {
     expect(res.status).toBe(0);
     const report = JSON.parse(res.stdout) as { ok: boolean; subgraphs: string[]; operations: { checked: number } };
     expect(report.ok).toBe(true);
-    expect(report.subgraphs).toEqual(['accounts', 'products', 'inventory', 'reviews', 'orders']);
+    expect(report.subgraphs).toEqual(['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments']);
     expect(report.operations.checked).toBeGreaterThanOrEqual(4);
   });
 
