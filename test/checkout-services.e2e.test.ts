@@ -6,13 +6,14 @@
 // payments in the middle of 200 more (nothing charged twice, including when the provider timed out
 // after charging), and payments frozen for longer than the reservation hold.
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DEV_PASSWORD } from '@shop/accounts';
 import { chance } from '@shop/payments';
 import { SEED_ADMIN, prng, seedUsers } from '@shop/seed';
 import { REPO_ROOT, type Services, type SubgraphName, startServices } from '@shop/stack';
-import { type GraphQLClient, type GraphQLResponse, bearer, graphqlClient, requireService, signIn, tempPostgres } from '@shop/testing';
+import { type GraphQLResponse, requireService, signIn, tempPostgres } from '@shop/testing';
+import { ShopClient } from './lib/shop-client';
 
 jest.setTimeout(240_000);
 
@@ -91,9 +92,7 @@ interface LedgerRow {
 }
 
 /** The services started for one describe, the databases under them and a client for each customer. */
-class Shop {
-  readonly client: GraphQLClient;
-  private readonly tokens = new Map<string, Promise<string>>();
+class Shop extends ShopClient {
   private readonly pools = new Map<SubgraphName, pg.Pool>();
   /** Why checkout calls were not accepted (and sent again), by error code. */
   readonly refusals = new Map<string, number>();
@@ -103,7 +102,10 @@ class Shop {
     readonly databases: Record<SubgraphName, { url: string; drop: () => Promise<void> }>,
     readonly env: Record<string, string>,
   ) {
-    this.client = graphqlClient(services.gatewayUrl);
+    super(services.gatewayUrl, (userId) => {
+      const email = emails.get(userId);
+      return email ? signIn(services.gatewayUrl, email, DEV_PASSWORD) : Promise.reject(new Error(`no seed user ${userId}`));
+    });
   }
 
   static async start(name: string, env: Record<string, string>): Promise<Shop> {
@@ -146,57 +148,6 @@ class Shop {
     const started = Date.now();
     await limited(users, 4, (u) => this.token(u));
     console.log(`  ${users.length} customers signed in through the gateway in ${Date.now() - started} ms`);
-  }
-
-  token(userId: string): Promise<string> {
-    let token = this.tokens.get(userId);
-    if (!token) {
-      const email = emails.get(userId);
-      if (!email) throw new Error(`no seed user ${userId}`);
-      this.tokens.set(userId, (token = signIn(this.services.gatewayUrl, email, DEV_PASSWORD)));
-    }
-    return token;
-  }
-
-  async try<T>(userId: string, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
-    return this.client.query<T>(query, variables, bearer(await this.token(userId)));
-  }
-
-  /** Runs an operation as `userId`; any error fails the test with its message. */
-  async as<T>(userId: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const res = await this.try<T>(userId, query, variables);
-    if (res.errors?.length) throw new Error(`${userId}: ${JSON.stringify(res.errors)}`);
-    return res.data as T;
-  }
-
-  async setStock(productId: string, quantity: number): Promise<void> {
-    await this.as(SEED_ADMIN.id, 'mutation ($p: ID!, $q: Int!) { setStock(productId: $p, quantity: $q) { id } }', {
-      p: productId,
-      q: quantity,
-    });
-  }
-
-  async stock(productId: string): Promise<{ quantityAvailable: number; quantityOnHand: number; quantityReserved: number }> {
-    const data = await this.as<{ product: { quantityAvailable: number; quantityOnHand: number; quantityReserved: number } }>(
-      SEED_ADMIN.id,
-      'query ($p: ID!) { product(id: $p) { quantityAvailable quantityOnHand quantityReserved } }',
-      { p: productId },
-    );
-    return data.product;
-  }
-
-  /** A draft order of `userId` with these lines. */
-  async order(userId: string, lines: ReadonlyArray<readonly [string, number]>): Promise<string> {
-    const id = `co-${randomUUID()}`;
-    await this.as(userId, 'mutation ($id: ID) { createOrder(id: $id) { id } }', { id });
-    for (const [productId, quantity] of lines) {
-      await this.as(userId, 'mutation ($id: ID!, $p: ID!, $q: Int!) { addOrderLine(orderId: $id, productId: $p, quantity: $q) { id } }', {
-        id,
-        p: productId,
-        q: quantity,
-      });
-    }
-    return id;
   }
 
   /**

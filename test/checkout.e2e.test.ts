@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { SEED_ADMIN } from '@shop/seed';
 import { STACK_TEST_ENV, type Stack, startStack } from '@shop/stack';
-import { bearer, graphqlClient } from '@shop/testing';
+import { bearer } from '@shop/testing';
+import { ShopClient } from './lib/shop-client';
 
 jest.setTimeout(180_000);
 
@@ -48,52 +49,9 @@ async function startShop(env: Record<string, string>, users = 30): Promise<Shop>
   return new Shop(stack);
 }
 
-class Shop {
-  readonly client;
-  private readonly tokens = new Map<string, string>();
+class Shop extends ShopClient {
   constructor(readonly stack: Stack) {
-    this.client = graphqlClient(stack.gatewayUrl);
-  }
-  async token(user: string): Promise<string> {
-    let token = this.tokens.get(user);
-    if (!token) {
-      token = await this.stack.token(user, user === SEED_ADMIN.id ? { roles: ['customer', 'admin'] } : {});
-      this.tokens.set(user, token);
-    }
-    return token;
-  }
-  /** Runs an operation as `user`; any error fails the test with its message. */
-  async as<T>(user: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const res = await this.client.query<T>(query, variables, bearer(await this.token(user)));
-    if (res.errors?.length) throw new Error(`${user}: ${JSON.stringify(res.errors)}`);
-    return res.data as T;
-  }
-  async setStock(productId: string, quantity: number): Promise<void> {
-    await this.as(SEED_ADMIN.id, 'mutation ($p: ID!, $q: Int!) { setStock(productId: $p, quantity: $q) { id } }', {
-      p: productId,
-      q: quantity,
-    });
-  }
-  async stock(productId: string): Promise<{ quantityAvailable: number; quantityOnHand: number; quantityReserved: number }> {
-    const data = await this.as<{ product: { quantityAvailable: number; quantityOnHand: number; quantityReserved: number } }>(
-      SEED_ADMIN.id,
-      'query ($p: ID!) { product(id: $p) { quantityAvailable quantityOnHand quantityReserved } }',
-      { p: productId },
-    );
-    return data.product;
-  }
-  /** A draft order of `user` with these lines. */
-  async order(user: string, lines: Array<[string, number]>): Promise<string> {
-    const id = `co-${randomUUID()}`;
-    await this.as(user, 'mutation ($id: ID) { createOrder(id: $id) { id } }', { id });
-    for (const [productId, quantity] of lines) {
-      await this.as(user, 'mutation ($id: ID!, $p: ID!, $q: Int!) { addOrderLine(orderId: $id, productId: $p, quantity: $q) { id } }', {
-        id,
-        p: productId,
-        q: quantity,
-      });
-    }
-    return id;
+    super(stack.gatewayUrl, (user) => stack.token(user, user === SEED_ADMIN.id ? { roles: ['customer', 'admin'] } : {}));
   }
   async checkout(user: string, orderId: string, key: string = randomUUID()): Promise<{ id: string; status: string }> {
     const data = await this.as<{ checkout: { id: string; status: string } }>(
