@@ -21,7 +21,8 @@
 // one query per poll for every checkout still open, never by a request per checkout, so the
 // measurement adds almost no load and its poll interval does not enter the latency. Payments runs
 // as its own services instance so that its PSP_DECLINE_RATE can change between stages (a restart,
-// as an operator would change it); every other process runs once for the whole bench.
+// as an operator would change it, then a warm-up); every other process runs once for the whole
+// bench. Each load runs at every decline rate in turn before the next load.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
@@ -145,13 +146,15 @@ function parseOptions(argv: string[]): Options {
     // Only a full run's numbers go into the docs; a partial one would read as the measurement.
     writeDocs: mode === 'full' && !a['no-docs'] && !given && a['decline-rates'] === undefined,
     report: a.report,
-    warmup: mode === 'smoke' ? 4 : 60,
+    warmup: { smoke: 4, quick: 60, full: 200 }[mode],
     drainMs: mode === 'smoke' ? 60_000 : 180_000,
   };
 }
 
 /** What the bench measures with: closed-loop customers learn their checkout ended from the same poller. */
 const POLL_MS = 20;
+/** Warm-up checkouts per second, after each (re)start of payments: a rate the stack sustains on a busy two-core machine. */
+const WARMUP_RATE = 10;
 
 const CHECKOUT = 'mutation Checkout($id: ID!, $key: String!) { checkout(orderId: $id, idempotencyKey: $key) { id status } }';
 const ORDER_STATE = 'query CheckoutProgress($id: ID!) { order(id: $id) { id status checkout { id status reason } } }';
@@ -556,6 +559,8 @@ async function main(argv: string[]): Promise<void> {
       return out;
     };
 
+    /** The lowest median start-to-terminal time of a warm-up or a load so far (ms): sizes the closed loops' pools. */
+    let quickest = Number.POSITIVE_INFINITY;
     const measure = async (declineRate: number, load: LoadSpec, pool: DraftOrder[]): Promise<StageResult> => {
       const loadStart = load1();
       const samples: number[] = [];
@@ -609,6 +614,7 @@ async function main(argv: string[]): Promise<void> {
         lastEnd = Math.max(lastEnd, ended);
       }
       const completed = latencies.length;
+      quickest = Math.min(quickest, median(latencies));
       const confirmedRows = rows.filter((r) => r.status === 'CONFIRMED');
       const pay = await (pools.payments as pg.Pool).query<{ n: string; amount: string | null }>(
         "select count(*) as n, sum(amount) as amount from payments where checkout_id = any($1) and status = 'CAPTURED'",
@@ -685,11 +691,15 @@ async function main(argv: string[]): Promise<void> {
 
     /**
      * Draft orders a load needs: rate x seconds for an open loop; for a closed loop, what its
-     * customers could use if every checkout took as long as the fastest warm-up checkout (plus a
-     * quarter), so the pool does not run out (creating orders is slow on a busy machine).
+     * customers could use if every checkout took the lowest median seen so far (a warm-up's, at a
+     * rate the stack sustains: more in flight only takes longer; at most 1 s, should the warm-up
+     * have been slow), plus a quarter, so the pool does not run out without making far too many
+     * (creating orders is slow on a busy machine).
      */
-    const poolSize = (load: LoadSpec, fastestMs: number) =>
-      Math.ceil(load.kind === 'rate' ? load.value * load.seconds : (load.value * load.seconds * 1250) / Math.max(50, fastestMs));
+    const poolSize = (load: LoadSpec) =>
+      Math.ceil(
+        load.kind === 'rate' ? load.value * load.seconds : (load.value * load.seconds * 1250) / Math.min(1000, Math.max(50, quickest)),
+      );
     /** Waits until orders, inventory and payments have relayed every event (the set-up's own traffic has settled). */
     const quiet = () =>
       eventually(
@@ -710,20 +720,30 @@ async function main(argv: string[]): Promise<void> {
       `${s.sent} sent, ${s.completedPerSecond} completed/s; start to terminal p50 ${s.latencyMs.p50} p95 ${s.latencyMs.p95} ` +
       `p99 ${s.latencyMs.p99} max ${s.latencyMs.max} ms; ${JSON.stringify(s.outcomes)}; unfinished ${s.unfinished}, ` +
       `errors ${s.mutationErrors}; consistent ${s.checks.consistent}; load ${s.loadAverage.mean}`;
-    for (const [d, declineRate] of options.declineRates.entries()) {
-      if (d > 0) {
-        log(`restarting payments with PSP_DECLINE_RATE=${declineRate}...`);
-        await payments.stop();
-        payments = await startPayments(declineRate);
-      }
-      const warm = await makeOrders(options.warmup);
-      await quiet();
-      log(`decline rate ${declineRate}: warm-up, ${warm.length} checkouts (not reported)`);
-      const warmed = await openLoop(warm, 20);
-      await terminal.drain(options.drainMs);
-      const fastestMs = await fastest(orders, warmed);
-      for (const load of options.loads) {
-        const size = poolSize(load, fastestMs);
+    // Load by load, each decline rate in turn (forth, then back: fewer restarts of payments), so
+    // that the columns compared side by side ran minutes apart at most, on a machine whose other
+    // work comes and goes.
+    let running = options.declineRates[0] as number;
+    let warmedUp = false;
+    for (const [l, load] of options.loads.entries()) {
+      for (const declineRate of l % 2 === 0 ? options.declineRates : [...options.declineRates].reverse()) {
+        if (declineRate !== running) {
+          log(`restarting payments with PSP_DECLINE_RATE=${declineRate}...`);
+          await payments.stop();
+          payments = await startPayments(declineRate);
+          running = declineRate;
+          warmedUp = false;
+        }
+        if (!warmedUp) {
+          const warm = await makeOrders(options.warmup);
+          await quiet();
+          log(`warm-up (PSP_DECLINE_RATE=${declineRate}): ${warm.length} checkouts at ${WARMUP_RATE}/s, not reported`);
+          const warmed = await openLoop(warm, WARMUP_RATE);
+          await terminal.drain(options.drainMs);
+          quickest = Math.min(quickest, await medianLatency(orders, warmed));
+          warmedUp = true;
+        }
+        const size = poolSize(load);
         log(`creating ${size} draft orders (untimed)...`);
         const pool = await makeOrders(size);
         await quiet();
@@ -784,6 +804,7 @@ async function main(argv: string[]): Promise<void> {
         redis: redis ? 'a private redis-server on loopback, no persistence' : 'none (in-memory caches)',
         pollMs: POLL_MS,
         warmupCheckouts: options.warmup,
+        warmupPerSecond: WARMUP_RATE,
       },
       stages: stages,
       notes: options.mode === 'full' ? [] : [`A ${options.mode} run: short loads, its numbers are indicative only`],
@@ -805,15 +826,18 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-/** The shortest start-to-terminal time among `sent` (ms); 250 when none ended. */
-async function fastest(orders: pg.Pool, sent: Sent[]): Promise<number> {
+const median = (values: number[]) =>
+  values.length === 0 ? Number.POSITIVE_INFINITY : ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number);
+
+/** The median start-to-terminal time of `sent` (ms). */
+async function medianLatency(orders: pg.Pool, sent: Sent[]): Promise<number> {
   const started = new Map(sent.flatMap((s) => (s.checkoutId ? [[s.checkoutId, s.startedAt] as const] : [])));
   const { rows } = await orders.query<{ id: string; ended_at: string | null }>(
     'select id, ended_at from checkout_view where id = any($1)',
     [[...started.keys()]],
   );
   const times = rows.flatMap((r) => (r.ended_at ? [Date.parse(r.ended_at) - (started.get(r.id) as number)] : []));
-  return times.length > 0 ? Math.min(...times) : 250;
+  return median(times);
 }
 
 async function postgresVersion(pool: pg.Pool): Promise<string> {

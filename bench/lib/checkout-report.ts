@@ -56,7 +56,7 @@ export function renderMeasurements(results: CheckoutBenchResults, jsonFile: stri
       `${pct(st.provider.timeoutRate)} timeouts. ${st.customers} customers sign in through the gateway; every order has ` +
       `${st.linesPerOrder} line(s) of 1 unit, drawn from ${st.products} products whose stock is set far above what the run ` +
       `takes (so no rejection is \`OUT_OF_STOCK\`). Draft orders are created before each load, untimed; ` +
-      `${st.warmupCheckouts} warm-up checkouts after each (re)start of payments are not reported.`,
+      `${st.warmupCheckouts} warm-up checkouts (${st.warmupPerSecond}/s) after each (re)start of payments are not reported.`,
   );
   out.push('');
   out.push(
@@ -121,7 +121,8 @@ export function renderMeasurements(results: CheckoutBenchResults, jsonFile: stri
   out.push('');
   out.push(
     `CPU is each process's user + system time over the load and its drain, per terminal checkout ("bench" is the load ` +
-      `generator and poller); PostgreSQL's and RabbitMQ's own CPU is not counted (they serve other work on this machine too).`,
+      `generator and poller). It includes each process's background work (outbox relays, pollers, sweepers), which is why accounts, products and reviews, which no checkout calls, show some, and why the figures fall ` +
+      `as the rate rises. PostgreSQL's and RabbitMQ's own CPU is not counted (they serve other work on this machine too).`,
   );
   for (const note of results.notes) out.push('', `Note: ${note}.`);
   return out.join('\n');

@@ -122,6 +122,7 @@ export const CheckoutBenchResults = z.object({
     /** How often the bench reads orders' read model for checkouts that ended. */
     pollMs: num,
     warmupCheckouts: num,
+    warmupPerSecond: num,
   }),
   stages: z.array(StageResult).nonempty(),
   notes: z.array(z.string()),
