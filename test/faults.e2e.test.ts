@@ -220,8 +220,14 @@ afterAll(async () => {
   await Promise.all(Object.values(databases).map((d) => d.drop()));
 });
 
-/** Within 2x of the no-fault p99; a floor of 50 ms keeps a 5 ms baseline from failing on scheduling noise. */
-const withinTwice = (measured: number, base: number) => expect(measured).toBeLessThanOrEqual(Math.max(2 * base, base + 50));
+/**
+ * Within 2x of the no-fault p99, or 100 ms above it: the floor keeps scheduling noise on two
+ * shared cores (seven service processes with their pollers, sweepers and workers, beside the rest
+ * of the suite) from failing a request that is fast; CI saw 94.7 ms against a 94.3 ms bound with a
+ * floor of 50. What this guards against is waiting on a dead subgraph, which costs its timeout
+ * (seconds), far above either bound.
+ */
+const withinTwice = (measured: number, base: number) => expect(measured).toBeLessThanOrEqual(Math.max(2 * base, base + 100));
 
 async function cacheHits(): Promise<number> {
   return series(await metricsOf(gateway), 'cache_requests_total', { service: 'gateway', result: 'hit' });
