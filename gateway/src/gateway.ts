@@ -288,6 +288,26 @@ const operationResolution: ApolloServerPlugin<GatewayContext> = {
   },
 };
 
+/**
+ * `__schema` and `__type` only directly in an operation's own selection: @apollo/gateway's query
+ * planner cannot plan them inside a fragment (named or inline) and fails with a 500 ("Was not able
+ * to find any options for __type"), found by the property test. A coded validation error instead.
+ */
+const introspectionAtRoot: ValidationRule = (context) => ({
+  Field(node, _key, _parent, _path, ancestors) {
+    if (node.name.value !== '__schema' && node.name.value !== '__type') return;
+    // Above a field: its selection set, then what holds that (an operation, for a root field).
+    const holder = ancestors[ancestors.length - 2];
+    if (holder && !Array.isArray(holder) && (holder as { kind?: string }).kind === 'OperationDefinition') return;
+    context.reportError(
+      new GraphQLError(`${node.name.value} must be selected directly in the operation, not inside a fragment.`, {
+        nodes: [node],
+        extensions: { validationErrorCode: 'INTROSPECTION_IN_FRAGMENT' },
+      }),
+    );
+  },
+});
+
 const noIntrospection: ValidationRule = (context) => ({
   Field(node) {
     if (node.name.value !== '__schema' && node.name.value !== '__type') return;
@@ -583,7 +603,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     parseOptions: parseOptionsFor(limits),
     // Apollo's own rule is replaced by noIntrospection, whose message names the right setting.
     introspection: true,
-    validationRules: [...documentLimitRules(limits, { metrics: telemetry.metrics }), ...(introspection ? [] : [noIntrospection])],
+    validationRules: [
+      ...documentLimitRules(limits, { metrics: telemetry.metrics }),
+      introspectionAtRoot,
+      ...(introspection ? [] : [noIntrospection]),
+    ],
     includeStacktraceInErrorResponses: options.debug ?? false,
     formatError: errors.formatError,
     // The process owner (index.ts, the embedded starter) handles signals and stops us in order.
