@@ -3,7 +3,7 @@ import { argumentsOf } from '@shop/server';
 
 /** One condition a field or type sets on who may read it. */
 export type Requirement =
-  /** `@authenticated`: any verified caller. */
+  /** `@authenticated`: a verified caller, whoever it is. */
   | { kind: 'authenticated' }
   /** `@requiresScopes(scopes: [[a, b], [c]])`: all scopes of at least one inner list. */
   | { kind: 'scopes'; anyOf: string[][] }
