@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Generated, type Kysely, type Migration, type Store, sql } from '@shop/store';
+import { slotOf } from './slots';
 
 /**
  * The event store's tables, beside a service's own. Rows are only ever inserted: never updated,
@@ -26,6 +27,8 @@ export interface EventStoreTables {
      * that partitioning later needs no data migration.
      */
     partition_key: string | null;
+    /** `slotOf(partition_key)` (slots.ts): what a slot move copies and deletes by. Null without a key. */
+    partition_slot: number | null;
   };
   es_checkpoints: { projection: string; position: number; updated_at: string };
 }
@@ -64,6 +67,22 @@ export const eventStoreMigrations: Record<string, Migration> = {
         .addColumn('position', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
+    },
+  },
+  '0202_partition_slot': {
+    async up(db) {
+      // The slot of every event's partition key, so a shard can hand a slot's events on (orders).
+      await db.schema.alterTable('es_events').addColumn('partition_slot', 'integer').execute();
+      const tables = eventStoreTables(db);
+      const keys = await tables.selectFrom('es_events').select('partition_key').distinct().where('partition_key', 'is not', null).execute();
+      for (const { partition_key: key } of keys) {
+        await tables
+          .updateTable('es_events')
+          .set({ partition_slot: slotOf(key!) })
+          .where('partition_key', '=', key)
+          .execute();
+      }
+      await db.schema.createIndex('es_events_by_slot').on('es_events').columns(['partition_slot', 'position']).execute();
     },
   },
 };
@@ -148,7 +167,7 @@ export interface ReadStreamOptions {
   db?: Kysely<never> | Kysely<unknown>;
 }
 
-type Row = Omit<EventStoreTables['es_events'], 'position'> & { position: number };
+type Row = Omit<EventStoreTables['es_events'], 'position' | 'partition_slot'> & { position: number };
 
 export const toRecorded = (r: Row): RecordedEvent => ({
   position: Number(r.position),
@@ -172,6 +191,12 @@ function isStreamVersionViolation(err: unknown): boolean {
 export interface EventStoreOptions {
   /** The clock. @default () => new Date() */
   now?: () => Date;
+  /**
+   * Runs first in every append's transaction with the append's partition key, before any row is
+   * written: throw to refuse the append (a sharded store checks that it still owns the key's slot,
+   * so a write can never land on a shard that has handed the slot on). @default none
+   */
+  guard?: (trx: Kysely<never>, partitionKey: string | null) => Promise<void>;
 }
 
 /**
@@ -186,12 +211,14 @@ export interface EventStoreOptions {
  */
 export class EventStore {
   private readonly now: () => Date;
+  private readonly guard: EventStoreOptions['guard'];
 
   constructor(
     private readonly store: Store<unknown>,
     options: EventStoreOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());
+    this.guard = options.guard;
   }
 
   get dialect(): Store<unknown>['dialect'] {
@@ -225,6 +252,7 @@ export class EventStore {
     }
     const db = eventStoreTables(trx);
     if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('es_events:append'))`.execute(db);
+    await this.guard?.(trx, options.partitionKey ?? null);
     let base: number;
     if (expected === 'any') {
       base = await this.versionOf(db, streamId);
@@ -261,6 +289,7 @@ export class EventStore {
         metadata: JSON.stringify({ ...options.metadata, ...e.metadata }),
         recorded_at: recordedAt,
         partition_key: options.partitionKey ?? null,
+        partition_slot: options.partitionKey == null ? null : slotOf(options.partitionKey),
       };
       const { position } = await db.insertInto('es_events').values(row).returning('position').executeTakeFirstOrThrow();
       recorded.push(toRecorded({ ...row, position: Number(position) }));

@@ -28,6 +28,8 @@ export const DOMAIN_ERROR_CODES = [
   'ORDER_LINE_NOT_FOUND',
   // A cancel while the order's checkout saga runs.
   'CHECKOUT_IN_PROGRESS',
+  // A sharded store's shard cannot be reached, or a slot's move outlasted the write's wait (orders).
+  'SHARD_UNAVAILABLE',
 ] as const;
 
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];

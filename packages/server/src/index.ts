@@ -14,3 +14,4 @@ export * from './cost';
 export * from './admission';
 export * from './changes';
 export * from './authz';
+export * from './partial';

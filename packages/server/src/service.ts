@@ -110,7 +110,7 @@ export interface StoreSubgraphDefinition<DB, Repo extends Seedable, TContext ext
   resolvers: object;
   migrations: Record<string, Migration>;
   /** The only code that touches the store; one instance per subgraph (it holds no request state). */
-  repository: (store: Store<DB>, events: EventSink) => Repo;
+  repository: (store: Store<DB>, events: EventSink) => Repo | Promise<Repo>;
   /** Events this service applies to its own store (idempotently, through its inbox). */
   consumes?: (repository: Repo, deps: { telemetry: Telemetry; hot: HotCache | undefined }) => Consumers;
   /** Builds one request's context; per-request DataLoaders are created here. */
@@ -170,7 +170,7 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
       }
       relay = bus ? new OutboxRelay({ store: relayStore ?? (store as Store<unknown>), bus, telemetry }) : undefined;
       const sink: EventSink = { source: telemetry.service, committed: () => relay?.kick() };
-      const repository = definition.repository(store, sink);
+      const repository = await definition.repository(store, sink);
       if (seed !== false) {
         const started = Date.now();
         const rows = await repository.seed(seed);

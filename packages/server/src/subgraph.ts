@@ -13,6 +13,7 @@ import { type DocumentLimits, defaultDocumentLimits, documentLimitRules, parseOp
 import { type RequestTag, clientErrors } from './client-errors';
 import { type InputLimits, inputGuardPlugin } from './input-guard';
 import { CHANGED, type Invalidation, declaresChanges, undeclaredMutations } from './changes';
+import { PARTIAL, partialErrorsPlugin } from './partial';
 
 export interface SubgraphOptions<TContext extends BaseContext> {
   telemetry: Telemetry;
@@ -160,6 +161,8 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       [REQUEST_TAG]: { requestId: info.requestId, logger: info.logger } satisfies RequestTag,
       // The entities this request's mutations declare they changed (see declareChanges).
       [CHANGED]: [] as Invalidation[],
+      // Errors of fields that answered with part of their data (see reportPartial); shared, like CHANGED, by Apollo's clone.
+      [PARTIAL]: [] as unknown[],
       // Resolving stops when the gateway has gone or has stopped waiting (its x-request-timeout-ms).
       [CLIENT_SIGNAL]:
         info.deadline === undefined
@@ -189,6 +192,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
       ApolloServerPluginInlineTraceDisabled(),
       invalidationPlugin,
+      partialErrorsPlugin,
       abandonedRequestPlugin<TContext>(),
       ...(options.cost === false
         ? []

@@ -1,15 +1,13 @@
 import type { Identity } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
-import type { CheckoutOrchestrator } from './checkout/orchestrator';
-import type { OrdersRepository } from './data/repository';
+import type { ShardedOrders } from './sharding/router';
 import type { Loaders } from './loaders';
 
 /** What every orders resolver receives. */
 export interface Context {
   loaders: Loaders;
-  orders: OrdersRepository;
-  /** The checkout saga's process manager: starts checkouts and the reverse saga of a cancel. */
-  checkout: CheckoutOrchestrator;
+  /** Orders over its shards: every read and write is routed by slot (see sharding/router.ts). */
+  orders: ShardedOrders;
   logger: Logger;
   /** This request's id: the correlation id of every event its commands cause. */
   requestId: string;

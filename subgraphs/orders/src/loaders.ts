@@ -1,7 +1,8 @@
 import { createLoader } from '@shop/server';
 import type { Telemetry } from '@shop/telemetry';
 import type { Order } from './domain';
-import type { OrderCursor, OrdersRepository } from './data/repository';
+import type { OrderCursor } from './data/repository';
+import type { ShardedOrders } from './sharding/router';
 import type { HistoryEntryModel } from './model';
 import type { CheckoutView } from './checkout/projection';
 
@@ -15,7 +16,7 @@ export interface CustomerOrdersKey {
 const keyOf = (k: CustomerOrdersKey) => `${k.limit}:${k.after ? `${k.after.createdAt}|${k.after.id}` : ''}:${k.customerId}`;
 
 /** Per-request loaders: made in the context factory, so their cache lives as long as one request. */
-export function createLoaders(orders: OrdersRepository, telemetry: Telemetry) {
+export function createLoaders(orders: ShardedOrders, telemetry: Telemetry) {
   return {
     /** Orders from the order view (never rebuilt from events). */
     order: createLoader<string, Order>(telemetry, 'order', (ids) => orders.byIds(ids)),

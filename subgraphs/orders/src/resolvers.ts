@@ -1,5 +1,4 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import { randomUUID } from 'node:crypto';
 import {
   DomainError,
   type Invalidation,
@@ -10,10 +9,14 @@ import {
   isOwnerOr,
   pageRequest,
   quote,
+  reportPartial,
   requireIdentity,
   requireOwnerOr,
+  requireScope,
   unauthorizedField,
 } from '@shop/server';
+import type { OrderCursor, OrdersRepository } from './data/repository';
+import { newOrderId, orderIdFor, slotOfId } from './sharding/ids';
 import type { Context } from './context';
 import type { OrderCommand } from './domain';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
@@ -62,7 +65,7 @@ async function run(
   ctx: Context,
   what: string,
   orderId: string,
-  command: OrderCommand | (() => Promise<OrderCommand>),
+  command: OrderCommand | ((shard: OrdersRepository) => Promise<OrderCommand>),
   expectedVersion?: number | null,
 ): Promise<OrderModel> {
   const caller = requireIdentity(ctx.viewer, what);
@@ -86,8 +89,28 @@ const orderChanged = (_: unknown, order: OrderModel): Invalidation[] => [
   { __typename: 'User', id: order.customerId },
 ];
 
-/** `User.orders` cursors name the last order shown: its creation time and id. */
+/** Order list cursors (`User.orders`, `Query.orders`) name the last order shown: its creation time and id. */
 const cursorKey = (o: OrderModel) => `${o.createdAt}|${o.id}`;
+
+function parseOrderCursor(key: string | undefined, sent: string | null | undefined): OrderCursor | undefined {
+  if (key === undefined) return undefined;
+  const split = key.indexOf('|');
+  if (split < 0) throw badInput('after', `after is not a cursor issued by this API; received ${quote(sent)}`);
+  return { createdAt: key.slice(0, split), id: key.slice(split + 1) };
+}
+
+/** A page of orders as a connection: `more` says whether orders follow the last one. */
+function connectionOf(orders: OrderModel[], first: number, more: boolean) {
+  const edges = orders.slice(0, first).map((node) => ({ cursor: encodeCursor(cursorKey(node)), node }));
+  return { edges, pageInfo: { endCursor: edges.at(-1)?.cursor ?? null, hasNextPage: more } };
+}
+
+/** The slot an order id carries; an id orders never issued names no order. */
+function slotOfOrder(orderId: string): number {
+  const slot = slotOfId(orderId);
+  if (slot === undefined) throw new DomainError('NOT_FOUND', `order ${quote(orderId)} not found`, 'orderId');
+  return slot;
+}
 
 const Mutation = {
   // For the caller by default; for another customer only with orders:admin (FORBIDDEN otherwise),
@@ -95,8 +118,9 @@ const Mutation = {
   createOrder: async (_, { customerId, id }, ctx) => {
     const caller = requireIdentity(ctx.viewer, 'createOrder');
     if (id != null && !ORDER_ID.test(id)) throw badInput('id', `id must be 1-64 letters, digits, - or _; received ${quote(id)}`);
-    const orderId = id ?? randomUUID();
     const customer = customerId == null ? caller.sub : customerId.trim();
+    // The id carries the customer's slot (`o<slot>-...`): a chosen id is kept after the prefix.
+    const orderId = id == null ? newOrderId(customer) : orderIdFor(customer, id);
     if (!isOwnerOr(caller, customer, ORDERS_ADMIN)) {
       throw new DomainError('FORBIDDEN', `an order for another customer needs the ${ORDERS_ADMIN} scope`, 'customerId');
     }
@@ -109,7 +133,7 @@ const Mutation = {
       ctx,
       'addOrderLine',
       orderId,
-      async () => ({ type: 'AddOrderLine', productId, quantity, unitPrice: await ctx.orders.priceOf(productId) }),
+      async (shard) => ({ type: 'AddOrderLine', productId, quantity, unitPrice: await shard.priceOf(productId) }),
       expectedVersion,
     ),
   removeOrderLine: (_, { orderId, productId, expectedVersion }, ctx) =>
@@ -118,13 +142,15 @@ const Mutation = {
   // A confirmed order's refund and restock (the reverse saga) start in the cancel's own transaction.
   cancelOrder: async (_, { orderId, reason, expectedVersion }, ctx) => {
     const caller = requireIdentity(ctx.viewer, 'cancelOrder');
-    return ctx.checkout.cancel({
-      orderId,
-      reason: reason?.trim() || null,
-      expectedVersion: checkVersion(expectedVersion),
-      correlationId: ctx.requestId,
-      authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, 'cancelOrder'),
-    });
+    return ctx.orders.write(slotOfOrder(orderId), (shard) =>
+      shard.checkout.cancel({
+        orderId,
+        reason: reason?.trim() || null,
+        expectedVersion: checkVersion(expectedVersion),
+        correlationId: ctx.requestId,
+        authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, 'cancelOrder'),
+      }),
+    );
   },
   checkout: async (_, { orderId, idempotencyKey }, ctx) => {
     const caller = requireIdentity(ctx.viewer, 'checkout');
@@ -134,13 +160,15 @@ const Mutation = {
     const { state: order } = await ctx.orders.load(orderId);
     if (!order) throw new DomainError('NOT_FOUND', `order ${quote(orderId)} not found`, 'orderId');
     requireOwnerOr(caller, order.customerId, ORDERS_ADMIN, 'checkout');
-    const { checkoutId } = await ctx.checkout.start({
-      orderId,
-      idempotencyKey: key,
-      customerId: order.customerId,
-      correlationId: ctx.requestId,
-      authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, 'checkout'),
-    });
+    const { checkoutId } = await ctx.orders.write(slotOfOrder(orderId), (shard) =>
+      shard.checkout.start({
+        orderId,
+        idempotencyKey: key,
+        customerId: order.customerId,
+        correlationId: ctx.requestId,
+        authorize: (current) => requireOwnerOr(caller, current.customerId, ORDERS_ADMIN, 'checkout'),
+      }),
+    );
     const view = await ctx.orders.checkoutById(checkoutId);
     if (!view) throw new Error(`checkout ${checkoutId} has no view after it started`);
     return view;
@@ -158,6 +186,24 @@ export const resolvers: Resolvers = {
       if (asOf == null) return visible(ctx, await ctx.loaders.order.load(id));
       const order = await ctx.orders.asOf(id, asOf);
       return visible(ctx, order ? { ...order, asOf } : null);
+    },
+    // A scatter-gather over every shard (the gateway's @requiresScopes already refused callers
+    // without orders:admin; checked again here for calls that do not come through it).
+    orders: async (_, { status, first, after }, ctx, info) => {
+      requireScope(ctx.viewer, ORDERS_ADMIN, 'orders');
+      const page = pageRequest(first, after, ctx.pageMax, 20);
+      const result = await ctx.orders.list({ status: status ?? undefined, first: page.first, after: parseOrderCursor(page.after, after) });
+      if (result.unavailable.length > 0) {
+        const names = result.unavailable.map((u) => u.shard);
+        reportPartial(
+          ctx,
+          info,
+          new DomainError('SHARD_UNAVAILABLE', `orders shard ${names.join(', ')} did not answer: their orders are missing from this page`, undefined, {
+            details: { shards: names.join(',') },
+          }),
+        );
+      }
+      return connectionOf(result.orders, page.first, result.hasNextPage);
     },
   },
   // Every command changes the order and its customer's list, whatever the client selected.
@@ -200,15 +246,9 @@ export const resolvers: Resolvers = {
     orders: async (user, { first, after }, { loaders, pageMax, viewer }) => {
       if (!isOwnerOr(viewer, user.id, ORDERS_ADMIN)) throw unauthorizedField('User.orders');
       const page = pageRequest(first, after, pageMax);
-      let cursor: { createdAt: string; id: string } | undefined;
-      if (page.after !== undefined) {
-        const split = page.after.indexOf('|');
-        if (split < 0) throw badInput('after', `after is not a cursor issued by this API; received ${quote(after)}`);
-        cursor = { createdAt: page.after.slice(0, split), id: page.after.slice(split + 1) };
-      }
+      const cursor = parseOrderCursor(page.after, after);
       const rows: OrderModel[] = (await loaders.customerOrders.load({ customerId: user.id, limit: page.first + 1, after: cursor })) ?? [];
-      const edges = rows.slice(0, page.first).map((node) => ({ cursor: encodeCursor(cursorKey(node)), node }));
-      return { edges, pageInfo: { endCursor: edges.at(-1)?.cursor ?? null, hasNextPage: rows.length > page.first } };
+      return connectionOf(rows.slice(0, page.first), page.first, rows.length > page.first);
     },
   },
 };

@@ -1,96 +1,225 @@
-import { join } from 'node:path';
-import { type StoreSubgraph, type SubgraphFactoryOptions, defineStoreSubgraph, loadTypeDefs } from '@shop/server';
-import { type StoreLocation, openStore } from '@shop/store';
+import { dirname, join } from 'node:path';
+import { CHECKOUT_REPLIES, eventMigrations } from '@shop/events';
+import { type Consumers, type StoreSubgraph, type SubgraphFactoryOptions, DomainError, defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import { type Kysely as KyselyOf, type StoreLocation, openStore } from '@shop/store';
 import type { Telemetry } from '@shop/telemetry';
-import { eventMigrations } from '@shop/events';
 import type { Context } from './context';
 import { migrations } from './data/migrations';
 import { type OrdersDB, OrdersRepository } from './data/repository';
 import { checkoutConsumers, consumers } from './events';
-import { type CheckoutOptions, CheckoutOrchestrator, defaultCheckoutOptions } from './checkout/orchestrator';
+import { type CheckoutOptions, defaultCheckoutOptions } from './checkout/orchestrator';
 import { createLoaders } from './loaders';
 import { resolvers } from './resolvers';
+import { slotOfId } from './sharding/ids';
+import { type SlotMap, ensureSlotMap, openMove, readSlotMap, reconcileOwnership } from './sharding/map';
+import { ShardedOrders } from './sharding/router';
+import { type Shard, assembleShard, openShard, storeLocationOf } from './sharding/shard';
+
+type Kysely = KyselyOf<unknown>;
 
 export const typeDefs = loadTypeDefs(join(__dirname, 'schema.graphql'));
 
-/** The orders subgraph, with its repository: tests and the rebuild command use it. */
+/** The orders subgraph, with its shards: tests and the maintenance commands use them. */
 export interface OrdersSubgraph extends StoreSubgraph<OrdersDB> {
-  readonly orders: OrdersRepository;
-  readonly checkout: CheckoutOrchestrator;
+  /** Orders over every shard: routing, fan-out reads, the cross-shard listing. */
+  readonly orders: ShardedOrders;
+  /** Every shard open now (the first is the service's own store), in the map's order. */
+  readonly shards: () => Shard[];
 }
 
 export { OrdersRepository };
 
+/** Shards when ORDERS_SHARDS is not set, embedded: four, so the embedded mode is sharded too. */
+export const DEFAULT_EMBEDDED_SHARDS = 4;
+
 /**
- * Builds the orders subgraph (owner of `Order`) on its own store. Does not listen. Its read
- * models catch up at start, after every command, and every `projectionPollMs` in the background.
+ * Where the shards are when `ORDERS_SHARDS` does not say: on PostgreSQL one shard, the service's
+ * own database; on SQLite four, the service's file and three beside it (`orders.sqlite`,
+ * `orders-s1.sqlite`...), or four in memory.
  */
-export async function createOrders(
-  options: SubgraphFactoryOptions & { projectionPollMs?: number; checkout?: Partial<CheckoutOptions> },
-): Promise<OrdersSubgraph> {
-  let repository: OrdersRepository | undefined;
-  let orchestrator: CheckoutOrchestrator | undefined;
+export function defaultShardLocations(store: StoreLocation): string[] {
+  if (store.postgresUrl) return [store.postgresUrl];
+  const path = store.sqlitePath ?? ':memory:';
+  if (path === ':memory:') return Array.from({ length: DEFAULT_EMBEDDED_SHARDS }, () => ':memory:');
+  const base = path.replace(/\.sqlite$/, '');
+  return Array.from({ length: DEFAULT_EMBEDDED_SHARDS }, (_, i) => (i === 0 ? path : join(dirname(path), `${base.split(/[\\/]/).at(-1)}-s${i}.sqlite`)));
+}
+
+export interface OrdersOptions extends SubgraphFactoryOptions {
+  projectionPollMs?: number;
+  checkout?: Partial<CheckoutOptions>;
+  /**
+   * `ORDERS_SHARDS`: where each shard's store is (PostgreSQL URLs or SQLite paths), used when the
+   * slot map is first created in the first one; afterwards the map is the truth. @default defaultShardLocations(store)
+   */
+  shards?: readonly string[] | undefined;
+  /** `ORDERS_MAP_REFRESH_MS`: how often the slot map's version is read. @default 1000 */
+  mapRefreshMs?: number | undefined;
+  /** `ORDERS_FENCE_WAIT_MS`: how long a write waits for its slot to finish moving. @default 5000 */
+  fenceWaitMs?: number | undefined;
+}
+
+/**
+ * Builds the orders subgraph (owner of `Order`) over its shards. Does not listen. The slot map
+ * lives in the first shard's store; every shard has its own event store, read models, outbox,
+ * relay and inbox, and the first shard's inbox (the service's subscription) hands each consumed
+ * event to the shard it concerns: catalogue and user events to every shard, a checkout's replies
+ * to the shard of its order. Read models catch up at start, after every command, and every
+ * `projectionPollMs` in the background.
+ */
+export async function createOrders(options: OrdersOptions): Promise<OrdersSubgraph> {
   const checkoutOptions: CheckoutOptions = { ...defaultCheckoutOptions, ...options.checkout };
-  const factory = defineStoreSubgraph<OrdersDB, OrdersRepository, Context>({
+  const locations = options.shards && options.shards.length > 0 ? [...options.shards] : defaultShardLocations(options.store);
+  const { telemetry } = options;
+  // Connections are per shard: more shards, fewer each (PostgreSQL's 100 are shared by every service).
+  const poolSize = Math.max(3, Math.ceil(10 / locations.length));
+  const shardConsumers = (shard: Pick<Shard, 'orders' | 'checkout'>): Consumers => ({ ...consumers(), ...checkoutConsumers(shard.checkout) });
+  let sharded: ShardedOrders | undefined;
+  const factory = defineStoreSubgraph<OrdersDB, ShardedOrders, Context>({
     typeDefs,
     resolvers,
     migrations,
-    repository: (store, events) => {
-      repository = new OrdersRepository(store, events, options.telemetry.logger);
-      orchestrator = new CheckoutOrchestrator(repository, repository.events, events.source, options.telemetry, checkoutOptions);
-      return repository;
+    repository: async (store, events) => {
+      const map = await ensureSlotMap(store.db as unknown as Kysely, locations);
+      if (map.shards[0]!.location !== locations[0]) {
+        telemetry.logger.warn({ shard: map.shards[0]!.id }, 'the slot map names another location for the first shard than the configuration');
+      }
+      const home = assembleShard({ info: map.shards[0]!, store, relay: undefined, sink: events, telemetry, checkoutOptions });
+      const shards = new Map<string, Shard>([[home.info.id, home]]);
+      const open = (info: SlotMap['shards'][number]) =>
+        openShard(info, { telemetry, bus: options.bus, checkoutOptions, consumers: shardConsumers, poolSize });
+      try {
+        for (const info of map.shards.slice(1)) shards.set(info.id, await open(info));
+        // Ownership follows the map unless a move is under way (then the mover owns the question).
+        if (!(await openMove(store.db as unknown as Kysely))) {
+          for (const shard of shards.values()) await reconcileOwnership(shard.store.db as unknown as Kysely, map, shard.info.id);
+        }
+      } catch (err) {
+        for (const shard of [...shards.values()].slice(1)) await shard.stop().catch(() => undefined);
+        throw err;
+      }
+      sharded = new ShardedOrders({
+        mapDb: store.db as unknown as Kysely,
+        map,
+        shards,
+        open,
+        telemetry,
+        refreshMs: options.mapRefreshMs,
+        fenceWaitMs: options.fenceWaitMs,
+      });
+      return sharded;
     },
-    consumes: () => ({ ...consumers(), ...checkoutConsumers(orchestrator!) }),
-    context: ({ repository: orders, telemetry, logger, pageMax, identity }) => ({
+    consumes: (orders) => routedConsumers(orders),
+    context: ({ repository: orders, telemetry: t, logger, pageMax, identity }) => ({
       orders,
-      checkout: orchestrator!,
-      loaders: createLoaders(orders, telemetry),
+      loaders: createLoaders(orders, t),
       logger,
       requestId: requestIdOf(logger),
       pageMax,
       viewer: identity,
     }),
   });
-  const subgraph = await factory(options);
-  const orders = repository!;
+  const subgraph = await factory({ ...options, store: storeLocationOf(locations[0]!) });
+  const orders = sharded!;
   try {
-    await orders.projections.catchUp();
+    await Promise.all(orders.all().map((s) => s.orders.projections.catchUp()));
   } catch (err) {
+    await orders.stop().catch(() => undefined);
     await subgraph.stop();
     throw err;
   }
-  orders.projections.start(options.projectionPollMs ?? 1000);
-  const checkout = orchestrator!;
-  checkout.startSweeper();
+  orders.start(options.projectionPollMs ?? 1000);
   const stop = subgraph.stop.bind(subgraph);
   return Object.assign(subgraph, {
     orders,
-    checkout,
+    shards: () => orders.all(),
     async stop() {
-      await checkout.stop();
-      await orders.projections.stop();
+      await orders.stop();
       await stop();
     },
   });
 }
 
 /**
- * Opens orders' store on its own (no server, no bus) for maintenance: `npm run orders:rebuild`.
- * Events the repository would append stay in the outbox for the service's relay.
+ * The service's consumers, as its subscription delivers them into the first shard's inbox:
+ * catalogue and user events are applied there and then in every other shard's own inbox;
+ * a checkout's reply goes to the shard that owns its order's slot (retried on the new owner while
+ * the slot moves). A shard that fails fails the delivery, which the bus retries; shards that had
+ * applied it skip it by their inbox.
  */
-export async function openOrdersRepository(options: {
+function routedConsumers(orders: ShardedOrders): Consumers {
+  const home = () => orders.all()[0]!;
+  const everywhere = Object.fromEntries(
+    Object.entries(consumers()).map(([type, consumer]) => [
+      type,
+      {
+        versions: consumer.versions,
+        handle: async (trx: Parameters<typeof consumer.handle>[0], event: Parameters<typeof consumer.handle>[1]) => {
+          await consumer.handle(trx, event);
+          for (const shard of orders.all().slice(1)) await shard.consumer!.batch([event]);
+        },
+      },
+    ]),
+  );
+  const replies = Object.fromEntries(
+    CHECKOUT_REPLIES.map((type) => [
+      type,
+      {
+        versions: [1],
+        handle: async (trx: Parameters<Consumers[string]['handle']>[0], event: Parameters<Consumers[string]['handle']>[1]) => {
+          const payload = event.payload as { orderId?: unknown; checkoutId?: unknown };
+          const slot = slotOfId(String(payload.orderId ?? '')) ?? slotOfId(String(payload.checkoutId ?? ''));
+          if (slot === undefined) throw new DomainError('BAD_USER_INPUT', `${event.type} names no order orders issued`);
+          await orders.write(slot, (shard) =>
+            shard === home() ? shard.checkout.onReply(trx, event) : shard.consumer!.batch([event]),
+          );
+        },
+      },
+    ]),
+  );
+  return { ...everywhere, ...replies };
+}
+
+/**
+ * Opens orders' shards on their own (no server, no bus) for maintenance: `npm run orders:rebuild`,
+ * `npm run sagas`. Events a repository would append stay in the outbox for the service's relay.
+ */
+export async function openOrdersShards(options: {
   telemetry: Telemetry;
+  /** The first shard's store: the slot map names the others. */
   store: StoreLocation;
-}): Promise<{ orders: OrdersRepository; close(): Promise<void> }> {
-  const store = await openStore<OrdersDB>({ service: options.telemetry.service, telemetry: options.telemetry, ...options.store });
+}): Promise<{ shards: { id: string; location: string; orders: OrdersRepository }[]; close(): Promise<void> }> {
+  const opened: { id: string; location: string; orders: OrdersRepository; close: () => Promise<void> }[] = [];
+  const close = async () => {
+    for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+  };
+  try {
+    const first = await openOrdersStore(options.telemetry, options.store);
+    opened.push({ id: 's0', location: '', ...first });
+    // No map yet: the service never ran sharded here, and its one store is all there is.
+    const map = await readSlotMap(first.store.db as unknown as Kysely);
+    opened[0]!.location = map?.shards[0]!.location ?? options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:';
+    for (const info of map?.shards.slice(1) ?? []) {
+      const shard = await openOrdersStore(options.telemetry, storeLocationOf(info.location));
+      opened.push({ ...info, ...shard });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { shards: opened.map(({ id, location, orders }) => ({ id, location, orders })), close };
+}
+
+async function openOrdersStore(telemetry: Telemetry, location: StoreLocation) {
+  const store = await openStore<OrdersDB>({ service: telemetry.service, telemetry, poolSize: 3, ...location });
   try {
     await store.migrate({ ...eventMigrations, ...migrations });
   } catch (err) {
     await store.close();
     throw err;
   }
-  const orders = new OrdersRepository(store, { source: options.telemetry.service, committed: () => {} }, options.telemetry.logger);
-  return { orders, close: () => store.close() };
+  const orders = new OrdersRepository(store, { source: telemetry.service, committed: () => {} }, telemetry.logger);
+  return { store, orders, close: () => store.close() };
 }
 
 /** The request id a request's child logger was made with ('' outside a request). */
@@ -99,3 +228,9 @@ function requestIdOf(logger: { bindings(): Record<string, unknown> }): string {
   return typeof id === 'string' ? id : '';
 }
 export type { CheckoutView } from './checkout/projection';
+export { newOrderId, orderIdFor, slotOfId } from './sharding/ids';
+export { SEED_ORDERS, seedCustomerOf, seedOrderId } from './data/repository';
+export { ShardedOrders, type OrdersPage, kWayMerge } from './sharding/router';
+export { SlotNotOwnedError } from './sharding/ownership';
+export type { Shard } from './sharding/shard';
+export type { SlotMap, ShardInfo } from './sharding/map';

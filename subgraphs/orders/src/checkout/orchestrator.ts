@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   AUTHORIZE_PAYMENT,
   CAPTURE_PAYMENT,
@@ -26,7 +25,8 @@ import {
   checkoutMessage,
   parseCheckoutMessage,
 } from '@shop/events';
-import { EventStore } from '@shop/eventstore';
+import { EventStore, slotOf } from '@shop/eventstore';
+import { newCheckoutId } from '../sharding/ids';
 import { DomainError } from '@shop/server';
 import { type Kysely, inBackground } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
@@ -198,7 +198,7 @@ export class CheckoutOrchestrator {
   }): Promise<{ checkoutId: string; started: boolean }> {
     const existing = await this.byKey(input.customerId, input.idempotencyKey);
     if (existing) return this.startedBefore(existing, input.orderId);
-    const checkoutId = randomUUID();
+    const checkoutId = newCheckoutId(input.customerId);
     try {
       await this.orders.transaction(async (trx) => {
         const { order } = await this.orders.executeIn(
@@ -209,7 +209,13 @@ export class CheckoutOrchestrator {
         );
         await this.db(trx)
           .insertInto('checkout_keys')
-          .values({ customer_id: input.customerId, idempotency_key: input.idempotencyKey, checkout_id: checkoutId, order_id: order.id })
+          .values({
+            customer_id: input.customerId,
+            idempotency_key: input.idempotencyKey,
+            checkout_id: checkoutId,
+            order_id: order.id,
+            slot: slotOf(input.customerId),
+          })
           .execute();
         const now = new Date();
         const events = decideStart(
@@ -364,7 +370,7 @@ export class CheckoutOrchestrator {
     if (current && (current.current === null || isTerminal(current.status))) {
       await this.db(trx).deleteFrom('checkout_timers').where('checkout_id', '=', current.id).execute();
     } else if (current?.deadline) {
-      const timer = { checkout_id: current.id, due_at: current.deadline, step: current.current ?? '' };
+      const timer = { checkout_id: current.id, due_at: current.deadline, step: current.current ?? '', slot: slotOf(current.customerId) };
       await this.db(trx)
         .insertInto('checkout_timers')
         .values(timer)

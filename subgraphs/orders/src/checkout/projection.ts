@@ -1,4 +1,4 @@
-import type { Projection } from '@shop/eventstore';
+import { type Projection, slotOf } from '@shop/eventstore';
 import type { Kysely } from '@shop/store';
 import { type Checkout, type ShortLine, type Step, evolve, isCheckoutEventType, toCheckoutEvent } from './domain';
 
@@ -17,12 +17,14 @@ export interface CheckoutRow {
   started_at: string;
   ended_at: string | null;
   version: number;
+  /** The customer's slot (sharding): what a slot move deletes by. */
+  slot: number | null;
 }
 
 export interface CheckoutTables {
   checkout_view: CheckoutRow;
-  checkout_keys: { customer_id: string; idempotency_key: string; checkout_id: string; order_id: string };
-  checkout_timers: { checkout_id: string; due_at: string; step: string };
+  checkout_keys: { customer_id: string; idempotency_key: string; checkout_id: string; order_id: string; slot: number | null };
+  checkout_timers: { checkout_id: string; due_at: string; step: string; slot: number | null };
 }
 
 /** What `Order.checkout` shows: the row, read back. */
@@ -72,6 +74,7 @@ const rowOf = (c: Checkout): CheckoutRow => ({
   started_at: c.startedAt,
   ended_at: c.endedAt,
   version: c.version,
+  slot: slotOf(c.customerId),
 });
 
 /** Reads a row back into the state the decider folds (for the projection's next event). */

@@ -1,4 +1,4 @@
-import { eventStoreMigrations } from '@shop/eventstore';
+import { eventStoreMigrations, slotOf } from '@shop/eventstore';
 import type { Kysely, Migration } from '@shop/store';
 
 /** The columns both order read models share: the order's state, flattened. */
@@ -108,6 +108,69 @@ export const migrations: Record<string, Migration> = {
         .addColumn('step', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('checkout_timers_due').on('checkout_timers').columns(['due_at']).execute();
+    },
+  },
+  '0006_sharding': {
+    async up(db: Kysely<unknown>) {
+      // The slot of each row, so a shard lists only the slots it owns and hands a slot's rows on
+      // (sharding/mover.ts). Read models are rebuilt from events, so the column is filled by the
+      // projections from here on; existing rows are filled now.
+      for (const table of ['order_view', 'customer_orders', 'checkout_view', 'checkout_keys']) {
+        await db.schema.alterTable(table).addColumn('slot', 'integer').execute();
+        const t = db as unknown as Kysely<Record<string, { customer_id: string; slot: number | null }>>;
+        const customers = await t.selectFrom(table).select('customer_id').distinct().execute();
+        for (const { customer_id } of customers) {
+          await t.updateTable(table).set({ slot: slotOf(customer_id) }).where('customer_id', '=', customer_id).execute();
+        }
+      }
+      await db.schema.alterTable('checkout_timers').addColumn('slot', 'integer').execute();
+      await db.schema.createIndex('order_view_by_slot').on('order_view').columns(['slot', 'created_at', 'id']).execute();
+      await db.schema.createIndex('order_view_by_status').on('order_view').columns(['status', 'created_at', 'id']).execute();
+      // The slots this shard owns, and in what state: 'owned' (writes go on), 'fenced' (a move is
+      // copying its last rows away: writes wait), 'incoming' (a move is copying it here: writes
+      // refuse). Every append checks its slot here, in its own transaction (sharding/ownership.ts).
+      await db.schema
+        .createTable('orders_slots')
+        .addColumn('slot', 'integer', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      // The slot map, in the store it lives in (the first shard's unless ORDERS_SLOT_MAP says
+      // otherwise): the shards, which shard owns each slot, the map's version, and the moves.
+      await db.schema
+        .createTable('orders_shards')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('location', 'text', (c) => c.notNull())
+        .addColumn('added_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('orders_slot_map')
+        .addColumn('slot', 'integer', (c) => c.primaryKey())
+        .addColumn('shard', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('orders_map_version')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('orders_slot_moves')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // Comma-separated slot numbers.
+        .addColumn('slots', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        // planned, copying, fenced, flipped, done, aborted
+        .addColumn('step', 'text', (c) => c.notNull())
+        // The source's es_events position copied up to.
+        .addColumn('copied_position', 'bigint', (c) => c.notNull())
+        .addColumn('events_copied', 'integer', (c) => c.notNull())
+        .addColumn('fenced_at', 'text')
+        .addColumn('fence_ms', 'integer')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
     },
   },
 };

@@ -1,4 +1,4 @@
-import type { Projection, RecordedEvent } from '@shop/eventstore';
+import { type Projection, type RecordedEvent, slotOf } from '@shop/eventstore';
 import type { Kysely } from '@shop/store';
 import { type Order, type RecordedOrderEvent, evolve, isOrderEventType, toOrderEvent } from '../domain';
 
@@ -18,6 +18,8 @@ export interface OrderRow {
   rejection_reason: string | null;
   version: number;
   updated_at: string;
+  /** The customer's slot (sharding): what a shard lists by and a slot move deletes by. */
+  slot: number | null;
 }
 
 export interface OrderReadModels {
@@ -40,6 +42,7 @@ export const toRow = (o: Order): OrderRow => ({
   rejection_reason: o.rejectionReason,
   version: o.version,
   updated_at: o.updatedAt,
+  slot: slotOf(o.customerId),
 });
 
 export const fromRow = (r: OrderRow): Order => ({

@@ -9,6 +9,8 @@ import { type Order, type OrderCommand, type OrderState, decide, isRejection, re
 import type { HistoryEntryModel } from '../model';
 import { type OrderReadModels, type OrderRow, fromRow, orderProjections, toDomainEvent } from './projections';
 import { type CheckoutTables, type CheckoutView, checkoutProjection, viewOf } from '../checkout/projection';
+import { orderIdFor } from '../sharding/ids';
+import { ownershipGuard } from '../sharding/ownership';
 
 /** orders' tables, as the query builder sees them (the event store's live beside them). */
 export interface OrdersDB extends OrderReadModels, CheckoutTables {
@@ -58,7 +60,10 @@ const concurrencyConflict = (err: ConcurrencyError): DomainError =>
 
 /** The orders seed: how many deterministic orders an empty store starts with. */
 export const SEED_ORDERS = 60;
-export const seedOrderId = (i: number) => `o${String(i).padStart(6, '0')}`;
+/** Seed order i's customer: the first users get several orders each, so User.orders has pages. */
+export const seedCustomerOf = (i: number, users: number) => userId(1 + ((i - 1) % Math.min(20, users)));
+/** Seed order i's id, carrying its customer's slot (`o<slot>-000001`). */
+export const seedOrderId = (i: number, users = 20) => orderIdFor(seedCustomerOf(i, users), String(i).padStart(6, '0'));
 
 const historyEntry = (e: RecordedEvent): HistoryEntryModel => ({
   version: e.version,
@@ -84,7 +89,8 @@ export class OrdersRepository {
     private readonly sink: EventSink,
     private readonly logger?: Logger,
   ) {
-    this.events = new EventStore(store as Store<unknown>);
+    // Every append checks that this shard owns the customer's slot, in the append's transaction.
+    this.events = new EventStore(store as Store<unknown>, { guard: ownershipGuard(store.dialect) });
     this.projections = new ProjectionRunner({
       store: store as Store<unknown>,
       events: this.events,
@@ -300,6 +306,23 @@ export class OrdersRepository {
     return rows.map(fromRow);
   }
 
+  /**
+   * A page of the cross-shard listing from this shard: orders in `slots` (the ones the map gives
+   * this shard), optionally of one status, newest first after `after`, at most `limit`.
+   */
+  async listPage(input: { status?: string | undefined; limit: number; after?: OrderCursor | undefined; slots: readonly number[] }): Promise<Order[]> {
+    let query = this.store.db.selectFrom('order_view').selectAll().where('slot', 'in', [...input.slots]);
+    if (input.status !== undefined) query = query.where('status', '=', input.status);
+    const after = input.after;
+    if (after !== undefined) {
+      query = query.where((eb) =>
+        eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+      );
+    }
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(input.limit).execute();
+    return rows.map(fromRow);
+  }
+
   /** Each order's latest checkout (by start time), in `orderIds` order, null where none. One round trip. */
   async latestCheckouts(orderIds: readonly string[]): Promise<(CheckoutView | null)[]> {
     if (orderIds.length === 0) return [];
@@ -403,7 +426,7 @@ export class OrdersRepository {
    * accounts seed from the same generators; their events keep them current after) and a few
    * deterministic orders, written as commands so they have real event streams and outbox rows.
    */
-  async seed(sizes: SeedSizes): Promise<number> {
+  async seed(sizes: SeedSizes, owns: (customerId: string) => boolean = () => true): Promise<number> {
     const known = await this.store.db
       .selectFrom('product_prices')
       .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -439,22 +462,25 @@ export class OrdersRepository {
     if ((await this.events.headPosition()) > 0 || sizes.users === 0 || sizes.products === 0) return rows;
     const rand = prng(7);
     const count = Math.min(SEED_ORDERS, sizes.users * 3);
+    let written = 0;
     for (let i = 1; i <= count; i++) {
-      const orderId = seedOrderId(i);
-      // The first users get several orders each, so User.orders has something to page through.
-      const customerId = userId(1 + ((i - 1) % Math.min(20, sizes.users)));
+      const orderId = seedOrderId(i, sizes.users);
+      const customerId = seedCustomerOf(i, sizes.users);
+      // Every shard draws the same numbers and writes the orders of the customers it owns.
+      const lines = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => ({
+        productId: seedProductId(1 + Math.floor(rand() * sizes.products)),
+        quantity: 1 + Math.floor(rand() * 3),
+      }));
+      const fate = rand();
+      if (!owns(customerId)) continue;
       const run = (command: OrderCommand) => this.execute(orderId, command, { correlationId: 'seed', project: false });
       await run({ type: 'CreateOrder', orderId, customerId });
-      const lines = 1 + Math.floor(rand() * 3);
-      for (let l = 0; l < lines; l++) {
-        const productId = seedProductId(1 + Math.floor(rand() * sizes.products));
-        await run({ type: 'AddOrderLine', productId, quantity: 1 + Math.floor(rand() * 3), unitPrice: await this.priceOf(productId) });
-      }
-      const fate = rand();
+      for (const line of lines) await run({ type: 'AddOrderLine', ...line, unitPrice: await this.priceOf(line.productId) });
       if (fate < 0.6) await run({ type: 'PlaceOrder' });
       if (fate > 0.85) await run({ type: 'CancelOrder', reason: 'seed' });
+      written++;
     }
     await this.projections.catchUp();
-    return rows + count;
+    return rows + written;
   }
 }

@@ -318,12 +318,27 @@ export type Query = {
    * UNAUTHORIZED_FIELD_OR_TYPE error.
    */
   order: Maybe<Order>;
+  /**
+   * Every customer's orders, across all of orders' shards, newest first (by createdAt, then id), a
+   * page at a time, optionally of one status: support staff's view, with the orders:admin scope.
+   * `first` is bounded by the server's PAGE_MAX. Each shard is asked for the page after the cursor
+   * and the answers are merged. A shard that cannot answer leaves its orders out of the page: the
+   * rest is returned, with a SHARD_UNAVAILABLE error naming the shard at this field's path.
+   */
+  orders: OrderConnection;
 };
 
 
 export type QueryOrderArgs = {
   asOf?: InputMaybe<Scalars['DateTime']['input']>;
   id: Scalars['ID']['input'];
+};
+
+
+export type QueryOrdersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  status?: InputMaybe<OrderStatus>;
 };
 
 export type User = {
@@ -637,6 +652,7 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
+  orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
 }>;
 
 export type UserResolvers<ContextType = Context, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
