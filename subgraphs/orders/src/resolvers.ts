@@ -15,6 +15,7 @@ import {
   requireScope,
   unauthorizedField,
 } from '@shop/server';
+import { slotOf } from '@shop/eventstore';
 import type { OrderCursor, OrdersRepository } from './data/repository';
 import { newOrderId, orderIdFor, slotOfId } from './sharding/ids';
 import type { Context } from './context';
@@ -121,6 +122,11 @@ const Mutation = {
     const customer = customerId == null ? caller.sub : customerId.trim();
     // The id carries the customer's slot (`o<slot>-...`): a chosen id is kept after the prefix.
     const orderId = id == null ? newOrderId(customer) : orderIdFor(customer, id);
+    if (slotOfId(orderId) !== slotOf(customer) && !(await ctx.orders.load(orderId)).state) {
+      // An id that is another customer's order goes on to be refused as theirs (FORBIDDEN) or a
+      // duplicate; a new one must carry its customer's slot, or User.orders would not find it.
+      throw badInput('id', `id ${quote(id)} carries another customer's slot: choose an id without the o<slot>- prefix`);
+    }
     if (!isOwnerOr(caller, customer, ORDERS_ADMIN)) {
       throw new DomainError('FORBIDDEN', `an order for another customer needs the ${ORDERS_ADMIN} scope`, 'customerId');
     }
@@ -198,9 +204,14 @@ export const resolvers: Resolvers = {
         reportPartial(
           ctx,
           info,
-          new DomainError('SHARD_UNAVAILABLE', `orders shard ${names.join(', ')} did not answer: their orders are missing from this page`, undefined, {
-            details: { shards: names.join(',') },
-          }),
+          new DomainError(
+            'SHARD_UNAVAILABLE',
+            `orders shard ${names.join(', ')} did not answer: their orders are missing from this page`,
+            undefined,
+            {
+              details: { shards: names.join(',') },
+            },
+          ),
         );
       }
       return connectionOf(result.orders, page.first, result.hasNextPage);

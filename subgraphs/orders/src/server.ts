@@ -1,6 +1,13 @@
 import { dirname, join } from 'node:path';
 import { CHECKOUT_REPLIES, eventMigrations } from '@shop/events';
-import { type Consumers, type StoreSubgraph, type SubgraphFactoryOptions, DomainError, defineStoreSubgraph, loadTypeDefs } from '@shop/server';
+import {
+  type Consumers,
+  type StoreSubgraph,
+  type SubgraphFactoryOptions,
+  DomainError,
+  defineStoreSubgraph,
+  loadTypeDefs,
+} from '@shop/server';
 import { type Kysely as KyselyOf, type StoreLocation, openStore } from '@shop/store';
 import type { Telemetry } from '@shop/telemetry';
 import type { Context } from './context';
@@ -42,7 +49,9 @@ export function defaultShardLocations(store: StoreLocation): string[] {
   const path = store.sqlitePath ?? ':memory:';
   if (path === ':memory:') return Array.from({ length: DEFAULT_EMBEDDED_SHARDS }, () => ':memory:');
   const base = path.replace(/\.sqlite$/, '');
-  return Array.from({ length: DEFAULT_EMBEDDED_SHARDS }, (_, i) => (i === 0 ? path : join(dirname(path), `${base.split(/[\\/]/).at(-1)}-s${i}.sqlite`)));
+  return Array.from({ length: DEFAULT_EMBEDDED_SHARDS }, (_, i) =>
+    i === 0 ? path : join(dirname(path), `${base.split(/[\\/]/).at(-1)}-s${i}.sqlite`),
+  );
 }
 
 export interface OrdersOptions extends SubgraphFactoryOptions {
@@ -73,7 +82,10 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
   const { telemetry } = options;
   // Connections are per shard: more shards, fewer each (PostgreSQL's 100 are shared by every service).
   const poolSize = Math.max(3, Math.ceil(10 / locations.length));
-  const shardConsumers = (shard: Pick<Shard, 'orders' | 'checkout'>): Consumers => ({ ...consumers(), ...checkoutConsumers(shard.checkout) });
+  const shardConsumers = (shard: Pick<Shard, 'orders' | 'checkout'>): Consumers => ({
+    ...consumers(),
+    ...checkoutConsumers(shard.checkout),
+  });
   let sharded: ShardedOrders | undefined;
   const factory = defineStoreSubgraph<OrdersDB, ShardedOrders, Context>({
     typeDefs,
@@ -82,7 +94,10 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
     repository: async (store, events) => {
       const map = await ensureSlotMap(store.db as unknown as Kysely, locations);
       if (map.shards[0]!.location !== locations[0]) {
-        telemetry.logger.warn({ shard: map.shards[0]!.id }, 'the slot map names another location for the first shard than the configuration');
+        telemetry.logger.warn(
+          { shard: map.shards[0]!.id },
+          'the slot map names another location for the first shard than the configuration',
+        );
       }
       const home = assembleShard({ info: map.shards[0]!, store, relay: undefined, sink: events, telemetry, checkoutOptions });
       const shards = new Map<string, Shard>([[home.info.id, home]]);
@@ -170,9 +185,7 @@ function routedConsumers(orders: ShardedOrders): Consumers {
           const payload = event.payload as { orderId?: unknown; checkoutId?: unknown };
           const slot = slotOfId(String(payload.orderId ?? '')) ?? slotOfId(String(payload.checkoutId ?? ''));
           if (slot === undefined) throw new DomainError('BAD_USER_INPUT', `${event.type} names no order orders issued`);
-          await orders.write(slot, (shard) =>
-            shard === home() ? shard.checkout.onReply(trx, event) : shard.consumer!.batch([event]),
-          );
+          await orders.write(slot, (shard) => (shard === home() ? shard.checkout.onReply(trx, event) : shard.consumer!.batch([event])));
         },
       },
     ]),
@@ -208,6 +221,25 @@ export async function openOrdersShards(options: {
     throw err;
   }
   return { shards: opened.map(({ id, location, orders }) => ({ id, location, orders })), close };
+}
+
+/**
+ * One orders store on its own, as a single shard that owns every slot (the slot map is created in
+ * it when missing): tests of the repository, and tools that work on one shard.
+ */
+export async function openOrdersRepository(options: {
+  telemetry: Telemetry;
+  store: StoreLocation;
+}): Promise<{ orders: OrdersRepository; close(): Promise<void> }> {
+  const { store, orders, close } = await openOrdersStore(options.telemetry, options.store);
+  try {
+    const map = await ensureSlotMap(store.db as unknown as Kysely, [options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:']);
+    if (map.shards.length === 1) await reconcileOwnership(store.db as unknown as Kysely, map, map.shards[0]!.id);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { orders, close };
 }
 
 async function openOrdersStore(telemetry: Telemetry, location: StoreLocation) {

@@ -3,7 +3,10 @@ import { MemoryBroker, MemoryBus } from '@shop/events';
 import { type Identity, gatewayHeaders } from '@shop/server';
 import { type Kysely, sql } from '@shop/store';
 import { type GraphQLClient, eventually, graphqlClient, storeBackend, testTelemetry } from '@shop/testing';
-import { type OrdersSubgraph, createOrders } from '../src/server';
+import { type OrdersSubgraph, createOrders, orderIdFor } from '../src/server';
+
+/** The order's id: the chosen key behind its customer's slot. */
+const ORDER_ID = orderIdFor('u00001', 'retry-1');
 
 // A checkout sent again with its key while the request that started it has not brought the
 // projections up yet (it is still running, its client gave up on it, or its process died right
@@ -40,14 +43,15 @@ describe('checkout sent again before its view exists (PostgreSQL)', () => {
 
   const checkout = (key: string) =>
     client.query<{ checkout: { id: string; status: string } }>(
-      'mutation ($key: String!) { checkout(orderId: "retry-1", idempotencyKey: $key) { id status } }',
-      { key },
+      'mutation ($id: ID!, $key: String!) { checkout(orderId: $id, idempotencyKey: $key) { id status } }',
+      { id: ORDER_ID, key },
     );
 
   it('answers the retry with the checkout the first request started', async () => {
     expect((await client.query('mutation { createOrder(id: "retry-1") { id } }')).errors).toBeUndefined();
     expect(
-      (await client.query('mutation { addOrderLine(orderId: "retry-1", productId: "p00001", quantity: 1) { id } }')).errors,
+      (await client.query('mutation ($id: ID!) { addOrderLine(orderId: $id, productId: "p00001", quantity: 1) { id } }', { id: ORDER_ID }))
+        .errors,
     ).toBeUndefined();
     const db = subgraph.store.db as unknown as Kysely<{ checkout_keys: { idempotency_key: string; checkout_id: string } }>;
 

@@ -1,4 +1,6 @@
 import { storeBackend } from '@shop/testing';
 import { ordersSuite } from './suite';
 
-ordersSuite(storeBackend('postgres', 'orders'));
+// The same behaviour on one shard and on four (a PostgreSQL database each).
+ordersSuite(storeBackend('postgres', 'orders'), 1);
+ordersSuite(storeBackend('postgres', 'orders_sharded'), 4);

@@ -1,4 +1,6 @@
 import { storeBackend } from '@shop/testing';
 import { ordersSuite } from './suite';
 
-ordersSuite(storeBackend('sqlite', 'orders'));
+// The same behaviour on one shard and on four (SQLite in memory).
+ordersSuite(storeBackend('sqlite', 'orders'), 1);
+ordersSuite(storeBackend('sqlite', 'orders'), 4);

@@ -6,7 +6,7 @@ import type { Kysely } from '@shop/store';
 import { type Backend, type GraphQLClient, eventually, graphqlClient, testTelemetry } from '@shop/testing';
 import { MAX_ORDER_TOTAL, replay } from '../src/domain';
 import { fromRow, toDomainEvent } from '../src/data/projections';
-import { type OrdersSubgraph, createOrders } from '../src/server';
+import { type OrdersSubgraph, createOrders, orderIdFor, seedOrderId } from '../src/server';
 
 const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
 /** The key the suite's requests are signed with, as the gateway signs them. */
@@ -14,6 +14,15 @@ const SECRET = randomBytes(32).toString('hex');
 const customer = (sub: string): Identity => ({ sub, roles: ['customer'], scopes: [] });
 /** Support staff: any customer's orders (an admin's token carries the scope too). */
 const STAFF: Identity = { sub: 'u00030', roles: ['customer'], scopes: ['orders:admin'] };
+/** The ids the suite's orders get: a chosen id is prefixed with its customer's slot. */
+const ID_LIFE_1 = orderIdFor('u00007', 'life-1');
+const ID_RULES_1 = orderIdFor('u00008', 'rules-1');
+const ID_PRICED_1 = orderIdFor('u00010', 'priced-1');
+const ID_OVERFLOW_1 = orderIdFor('u00009', 'overflow-1');
+const ID_AUTHZ_1 = orderIdFor('u00011', 'authz-1');
+const ID_AUTHZ_3 = orderIdFor('u00011', 'authz-3');
+const ID_AUTHZ_2 = orderIdFor('u00012', 'authz-2');
+const ID_TRAVEL_1 = orderIdFor('u00009', 'travel-1');
 const prices = new Map([...seedProducts(sizes)].map((p) => [p.id, p.price]));
 
 /** Polls `read` until `done` holds, at most `ms`: events from the bus apply asynchronously. */
@@ -34,8 +43,8 @@ interface OrderView {
 }
 
 /** orders' behaviour over its own store, run over SQLite (orders.test.ts) and PostgreSQL (orders.int.test.ts). */
-export function ordersSuite(backend: Backend): void {
-  describe(`orders on ${backend.name}`, () => {
+export function ordersSuite(backend: Backend, shardCount = 1): void {
+  describe(`orders on ${backend.name}, ${shardCount} shard(s)`, () => {
     const telemetry = testTelemetry('orders');
     const broker = new MemoryBroker();
     const bus = new MemoryBus({ service: 'orders', telemetry, broker });
@@ -50,7 +59,14 @@ export function ordersSuite(backend: Backend): void {
     let client: GraphQLClient;
 
     beforeAll(async () => {
-      subgraph = await createOrders({ telemetry, store: await backend.location(), seed: sizes, pageMax: 20, bus });
+      const locations: string[] = [];
+      for (let i = 0; i < shardCount; i++) {
+        const at = await backend.location();
+        locations.push(at.postgresUrl ?? at.sqlitePath ?? ':memory:');
+      }
+      const store = locations[0]!.startsWith('postgres') ? { postgresUrl: locations[0] } : { sqlitePath: locations[0] };
+      subgraph = await createOrders({ telemetry, store, shards: locations, seed: sizes, pageMax: 20, bus });
+      expect(subgraph.shards()).toHaveLength(shardCount);
       const url = `${(await subgraph.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
       anonymous = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body) });
       as = (identity) => graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity }) });
@@ -63,6 +79,19 @@ export function ordersSuite(backend: Backend): void {
       await accountsBus.close();
       await backend.cleanup();
     });
+
+    /** Every shard's events (positions are per shard). */
+    const allEvents = async () => (await Promise.all(subgraph.shards().map((s) => s.orders.events.readAll(0, 1_000_000)))).flat();
+    /** Every shard's read models, rows in id order, checkpoints by shard. */
+    const readModels = async () => {
+      const each = await Promise.all(subgraph.shards().map((s) => s.orders.readModels()));
+      const byId = <T extends { id: string }>(rows: T[]) => rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return {
+        orderView: byId(each.flatMap((m) => m.orderView)),
+        customerOrders: byId(each.flatMap((m) => m.customerOrders)),
+        checkpoints: each.map((m) => m.checkpoints),
+      };
+    };
 
     const mutate = async <K extends string>(field: K, args: string, select = ORDER, caller = client) => {
       const res = await caller.query<Record<K, OrderView>>(`mutation { ${field}(${args}) { ${select} } }`);
@@ -77,8 +106,8 @@ export function ordersSuite(backend: Backend): void {
       ).data?.order ?? null;
 
     it('seeds prices and deterministic orders with real event streams', async () => {
-      const seeded = await order('o000001');
-      expect(seeded).toMatchObject({ id: 'o000001', customer: { id: 'u00001' } });
+      const seeded = await order(seedOrderId(1));
+      expect(seeded).toMatchObject({ id: seedOrderId(1), customer: { id: 'u00001' } });
       expect(seeded!.history!.map((h) => h.type)[0]).toBe('OrderCreated');
       expect(seeded!.version).toBe(seeded!.history!.length);
       for (const line of seeded!.lines) expect(line.unitPrice).toBe(prices.get(line.product.id));
@@ -87,10 +116,10 @@ export function ordersSuite(backend: Backend): void {
     it('runs an order through its life: create, add, remove, place; each write returns the new state', async () => {
       // As its customer, who need not name themself: the order is the caller's.
       const owner = as(customer('u00007'));
-      const created = await mutate('createOrder', 'id: "life-1"', ORDER, owner);
+      const created = await mutate('createOrder', `id: "${ID_LIFE_1}"`, ORDER, owner);
       expect(created.error).toBeUndefined();
       expect(created.order).toMatchObject({
-        id: 'life-1',
+        id: ID_LIFE_1,
         customer: { id: 'u00007' },
         status: 'DRAFT',
         total: 0,
@@ -102,31 +131,31 @@ export function ordersSuite(backend: Backend): void {
       expect((created.res as unknown as { extensions?: { invalidate?: unknown[] } }).extensions?.invalidate).toEqual(
         expect.arrayContaining([
           { __typename: 'User', id: 'u00007' },
-          { __typename: 'Order', id: 'life-1' },
+          { __typename: 'Order', id: ID_LIFE_1 },
         ]),
       );
 
-      const a = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 2', ORDER, owner);
+      const a = await mutate('addOrderLine', `orderId: "${ID_LIFE_1}", productId: "p00003", quantity: 2`, ORDER, owner);
       expect(a.order).toMatchObject({
         version: 2,
         total: 2 * prices.get('p00003')!,
         lines: [{ product: { id: 'p00003' }, quantity: 2, unitPrice: prices.get('p00003') }],
       });
-      const b = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00004", quantity: 1, expectedVersion: 2', ORDER, owner);
+      const b = await mutate('addOrderLine', `orderId: "${ID_LIFE_1}", productId: "p00004", quantity: 1, expectedVersion: 2`, ORDER, owner);
       expect(b.order?.version).toBe(3);
-      const c = await mutate('addOrderLine', 'orderId: "life-1", productId: "p00003", quantity: 1', ORDER, owner);
+      const c = await mutate('addOrderLine', `orderId: "${ID_LIFE_1}", productId: "p00003", quantity: 1`, ORDER, owner);
       expect(c.order?.lines.map((l) => [l.product.id, l.quantity])).toEqual([
         ['p00003', 3],
         ['p00004', 1],
       ]);
-      const d = await mutate('removeOrderLine', 'orderId: "life-1", productId: "p00004"', ORDER, owner);
+      const d = await mutate('removeOrderLine', `orderId: "${ID_LIFE_1}", productId: "p00004"`, ORDER, owner);
       expect(d.order).toMatchObject({ version: 5, total: 3 * prices.get('p00003')! });
-      const placed = await mutate('placeOrder', 'orderId: "life-1", expectedVersion: 5', ORDER, owner);
+      const placed = await mutate('placeOrder', `orderId: "${ID_LIFE_1}", expectedVersion: 5`, ORDER, owner);
       expect(placed.order).toMatchObject({ status: 'PLACED', version: 6 });
       expect(placed.order?.placedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
 
       // The read model answers queries, and says what the mutation said.
-      const read = await order('life-1', undefined, owner);
+      const read = await order(ID_LIFE_1, undefined, owner);
       const { history, ...view } = read!;
       expect(view).toEqual(placed.order);
       expect(history!.map((h) => [h.version, h.type])).toEqual([
@@ -143,18 +172,23 @@ export function ordersSuite(backend: Backend): void {
     });
 
     it('refuses invalid transitions and input with codes', async () => {
-      await mutate('createOrder', 'customerId: "u00008", id: "rules-1"');
+      await mutate('createOrder', `customerId: "u00008", id: "${ID_RULES_1}"`);
       const cases: Array<[string, string, string, string?]> = [
-        ['createOrder', 'customerId: "u00008", id: "rules-1"', 'ORDER_ALREADY_EXISTS'],
+        ['createOrder', `customerId: "u00008", id: "${ID_RULES_1}"`, 'ORDER_ALREADY_EXISTS'],
         ['createOrder', 'customerId: "u00008", id: "bad id!"', 'BAD_USER_INPUT', 'id'],
         ['createOrder', 'customerId: "u99999", id: "rules-2"', 'NOT_FOUND', 'customerId'],
-        ['placeOrder', 'orderId: "rules-1"', 'ORDER_EMPTY'],
+        ['placeOrder', `orderId: "${ID_RULES_1}"`, 'ORDER_EMPTY'],
         ['addOrderLine', 'orderId: "nope", productId: "p00001", quantity: 1', 'NOT_FOUND'],
-        ['addOrderLine', 'orderId: "rules-1", productId: "p99999", quantity: 1', 'NOT_FOUND', 'productId'],
-        ['addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 0', 'BAD_USER_INPUT', 'quantity'],
-        ['addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 1, expectedVersion: -2', 'BAD_USER_INPUT', 'expectedVersion'],
-        ['removeOrderLine', 'orderId: "rules-1", productId: "p00001"', 'ORDER_LINE_NOT_FOUND', 'productId'],
-        ['placeOrder', 'orderId: "rules-1", expectedVersion: 7', 'CONCURRENCY_CONFLICT'],
+        ['addOrderLine', `orderId: "${ID_RULES_1}", productId: "p99999", quantity: 1`, 'NOT_FOUND', 'productId'],
+        ['addOrderLine', `orderId: "${ID_RULES_1}", productId: "p00001", quantity: 0`, 'BAD_USER_INPUT', 'quantity'],
+        [
+          'addOrderLine',
+          `orderId: "${ID_RULES_1}", productId: "p00001", quantity: 1, expectedVersion: -2`,
+          'BAD_USER_INPUT',
+          'expectedVersion',
+        ],
+        ['removeOrderLine', `orderId: "${ID_RULES_1}", productId: "p00001"`, 'ORDER_LINE_NOT_FOUND', 'productId'],
+        ['placeOrder', `orderId: "${ID_RULES_1}", expectedVersion: 7`, 'CONCURRENCY_CONFLICT'],
       ];
       for (const [field, args, code, f] of cases) {
         const { error, order: o } = await mutate(field, args);
@@ -166,38 +200,38 @@ export function ordersSuite(backend: Backend): void {
         });
         expect(o).toBeNull();
       }
-      const conflict = await mutate('placeOrder', 'orderId: "rules-1", expectedVersion: 7');
+      const conflict = await mutate('placeOrder', `orderId: "${ID_RULES_1}", expectedVersion: 7`);
       expect(conflict.error?.extensions).toMatchObject({ code: 'CONCURRENCY_CONFLICT', expectedVersion: 7, actualVersion: 1 });
 
-      await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00001", quantity: 1');
-      await mutate('placeOrder', 'orderId: "rules-1"');
-      expect((await mutate('addOrderLine', 'orderId: "rules-1", productId: "p00002", quantity: 1')).error?.extensions?.code).toBe(
+      await mutate('addOrderLine', `orderId: "${ID_RULES_1}", productId: "p00001", quantity: 1`);
+      await mutate('placeOrder', `orderId: "${ID_RULES_1}"`);
+      expect((await mutate('addOrderLine', `orderId: "${ID_RULES_1}", productId: "p00002", quantity: 1`)).error?.extensions?.code).toBe(
         'ORDER_NOT_DRAFT',
       );
-      expect((await mutate('placeOrder', 'orderId: "rules-1"')).error?.extensions?.code).toBe('ORDER_NOT_DRAFT');
-      expect((await mutate('cancelOrder', 'orderId: "rules-1", reason: "late"')).order).toMatchObject({
+      expect((await mutate('placeOrder', `orderId: "${ID_RULES_1}"`)).error?.extensions?.code).toBe('ORDER_NOT_DRAFT');
+      expect((await mutate('cancelOrder', `orderId: "${ID_RULES_1}", reason: "late"`)).order).toMatchObject({
         status: 'CANCELLED',
         cancelReason: 'late',
       });
-      expect((await mutate('cancelOrder', 'orderId: "rules-1"')).error?.extensions?.code).toBe('ORDER_ALREADY_CANCELLED');
+      expect((await mutate('cancelOrder', `orderId: "${ID_RULES_1}"`)).error?.extensions?.code).toBe('ORDER_ALREADY_CANCELLED');
       // Refused commands wrote nothing.
-      expect((await order('rules-1'))!.history!.map((h) => h.type)).toEqual([
+      expect((await order(ID_RULES_1))!.history!.map((h) => h.type)).toEqual([
         'OrderCreated',
         'OrderLineAdded',
         'OrderPlaced',
         'OrderCancelled',
       ]);
       expect(await order('nope')).toBeNull();
-      const badTime = await client.query('query($t: DateTime) { order(id: "rules-1", asOf: $t) { id } }', { t: 'yesterday' });
+      const badTime = await client.query(`query($t: DateTime) { order(id: "${ID_RULES_1}", asOf: $t) { id } }`, { t: 'yesterday' });
       expect(badTime.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
       expect(badTime.errors?.[0]?.message).toContain('ISO 8601');
     });
 
     it('answers asOf with the state at every recorded point of a history', async () => {
-      const id = 'travel-1';
+      const id = ID_TRAVEL_1;
       const states: OrderView[] = [];
       const steps = [
-        ['createOrder', `customerId: "u00009", id: "${id}"`],
+        ['createOrder', `customerId: "u00009", id: "travel-1"`],
         ['addOrderLine', `orderId: "${id}", productId: "p00010", quantity: 1`],
         ['addOrderLine', `orderId: "${id}", productId: "p00011", quantity: 4`],
         ['removeOrderLine', `orderId: "${id}", productId: "p00010"`],
@@ -287,8 +321,8 @@ export function ordersSuite(backend: Backend): void {
           (p) => p === 4321,
         ),
       ).toBe(4321);
-      await mutate('createOrder', 'customerId: "u00010", id: "priced-1"');
-      const added = await mutate('addOrderLine', 'orderId: "priced-1", productId: "p00020", quantity: 2');
+      await mutate('createOrder', `customerId: "u00010", id: "${ID_PRICED_1}"`);
+      const added = await mutate('addOrderLine', `orderId: "${ID_PRICED_1}", productId: "p00020", quantity: 2`);
       expect(added.order).toMatchObject({ lines: [{ unitPrice: 4321, lineTotal: 8642 }], total: 8642 });
       // A new product arrives by ProductCreated and can be ordered.
       await productsBus.publish([
@@ -298,14 +332,14 @@ export function ordersSuite(backend: Backend): void {
         () => price('p-new'),
         (p) => p === 777,
       );
-      expect((await mutate('addOrderLine', 'orderId: "priced-1", productId: "p-new", quantity: 1')).order?.total).toBe(8642 + 777);
+      expect((await mutate('addOrderLine', `orderId: "${ID_PRICED_1}", productId: "p-new", quantity: 1`)).order?.total).toBe(8642 + 777);
       // The captured price stays when the catalogue price changes later.
       await productsBus.publish([event(3, 9999)]);
       await eventually(
         () => price('p00020'),
         (p) => p === 9999,
       );
-      expect((await order('priced-1'))!.lines[0]).toMatchObject({ unitPrice: 4321 });
+      expect((await order(ID_PRICED_1))!.lines[0]).toMatchObject({ unitPrice: 4321 });
     });
 
     it("knows its customers from accounts' UserCreated events, not by calling accounts", async () => {
@@ -338,8 +372,9 @@ export function ordersSuite(backend: Backend): void {
     });
 
     it('publishes every order event through the outbox, in the same transaction as the append', async () => {
-      const db = eventTables(subgraph.store.db as Kysely<unknown>);
-      const rows = await db.selectFrom('outbox').selectAll().where('aggregate_id', '=', 'life-1').orderBy('position').execute();
+      // The outbox of the order's own shard.
+      const db = eventTables(subgraph.orders.forId(ID_LIFE_1)!.store.db as Kysely<unknown>);
+      const rows = await db.selectFrom('outbox').selectAll().where('aggregate_id', '=', ID_LIFE_1).orderBy('position').execute();
       expect(rows.map((r) => [r.type, Number(r.aggregate_version)])).toEqual([
         ['OrderCreated', 1],
         ['OrderLineAdded', 2],
@@ -349,21 +384,23 @@ export function ordersSuite(backend: Backend): void {
         ['OrderPlaced', 6],
       ]);
       expect(JSON.parse(rows[1]!.payload)).toMatchObject({
-        orderId: 'life-1',
+        orderId: ID_LIFE_1,
         customerId: 'u00007',
         version: 2,
         productId: 'p00003',
         quantity: 2,
       });
       // And the event store holds exactly as many events as the outbox for every order.
-      const outboxCount = await db
-        .selectFrom('outbox')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('type', 'like', 'Order%')
-        .executeTakeFirstOrThrow();
-      expect(Number(outboxCount.n)).toBe(
-        await subgraph.orders.events.headPosition().then(async () => (await subgraph.orders.events.readAll(0, 1_000_000)).length),
-      );
+      let outboxCount = 0;
+      for (const shard of subgraph.shards()) {
+        const row = await eventTables(shard.store.db as Kysely<unknown>)
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('type', 'like', 'Order%')
+          .executeTakeFirstOrThrow();
+        outboxCount += Number(row.n);
+      }
+      expect(outboxCount).toBe((await allEvents()).filter((e) => e.type.startsWith('Order')).length);
     });
 
     it('refuses a line that would take the order total past Int with BAD_USER_INPUT, and writes nothing', async () => {
@@ -386,23 +423,26 @@ export function ordersSuite(backend: Backend): void {
         async () => Number((await db.selectFrom('product_prices').select('price').where('id', '=', 'p00021').executeTakeFirst())?.price),
         (p) => p === MAX_ORDER_TOTAL,
       );
-      expect((await mutate('createOrder', 'customerId: "u00009", id: "overflow-1"')).error).toBeUndefined();
-      const outbox = eventTables(subgraph.store.db as Kysely<unknown>);
+      expect((await mutate('createOrder', `customerId: "u00009", id: "${ID_OVERFLOW_1}"`)).error).toBeUndefined();
       const written = async () => ({
-        head: await subgraph.orders.events.headPosition(),
-        outbox: Number(
-          (
-            await outbox
-              .selectFrom('outbox')
-              .select((eb) => eb.fn.countAll<number>().as('n'))
-              .executeTakeFirstOrThrow()
-          ).n,
+        head: await Promise.all(subgraph.shards().map((s) => s.orders.events.headPosition())),
+        outbox: await Promise.all(
+          subgraph.shards().map(async (shard) =>
+            Number(
+              (
+                await eventTables(shard.store.db as Kysely<unknown>)
+                  .selectFrom('outbox')
+                  .select((eb) => eb.fn.countAll<number>().as('n'))
+                  .executeTakeFirstOrThrow()
+              ).n,
+            ),
+          ),
         ),
-        readModels: await subgraph.orders.readModels(),
+        readModels: await readModels(),
       });
       const before = await written();
 
-      const refused = await mutate('addOrderLine', 'orderId: "overflow-1", productId: "p00021", quantity: 2');
+      const refused = await mutate('addOrderLine', `orderId: "${ID_OVERFLOW_1}", productId: "p00021", quantity: 2`);
       expect(refused.order).toBeNull();
       expect(refused.error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'quantity' });
       expect(refused.error?.message).toContain(`above the maximum of ${MAX_ORDER_TOTAL}`);
@@ -410,20 +450,20 @@ export function ordersSuite(backend: Backend): void {
       expect(await written()).toEqual(before);
 
       // Up to the maximum is fine, and reads serve it; one cent more on top is refused.
-      const full = await mutate('addOrderLine', 'orderId: "overflow-1", productId: "p00021", quantity: 1');
+      const full = await mutate('addOrderLine', `orderId: "${ID_OVERFLOW_1}", productId: "p00021", quantity: 1`);
       expect(full.error).toBeUndefined();
       expect(full.order).toMatchObject({ total: MAX_ORDER_TOTAL, lines: [{ quantity: 1, lineTotal: MAX_ORDER_TOTAL }] });
-      expect((await order('overflow-1'))?.total).toBe(MAX_ORDER_TOTAL);
-      const more = await mutate('addOrderLine', 'orderId: "overflow-1", productId: "p00001", quantity: 1');
+      expect((await order(ID_OVERFLOW_1))?.total).toBe(MAX_ORDER_TOTAL);
+      const more = await mutate('addOrderLine', `orderId: "${ID_OVERFLOW_1}", productId: "p00001", quantity: 1`);
       expect(more.error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'quantity' });
-      expect((await order('overflow-1'))?.history?.map((h) => h.type)).toEqual(['OrderCreated', 'OrderLineAdded']);
+      expect((await order(ID_OVERFLOW_1))?.history?.map((h) => h.type)).toEqual(['OrderCreated', 'OrderLineAdded']);
       // The customer's orders still answer (the issue's user(id: "u00009") came back null).
       const list = await client.query<{ _entities: Array<{ orders: { edges: Array<{ node: { id: string; total: number } }> } }> }>(
         'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { orders(first: 20) { edges { node { id total } } } } } }',
         { r: [{ __typename: 'User', id: 'u00009' }] },
       );
       expect(list.errors).toBeUndefined();
-      expect(list.data!._entities[0]!.orders.edges.map((e) => e.node)).toContainEqual({ id: 'overflow-1', total: MAX_ORDER_TOTAL });
+      expect(list.data!._entities[0]!.orders.edges.map((e) => e.node)).toContainEqual({ id: ID_OVERFLOW_1, total: MAX_ORDER_TOTAL });
     });
 
     describe('who may read and change an order', () => {
@@ -433,22 +473,22 @@ export function ordersSuite(backend: Backend): void {
       const READ = 'query($id: ID!, $t: DateTime) { order(id: $id, asOf: $t) { id customer { id } version } }';
 
       beforeAll(async () => {
-        const created = await mutate('createOrder', 'id: "authz-1"', ORDER, owner());
+        const created = await mutate('createOrder', `id: "${ID_AUTHZ_1}"`, ORDER, owner());
         expect(created.order?.customer).toEqual({ id: 'u00011' });
         expect(
-          (await mutate('addOrderLine', 'orderId: "authz-1", productId: "p00005", quantity: 1', ORDER, owner())).error,
+          (await mutate('addOrderLine', `orderId: "${ID_AUTHZ_1}", productId: "p00005", quantity: 1`, ORDER, owner())).error,
         ).toBeUndefined();
       });
 
       it('order(id): its customer and orders:admin read it; anyone else gets null with UNAUTHORIZED_FIELD_OR_TYPE, asOf too', async () => {
         for (const reader of [owner(), client]) {
-          const res = await reader.query(READ, { id: 'authz-1' });
+          const res = await reader.query(READ, { id: ID_AUTHZ_1 });
           expect(res.errors).toBeUndefined();
-          expect(res.data).toEqual({ order: { id: 'authz-1', customer: { id: 'u00011' }, version: 2 } });
+          expect(res.data).toEqual({ order: { id: ID_AUTHZ_1, customer: { id: 'u00011' }, version: 2 } });
         }
         for (const reader of [anonymous, stranger()]) {
           for (const t of [null, '2999-01-01T00:00:00Z']) {
-            const res = await reader.query(READ, { id: 'authz-1', t });
+            const res = await reader.query(READ, { id: ID_AUTHZ_1, t });
             expect(res.data).toEqual({ order: null });
             expect(res.errors).toHaveLength(1);
             expect(res.errors?.[0]).toMatchObject({ path: ['order'], extensions: { code: 'UNAUTHORIZED_FIELD_OR_TYPE' } });
@@ -462,8 +502,8 @@ export function ordersSuite(backend: Backend): void {
 
       it('resolves Order references only for its customer or orders:admin', async () => {
         const ENTITIES = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { id total } } }';
-        const r = [{ __typename: 'Order', id: 'authz-1' }];
-        expect((await owner().query(ENTITIES, { r })).data).toEqual({ _entities: [{ id: 'authz-1', total: prices.get('p00005') }] });
+        const r = [{ __typename: 'Order', id: ID_AUTHZ_1 }];
+        expect((await owner().query(ENTITIES, { r })).data).toEqual({ _entities: [{ id: ID_AUTHZ_1, total: prices.get('p00005') }] });
         for (const reader of [anonymous, stranger()]) {
           const res = await reader.query(ENTITIES, { r });
           expect(res.data).toEqual({ _entities: [null] });
@@ -479,7 +519,7 @@ export function ordersSuite(backend: Backend): void {
         for (const reader of [owner(), client]) {
           const res = await reader.query<List>(LIST, { r });
           expect(res.errors).toBeUndefined();
-          expect(res.data!._entities[0]!.orders!.edges.map((e) => e.node.id)).toContain('authz-1');
+          expect(res.data!._entities[0]!.orders!.edges.map((e) => e.node.id)).toContain(ID_AUTHZ_1);
         }
         for (const reader of [anonymous, stranger()]) {
           const res = await reader.query<List>(LIST, { r });
@@ -495,15 +535,15 @@ export function ordersSuite(backend: Backend): void {
 
       it('writes: UNAUTHENTICATED anonymous, FORBIDDEN for a stranger before version, state or input, NOT_FOUND for an unknown order', async () => {
         const writes = [
-          'addOrderLine(orderId: "authz-1", productId: "p00006", quantity: 1)',
+          `addOrderLine(orderId: "${ID_AUTHZ_1}", productId: "p00006", quantity: 1)`,
           // A product orders does not know, an invalid quantity, a stale version: none is told to a stranger.
-          'addOrderLine(orderId: "authz-1", productId: "p99999", quantity: 0)',
-          'addOrderLine(orderId: "authz-1", productId: "p00006", quantity: 1, expectedVersion: 99)',
-          'removeOrderLine(orderId: "authz-1", productId: "p00005")',
-          'placeOrder(orderId: "authz-1")',
-          'cancelOrder(orderId: "authz-1", reason: "not yours")',
+          `addOrderLine(orderId: "${ID_AUTHZ_1}", productId: "p99999", quantity: 0)`,
+          `addOrderLine(orderId: "${ID_AUTHZ_1}", productId: "p00006", quantity: 1, expectedVersion: 99)`,
+          `removeOrderLine(orderId: "${ID_AUTHZ_1}", productId: "p00005")`,
+          `placeOrder(orderId: "${ID_AUTHZ_1}")`,
+          `cancelOrder(orderId: "${ID_AUTHZ_1}", reason: "not yours")`,
           // Someone else's order id, to create: refused as a write to their order.
-          'createOrder(id: "authz-1")',
+          `createOrder(id: "${ID_AUTHZ_1}")`,
         ];
         for (const [who, caller, code] of [
           ['anonymous', anonymous, 'UNAUTHENTICATED'],
@@ -515,7 +555,7 @@ export function ordersSuite(backend: Backend): void {
           }
         }
         // Nothing was written.
-        expect((await order('authz-1'))?.version).toBe(2);
+        expect((await order(ID_AUTHZ_1))?.version).toBe(2);
         // An order that does not exist is NOT_FOUND for anyone signed in (an order id is no secret; its contents are).
         const unknown = await mutate('placeOrder', 'orderId: "no-such-order"', 'id', stranger());
         expect(unknown.error?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'orderId' });
@@ -524,52 +564,53 @@ export function ordersSuite(backend: Backend): void {
         // Its customer writes, and so does orders:admin.
         const added = await mutate(
           'addOrderLine',
-          'orderId: "authz-1", productId: "p00006", quantity: 1, expectedVersion: 2',
+          `orderId: "${ID_AUTHZ_1}", productId: "p00006", quantity: 1, expectedVersion: 2`,
           ORDER,
           owner(),
         );
         expect(added.order).toMatchObject({ version: 3 });
         expect(
           codes(
-            (await mutate('addOrderLine', 'orderId: "authz-1", productId: "p00006", quantity: 1, expectedVersion: 2', ORDER, owner())).res,
+            (await mutate('addOrderLine', `orderId: "${ID_AUTHZ_1}", productId: "p00006", quantity: 1, expectedVersion: 2`, ORDER, owner()))
+              .res,
           ),
         ).toEqual(['CONCURRENCY_CONFLICT']);
-        expect((await mutate('placeOrder', 'orderId: "authz-1"', ORDER, owner())).order).toMatchObject({ status: 'PLACED' });
-        expect((await mutate('cancelOrder', 'orderId: "authz-1", reason: "support"', ORDER, client)).order).toMatchObject({
+        expect((await mutate('placeOrder', `orderId: "${ID_AUTHZ_1}"`, ORDER, owner())).order).toMatchObject({ status: 'PLACED' });
+        expect((await mutate('cancelOrder', `orderId: "${ID_AUTHZ_1}", reason: "support"`, ORDER, client)).order).toMatchObject({
           status: 'CANCELLED',
           cancelReason: 'support',
         });
-        expect(codes((await mutate('createOrder', 'id: "authz-1"', ORDER, owner())).res)).toEqual(['ORDER_ALREADY_EXISTS']);
+        expect(codes((await mutate('createOrder', `id: "${ID_AUTHZ_1}"`, ORDER, owner())).res)).toEqual(['ORDER_ALREADY_EXISTS']);
       });
 
       it('createOrder: for the caller by default; for another customer only with orders:admin, checked before the customer is looked up', async () => {
         expect(codes((await mutate('createOrder', 'id: "authz-anon"', 'id', anonymous)).res)).toEqual(['UNAUTHENTICATED']);
-        const own = await mutate('createOrder', 'customerId: "u00012", id: "authz-2"', ORDER, stranger());
+        const own = await mutate('createOrder', `customerId: "u00012", id: "${ID_AUTHZ_2}"`, ORDER, stranger());
         expect(own.order?.customer).toEqual({ id: 'u00012' });
         for (const other of ['u00011', 'u99999', '']) {
           const res = await mutate('createOrder', `customerId: "${other}"`, 'id', stranger());
           expect(res.error?.extensions).toMatchObject({ code: 'FORBIDDEN', field: 'customerId' });
         }
-        const forCustomer = await mutate('createOrder', 'customerId: "u00011", id: "authz-3"', ORDER, client);
+        const forCustomer = await mutate('createOrder', `customerId: "u00011", id: "${ID_AUTHZ_3}"`, ORDER, client);
         expect(forCustomer.order?.customer).toEqual({ id: 'u00011' });
         expect((await mutate('createOrder', 'customerId: "u99999"', 'id', client)).error?.extensions).toMatchObject({
           code: 'NOT_FOUND',
           field: 'customerId',
         });
         // The customer reads and changes an order support opened for them.
-        expect((await order('authz-3', undefined, owner()))?.customer).toEqual({ id: 'u00011' });
-        expect((await mutate('cancelOrder', 'orderId: "authz-3"', ORDER, owner())).order?.status).toBe('CANCELLED');
+        expect((await order(ID_AUTHZ_3, undefined, owner()))?.customer).toEqual({ id: 'u00011' });
+        expect((await mutate('cancelOrder', `orderId: "${ID_AUTHZ_3}"`, ORDER, owner())).order?.status).toBe('CANCELLED');
       });
     });
 
     it('projects every order in the event store: each read model row is its stream replayed', async () => {
       // An order whose events cannot be projected (an integer column overflow on PostgreSQL, an
       // event evolve refuses) would be missing here or behind its stream.
-      await subgraph.orders.projections.catchUp();
-      const events = await subgraph.orders.events.readAll(0, 1_000_000);
+      for (const shard of subgraph.shards()) await shard.orders.projections.catchUp();
+      const events = await allEvents();
       const streams = new Map<string, typeof events>();
       for (const e of events) streams.set(e.streamId, [...(streams.get(e.streamId) ?? []), e]);
-      const { orderView, customerOrders } = await subgraph.orders.readModels();
+      const { orderView, customerOrders } = await readModels();
       expect(orderView.map((r) => r.id).sort()).toEqual([...streams.keys()].sort());
       for (const row of [...orderView, ...customerOrders]) {
         expect(fromRow(row)).toEqual(replay(streams.get(row.id)!.map(toDomainEvent)));
@@ -577,11 +618,13 @@ export function ordersSuite(backend: Backend): void {
     });
 
     it('rebuilds both read models to exactly what they were', async () => {
-      const live = await subgraph.orders.readModels();
+      const live = await readModels();
       expect(live.orderView.length).toBeGreaterThan(0);
-      const report = await subgraph.orders.rebuild();
-      expect(report.position).toBe(await subgraph.orders.events.headPosition());
-      expect(await subgraph.orders.readModels()).toEqual(live);
+      for (const shard of subgraph.shards()) {
+        const report = await shard.orders.rebuild();
+        expect(report.position).toBe(await shard.orders.events.headPosition());
+      }
+      expect(await readModels()).toEqual(live);
     });
   });
 }

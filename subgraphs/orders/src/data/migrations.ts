@@ -120,7 +120,11 @@ export const migrations: Record<string, Migration> = {
         const t = db as unknown as Kysely<Record<string, { customer_id: string; slot: number | null }>>;
         const customers = await t.selectFrom(table).select('customer_id').distinct().execute();
         for (const { customer_id } of customers) {
-          await t.updateTable(table).set({ slot: slotOf(customer_id) }).where('customer_id', '=', customer_id).execute();
+          await t
+            .updateTable(table)
+            .set({ slot: slotOf(customer_id) })
+            .where('customer_id', '=', customer_id)
+            .execute();
         }
       }
       await db.schema.alterTable('checkout_timers').addColumn('slot', 'integer').execute();

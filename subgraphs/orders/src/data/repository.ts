@@ -310,8 +310,16 @@ export class OrdersRepository {
    * A page of the cross-shard listing from this shard: orders in `slots` (the ones the map gives
    * this shard), optionally of one status, newest first after `after`, at most `limit`.
    */
-  async listPage(input: { status?: string | undefined; limit: number; after?: OrderCursor | undefined; slots: readonly number[] }): Promise<Order[]> {
-    let query = this.store.db.selectFrom('order_view').selectAll().where('slot', 'in', [...input.slots]);
+  async listPage(input: {
+    status?: string | undefined;
+    limit: number;
+    after?: OrderCursor | undefined;
+    slots: readonly number[];
+  }): Promise<Order[]> {
+    let query = this.store.db
+      .selectFrom('order_view')
+      .selectAll()
+      .where('slot', 'in', [...input.slots]);
     if (input.status !== undefined) query = query.where('status', '=', input.status);
     const after = input.after;
     if (after !== undefined) {

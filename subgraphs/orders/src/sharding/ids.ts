@@ -16,13 +16,12 @@ export function slotOfId(id: string): number | undefined {
 }
 
 /**
- * The order id for a customer and a key: `o<slot>-<key>`. A key that already is one of this
- * customer's order ids is kept as it is, so a client that sends back the id it was given is not
- * prefixed twice.
+ * The order id for a customer and a key: `o<slot>-<key>`. A key that already is an order id (it
+ * carries a slot) is kept as it is, so a client that sends back the id it was given is not
+ * prefixed twice; `createOrder` refuses one whose slot is not its customer's.
  */
 export function orderIdFor(customerId: string, key: string): string {
-  const prefix = `o${slotHex(slotOf(customerId))}-`;
-  return key.startsWith(prefix) ? key : `${prefix}${key}`;
+  return key.startsWith('o') && slotOfId(key) !== undefined ? key : `o${slotHex(slotOf(customerId))}-${key}`;
 }
 
 /** A new order id for a customer. */

@@ -46,8 +46,7 @@ export interface SlotMap {
 }
 
 /** The slots a shard owns in `map`. */
-export const slotsOf = (map: SlotMap, shardId: string): number[] =>
-  map.owners.flatMap((owner, slot) => (owner === shardId ? [slot] : []));
+export const slotsOf = (map: SlotMap, shardId: string): number[] => map.owners.flatMap((owner, slot) => (owner === shardId ? [slot] : []));
 
 /** The shard that owns a partition key (orders: a customer id). */
 export const ownerOfKey = (map: SlotMap, key: string): string => map.owners[slotOf(key)]!;
@@ -91,7 +90,9 @@ export async function ensureSlotMap(db: Kysely<unknown>, locations: readonly str
       await trx.insertInto('orders_shards').values(shards).execute();
       await trx
         .insertInto('orders_slot_map')
-        .values(Array.from({ length: SLOT_COUNT }, (_, slot) => ({ slot, shard: shards[Math.floor((slot * shards.length) / SLOT_COUNT)]!.id })))
+        .values(
+          Array.from({ length: SLOT_COUNT }, (_, slot) => ({ slot, shard: shards[Math.floor((slot * shards.length) / SLOT_COUNT)]!.id })),
+        )
         .execute();
       // A concurrent starter loses on the primary key and rolls back; the map it then reads is the winner's.
       await trx.insertInto('orders_map_version').values({ id: 1, version: 1, updated_at: now }).execute();
@@ -112,7 +113,10 @@ export async function addShard(db: Kysely<unknown>, location: string): Promise<S
       const ids = await trx.selectFrom('orders_shards').select('id').execute();
       const next = Math.max(-1, ...ids.map((r) => Number(r.id.slice(1)))) + 1;
       const shard = { id: `s${next}`, location };
-      await trx.insertInto('orders_shards').values({ ...shard, added_at: new Date().toISOString() }).execute();
+      await trx
+        .insertInto('orders_shards')
+        .values({ ...shard, added_at: new Date().toISOString() })
+        .execute();
       await bumpVersion(trx);
       return shard;
     });
@@ -120,7 +124,11 @@ export async function addShard(db: Kysely<unknown>, location: string): Promise<S
 
 /** Gives `slots` to `shardId` (version + 1), inside the caller's transaction on the map's store. */
 export async function assignSlots(trx: Kysely<ShardingTables>, slots: readonly number[], shardId: string): Promise<number> {
-  await trx.updateTable('orders_slot_map').set({ shard: shardId }).where('slot', 'in', [...slots]).execute();
+  await trx
+    .updateTable('orders_slot_map')
+    .set({ shard: shardId })
+    .where('slot', 'in', [...slots])
+    .execute();
   return bumpVersion(trx);
 }
 

@@ -46,9 +46,15 @@ const newerFirst = (a: Order, b: Order) =>
 function isUnreachable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '08006', '08001'].includes(code))
+  if (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '08006', '08001'].includes(
+      code,
+    )
+  )
     return true;
-  return typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(e.message);
+  return (
+    typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(e.message)
+  );
 }
 
 const metricsOf = (telemetry: Telemetry) => {
@@ -195,7 +201,10 @@ export class ShardedOrders {
       } catch (err) {
         if (!isSlotNotOwned(err)) throw err;
         if (Date.now() - started >= this.fenceWaitMs) {
-          throw new DomainError('SHARD_UNAVAILABLE', `orders slot ${slot} has been moving between shards for ${this.fenceWaitMs} ms; retry`);
+          throw new DomainError(
+            'SHARD_UNAVAILABLE',
+            `orders slot ${slot} has been moving between shards for ${this.fenceWaitMs} ms; retry`,
+          );
         }
         await this.refresh();
         if (this.owner(slot) === shard) await delay(Math.min(100, 5 * 2 ** attempt));
@@ -218,7 +227,12 @@ export class ShardedOrders {
   }
 
   /** Runs `read` once per shard over the keys that shard owns, and puts the answers back in key order. */
-  private async fanOut<K, V>(keys: readonly K[], shardOf: (key: K) => Shard | undefined, read: (shard: Shard, keys: K[]) => Promise<V[]>, none: V) {
+  private async fanOut<K, V>(
+    keys: readonly K[],
+    shardOf: (key: K) => Shard | undefined,
+    read: (shard: Shard, keys: K[]) => Promise<V[]>,
+    none: V,
+  ) {
     const groups = new Map<Shard, number[]>();
     keys.forEach((key, i) => {
       const shard = shardOf(key);
@@ -227,7 +241,12 @@ export class ShardedOrders {
     const out = keys.map(() => none);
     await Promise.all(
       [...groups].map(async ([shard, indexes]) => {
-        const values = await this.guarded(shard, () => read(shard, indexes.map((i) => keys[i]!)));
+        const values = await this.guarded(shard, () =>
+          read(
+            shard,
+            indexes.map((i) => keys[i]!),
+          ),
+        );
         indexes.forEach((keyIndex, j) => (out[keyIndex] = values[j] ?? none));
       }),
     );
@@ -238,12 +257,22 @@ export class ShardedOrders {
 
   /** Orders by id, one query per shard involved; null where missing (and for ids never issued here). */
   byIds(ids: readonly string[]): Promise<(Order | null)[]> {
-    return this.fanOut(ids, (id) => this.forId(id), (shard, some) => shard.orders.byIds(some), null);
+    return this.fanOut(
+      ids,
+      (id) => this.forId(id),
+      (shard, some) => shard.orders.byIds(some),
+      null,
+    );
   }
 
   /** The newest `limit` orders of each customer, one query per shard involved. */
   newestPerCustomer(customerIds: readonly string[], limit: number): Promise<Order[][]> {
-    return this.fanOut(customerIds, (id) => this.forCustomer(id), (shard, some) => shard.orders.newestPerCustomer(some, limit), []);
+    return this.fanOut(
+      customerIds,
+      (id) => this.forCustomer(id),
+      (shard, some) => shard.orders.newestPerCustomer(some, limit),
+      [],
+    );
   }
 
   customerPage(customerId: string, limit: number, after: OrderCursor): Promise<Order[]> {
@@ -252,11 +281,21 @@ export class ShardedOrders {
   }
 
   latestCheckouts(orderIds: readonly string[]): Promise<(CheckoutView | null)[]> {
-    return this.fanOut(orderIds, (id) => this.forId(id), (shard, some) => shard.orders.latestCheckouts(some), null);
+    return this.fanOut(
+      orderIds,
+      (id) => this.forId(id),
+      (shard, some) => shard.orders.latestCheckouts(some),
+      null,
+    );
   }
 
   histories(ids: readonly string[]): Promise<HistoryEntryModel[][]> {
-    return this.fanOut(ids, (id) => this.forId(id), (shard, some) => shard.orders.histories(some), []);
+    return this.fanOut(
+      ids,
+      (id) => this.forId(id),
+      (shard, some) => shard.orders.histories(some),
+      [],
+    );
   }
 
   async asOf(orderId: string, instant: string): Promise<Order | null> {
@@ -312,7 +351,8 @@ export class ShardedOrders {
   async seed(sizes: SeedSizes): Promise<number> {
     let rows = 0;
     const map = this.current;
-    for (const shard of this.all()) rows += await shard.orders.seed(sizes, (customerId) => map.owners[slotOf(customerId)] === shard.info.id);
+    for (const shard of this.all())
+      rows += await shard.orders.seed(sizes, (customerId) => map.owners[slotOf(customerId)] === shard.info.id);
     return rows;
   }
 
@@ -353,4 +393,3 @@ export function kWayMerge<T>(lists: readonly T[][], compare: (a: T, b: T) => num
   }
   return out;
 }
-
