@@ -40,6 +40,35 @@ export async function requireService(name: ServiceName): Promise<void> {
   throw new Error(`${name} is not reachable at ${services[name]}: start it (see README, "Services") or run \`npm run test:unit\``);
 }
 
+/** The base URL (database `postgres`) of the second PostgreSQL server. Override with TEST_POSTGRES_URL_2. */
+export function secondPostgresUrl(): string {
+  return process.env.TEST_POSTGRES_URL_2 ?? 'postgres://postgres@127.0.0.1:5433/postgres';
+}
+
+function serverAddress(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || 5432}`;
+}
+
+/**
+ * Fails with how to start it when the second PostgreSQL server does not answer, or when its URL
+ * names the first server's host and port (a shard "on another server" would then share one).
+ * Sharding tests need a second server and must fail without it, never skip.
+ */
+export async function requireSecondPostgres(): Promise<void> {
+  const url = secondPostgresUrl();
+  if (serverAddress(url) === serverAddress(services.postgres)) {
+    throw new Error(`TEST_POSTGRES_URL_2 (${url}) names the first PostgreSQL server (${services.postgres}): point it at a second server`);
+  }
+  if (await reachable(url, 5432)) return;
+  throw new Error(
+    `the second PostgreSQL server is not reachable at ${url}: \`.ci/run\` creates and starts it, or by hand ` +
+      `(as root, <version> the main cluster's, see pg_lsclusters): \`pg_createcluster <version> second --port 5433\`, ` +
+      `trust 127.0.0.1/32 in /etc/postgresql/<version>/second/pg_hba.conf, then ` +
+      `\`pg_ctlcluster --skip-systemctl-redirect <version> second start\` (see README, "Tests"); or set TEST_POSTGRES_URL_2`,
+  );
+}
+
 /**
  * Where a store keeps its data: @shop/store's StoreLocation, spelled out here so that the test
  * helpers depend on no package they help test (no dev-dependency cycle).
@@ -63,9 +92,17 @@ export async function dropPostgresDatabase(url: string): Promise<void> {
   }
 }
 
+/** Which PostgreSQL server: the first (TEST_POSTGRES_URL) or the second (TEST_POSTGRES_URL_2). */
+export type PostgresServer = 'first' | 'second';
+
+export interface TempPostgresOptions {
+  /** The server the database goes on; a test on the second calls \`requireSecondPostgres\` first. */
+  server?: PostgresServer;
+}
+
 /** A fresh, uniquely named PostgreSQL database URL (created on first connect, dropped by \`drop\`). */
-export function tempPostgres(prefix: string): { url: string; drop: () => Promise<void> } {
-  const u = new URL(services.postgres);
+export function tempPostgres(prefix: string, options: TempPostgresOptions = {}): { url: string; drop: () => Promise<void> } {
+  const u = new URL(options.server === 'second' ? secondPostgresUrl() : services.postgres);
   u.pathname = `/t_${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
   const url = u.toString();
   return { url, drop: () => dropPostgresDatabase(url) };
