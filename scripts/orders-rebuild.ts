@@ -1,27 +1,38 @@
-// `npm run orders:rebuild`: drops orders' read models (order_view, customer_orders) and rebuilds
-// them from event zero, in one transaction, then prints what it replayed. It opens orders' own
-// store the way the service does: ORDERS_DATABASE_URL (services mode) or the SQLite file under
-// DATA_DIR (embedded). Safe while the service runs: readers see the old models until it commits.
+// `npm run orders:rebuild [-- --shard <id>]`: drops orders' read models (order_view,
+// customer_orders, checkout_view) and rebuilds them from event zero, in one transaction per
+// shard, then prints what it replayed. Every shard the slot map names, or only the one given
+// (s0, s1...). It opens the first shard the way the service does: ORDERS_DATABASE_URL (services
+// mode) or the SQLite file under DATA_DIR (embedded); the map there names the others. Safe while
+// the service runs: readers see the old models until each shard commits.
 import { loadSubgraphConfig } from '@shop/config';
-import { openOrdersRepository } from '@shop/orders';
-import { runMain } from '@shop/server';
+import { openOrdersShards } from '@shop/orders';
 import { redact, sqliteFileFor } from '@shop/store';
 import { createTelemetry } from '@shop/telemetry';
+import { UsageError, parseCli, runCli } from './lib/cli';
 
-runMain(async () => {
+const USAGE = 'usage: npm run orders:rebuild [-- --shard <id>]';
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseCli(USAGE, { args: argv, options: { shard: { type: 'string' } } });
   const config = loadSubgraphConfig('orders', 4005);
   const telemetry = createTelemetry({ service: 'orders', logLevel: config.logLevel });
   const store = config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, 'orders') };
-  const repository = await openOrdersRepository({ telemetry, store });
-  const { orders } = repository;
+  const opened = await openOrdersShards({ telemetry, store });
   try {
-    const report = await orders.rebuild();
-    const where = config.databaseUrl ? redact(config.databaseUrl) : store.sqlitePath;
-    process.stdout.write(
-      `rebuilt orders' read models from ${report.events} events (position ${report.position}) in ${report.ms} ms: ${where}\n`,
-    );
+    const chosen = values.shard === undefined ? opened.shards : opened.shards.filter((s) => s.id === values.shard);
+    if (chosen.length === 0)
+      throw new UsageError(`no shard ${JSON.stringify(values.shard)}: the map has ${opened.shards.map((s) => s.id).join(', ')}\n${USAGE}`);
+    for (const shard of chosen) {
+      const report = await shard.orders.rebuild();
+      const where = /^postgres/.test(shard.location) ? redact(shard.location) : shard.location;
+      process.stdout.write(
+        `rebuilt orders' read models of shard ${shard.id} from ${report.events} events (position ${report.position}) in ${report.ms} ms: ${where}\n`,
+      );
+    }
   } finally {
-    await repository.close();
+    await opened.close();
   }
-  process.exit(0);
-});
+  return 0;
+}
+
+runCli('orders:rebuild', main, { exit: true });

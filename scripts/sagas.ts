@@ -10,7 +10,7 @@
 // resumes every one of them (the deadlines are in the store).
 // Exit code: 0 listed (stuck: none found), 1 failed or stuck sagas found, 2 usage error.
 import { loadSubgraphConfig } from '@shop/config';
-import { type CheckoutView, openOrdersRepository } from '@shop/orders';
+import { type CheckoutView, openOrdersShards } from '@shop/orders';
 import { redact, sqliteFileFor } from '@shop/store';
 import { createTelemetry } from '@shop/telemetry';
 import { UsageError, parseCli, runCli } from './lib/cli';
@@ -39,15 +39,21 @@ async function main(argv: string[]): Promise<number> {
   const config = loadSubgraphConfig('orders', 4005);
   const telemetry = createTelemetry({ service: 'orders', logLevel: 'warn' });
   const store = config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, 'orders') };
-  const repository = await openOrdersRepository({ telemetry, store });
-  const { orders } = repository;
-  const where = config.databaseUrl ? redact(config.databaseUrl) : store.sqlitePath;
+  // Every shard the slot map names (the map lives in the first shard's store).
+  const repository = await openOrdersShards({ telemetry, store });
+  const { shards } = repository;
+  const where = `${shards.length} shard(s) from ${config.databaseUrl ? redact(config.databaseUrl) : store.sqlitePath}`;
   const now = Date.now();
   try {
     if (command === 'show') {
-      const checkout = await orders.checkoutById(id!);
-      if (!checkout) throw new Error(`no checkout ${JSON.stringify(id)} in ${where}`);
-      const events = await orders.events.readStream(`checkout:${id!}`);
+      let found: { checkout: CheckoutView; shard: (typeof shards)[number] } | undefined;
+      for (const shard of shards) {
+        const checkout = await shard.orders.checkoutById(id!);
+        if (checkout) found = { checkout, shard };
+      }
+      if (!found) throw new Error(`no checkout ${JSON.stringify(id)} in ${where}`);
+      const { checkout } = found;
+      const events = await found.shard.orders.events.readStream(`checkout:${id!}`);
       if (values.json) process.stdout.write(`${JSON.stringify({ checkout, events }, null, 2)}\n`);
       else {
         process.stdout.write(`${line(checkout, now)}\n`);
@@ -55,7 +61,9 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    const open = await orders.openCheckouts();
+    const open = (await Promise.all(shards.map((s) => s.orders.openCheckouts())))
+      .flat()
+      .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1));
     const listed = command === 'open' ? open : open.filter((c) => c.deadline !== null && Date.parse(c.deadline) + grace <= now);
     if (values.json) process.stdout.write(`${JSON.stringify(listed, null, 2)}\n`);
     else {

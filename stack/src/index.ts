@@ -8,6 +8,7 @@ import {
   type SubgraphConfig,
   loadAccountsAuthConfig,
   loadCheckoutConfig,
+  loadShardingConfig,
   loadInventoryConfig,
   loadPaymentsProviderConfig,
 } from '@shop/config';
@@ -277,7 +278,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           : def.name === 'payments'
             ? await createPayments({ ...factoryOptions, psp: loadPaymentsProviderConfig(env) })
             : def.name === 'orders'
-              ? await createOrders({ ...factoryOptions, checkout: loadCheckoutConfig(env) })
+              ? await createOrders({ ...factoryOptions, checkout: loadCheckoutConfig(env), ...loadShardingConfig(env) })
               : def.name === 'inventory'
                 ? await createInventory({ ...factoryOptions, reservationSweepIntervalMs: loadInventoryConfig(env).sweepIntervalMs })
                 : await def.create(factoryOptions);

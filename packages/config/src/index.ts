@@ -320,6 +320,43 @@ export function loadCheckoutConfig(env: NodeJS.ProcessEnv = process.env): Checko
   };
 }
 
+/**
+ * orders' shards (issue #16): where they are, how often the slot map's version is read, and how
+ * long a write waits for its slot to finish moving. Only orders (and its maintenance commands) reads them.
+ */
+export const shardingEnv = {
+  ORDERS_SHARDS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    )
+    .refine((list) => list.length <= 256, 'at most 256 shards'),
+  ORDERS_MAP_REFRESH_MS: positiveInt(1000),
+  ORDERS_FENCE_WAIT_MS: positiveInt(5000),
+};
+
+/** What {@link shardingEnv} reads. */
+export interface ShardingConfig {
+  /** Shard store locations (PostgreSQL URLs or SQLite paths); undefined: the default for the store. */
+  shards: string[] | undefined;
+  mapRefreshMs: number;
+  fenceWaitMs: number;
+}
+
+/** Reads orders' sharding settings ({@link shardingEnv}). */
+export function loadShardingConfig(env: NodeJS.ProcessEnv = process.env): ShardingConfig {
+  const raw = loadConfig(z.object(shardingEnv), env);
+  return {
+    shards: raw.ORDERS_SHARDS.length > 0 ? raw.ORDERS_SHARDS : undefined,
+    mapRefreshMs: raw.ORDERS_MAP_REFRESH_MS,
+    fenceWaitMs: raw.ORDERS_FENCE_WAIT_MS,
+  };
+}
+
 /** A share between 0 and 1 (a probability), with a default. */
 export const rate = (fallback: number) => z.coerce.number().min(0, 'must be at least 0').max(1, 'must be at most 1').default(fallback);
 
