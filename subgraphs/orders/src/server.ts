@@ -18,9 +18,10 @@ import { type CheckoutOptions, defaultCheckoutOptions } from './checkout/orchest
 import { createLoaders } from './loaders';
 import { resolvers } from './resolvers';
 import { slotOfId } from './sharding/ids';
-import { type SlotMap, ensureSlotMap, openMove, readSlotMap, reconcileOwnership } from './sharding/map';
+import { type ShardInfo, type SlotMap, ensureSlotMap, openMove, readSlotMap, reconcileOwnership } from './sharding/map';
 import { ShardedOrders } from './sharding/router';
 import { type Shard, assembleShard, openShard, storeLocationOf } from './sharding/shard';
+import type { MoverShard } from './sharding/mover';
 
 type Kysely = KyselyOf<unknown>;
 
@@ -242,6 +243,40 @@ export async function openOrdersRepository(options: {
   return { orders, close };
 }
 
+/**
+ * What `npm run orders:reshard` works with: the slot map's store (the first shard's) and a way to
+ * open any shard the map names, each opened once and closed by `close`.
+ */
+export async function openForResharding(options: { telemetry: Telemetry; store: StoreLocation }): Promise<{
+  mapDb: Kysely;
+  shard: (info: ShardInfo) => Promise<MoverShard>;
+  close(): Promise<void>;
+}> {
+  const first = await openOrdersStore(options.telemetry, options.store);
+  const opened = new Map<string, Promise<Awaited<ReturnType<typeof openOrdersStore>>>>();
+  const firstLocation = options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:';
+  return {
+    mapDb: first.store.db as unknown as Kysely,
+    async shard(info) {
+      let found = opened.get(info.id);
+      if (!found) {
+        found =
+          info.location === firstLocation ? Promise.resolve(first) : openOrdersStore(options.telemetry, storeLocationOf(info.location));
+        opened.set(info.id, found);
+      }
+      const { store, orders } = await found;
+      return { info, db: store.db as unknown as Kysely, orders };
+    },
+    async close() {
+      for (const shard of opened.values()) {
+        const s = await shard.catch(() => undefined);
+        if (s && s !== first) await s.close().catch(() => undefined);
+      }
+      await first.close();
+    },
+  };
+}
+
 async function openOrdersStore(telemetry: Telemetry, location: StoreLocation) {
   const store = await openStore<OrdersDB>({ service: telemetry.service, telemetry, poolSize: 3, ...location });
   try {
@@ -266,3 +301,15 @@ export { ShardedOrders, type OrdersPage, kWayMerge } from './sharding/router';
 export { SlotNotOwnedError } from './sharding/ownership';
 export type { Shard } from './sharding/shard';
 export type { SlotMap, ShardInfo } from './sharding/map';
+export { addShard, readSlotMap } from './sharding/map';
+export {
+  MOVE_POINTS,
+  type MovePoint,
+  type MoveProgress,
+  type MoveReport,
+  abortMove,
+  moveSlots,
+  openMoveRow,
+  rebalance,
+  resumeMove,
+} from './sharding/mover';
