@@ -4,7 +4,7 @@ import { eventStoreTables } from '@shop/eventstore';
 import { eventTables } from '@shop/events';
 import { type Kysely, sql } from '@shop/store';
 import type { CheckoutTables } from '../checkout/projection';
-import type { OrdersRepository } from '../data/repository';
+import type { OrdersDB, OrdersRepository } from '../data/repository';
 import type { OrderReadModels } from '../data/projections';
 import { type MoveStep, type ShardInfo, type ShardingTables, assignSlots, readSlotMap, shardingTables, slotsOf } from './map';
 
@@ -230,9 +230,15 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
       .values(slots.map((slot) => ({ slot, state: 'incoming' as const, updated_at: now })))
       .onConflict((oc) => oc.column('slot').doNothing())
       .execute();
+    // A new shard knows no prices or customers yet: the service hands it events only once it has
+    // read the map that names it. Copied now and again at the tail.
+    await copyReferenceData(source.db, target.db);
     // Copy while writes go on, until a round finds little to copy: the fence then stays up briefly.
+    // The target's read models follow each round, so that little is left to project under the fence.
     for (let round = 0; round < 20; round++) {
-      if ((await copyRound()) < (options.fenceBelow ?? 200)) break;
+      const copied = await copyRound();
+      await target.orders.projections.catchUp();
+      if (copied < (options.fenceBelow ?? 200)) break;
     }
     await options.at?.('copied');
     await record({ step: 'fenced', fenced_at: new Date().toISOString() });
@@ -249,6 +255,7 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
     await drainOutbox(source.db, options.drainTimeoutMs ?? 30_000);
     await copyRound();
     await copyRows(source.db, target.db, slots);
+    // The target's read models had the bulk projected while copying: only the tail is left.
     await target.orders.projections.catchUp();
     await options.at?.('tail');
     // The target owns the slots, then the map says so, then the source lets go.
@@ -281,6 +288,9 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
       .where('slot', 'in', slots)
       .execute();
     await shardingTables(source.db).deleteFrom('orders_slots').where('slot', 'in', slots).execute();
+    // Prices and customers that arrived while the slots moved (the service hands the target events
+    // from when it reads the map that names it).
+    await copyReferenceData(source.db, target.db);
     progress('cleaning');
     await delay(options.graceMs ?? 3000);
     await deleteSlots(source.db, slots);
@@ -346,6 +356,40 @@ async function copyRows(from: Kysely<unknown>, to: Kysely<unknown>, slots: numbe
         .values(timers.slice(i, i + 500))
         .execute();
   });
+}
+
+/**
+ * Copies what every shard keeps whole, the catalogue's prices and the customers orders knows
+ * (from products' and accounts' events), without going back: a newer price on the target stays.
+ */
+async function copyReferenceData(from: Kysely<unknown>, to: Kysely<unknown>): Promise<void> {
+  const source = from as unknown as Kysely<OrdersDB>;
+  const target = to as unknown as Kysely<OrdersDB>;
+  const prices = await source.selectFrom('product_prices').selectAll().execute();
+  const customers = await source.selectFrom('customers').selectAll().execute();
+  for (let i = 0; i < prices.length; i += 500) {
+    await target
+      .insertInto('product_prices')
+      .values(prices.slice(i, i + 500))
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            price: eb.ref('excluded.price'),
+            discontinued: eb.ref('excluded.discontinued'),
+            source_version: eb.ref('excluded.source_version'),
+          }))
+          .where('product_prices.source_version', '<', (eb) => eb.ref('excluded.source_version')),
+      )
+      .execute();
+  }
+  for (let i = 0; i < customers.length; i += 500) {
+    await target
+      .insertInto('customers')
+      .values(customers.slice(i, i + 500))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
 }
 
 /** Deletes a shard's copy of the slots: events, read models and saga rows. */
