@@ -184,7 +184,8 @@ function routedConsumers(orders: ShardedOrders): Consumers {
         versions: [1],
         handle: async (trx: Parameters<Consumers[string]['handle']>[0], event: Parameters<Consumers[string]['handle']>[1]) => {
           const payload = event.payload as { orderId?: unknown; checkoutId?: unknown };
-          const slot = slotOfId(String(payload.orderId ?? '')) ?? slotOfId(String(payload.checkoutId ?? ''));
+          const idOf = (v: unknown) => (typeof v === 'string' ? slotOfId(v) : undefined);
+          const slot = idOf(payload.orderId) ?? idOf(payload.checkoutId);
           if (slot === undefined) throw new DomainError('BAD_USER_INPUT', `${event.type} names no order orders issued`);
           await orders.write(slot, (shard) => (shard === home() ? shard.checkout.onReply(trx, event) : shard.consumer!.batch([event])));
         },
