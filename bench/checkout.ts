@@ -34,6 +34,7 @@ import { Pool } from 'undici';
 import { z } from 'zod';
 import { loadCheckoutConfig, loadPaymentsProviderConfig } from '@shop/config';
 import { DEV_PASSWORD } from '@shop/accounts';
+import { orderIdFor } from '@shop/orders';
 import { SEED_ADMIN, productId, seedUsers } from '@shop/seed';
 import { REPO_ROOT, SUBGRAPHS, type Services, type SubgraphName, freePort, startServices } from '@shop/stack';
 import { dropPostgresDatabase, services as testServices } from '@shop/testing';
@@ -455,17 +456,19 @@ async function main(argv: string[]): Promise<void> {
       if (res.errors?.length || !res.data) throw new Error(`HTTP ${res.status}: ${JSON.stringify(res.errors)}`);
       return res.data;
     };
-    // One request per draft order: createOrder, then its lines (root mutation fields run in order).
+    // One request per draft order: createOrder with a key of the bench's, then its lines (root
+    // mutation fields run in order) on the order's id, which is that key after the customer's slot.
     const lineFields = Array.from(
       { length: options.lines },
       (_, l) => `l${l}: addOrderLine(orderId: $id, productId: $p${l}, quantity: 1) { id }`,
     ).join(' ');
-    const createDraft = `mutation ($id: ID!, ${Array.from({ length: options.lines }, (_, l) => `$p${l}: ID!`).join(', ')}) { createOrder(id: $id) { id } ${lineFields} }`;
+    const createDraft = `mutation ($key: ID!, $id: ID!, ${Array.from({ length: options.lines }, (_, l) => `$p${l}: ID!`).join(', ')}) { createOrder(id: $key) { id } ${lineFields} }`;
     let serial = 0;
     const makeOrders = async (count: number): Promise<DraftOrder[]> => {
       const made = Array.from({ length: count }, () => {
         const i = serial++;
-        return { id: `bco-${run}-${i}`, customer: (customers[i % customers.length] as { id: string }).id, i };
+        const customer = (customers[i % customers.length] as { id: string }).id;
+        return { id: orderIdFor(customer, `bco-${run}-${i}`), customer, i };
       });
       await inParallel(made, 16, async (order) => {
         const vars: Record<string, unknown> = {};
@@ -473,13 +476,19 @@ async function main(argv: string[]): Promise<void> {
         for (let l = 0; l < options.lines; l++) vars[`p${l}`] = products[(order.i * 7 + l * 13) % products.length];
         // A failed attempt may have created the order without all its lines: the next one makes another.
         for (let attempt = 1; ; attempt++) {
+          const key = attempt === 1 ? `bco-${run}-${order.i}` : `bco-${run}-${order.i}-${attempt - 1}`;
+          order.id = orderIdFor(order.customer, key);
           try {
-            await ask(createDraft, { ...vars, id: order.id }, tokens.get(order.customer) as string);
+            const made = await ask<{ createOrder: { id: string } }>(
+              createDraft,
+              { ...vars, key, id: order.id },
+              tokens.get(order.customer) as string,
+            );
+            if (made.createOrder.id !== order.id) throw new Error(`createOrder made ${made.createOrder.id}, not ${order.id}`);
             return;
           } catch (err) {
             if (attempt === 5)
               throw new Error(`draft order ${order.id}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-            order.id = `bco-${run}-${order.i}-${attempt}`;
             await delay(200);
           }
         }

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { orderIdFor } from '@shop/orders';
 import { SEED_ADMIN } from '@shop/seed';
 import { STACK_TEST_ENV, type Stack, startStack } from '@shop/stack';
 import { type GraphQLClient, type GraphQLResponse, bearer, graphqlClient } from '@shop/testing';
@@ -114,9 +115,14 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
   });
 
   it("createOrder and addOrderLine (ten orders per customer, each customer's list raced)", async () => {
-    const orderId = (i: number) => `${tag}-o${i}`;
+    // The key each order is created with, and its id: the key after its customer's slot.
+    const key = (i: number) => `${tag}-o${i}`;
+    const orderId = (i: number) => orderIdFor(seededUser(i), key(i));
     // Each customer opens their own orders (createOrder names no customer: the caller's).
-    await all((i) => customer(i).query(`mutation { createOrder(id: "${orderId(i)}") { __typename } }`));
+    const created = await all<{ createOrder: { id: string } }>((i) =>
+      customer(i).query(`mutation { createOrder(id: "${key(i)}") { __typename id } }`),
+    );
+    expect(created.map((c) => c.createOrder.id)).toEqual(Array.from({ length: N }, (_, i) => orderId(i)));
     await all((i) =>
       customer(i).query(
         `mutation { addOrderLine(orderId: "${orderId(i)}", productId: "${seededProduct(i)}", quantity: ${1 + (i % 3)}) { __typename } }`,
@@ -153,7 +159,7 @@ describe(`${N} concurrent writes of each kind through the gateway lose nothing`,
         undefined,
         customer(u),
       );
-      const mine = data.user.orders.edges.map((e) => e.node.id).filter((id) => id.startsWith(`${tag}-`));
+      const mine = data.user.orders.edges.map((e) => e.node.id).filter((id) => id.startsWith(orderIdFor(seededUser(u), `${tag}-`)));
       expect(mine.sort()).toEqual(
         Array.from({ length: N }, (_, i) => i)
           .filter((i) => i % SEEDED === u)

@@ -20,6 +20,7 @@ import {
   loadSubgraphConfig,
 } from '@shop/config';
 import { type GatewayOptions, gatewayOptionsFromConfig, loadGatewayConfig } from '@shop/gateway';
+import { seedOrderId } from '@shop/orders';
 import { type SubgraphFactoryOptions, freePort, subgraphOptionsFromConfig } from '@shop/server';
 import { REPO_ROOT, SUBGRAPHS, type Services, type Stack, type SubgraphName, startServices, startStack } from '@shop/stack';
 import { createTelemetry } from '@shop/telemetry';
@@ -121,11 +122,11 @@ const live: Record<string, LiveCheck> = {
   ),
   // SUBGRAPH_ORDERS_URL names a port nothing listens on: the gateway goes there, not to the running orders.
   'SUBGRAPH_<NAME>_URL': async (target) => {
-    // Orders are their customer's to read (o000001 is u00001's): signed in, the gateway sends the
+    // Orders are their customer's to read (seed order 1 is u00001's): signed in, the gateway sends the
     // query to orders' overridden URL.
     const u00001 = [...seedUsers({ users: 1, products: 0, reviews: 0 })][0]!;
     const token = await signIn(`${target.gatewayBase}/graphql`, u00001.email, DEV_PASSWORD);
-    const json = await graphql(target, '{ order(id: "o000001") { id } }', bearer(token));
+    const json = await graphql(target, `{ order(id: "${seedOrderId(1)}") { id } }`, bearer(token));
     expect(extensionsOf(json)).toContainEqual(expect.objectContaining({ code: 'SUBGRAPH_UNAVAILABLE' }));
     expect((await graphql(target, '{ user(id: "u00001") { name } }')).data).toEqual({ user: { name: expect.any(String) } });
   },

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Pool } from 'undici';
+import { seedOrderId } from '@shop/orders';
 import { SEED_ADMIN, productId, reviewId, userId } from '@shop/seed';
 import { apiSchemaOf } from '@shop/schema-check';
 import { REPO_ROOT, type Stack, startStack } from '@shop/stack';
@@ -82,7 +83,7 @@ describe('random operations from the supergraph, and mutations of them (fast-che
         productId(SIZES.products),
         reviewId(1),
         reviewId(SIZES.reviews),
-        'o000001',
+        seedOrderId(1),
       ];
       const started = performance.now();
       await fc.assert(

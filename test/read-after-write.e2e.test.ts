@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kind, type ObjectTypeDefinitionNode, type TypeNode, parse } from 'graphql';
 import pino from 'pino';
+import { orderIdFor, seedOrderId } from '@shop/orders';
 import { SEED_ADMIN } from '@shop/seed';
 import { type Stack, startStack } from '@shop/stack';
 import { type GraphQLClient, bearer, graphqlClient } from '@shop/testing';
@@ -49,11 +50,13 @@ const ids = (connection: unknown): string[] =>
 
 // Seed ids the cases change; each case its own, so one case's write cannot make another pass.
 const USER = (k: number) => `u0000${k}`;
+/** The id of the order USER(k) creates with the key `rw-<n>`: the key after the customer's slot. */
+const RW_ORDER = (k: number, n: number) => orderIdFor(USER(k), `rw-${n}`);
 const ORDER_READ = (n: number) =>
-  `{ user(id: "${USER(2)}") { orders(first: 100) { edges { node { id status total lines { quantity } } } } } order(id: "rw-${n}") { id status total } }`;
+  `{ user(id: "${USER(2)}") { orders(first: 100) { edges { node { id status total lines { quantity } } } } } order(id: "${RW_ORDER(2, n)}") { id status total } }`;
 const node = (data: Data, n: number) =>
   (at(data, 'user.orders.edges') as Array<{ node: { id: string; status: string; total: number; lines: unknown[] } }> | undefined)?.find(
-    (e) => e.node.id === `rw-${n}`,
+    (e) => e.node.id === RW_ORDER(2, n),
   )?.node;
 
 // Sessions: a user signed up in setup, and the refresh token its sign-up returned.
@@ -95,11 +98,11 @@ const cases: Record<string, Case> = {
     shows: (d, n) => ids(at(d, 'users')).includes(`rw-${n}@example.test`),
   },
   updateUser: {
-    // The user themself: their own (private) email is read back too. o000001 is theirs.
+    // The user themself: their own (private) email is read back too. Seed order 1 is theirs.
     as: USER(1),
     args: (n) => `id: "${USER(1)}", input: { name: "Renamed ${n}", email: "renamed-${n}@example.test" }`,
     // User through an entity fetch (orders -> accounts) and as a root field.
-    read: () => `{ order(id: "o000001") { customer { name } } user(id: "${USER(1)}") { name email } }`,
+    read: () => `{ order(id: "${seedOrderId(1)}") { customer { name } } user(id: "${USER(1)}") { name email } }`,
     shows: (d, n) =>
       at(d, 'order.customer.name') === `Renamed ${n}` &&
       at(d, 'user.name') === `Renamed ${n}` &&
@@ -116,12 +119,12 @@ const cases: Record<string, Case> = {
     as: USER(2),
     args: (n) => `id: "rw-${n}"`,
     read: ORDER_READ,
-    shows: (d, n) => node(d, n) !== undefined && at(d, 'order.id') === `rw-${n}`,
+    shows: (d, n) => node(d, n) !== undefined && at(d, 'order.id') === RW_ORDER(2, n),
   },
   addOrderLine: {
     as: USER(2),
     setup: (n) => [`mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`],
-    args: (n) => `orderId: "rw-${n}", productId: "p00002", quantity: 2`,
+    args: (n) => `orderId: "${RW_ORDER(2, n)}", productId: "p00002", quantity: 2`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.lines.length === 1 && (at(d, 'order.total') as number) > 0,
   },
@@ -129,9 +132,9 @@ const cases: Record<string, Case> = {
     as: USER(2),
     setup: (n) => [
       `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
-      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
+      `mutation { addOrderLine(orderId: "${RW_ORDER(2, n)}", productId: "p00002", quantity: 1) { id } }`,
     ],
-    args: (n) => `orderId: "rw-${n}", productId: "p00002"`,
+    args: (n) => `orderId: "${RW_ORDER(2, n)}", productId: "p00002"`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.lines.length === 0 && at(d, 'order.total') === 0,
   },
@@ -139,16 +142,16 @@ const cases: Record<string, Case> = {
     as: USER(2),
     setup: (n) => [
       `mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`,
-      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00002", quantity: 1) { id } }`,
+      `mutation { addOrderLine(orderId: "${RW_ORDER(2, n)}", productId: "p00002", quantity: 1) { id } }`,
     ],
-    args: (n) => `orderId: "rw-${n}"`,
+    args: (n) => `orderId: "${RW_ORDER(2, n)}"`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.status === 'PLACED' && at(d, 'order.status') === 'PLACED',
   },
   cancelOrder: {
     as: USER(2),
     setup: (n) => [`mutation { createOrder(customerId: "${USER(2)}", id: "rw-${n}") { id } }`],
-    args: (n) => `orderId: "rw-${n}", reason: "changed my mind"`,
+    args: (n) => `orderId: "${RW_ORDER(2, n)}", reason: "changed my mind"`,
     read: ORDER_READ,
     shows: (d, n) => node(d, n)?.status === 'CANCELLED' && at(d, 'order.status') === 'CANCELLED',
   },
@@ -158,10 +161,10 @@ const cases: Record<string, Case> = {
     as: USER(6),
     setup: (n) => [
       `mutation { createOrder(customerId: "${USER(6)}", id: "rw-${n}") { id } }`,
-      `mutation { addOrderLine(orderId: "rw-${n}", productId: "p00006", quantity: 1) { id } }`,
+      `mutation { addOrderLine(orderId: "${RW_ORDER(6, n)}", productId: "p00006", quantity: 1) { id } }`,
     ],
-    args: (n) => `orderId: "rw-${n}", idempotencyKey: "rw-${n}"`,
-    read: (n) => `{ order(id: "rw-${n}") { id status checkout { id } } }`,
+    args: (n) => `orderId: "${RW_ORDER(6, n)}", idempotencyKey: "rw-${n}"`,
+    read: (n) => `{ order(id: "${RW_ORDER(6, n)}") { id status checkout { id } } }`,
     // The checkout has started: the order is placed (or already confirmed) and shows it.
     shows: (d) => at(d, 'order.status') !== 'DRAFT' && at(d, 'order.checkout.id') != null,
   },

@@ -2,6 +2,7 @@
 // signature, `_entities`, `_service`, introspection and mutations are 401 UNAUTHENTICATED, while
 // the same stack's gateway answers, and a request signed with the stack's secret is answered. A
 // signed request is no pass: each subgraph still checks the caller it carries (#14, item 3).
+import { seedOrderId } from '@shop/orders';
 import { type Identity, gatewayHeaders } from '@shop/server';
 import { SUBGRAPHS, type Stack, startStack } from '@shop/stack';
 import pino from 'pino';
@@ -87,10 +88,12 @@ describe('subgraphs of the embedded stack trust only its gateway', () => {
     const email = await signed('accounts', DIRECT[0]![1], stranger);
     expect(email.data).toEqual({ _entities: [{ email: null }] });
     expect(email.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
-    const order = await signed('orders', '{ order(id: "o000001") { id } }', stranger);
+    // Seed order 1 is u00001's.
+    const seeded = seedOrderId(1);
+    const order = await signed('orders', `{ order(id: "${seeded}") { id } }`, stranger);
     expect(order.data).toEqual({ order: null });
     expect(order.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
-    const own = await signed('orders', '{ order(id: "o000001") { id } }', { ...stranger, sub: 'u00001' });
-    expect(own).toMatchObject({ data: { order: { id: 'o000001' } } });
+    const own = await signed('orders', `{ order(id: "${seeded}") { id } }`, { ...stranger, sub: 'u00001' });
+    expect(own).toMatchObject({ data: { order: { id: seeded } } });
   });
 });

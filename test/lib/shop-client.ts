@@ -55,10 +55,12 @@ export class ShopClient {
     return data.product;
   }
 
-  /** A draft order of `userId` with these lines. */
+  /** A draft order of `userId` with these lines; its id (the one createOrder gave, carrying the customer's slot). */
   async order(userId: string, lines: ReadonlyArray<readonly [string, number]>): Promise<string> {
-    const id = `co-${randomUUID()}`;
-    await this.as(userId, 'mutation ($id: ID) { createOrder(id: $id) { id } }', { id });
+    const { createOrder } = await this.as<{ createOrder: { id: string } }>(userId, 'mutation ($key: ID) { createOrder(id: $key) { id } }', {
+      key: `co-${randomUUID()}`,
+    });
+    const id = createOrder.id;
     for (const [productId, quantity] of lines) {
       await this.as(userId, 'mutation ($id: ID!, $p: ID!, $q: Int!) { addOrderLine(orderId: $id, productId: $p, quantity: $q) { id } }', {
         id,
