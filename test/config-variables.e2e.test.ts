@@ -15,6 +15,7 @@ import { DEV_PASSWORD } from '@shop/accounts';
 import {
   loadAccountsAuthConfig,
   loadCheckoutConfig,
+  loadShardingConfig,
   loadInventoryConfig,
   loadPaymentsProviderConfig,
   loadSubgraphConfig,
@@ -260,6 +261,12 @@ const mapped: Record<string, MappedCheck> = {
   CHECKOUT_MAX_ATTEMPTS: { value: '2', check: (_g, _s, env) => expect(loadCheckoutConfig(env).maxAttempts).toBe(2) },
   CHECKOUT_RESERVATION_HOLD_MS: { value: '30000', check: (_g, _s, env) => expect(loadCheckoutConfig(env).reservationHoldMs).toBe(30_000) },
   CHECKOUT_TIMER_INTERVAL_MS: { value: '250', check: (_g, _s, env) => expect(loadCheckoutConfig(env).timerIntervalMs).toBe(250) },
+  ORDERS_SHARDS: {
+    value: 'postgres://127.0.0.1/shop_orders_a, /tmp/orders-b.sqlite',
+    check: (_g, _s, env) => expect(loadShardingConfig(env).shards).toEqual(['postgres://127.0.0.1/shop_orders_a', '/tmp/orders-b.sqlite']),
+  },
+  ORDERS_MAP_REFRESH_MS: { value: '250', check: (_g, _s, env) => expect(loadShardingConfig(env).mapRefreshMs).toBe(250) },
+  ORDERS_FENCE_WAIT_MS: { value: '9000', check: (_g, _s, env) => expect(loadShardingConfig(env).fenceWaitMs).toBe(9000) },
   RESERVATION_SWEEP_INTERVAL_MS: { value: '250', check: (_g, _s, env) => expect(loadInventoryConfig(env).sweepIntervalMs).toBe(250) },
   REFRESH_TOKEN_TTL_S: { value: '3600', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).refreshTokenTtlS).toBe(3600) },
   SIGNING_KEY_MAX_AGE_S: { value: '86400', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).signingKeyMaxAgeS).toBe(86400) },
