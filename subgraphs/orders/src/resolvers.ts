@@ -122,13 +122,13 @@ const Mutation = {
     const customer = customerId == null ? caller.sub : customerId.trim();
     // The id carries the customer's slot (`o<slot>-...`): a chosen id is kept after the prefix.
     const orderId = id == null ? newOrderId(customer) : orderIdFor(customer, id);
+    if (!isOwnerOr(caller, customer, ORDERS_ADMIN)) {
+      throw new DomainError('FORBIDDEN', `an order for another customer needs the ${ORDERS_ADMIN} scope`, 'customerId');
+    }
     if (slotOfId(orderId) !== slotOf(customer) && !(await ctx.orders.load(orderId)).state) {
       // An id that is another customer's order goes on to be refused as theirs (FORBIDDEN) or a
       // duplicate; a new one must carry its customer's slot, or User.orders would not find it.
       throw badInput('id', `id ${quote(id)} carries another customer's slot: choose an id without the o<slot>- prefix`);
-    }
-    if (!isOwnerOr(caller, customer, ORDERS_ADMIN)) {
-      throw new DomainError('FORBIDDEN', `an order for another customer needs the ${ORDERS_ADMIN} scope`, 'customerId');
     }
     // An empty id is the decider's BAD_USER_INPUT; any other must be a user accounts created.
     if (customer) await ctx.orders.requireCustomer(customer);
