@@ -84,9 +84,9 @@ export function renderMeasurements(results: OrdersBenchResults, jsonFile: string
       `the ${base.shards}-shard throughput. ` +
       (busy.length > 0
         ? `The machine's ${m.cpus} cores were busy ${pct(Math.min(...busy))} to ${pct(Math.max(...busy))} of the time in the cells, ` +
-          `and every shard is a database of the same server on the same disk. More shards remove one contention point, each ` +
-          `shard's append lock (appends to one event store take one advisory lock so that positions become visible in order), ` +
-          `and add parallel connections, relays and projection pollers, but no CPU or disk to run them on` +
+          `and every shard is a database of the same server on the same disk. More shards split one contention point, the ` +
+          `append lock (appends to one event store take one advisory lock, so that positions become visible in order; each ` +
+          `shard has its own), and add parallel connections, relays and projection pollers, but no CPU or disk to run them on` +
           (best.commandsPerSecond / base.commandsPerSecond < 1.3
             ? `: on this machine they are not much faster, and the tail latency grows with the shards' background work. `
             : `. `) +
