@@ -167,7 +167,7 @@ describe('orders over four PostgreSQL shards, resharded onto a second server', (
         ...load.latencies.filter((l) => l.at >= moveStarted && l.at <= moveEnded && customers.includes(l.customer)).map((l) => l.ms),
       );
       console.log(
-        `resharding under load: ${report!.eventsCopied} events copied, writes fenced ${report!.fenceMs} ms, longest write to a moving slot ${paused} ms, move ${moveEnded - moveStarted} ms`,
+        `resharding under load: ${report!.eventsCopied} events copied, writes fenced ${report!.fenceMs} ms (${JSON.stringify(report!.fenceSteps)}), longest write to a moving slot ${paused} ms, move ${moveEnded - moveStarted} ms`,
       );
       expect(paused).toBeLessThan(5000);
     } finally {

@@ -38,6 +38,12 @@ export interface MoveReport {
   eventsCopied: number;
   /** How long writes to the moving slots were fenced (the longest a write could wait). */
   fenceMs: number;
+  /**
+   * Where the fence's time went, in this run (empty for a move resumed after its flip): taking
+   * the fence (waiting for appends in flight), draining the outbox, copying the tail, projecting
+   * it on the target, and flipping ownership and the map.
+   */
+  fenceSteps: Partial<Record<'fence' | 'drain' | 'tail' | 'project' | 'flip', number>>;
   ms: number;
   mapVersion: number;
 }
@@ -169,6 +175,7 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
   const started = Date.now();
   let row = initial;
   const slots = parseList(row.slots);
+  const fenceSteps: MoveReport['fenceSteps'] = {};
   const map = (await readSlotMap(options.mapDb))!;
   const info = (id: string) => {
     const found = map.shards.find((s) => s.id === id);
@@ -245,18 +252,27 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
   }
   if (row.step === 'fenced') {
     // Idempotent: a rerun fences again. On PostgreSQL this waits for appends holding the rows FOR SHARE.
+    let lap = Date.now();
+    const took = (step: keyof MoveReport['fenceSteps']) => {
+      fenceSteps[step] = Date.now() - lap;
+      lap = Date.now();
+    };
     await shardingTables(source.db)
       .updateTable('orders_slots')
       .set({ state: 'fenced', updated_at: new Date().toISOString() })
       .where('slot', 'in', slots)
       .execute();
+    took('fence');
     await options.at?.('fenced');
     progress('draining');
     await drainOutbox(source.db, options.drainTimeoutMs ?? 30_000);
+    took('drain');
     await copyRound();
     await copyRows(source.db, target.db, slots);
+    took('tail');
     // The target's read models had the bulk projected while copying: only the tail is left.
     await target.orders.projections.catchUp();
+    took('project');
     await options.at?.('tail');
     // The target owns the slots, then the map says so, then the source lets go.
     await shardingTables(target.db)
@@ -274,6 +290,7 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
         .where('id', '=', row.id)
         .execute();
     });
+    took('flip');
     row = { ...row, step: 'flipped', fence_ms: fenceMs };
     await options.at?.('flipped');
   }
@@ -306,6 +323,7 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
     target: row.target,
     eventsCopied: row.events_copied,
     fenceMs: row.fence_ms ?? 0,
+    fenceSteps,
     ms: Date.now() - started,
     mapVersion: version,
   };
@@ -332,7 +350,8 @@ async function drainOutbox(db: Kysely<unknown>, timeoutMs: number): Promise<void
       throw new Error(
         `the source shard's outbox still has ${pending.n} unpublished events after ${timeoutMs} ms: is its relay (the orders service) running? Abort or resume the move`,
       );
-    await delay(50);
+    // The relay publishes within its poll (50 ms) of a kick; writes wait while this polls.
+    await delay(10);
   }
 }
 
