@@ -226,7 +226,12 @@ describe('orders over four PostgreSQL shards, resharded onto a second server', (
       } finally {
         await load.stop();
       }
-      expect({ point, failures: load.failures }).toEqual({ point, failures: [] });
+      // Killed while the fence was up (after 'fenced', before the flip), the slots take no writes
+      // until the mover is run again: writes waiting longer than ORDERS_FENCE_WAIT_MS get the coded
+      // SHARD_UNAVAILABLE (nothing written), never another error. Otherwise none fails.
+      const fenceHeld = point === 'fenced' || point === 'tail' || point === 'owned';
+      const unexpected = load.failures.filter((f) => !(fenceHeld && f.startsWith('SHARD_UNAVAILABLE:')));
+      expect({ point, failures: unexpected }).toEqual({ point, failures: [] });
       const map = await readSlotMap(subgraph.store.db as unknown as Kysely<unknown>);
       expect(slots.map((s) => map!.owners[s])).toEqual(slots.map(() => target.id));
       await expectWhole(load.written);

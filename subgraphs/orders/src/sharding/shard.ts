@@ -104,7 +104,11 @@ export async function openShard(
     await store.close();
     throw err;
   }
-  const relay = deps.bus ? new OutboxRelay({ store: relayStore ?? (store as Store<unknown>), bus: deps.bus, telemetry }) : undefined;
+  // Kicked after every commit on the shard; its poll only finds what another process wrote, so it
+  // polls less often than the service's own relay: four shards' pollers are background CPU.
+  const relay = deps.bus
+    ? new OutboxRelay({ store: relayStore ?? (store as Store<unknown>), bus: deps.bus, telemetry, pollMs: 200 })
+    : undefined;
   return assembleShard({
     info,
     store,
