@@ -257,6 +257,10 @@ export class OutboxRelay {
   private async publishPending(db: Kysely<EventTables>): Promise<number> {
     const { store, bus, telemetry } = this.options;
     const service = telemetry.service;
+    // Most passes find nothing (a poll between commits): one indexed read then, no transaction.
+    // A row committed after it is the next pass's: its commit kicked the relay.
+    const pending = await db.selectFrom('outbox').select('position').where('published_at', 'is', null).limit(1).executeTakeFirst();
+    if (!pending) return 0;
     return db.transaction().execute(async (trx) => {
       type Row = Omit<EventTables['outbox'], 'position'> & { position: number };
       let rows: Row[];
