@@ -162,6 +162,13 @@ describe('orders over four PostgreSQL shards, resharded onto a second server', (
         (owner) => owner === target.id,
         5000,
       );
+      // The service's metrics show the map it routes by and the move it saw flip.
+      const metric = async (name: string) => (await telemetry.registry.getSingleMetric(name)?.get())?.values ?? [];
+      expect((await metric('orders_shard_slots')).find((v) => v.labels.shard === target.id)?.value).toBe(64);
+      expect((await metric('orders_shard_slots')).find((v) => v.labels.shard === 's1')?.value).toBe(0);
+      expect((await metric('orders_slots_moved_total')).find((v) => v.labels.source === 's1' && v.labels.target === target.id)?.value).toBe(
+        64,
+      );
       await new Promise((resolve) => setTimeout(resolve, 300));
       const paused = Math.max(
         ...load.latencies.filter((l) => l.at >= moveStarted && l.at <= moveEnded && customers.includes(l.customer)).map((l) => l.ms),

@@ -55,7 +55,7 @@ export interface MoverOptions {
   shard: (info: ShardInfo) => Promise<MoverShard>;
   /** Events per copy batch. @default 1000 */
   batchSize?: number;
-  /** Copy rounds stop and the fence goes up when a round copies fewer than this. @default 200 */
+  /** Copy rounds stop and the fence goes up when a round copies fewer than this: the fence then covers only that much. @default 20 */
   fenceBelow?: number;
   /**
    * How long to wait after the flip before deleting the source's copy: every service process
@@ -245,7 +245,7 @@ async function run(options: MoverOptions, initial: MoveRow): Promise<MoveReport>
     for (let round = 0; round < 20; round++) {
       const copied = await copyRound();
       await target.orders.projections.catchUp();
-      if (copied < (options.fenceBelow ?? 200)) break;
+      if (copied < (options.fenceBelow ?? 20)) break;
     }
     await options.at?.('copied');
     await record({ step: 'fenced', fenced_at: new Date().toISOString() });

@@ -4,13 +4,13 @@ import { DomainError, quote } from '@shop/server';
 import { type Kysely, inBackground } from '@shop/store';
 import type { Logger, Telemetry } from '@shop/telemetry';
 import type { SeedSizes } from '@shop/seed';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { CheckoutView } from '../checkout/projection';
 import type { ExecuteOptions, ExecuteResult, OrderCursor, OrdersRepository } from '../data/repository';
 import type { Order, OrderCommand } from '../domain';
 import type { HistoryEntryModel } from '../model';
 import { slotOfId } from './ids';
-import { type SlotMap, mapVersion, readSlotMap, slotsOf } from './map';
+import { type SlotMap, mapVersion, readSlotMap, shardingTables, slotsOf } from './map';
 import { isSlotNotOwned } from './ownership';
 import type { Shard } from './shard';
 
@@ -68,6 +68,49 @@ const metricsOf = (telemetry: Telemetry) => {
         buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
         registers: [registry],
       }),
+    mapVersion:
+      (registry.getSingleMetric('orders_slot_map_version') as Gauge | undefined) ??
+      new Gauge({ name: 'orders_slot_map_version', help: "The version of orders' slot map this process routes by", registers: [registry] }),
+    slots:
+      (registry.getSingleMetric('orders_shard_slots') as Gauge<'shard'> | undefined) ??
+      new Gauge({
+        name: 'orders_shard_slots',
+        help: 'Slots each orders shard owns in the map this process routes by',
+        labelNames: ['shard'],
+        registers: [registry],
+      }),
+    moves:
+      (registry.getSingleMetric('orders_slot_moves_total') as Counter<'source' | 'target'> | undefined) ??
+      new Counter({
+        name: 'orders_slot_moves_total',
+        help: 'Slot moves between orders shards this process saw flip, by source and target shard',
+        labelNames: ['source', 'target'],
+        registers: [registry],
+      }),
+    movedSlots:
+      (registry.getSingleMetric('orders_slots_moved_total') as Counter<'source' | 'target'> | undefined) ??
+      new Counter({
+        name: 'orders_slots_moved_total',
+        help: 'Slots moved between orders shards (moves this process saw flip), by source and target shard',
+        labelNames: ['source', 'target'],
+        registers: [registry],
+      }),
+    moveEvents:
+      (registry.getSingleMetric('orders_slot_move_events_copied_total') as Counter<'source' | 'target'> | undefined) ??
+      new Counter({
+        name: 'orders_slot_move_events_copied_total',
+        help: 'Events copied by slot moves this process saw flip, by source and target shard',
+        labelNames: ['source', 'target'],
+        registers: [registry],
+      }),
+    fence:
+      (registry.getSingleMetric('orders_slot_move_fence_seconds') as Histogram | undefined) ??
+      new Histogram({
+        name: 'orders_slot_move_fence_seconds',
+        help: 'How long each slot move this process saw flip fenced writes to its slots',
+        buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers: [registry],
+      }),
     unavailable:
       (registry.getSingleMetric('orders_shard_unavailable_total') as Counter<'shard'> | undefined) ??
       new Counter({
@@ -105,6 +148,37 @@ export class ShardedOrders {
     this.fenceWaitMs = options.fenceWaitMs ?? 5000;
     this.logger = options.telemetry.logger;
     this.metrics = metricsOf(options.telemetry);
+    this.mapped(this.current);
+  }
+
+  /** Moves already seen: each is counted once, when this process first sees it flipped. */
+  private readonly movesSeen = new Set<string>();
+  private movesPrimed = false;
+
+  /** The map's gauges, and the moves that flipped since the last look (counted once each). */
+  private mapped(map: SlotMap): void {
+    this.metrics.mapVersion.set(map.version);
+    for (const shard of map.shards) this.metrics.slots.set({ shard: shard.id }, slotsOf(map, shard.id).length);
+  }
+
+  private async countMoves(): Promise<void> {
+    const rows = await shardingTables(this.options.mapDb)
+      .selectFrom('orders_slot_moves')
+      .selectAll()
+      .where('step', 'in', ['flipped', 'done'])
+      .execute();
+    for (const row of rows) {
+      if (this.movesSeen.has(row.id)) continue;
+      this.movesSeen.add(row.id);
+      // Moves from before this process started are history, not news.
+      if (!this.movesPrimed) continue;
+      const labels = { source: row.source, target: row.target };
+      this.metrics.moves.inc(labels);
+      this.metrics.movedSlots.inc(labels, row.slots.split(',').length);
+      this.metrics.moveEvents.inc(labels, Number(row.events_copied));
+      if (row.fence_ms !== null) this.metrics.fence.observe(Number(row.fence_ms) / 1000);
+    }
+    this.movesPrimed = true;
   }
 
   get map(): SlotMap {
@@ -165,6 +239,7 @@ export class ShardedOrders {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
+        if (!this.movesPrimed) await this.countMoves();
         const version = await mapVersion(this.options.mapDb);
         if (version <= this.current.version) return;
         const map = await readSlotMap(this.options.mapDb);
@@ -178,6 +253,8 @@ export class ShardedOrders {
         }
         this.logger.info({ from: this.current.version, to: map.version }, 'orders slot map changed');
         this.current = map;
+        this.mapped(map);
+        await this.countMoves();
       } finally {
         this.refreshing = undefined;
       }
