@@ -4,7 +4,7 @@
 // (s0, s1...). It opens the first shard the way the service does: ORDERS_DATABASE_URL (services
 // mode) or the SQLite file under DATA_DIR (embedded); the map there names the others. Safe while
 // the service runs: readers see the old models until each shard commits.
-import { loadSubgraphConfig } from '@shop/config';
+import { loadShardingConfig, loadSubgraphConfig } from '@shop/config';
 import { openOrdersShards } from '@shop/orders';
 import { redact, sqliteFileFor } from '@shop/store';
 import { createTelemetry } from '@shop/telemetry';
@@ -17,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadSubgraphConfig('orders', 4005);
   const telemetry = createTelemetry({ service: 'orders', logLevel: config.logLevel });
   const store = config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, 'orders') };
-  const opened = await openOrdersShards({ telemetry, store });
+  const opened = await openOrdersShards({ telemetry, store, slotMap: loadShardingConfig().slotMap });
   try {
     const chosen = values.shard === undefined ? opened.shards : opened.shards.filter((s) => s.id === values.shard);
     if (chosen.length === 0)

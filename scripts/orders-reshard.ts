@@ -10,7 +10,7 @@
 // DATA_DIR); the slot map there names the others. Every step of a move is recorded there before
 // it is taken, so a mover that dies anywhere resumes with --resume (or rolls back with --abort,
 // before the flip). See docs/sharding.md. Exit code: 0 done, 1 failed, 2 usage error.
-import { loadSubgraphConfig } from '@shop/config';
+import { loadShardingConfig, loadSubgraphConfig } from '@shop/config';
 import { SLOT_COUNT, formatSlots, parseSlots } from '@shop/eventstore';
 import {
   MOVE_POINTS,
@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadSubgraphConfig('orders', 4005);
   const telemetry = createTelemetry({ service: 'orders', logLevel: 'warn' });
   const store = config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, 'orders') };
-  const opened = await openForResharding({ telemetry, store });
+  const opened = await openForResharding({ telemetry, store, slotMap: loadShardingConfig().slotMap });
   // Tests kill the mover at each point (ORDERS_RESHARD_CRASH_AT) and run it again.
   const crashAt = process.env.ORDERS_RESHARD_CRASH_AT as MovePoint | undefined;
   if (crashAt !== undefined && !MOVE_POINTS.includes(crashAt))

@@ -9,7 +9,7 @@
 // orders process that would retry it is down, or its sweeper is failing. Running orders again
 // resumes every one of them (the deadlines are in the store).
 // Exit code: 0 listed (stuck: none found), 1 failed or stuck sagas found, 2 usage error.
-import { loadSubgraphConfig } from '@shop/config';
+import { loadShardingConfig, loadSubgraphConfig } from '@shop/config';
 import { type CheckoutView, openOrdersShards } from '@shop/orders';
 import { redact, sqliteFileFor } from '@shop/store';
 import { createTelemetry } from '@shop/telemetry';
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   const telemetry = createTelemetry({ service: 'orders', logLevel: 'warn' });
   const store = config.databaseUrl ? { postgresUrl: config.databaseUrl } : { sqlitePath: sqliteFileFor(config.dataDir, 'orders') };
   // Every shard the slot map names (the map lives in the first shard's store).
-  const repository = await openOrdersShards({ telemetry, store });
+  const repository = await openOrdersShards({ telemetry, store, slotMap: loadShardingConfig().slotMap });
   const { shards } = repository;
   const where = `${shards.length} shard(s) from ${config.databaseUrl ? redact(config.databaseUrl) : store.sqlitePath}`;
   const now = Date.now();

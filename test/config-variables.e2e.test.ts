@@ -265,6 +265,10 @@ const mapped: Record<string, MappedCheck> = {
     value: 'postgres://127.0.0.1/shop_orders_a, /tmp/orders-b.sqlite',
     check: (_g, _s, env) => expect(loadShardingConfig(env).shards).toEqual(['postgres://127.0.0.1/shop_orders_a', '/tmp/orders-b.sqlite']),
   },
+  ORDERS_SLOT_MAP: {
+    value: '/tmp/orders-map.sqlite',
+    check: (_g, _s, env) => expect(loadShardingConfig(env).slotMap).toBe('/tmp/orders-map.sqlite'),
+  },
   ORDERS_MAP_REFRESH_MS: { value: '250', check: (_g, _s, env) => expect(loadShardingConfig(env).mapRefreshMs).toBe(250) },
   ORDERS_FENCE_WAIT_MS: { value: '9000', check: (_g, _s, env) => expect(loadShardingConfig(env).fenceWaitMs).toBe(9000) },
   RESERVATION_SWEEP_INTERVAL_MS: { value: '250', check: (_g, _s, env) => expect(loadInventoryConfig(env).sweepIntervalMs).toBe(250) },

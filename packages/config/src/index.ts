@@ -335,6 +335,7 @@ export const shardingEnv = {
         .filter((s) => s.length > 0),
     )
     .refine((list) => list.length <= 256, 'at most 256 shards'),
+  ORDERS_SLOT_MAP: z.string().trim().min(1).optional(),
   ORDERS_MAP_REFRESH_MS: positiveInt(1000),
   ORDERS_FENCE_WAIT_MS: positiveInt(5000),
 };
@@ -343,6 +344,8 @@ export const shardingEnv = {
 export interface ShardingConfig {
   /** Shard store locations (PostgreSQL URLs or SQLite paths); undefined: the default for the store. */
   shards: string[] | undefined;
+  /** Where the slot map lives (a PostgreSQL URL or a SQLite path); undefined: the first shard. */
+  slotMap: string | undefined;
   mapRefreshMs: number;
   fenceWaitMs: number;
 }
@@ -352,6 +355,7 @@ export function loadShardingConfig(env: NodeJS.ProcessEnv = process.env): Shardi
   const raw = loadConfig(z.object(shardingEnv), env);
   return {
     shards: raw.ORDERS_SHARDS.length > 0 ? raw.ORDERS_SHARDS : undefined,
+    slotMap: raw.ORDERS_SLOT_MAP,
     mapRefreshMs: raw.ORDERS_MAP_REFRESH_MS,
     fenceWaitMs: raw.ORDERS_FENCE_WAIT_MS,
   };

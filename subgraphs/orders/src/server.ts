@@ -11,7 +11,7 @@ import {
 import { type Kysely as KyselyOf, type StoreLocation, openStore } from '@shop/store';
 import type { Telemetry } from '@shop/telemetry';
 import type { Context } from './context';
-import { migrations } from './data/migrations';
+import { migrations, slotMapMigrations } from './data/migrations';
 import { type OrdersDB, OrdersRepository } from './data/repository';
 import { checkoutConsumers, consumers } from './events';
 import { type CheckoutOptions, defaultCheckoutOptions } from './checkout/orchestrator';
@@ -67,6 +67,11 @@ export interface OrdersOptions extends SubgraphFactoryOptions {
   mapRefreshMs?: number | undefined;
   /** `ORDERS_FENCE_WAIT_MS`: how long a write waits for its slot to finish moving. @default 5000 */
   fenceWaitMs?: number | undefined;
+  /**
+   * `ORDERS_SLOT_MAP`: where the slot map lives (a PostgreSQL URL or a SQLite path), when not in
+   * the first shard's store. @default the first shard
+   */
+  slotMap?: string | undefined;
 }
 
 /**
@@ -88,12 +93,14 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
     ...checkoutConsumers(shard.checkout),
   });
   let sharded: ShardedOrders | undefined;
+  const mapStore = options.slotMap ? await openSlotMapStore(telemetry, options.slotMap) : undefined;
   const factory = defineStoreSubgraph<OrdersDB, ShardedOrders, Context>({
     typeDefs,
     resolvers,
     migrations,
     repository: async (store, events) => {
-      const map = await ensureSlotMap(store.db as unknown as Kysely, locations);
+      const mapDb = mapStore?.db ?? (store.db as unknown as Kysely);
+      const map = await ensureSlotMap(mapDb, locations);
       if (map.shards[0]!.location !== locations[0]) {
         telemetry.logger.warn(
           { shard: map.shards[0]!.id },
@@ -107,7 +114,7 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
       try {
         for (const info of map.shards.slice(1)) shards.set(info.id, await open(info));
         // Ownership follows the map unless a move is under way (then the mover owns the question).
-        if (!(await openMove(store.db as unknown as Kysely))) {
+        if (!(await openMove(mapDb))) {
           for (const shard of shards.values()) await reconcileOwnership(shard.store.db as unknown as Kysely, map, shard.info.id);
         }
       } catch (err) {
@@ -115,7 +122,7 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
         throw err;
       }
       sharded = new ShardedOrders({
-        mapDb: store.db as unknown as Kysely,
+        mapDb,
         map,
         shards,
         open,
@@ -135,13 +142,17 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
       viewer: identity,
     }),
   });
-  const subgraph = await factory({ ...options, store: storeLocationOf(locations[0]!) });
+  const subgraph = await factory({ ...options, store: storeLocationOf(locations[0]!) }).catch(async (err: unknown) => {
+    await mapStore?.close();
+    throw err;
+  });
   const orders = sharded!;
   try {
     await Promise.all(orders.all().map((s) => s.orders.projections.catchUp()));
   } catch (err) {
     await orders.stop().catch(() => undefined);
     await subgraph.stop();
+    await mapStore?.close();
     throw err;
   }
   orders.start(options.projectionPollMs ?? 1000);
@@ -152,6 +163,7 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
     async stop() {
       await orders.stop();
       await stop();
+      await mapStore?.close();
     },
   });
 }
@@ -203,6 +215,8 @@ export async function openOrdersShards(options: {
   telemetry: Telemetry;
   /** The first shard's store: the slot map names the others. */
   store: StoreLocation;
+  /** `ORDERS_SLOT_MAP`, when the map is not in the first shard. */
+  slotMap?: string | undefined;
 }): Promise<{ shards: { id: string; location: string; orders: OrdersRepository }[]; close(): Promise<void> }> {
   const opened: { id: string; location: string; orders: OrdersRepository; close: () => Promise<void> }[] = [];
   const close = async () => {
@@ -211,8 +225,10 @@ export async function openOrdersShards(options: {
   try {
     const first = await openOrdersStore(options.telemetry, options.store);
     opened.push({ id: 's0', location: '', ...first });
+    const mapStore = options.slotMap ? await openSlotMapStore(options.telemetry, options.slotMap) : undefined;
+    if (mapStore) opened.push({ id: '', location: '', orders: first.orders, close: () => mapStore.close() });
     // No map yet: the service never ran sharded here, and its one store is all there is.
-    const map = await readSlotMap(first.store.db as unknown as Kysely);
+    const map = await readSlotMap(mapStore?.db ?? (first.store.db as unknown as Kysely));
     opened[0]!.location = map?.shards[0]!.location ?? options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:';
     for (const info of map?.shards.slice(1) ?? []) {
       const shard = await openOrdersStore(options.telemetry, storeLocationOf(info.location));
@@ -222,7 +238,7 @@ export async function openOrdersShards(options: {
     await close();
     throw err;
   }
-  return { shards: opened.map(({ id, location, orders }) => ({ id, location, orders })), close };
+  return { shards: opened.filter((s) => s.id !== '').map(({ id, location, orders }) => ({ id, location, orders })), close };
 }
 
 /**
@@ -248,16 +264,22 @@ export async function openOrdersRepository(options: {
  * What `npm run orders:reshard` works with: the slot map's store (the first shard's) and a way to
  * open any shard the map names, each opened once and closed by `close`.
  */
-export async function openForResharding(options: { telemetry: Telemetry; store: StoreLocation }): Promise<{
+export async function openForResharding(options: { telemetry: Telemetry; store: StoreLocation; slotMap?: string | undefined }): Promise<{
   mapDb: Kysely;
   shard: (info: ShardInfo) => Promise<MoverShard>;
   close(): Promise<void>;
 }> {
   const first = await openOrdersStore(options.telemetry, options.store);
+  const mapStore = options.slotMap
+    ? await openSlotMapStore(options.telemetry, options.slotMap).catch(async (err: unknown) => {
+        await first.close();
+        throw err;
+      })
+    : undefined;
   const opened = new Map<string, Promise<Awaited<ReturnType<typeof openOrdersStore>>>>();
   const firstLocation = options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:';
   return {
-    mapDb: first.store.db as unknown as Kysely,
+    mapDb: mapStore?.db ?? (first.store.db as unknown as Kysely),
     async shard(info) {
       let found = opened.get(info.id);
       if (!found) {
@@ -274,8 +296,21 @@ export async function openForResharding(options: { telemetry: Telemetry; store: 
         if (s && s !== first) await s.close().catch(() => undefined);
       }
       await first.close();
+      await mapStore?.close();
     },
   };
+}
+
+/** The slot map's own store (`ORDERS_SLOT_MAP`): only the map's tables. */
+async function openSlotMapStore(telemetry: Telemetry, location: string): Promise<{ db: Kysely; close(): Promise<void> }> {
+  const store = await openStore<unknown>({ service: telemetry.service, telemetry, poolSize: 2, ...storeLocationOf(location) });
+  try {
+    await store.migrate(slotMapMigrations);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return { db: store.db, close: () => store.close() };
 }
 
 async function openOrdersStore(telemetry: Telemetry, location: StoreLocation) {

@@ -6,7 +6,7 @@ import type { Kysely } from '@shop/store';
 import { type Backend, type GraphQLClient, eventually, graphqlClient, testTelemetry } from '@shop/testing';
 import { MAX_ORDER_TOTAL, replay } from '../src/domain';
 import { fromRow, toDomainEvent } from '../src/data/projections';
-import { type OrdersSubgraph, createOrders, orderIdFor, seedOrderId } from '../src/server';
+import { type OrdersSubgraph, createOrders, orderIdFor, readSlotMap, seedOrderId } from '../src/server';
 
 const sizes: SeedSizes = { users: 30, products: 60, reviews: 0 };
 /** The key the suite's requests are signed with, as the gateway signs them. */
@@ -43,8 +43,8 @@ interface OrderView {
 }
 
 /** orders' behaviour over its own store, run over SQLite (orders.test.ts) and PostgreSQL (orders.int.test.ts). */
-export function ordersSuite(backend: Backend, shardCount = 1): void {
-  describe(`orders on ${backend.name}, ${shardCount} shard(s)`, () => {
+export function ordersSuite(backend: Backend, shardCount = 1, options: { mapApart?: boolean } = {}): void {
+  describe(`orders on ${backend.name}, ${shardCount} shard(s)${options.mapApart ? ', the slot map in a store of its own' : ''}`, () => {
     const telemetry = testTelemetry('orders');
     const broker = new MemoryBroker();
     const bus = new MemoryBus({ service: 'orders', telemetry, broker });
@@ -65,8 +65,12 @@ export function ordersSuite(backend: Backend, shardCount = 1): void {
         locations.push(at.postgresUrl ?? at.sqlitePath ?? ':memory:');
       }
       const store = locations[0]!.startsWith('postgres') ? { postgresUrl: locations[0] } : { sqlitePath: locations[0] };
-      subgraph = await createOrders({ telemetry, store, shards: locations, seed: sizes, pageMax: 20, bus });
+      const slotMap = options.mapApart ? ':memory:' : undefined;
+      subgraph = await createOrders({ telemetry, store, shards: locations, slotMap, seed: sizes, pageMax: 20, bus });
       expect(subgraph.shards()).toHaveLength(shardCount);
+      // The map is where it was told to be: in the first shard, or not there at all.
+      const inFirst = await readSlotMap(subgraph.store.db as unknown as Kysely<unknown>);
+      expect(inFirst?.version ?? null).toBe(options.mapApart ? null : 1);
       const url = `${(await subgraph.listen(0, '127.0.0.1', { gatewaySecret: SECRET })).url}/graphql`;
       anonymous = graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body) });
       as = (identity) => graphqlClient(url, { sign: (body) => gatewayHeaders(SECRET, url, body, { identity }) });

@@ -23,6 +23,52 @@ function orderStateTable(db: Kysely<unknown>, name: string) {
 }
 
 /**
+ * The slot map's tables: in the first shard's store (every shard has them; only the map's is
+ * used), or alone in a store of their own (`ORDERS_SLOT_MAP`).
+ */
+export const slotMapMigrations: Record<string, Migration> = {
+  '0007_slot_map': {
+    async up(db: Kysely<unknown>) {
+      // The shards, which shard owns each slot, the map's version, and the moves.
+      await db.schema
+        .createTable('orders_shards')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('location', 'text', (c) => c.notNull())
+        .addColumn('added_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('orders_slot_map')
+        .addColumn('slot', 'integer', (c) => c.primaryKey())
+        .addColumn('shard', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('orders_map_version')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('orders_slot_moves')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // Comma-separated slot numbers.
+        .addColumn('slots', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        // planned, copying, fenced, flipped, done, aborted
+        .addColumn('step', 'text', (c) => c.notNull())
+        // The source's es_events position copied up to.
+        .addColumn('copied_position', 'bigint', (c) => c.notNull())
+        .addColumn('events_copied', 'integer', (c) => c.notNull())
+        .addColumn('fenced_at', 'text')
+        .addColumn('fence_ms', 'integer')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+/**
  * orders' schema history. Append new migrations; never edit one that has shipped. The event store
  * (es_events, es_checkpoints) comes from @shop/eventstore; the outbox and inbox from @shop/events.
  */
@@ -139,42 +185,7 @@ export const migrations: Record<string, Migration> = {
         .addColumn('state', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
-      // The slot map, in the store it lives in (the first shard's unless ORDERS_SLOT_MAP says
-      // otherwise): the shards, which shard owns each slot, the map's version, and the moves.
-      await db.schema
-        .createTable('orders_shards')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('location', 'text', (c) => c.notNull())
-        .addColumn('added_at', 'text', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('orders_slot_map')
-        .addColumn('slot', 'integer', (c) => c.primaryKey())
-        .addColumn('shard', 'text', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('orders_map_version')
-        .addColumn('id', 'integer', (c) => c.primaryKey())
-        .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('updated_at', 'text', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('orders_slot_moves')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        // Comma-separated slot numbers.
-        .addColumn('slots', 'text', (c) => c.notNull())
-        .addColumn('source', 'text', (c) => c.notNull())
-        .addColumn('target', 'text', (c) => c.notNull())
-        // planned, copying, fenced, flipped, done, aborted
-        .addColumn('step', 'text', (c) => c.notNull())
-        // The source's es_events position copied up to.
-        .addColumn('copied_position', 'bigint', (c) => c.notNull())
-        .addColumn('events_copied', 'integer', (c) => c.notNull())
-        .addColumn('fenced_at', 'text')
-        .addColumn('fence_ms', 'integer')
-        .addColumn('started_at', 'text', (c) => c.notNull())
-        .addColumn('updated_at', 'text', (c) => c.notNull())
-        .execute();
     },
   },
+  ...slotMapMigrations,
 };
