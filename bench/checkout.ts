@@ -24,9 +24,9 @@
 // as an operator would change it, then a warm-up); every other process runs once for the whole
 // bench. Each load runs at every decline rate in turn before the next load.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import pg from 'pg';
@@ -36,11 +36,13 @@ import { loadCheckoutConfig, loadPaymentsProviderConfig } from '@shop/config';
 import { DEV_PASSWORD } from '@shop/accounts';
 import { orderIdFor } from '@shop/orders';
 import { SEED_ADMIN, productId, seedUsers } from '@shop/seed';
-import { REPO_ROOT, SUBGRAPHS, type Services, type SubgraphName, freePort, startServices } from '@shop/stack';
+import { SUBGRAPHS, type Services, type SubgraphName, freePort, startServices } from '@shop/stack';
 import { dropPostgresDatabase, services as testServices } from '@shop/testing';
-import { UsageError, parseCli, runCli } from '../scripts/lib/cli';
-import { type CheckoutBenchResults, type LoadSpec, type StageResult, assertCheckoutResults, summarise } from './lib/checkout-results';
+import { type CheckoutBenchResults, type LoadSpec, type StageResult, assertCheckoutResults } from './lib/checkout-results';
 import { DOCS_PATH, writeMeasurements } from './lib/checkout-report';
+import { summarise } from './lib/common';
+import { parseRunOptions, regenerateFrom, runBench, runRecord, writeResults } from './lib/harness';
+import { load1, ownCpuSeconds, round2, sampleLoadAverage } from './lib/sampling';
 import { cpuSeconds } from './lib/procs';
 import { type BenchRedis, startRedis } from './lib/redis';
 
@@ -67,9 +69,7 @@ const list = z
   .transform((v) => v.split(',').map(Number))
   .pipe(z.array(z.number().positive().finite()).nonempty());
 const positiveInt = z.coerce.number().int().positive();
-const Args = z.object({
-  quick: z.boolean(),
-  smoke: z.boolean(),
+const args = {
   rate: list.optional(),
   concurrency: list.pipe(z.array(z.number().int())).optional(),
   seconds: z.coerce.number().positive().finite().optional(),
@@ -81,10 +81,7 @@ const Args = z.object({
   customers: positiveInt.optional(),
   products: positiveInt.max(1000).optional(),
   lines: positiveInt.max(10).optional(),
-  out: z.string().optional(),
-  'no-docs': z.boolean(),
-  report: z.string().optional(),
-});
+};
 
 type Mode = CheckoutBenchResults['mode'];
 
@@ -104,11 +101,10 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseCli(USAGE, {
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      smoke: { type: 'boolean', default: false },
+  const a = parseRunOptions(
+    USAGE,
+    argv,
+    {
       rate: { type: 'string' },
       concurrency: { type: 'string' },
       seconds: { type: 'string' },
@@ -116,19 +112,10 @@ function parseOptions(argv: string[]): Options {
       customers: { type: 'string' },
       products: { type: 'string' },
       lines: { type: 'string' },
-      out: { type: 'string' },
-      'no-docs': { type: 'boolean', default: false },
-      report: { type: 'string' },
     },
-  });
-  const parsed = Args.safeParse(values);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${i.path[0] === undefined ? '' : String(i.path[0])}: ${i.message}`);
-    throw new UsageError(`${problems.join('\n')}\n${USAGE}`);
-  }
-  const a = parsed.data;
-  if (a.quick && a.smoke) throw new UsageError(`--quick and --smoke exclude each other\n${USAGE}`);
-  const mode: Mode = a.smoke ? 'smoke' : a.quick ? 'quick' : 'full';
+    args,
+  );
+  const mode = a.mode;
   const seconds = a.seconds ?? { smoke: 2, quick: 10, full: 30 }[mode];
   const given = a.rate !== undefined || a.concurrency !== undefined;
   const rates = a.rate ?? (given ? [] : [{ smoke: 4, quick: 10, full: 10 }[mode]]);
@@ -305,17 +292,10 @@ interface Sent {
   checkoutId: string | undefined;
 }
 
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const load1 = () => round2(loadavg()[0] ?? 0);
-
 async function main(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   if (options.report) {
-    const file = resolve(process.env.INIT_CWD ?? process.cwd(), options.report);
-    const results: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    assertCheckoutResults(results);
-    writeMeasurements(results, file);
-    process.stderr.write(`regenerated the Measurements of ${relative(REPO_ROOT, DOCS_PATH)} from ${relative(REPO_ROOT, file)}\n`);
+    regenerateFrom(options.report, assertCheckoutResults, writeMeasurements, DOCS_PATH);
     return;
   }
   const startedAt = new Date();
@@ -559,7 +539,7 @@ async function main(argv: string[]): Promise<void> {
 
     const processes = () => ({ ...services.processes, payments: payments?.processes.payments });
     const cpuNow = (): Record<string, number> | null => {
-      const out: Record<string, number> = { bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 };
+      const out: Record<string, number> = { bench: ownCpuSeconds() };
       for (const [name, child] of Object.entries(processes())) {
         const s = child?.pid === undefined ? undefined : cpuSeconds(child.pid);
         if (s === undefined) return null;
@@ -571,9 +551,7 @@ async function main(argv: string[]): Promise<void> {
     /** The lowest median start-to-terminal time of a warm-up or a load so far (ms): sizes the closed loops' pools. */
     let quickest = Number.POSITIVE_INFINITY;
     const measure = async (declineRate: number, load: LoadSpec, pool: DraftOrder[]): Promise<StageResult> => {
-      const loadStart = load1();
-      const samples: number[] = [];
-      const sampler = setInterval(() => samples.push(load1()), 1000);
+      const loadAverage = sampleLoadAverage();
       const cpuBefore = cpuNow();
       const began = performance.now();
       const { sent, exhausted } =
@@ -583,8 +561,7 @@ async function main(argv: string[]): Promise<void> {
       const sendSeconds = (performance.now() - began) / 1000;
       const unfinished = await terminal.drain(options.drainMs);
       const cpuAfter = cpuNow();
-      clearInterval(sampler);
-      const loadEnd = load1();
+      const loadDuring = loadAverage();
       const ids = sent.flatMap((s) => (s.checkoutId ? [s.checkoutId] : []));
       const { rows } = await orders.query<{
         id: string;
@@ -689,11 +666,7 @@ async function main(argv: string[]): Promise<void> {
         steps: Object.fromEntries([...steps].map(([k, v]) => [k, summarise(v)])),
         visibleLagMs: summarise(visible),
         cpuMsPerCheckout,
-        loadAverage: {
-          start: loadStart,
-          end: loadEnd,
-          mean: round2(samples.length ? samples.reduce((s, x) => s + x, 0) / samples.length : loadEnd),
-        },
+        loadAverage: loadDuring,
         checks: { ...checks, consistent },
       };
     };
@@ -762,23 +735,9 @@ async function main(argv: string[]): Promise<void> {
       }
     }
 
-    const finishedAt = new Date();
     const results: CheckoutBenchResults = {
       kind: 'checkout',
-      schema: 1,
-      mode: options.mode,
-      args: argv,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-        memoryGb: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        platform: `${platform()} ${release()}`,
-        loadAverage: { start: loadAtStart, end: load1() },
-      },
+      ...runRecord(options.mode, argv, startedAt, loadAtStart),
       settings: {
         customers: options.customers,
         products: options.products,
@@ -818,18 +777,13 @@ async function main(argv: string[]): Promise<void> {
       stages: stages,
       notes: options.mode === 'full' ? [] : [`A ${options.mode} run: short loads, its numbers are indicative only`],
     };
-    assertCheckoutResults(JSON.parse(JSON.stringify(results)));
-    const dir = join(REPO_ROOT, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = options.out
-      ? resolve(process.env.INIT_CWD ?? process.cwd(), options.out)
-      : join(dir, `checkout-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-    log(`wrote ${relative(REPO_ROOT, file)}`);
-    if (options.writeDocs) {
-      writeMeasurements(results, file);
-      log(`regenerated the Measurements of ${relative(REPO_ROOT, DOCS_PATH)}`);
-    }
+    writeResults(results, {
+      name: 'checkout',
+      out: options.out,
+      check: assertCheckoutResults,
+      log,
+      docs: options.writeDocs ? { path: DOCS_PATH, write: (file) => writeMeasurements(results, file) } : undefined,
+    });
   } finally {
     if (!interrupted) await cleanup();
   }
@@ -866,11 +820,4 @@ async function rabbitmqVersion(url: string): Promise<string> {
   }
 }
 
-runCli(
-  'bench:checkout',
-  async (argv) => {
-    await main(argv);
-    return 0;
-  },
-  { exit: true },
-);
+runBench('bench:checkout', main);

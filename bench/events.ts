@@ -20,7 +20,7 @@
 // after the apply commits) is read alongside as a cross-check. Writes bench/results/events-<time>.json.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from 'amqplib';
@@ -28,13 +28,15 @@ import { z } from 'zod';
 import pg from 'pg';
 import { type AmqpBus, connectAmqpBus } from '@shop/events';
 import { createProducts } from '@shop/products';
-import { UsageError, parseCli, runCli } from '../scripts/lib/cli';
 import { ProductsRepository } from '@shop/products';
 import { type Identity, type StoreSubgraph, gatewayHeaders } from '@shop/server';
 import { REPO_ROOT, type Services, startServices } from '@shop/stack';
 import { dropPostgresDatabase } from '@shop/testing';
 import { createTelemetry } from '@shop/telemetry';
 import pino from 'pino';
+import { summarise as summariseLatency } from './lib/common';
+import { parseOptionValues, runBench } from './lib/harness';
+import { load1 } from './lib/sampling';
 
 const CONSUMERS = ['inventory', 'reviews'] as const;
 /** Who `--writer http` writes as: a caller whose token carries catalog:write, as the gateway would sign it. */
@@ -74,23 +76,11 @@ interface StageResult {
   loadAverage: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
-function summarise(values: number[]): Latency {
-  const sorted = [...values].sort((a, b) => a - b);
-  const round = (x: number) => Math.round(x * 10) / 10;
-  return {
-    count: sorted.length,
-    p50: round(percentile(sorted, 50)),
-    p95: round(percentile(sorted, 95)),
-    p99: round(percentile(sorted, 99)),
-    max: round(sorted.at(-1) ?? Number.NaN),
-    mean: round(sorted.reduce((s, x) => s + x, 0) / Math.max(1, sorted.length)),
-  };
-}
+/** Nearest-rank percentiles (common.ts's), NaN where there is nothing to rank (JSON writes null) and a mean of 0. */
+const summarise = (values: number[]): Latency =>
+  values.length === 0
+    ? { count: 0, p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: 0 }
+    : (summariseLatency(values) as Latency);
 
 /** The `event_propagation_seconds` buckets of one consumer process. */
 async function histogram(url: string, service: string): Promise<Record<string, number>> {
@@ -122,22 +112,18 @@ const Args = z.object({
 });
 
 function parseBenchArgs(argv: string[]) {
-  const { values } = parseCli(USAGE, {
-    args: argv,
-    options: {
+  const args = parseOptionValues(
+    USAGE,
+    argv,
+    {
       quick: { type: 'boolean', default: false },
       rates: { type: 'string' },
       seconds: { type: 'string' },
       'step-seconds': { type: 'string' },
       writer: { type: 'string', default: 'direct' },
     },
-  });
-  const parsed = Args.safeParse(values);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${i.path[0] === undefined ? '' : String(i.path[0])}: ${i.message}`);
-    throw new UsageError(`${problems.join('\n')}\n${USAGE}`);
-  }
-  const args = parsed.data;
+    Args,
+  );
   return {
     writer: args.writer,
     rates: args.rates ?? (args.quick ? [500] : [500, 1000, 1500, 2000, 3000, 4000]),
@@ -322,7 +308,7 @@ async function main(argv: string[]): Promise<void> {
         complete,
         consumers,
         allMs: summarise(all),
-        loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+        loadAverage: load1(),
         relayMs: summarise(
           (
             await pools.products.query<{ occurred_at: string; published_at: string }>(
@@ -381,11 +367,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-runCli(
-  'bench:events',
-  async (argv) => {
-    await main(argv);
-    return 0;
-  },
-  { exit: true },
-);
+runBench('bench:events', main);

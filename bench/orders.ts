@@ -16,9 +16,7 @@
 // the GraphQL mutations call: routing by the slot the id carries, the ownership check in the
 // append's transaction, the read models brought up to date before it returns). GraphQL, HTTP and
 // the gateway are left out on purpose: they cost the same whatever the shard count.
-import { readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { z } from 'zod';
@@ -38,12 +36,12 @@ import { productId, userId } from '@shop/seed';
 import { createTelemetry } from '@shop/telemetry';
 import { requireSecondPostgres, requireService, secondPostgresUrl, services, tempPostgres } from '@shop/testing';
 import pino from 'pino';
-import { UsageError, parseCli, runCli } from '../scripts/lib/cli';
-import { summarise } from './lib/checkout-results';
+import { UsageError } from '../scripts/lib/cli';
+import { summarise } from './lib/common';
+import { parseRunOptions, regenerateFrom, runBench, runRecord, writeResults } from './lib/harness';
+import { load1, ownCpuSeconds, round2, sampleLoadAverage } from './lib/sampling';
 import { type CellResult, type MoveResult, type OrdersBenchResults, type Phase, assertOrdersResults } from './lib/orders-results';
 import { DOCS_PATH, writeMeasurements } from './lib/orders-report';
-
-const REPO_ROOT = resolve(__dirname, '..');
 /** A command on an order, as ShardedOrders.execute takes it (the domain's type is not exported by @shop/orders). */
 type OrderCommand = Exclude<Parameters<OrdersRepository['execute']>[1], (...args: never[]) => unknown>;
 
@@ -67,9 +65,7 @@ const USAGE = `usage: npm run bench:orders -- [--quick | --smoke] [--shards <n,n
   --report <file>      regenerate docs/sharding.md's Measurements from a results JSON and exit`;
 
 const positiveInt = z.coerce.number().int().positive();
-const Args = z.object({
-  quick: z.boolean(),
-  smoke: z.boolean(),
+const args = {
   shards: z
     .string()
     .transform((v) => v.split(',').map(Number))
@@ -82,10 +78,7 @@ const Args = z.object({
   lines: z.coerce.number().int().min(0).max(10).optional(),
   'move-slots': z.string().optional(),
   'no-move': z.boolean(),
-  out: z.string().optional(),
-  'no-docs': z.boolean(),
-  report: z.string().optional(),
-});
+};
 
 type Mode = OrdersBenchResults['mode'];
 
@@ -105,11 +98,10 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseCli(USAGE, {
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      smoke: { type: 'boolean', default: false },
+  const a = parseRunOptions(
+    USAGE,
+    argv,
+    {
       shards: { type: 'string' },
       writers: { type: 'string' },
       seconds: { type: 'string' },
@@ -118,19 +110,10 @@ function parseOptions(argv: string[]): Options {
       lines: { type: 'string' },
       'move-slots': { type: 'string' },
       'no-move': { type: 'boolean', default: false },
-      out: { type: 'string' },
-      'no-docs': { type: 'boolean', default: false },
-      report: { type: 'string' },
     },
-  });
-  const parsed = Args.safeParse(values);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${i.path[0] === undefined ? '' : String(i.path[0])}: ${i.message}`);
-    throw new UsageError(`${problems.join('\n')}\n${USAGE}`);
-  }
-  const a = parsed.data;
-  if (a.quick && a.smoke) throw new UsageError(`--quick and --smoke exclude each other\n${USAGE}`);
-  const mode: Mode = a.smoke ? 'smoke' : a.quick ? 'quick' : 'full';
+    args,
+  );
+  const mode = a.mode;
   let slots: number[] | undefined;
   try {
     slots = a['no-move'] ? undefined : parseSlots(a['move-slots'] ?? '64-127');
@@ -160,8 +143,6 @@ const MAP_REFRESH_MS = 1000;
 const FENCE_WAIT_MS = 5000;
 const GRACE_MS = 500;
 
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const load1 = () => round2(loadavg()[0] ?? 0);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** One command as a writer saw it (times in ms from performance.now()). */
@@ -195,20 +176,16 @@ function cpuTicks(): { busy: number; total: number } | undefined {
 /** What a cell's resources cost: bench CPU, machine busy share, load average. Call the result to stop sampling. */
 function meter() {
   const ticks = cpuTicks();
-  const cpu = process.cpuUsage();
+  const cpu = ownCpuSeconds();
   const began = performance.now();
-  const start = load1();
-  const samples: number[] = [];
-  const sampler = setInterval(() => samples.push(load1()), 1000);
+  const loadAverage = sampleLoadAverage();
   return () => {
-    clearInterval(sampler);
-    const used = process.cpuUsage(cpu);
+    const used = ownCpuSeconds() - cpu;
     const after = cpuTicks();
-    const end = load1();
     return {
-      benchCpuCores: round2((used.user + used.system) / 1000 / (performance.now() - began)),
+      benchCpuCores: round2((used * 1000) / (performance.now() - began)),
       machineBusy: ticks && after && after.total > ticks.total ? round2((after.busy - ticks.busy) / (after.total - ticks.total)) : null,
-      loadAverage: { start, end, mean: round2(samples.length ? samples.reduce((s, x) => s + x, 0) / samples.length : end) },
+      loadAverage: loadAverage(),
     };
   };
 }
@@ -547,11 +524,7 @@ async function measureMove(options: Options, slots: number[], run: string): Prom
 async function main(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   if (options.report) {
-    const file = resolve(process.env.INIT_CWD ?? process.cwd(), options.report);
-    const results: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    assertOrdersResults(results);
-    writeMeasurements(results, file);
-    log(`regenerated the Measurements of ${relative(REPO_ROOT, DOCS_PATH)} from ${relative(REPO_ROOT, file)}`);
+    regenerateFrom(options.report, assertOrdersResults, writeMeasurements, DOCS_PATH);
     return;
   }
   await requireService('postgres');
@@ -584,23 +557,9 @@ async function main(argv: string[]): Promise<void> {
     );
   }
 
-  const finishedAt = new Date();
   const results: OrdersBenchResults = {
     kind: 'orders',
-    schema: 1,
-    mode: options.mode,
-    args: argv,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-      memoryGb: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${platform()} ${release()}`,
-      loadAverage: { start: loadAtStart, end: load1() },
-    },
+    ...runRecord(options.mode, argv, startedAt, loadAtStart),
     settings: {
       writers: options.writers,
       seconds: options.seconds,
@@ -621,25 +580,13 @@ async function main(argv: string[]): Promise<void> {
     move,
     notes: options.mode === 'full' ? [] : [`A ${options.mode} run: short cells, its numbers are indicative only`],
   };
-  assertOrdersResults(JSON.parse(JSON.stringify(results)));
-  const dir = join(REPO_ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = options.out
-    ? resolve(process.env.INIT_CWD ?? process.cwd(), options.out)
-    : join(dir, `orders-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  log(`wrote ${relative(REPO_ROOT, file)}`);
-  if (options.writeDocs) {
-    writeMeasurements(results, file);
-    log(`regenerated the Measurements of ${relative(REPO_ROOT, DOCS_PATH)}`);
-  }
+  writeResults(results, {
+    name: 'orders',
+    out: options.out,
+    check: assertOrdersResults,
+    log,
+    docs: options.writeDocs ? { path: DOCS_PATH, write: (file) => writeMeasurements(results, file) } : undefined,
+  });
 }
 
-runCli(
-  'bench:orders',
-  async (argv) => {
-    await main(argv);
-    return 0;
-  },
-  { exit: true },
-);
+runBench('bench:orders', main);

@@ -4,18 +4,19 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { GOALS, checkGoal, checkGoals, ratios } from './lib/analysis';
 import { type CellContext, runCell } from './lib/cell';
+import { runBench } from './lib/harness';
 import { GATEWAYS, type GatewaySpec, type RunningGateway, gatewayVersions, startGateway } from './lib/gateways';
 import { drive } from './lib/load';
-import { runCli } from '../scripts/lib/cli';
 import { type Options, type PhaseSpec, cellId, parseOptions } from './lib/options';
 import { type Window, digestProfile, monotonicUs } from './lib/profile';
 import { detectPinning, pin, spawnNode, startChildrenOnEveryCore, stopAllChildren } from './lib/procs';
 import { type BenchRedis, startRedis } from './lib/redis';
 import { renderChart, renderMarkdown } from './lib/report';
+import { load1 } from './lib/sampling';
 import { jwksUrlOf } from '@shop/stack';
 import { type SubgraphSet, startSubgraphs, workloadData } from './lib/stack';
 import type { BenchResults, CellResult, Goal, NPlusOneRow, ProfileSummary, RoundResult } from './lib/types';
@@ -179,7 +180,7 @@ async function runPhase(
 function machine(pinning: BenchResults['machine']['pinning'], loadAtStart: number): BenchResults['machine'] {
   const list = cpus();
   return {
-    loadAverage: { start: loadAtStart, end: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
+    loadAverage: { start: loadAtStart, end: load1() },
     cpus: list.length,
     cpuModel: list[0]?.model.trim() ?? 'unknown',
     memoryGb: Math.round(totalmem() / 2 ** 30),
@@ -225,7 +226,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const startedAt = new Date();
-  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  const loadAtStart = load1();
   const pinning = detectPinning() ?? null;
   // The load generator (this process) shares the non-gateway cores with subgraphs, proxy and Redis.
   if (pinning) {
@@ -354,11 +355,4 @@ function redisVersion(): string {
   }
 }
 
-runCli(
-  'bench',
-  async (argv) => {
-    await main(argv);
-    return 0;
-  },
-  { exit: true },
-);
+runBench('bench', main);

@@ -6,6 +6,7 @@ import { type RunningGateway } from './gateways';
 import { goldenDiff, ask } from './golden';
 import { checkStaleness, drive } from './load';
 import { type CellSpec, type Options, type PhaseSpec, cellId } from './options';
+import { ownCpuSeconds } from './sampling';
 import type { BenchRedis } from './redis';
 import type { Proxy, SubgraphSetName } from './stack';
 import type { CellResult, ColdFirst, GatewayResult, GoldenOutcome, RoundResult, StaleCheck } from './types';
@@ -54,11 +55,6 @@ function downstreamCpu(set: SubgraphSetName, ctx: CellContext): number | undefin
   return total;
 }
 
-const driverCpu = () => {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
-};
-
 /** Counters around a measured run; the gateway's CPU is read closest to the run itself. */
 async function snapshotBefore(gateway: RunningGateway, set: SubgraphSetName, ctx: CellContext): Promise<Snapshot> {
   const reported = await reportedByOurs(gateway);
@@ -70,7 +66,7 @@ async function snapshotBefore(gateway: RunningGateway, set: SubgraphSetName, ctx
     cpu,
     cpuAtEnd: cpu,
     downstreamCpu: downstreamCpu(set, ctx),
-    driverCpu: driverCpu(),
+    driverCpu: ownCpuSeconds(),
     subgraph,
     redis,
     reported,
@@ -85,7 +81,7 @@ async function snapshotAfter(
   end: { at: number; cpu: number | undefined },
 ): Promise<Snapshot> {
   const cpu = cpuSeconds(gateway.pid);
-  const snapshot = { at: end.at, cpu, cpuAtEnd: end.cpu, downstreamCpu: downstreamCpu(set, ctx), driverCpu: driverCpu() };
+  const snapshot = { at: end.at, cpu, cpuAtEnd: end.cpu, downstreamCpu: downstreamCpu(set, ctx), driverCpu: ownCpuSeconds() };
   const subgraph = await ctx.proxy.counts(set);
   const redis = await ctx.redis?.commands();
   const reported = await reportedByOurs(gateway);

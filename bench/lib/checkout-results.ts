@@ -3,19 +3,9 @@
 // writes (and what --report reads) against them; the TypeScript types are inferred from the same
 // schemas.
 import { z } from 'zod';
+import { Latency, LoadAverageDuring, assertMatches, problemsWith, runFields } from './common';
 
 const num = z.number();
-
-/** A latency distribution in milliseconds (nearest-rank percentiles); NaN-free: empty is count 0 with nulls. */
-export const Latency = z.object({
-  count: num,
-  p50: num.nullable(),
-  p95: num.nullable(),
-  p99: num.nullable(),
-  max: num.nullable(),
-  mean: num.nullable(),
-});
-export type Latency = z.infer<typeof Latency>;
 
 /** How load was offered: open loop at a fixed rate, or closed loop with a fixed number of customers checking out one after another. */
 export const LoadSpec = z.object({
@@ -25,14 +15,6 @@ export const LoadSpec = z.object({
   seconds: num.positive(),
 });
 export type LoadSpec = z.infer<typeof LoadSpec>;
-
-const LoadAverage = z.object({
-  /** The 1-minute load average when the load started and when every checkout had ended. */
-  start: num,
-  end: num,
-  /** The mean of the 1-minute load average sampled every second meanwhile. */
-  mean: num,
-});
 
 export const StageResult = z.object({
   /** PSP_DECLINE_RATE of the payments process during the stage. */
@@ -65,7 +47,8 @@ export const StageResult = z.object({
   visibleLagMs: Latency,
   /** Process CPU (user + system) per terminal checkout, ms, by process; null where /proc is not readable. */
   cpuMsPerCheckout: z.record(z.string(), num).nullable(),
-  loadAverage: LoadAverage,
+  /** From when the load started to when every checkout had ended. */
+  loadAverage: LoadAverageDuring,
   /** The stage's checkouts as the three services' stores recorded them, after the stage. */
   checks: z.object({
     confirmed: num,
@@ -85,22 +68,8 @@ export type StageResult = z.infer<typeof StageResult>;
 
 export const CheckoutBenchResults = z.object({
   kind: z.literal('checkout'),
-  schema: z.literal(1),
-  mode: z.enum(['smoke', 'quick', 'full']),
-  /** The command line's arguments after `npm run bench:checkout --`. */
-  args: z.array(z.string()),
-  startedAt: z.string(),
-  finishedAt: z.string(),
-  durationS: num,
-  machine: z.object({
-    cpus: num,
-    cpuModel: z.string(),
-    memoryGb: num,
-    node: z.string(),
-    platform: z.string(),
-    /** 1-minute load average when the run started and ended: other work on the machine shows here. */
-    loadAverage: z.object({ start: num, end: num }),
-  }),
+  // schema, mode, args (the command line's after `npm run bench:checkout --`), startedAt, finishedAt, durationS, machine.
+  ...runFields,
   settings: z.object({
     customers: num,
     products: num,
@@ -131,35 +100,10 @@ export type CheckoutBenchResults = z.infer<typeof CheckoutBenchResults>;
 
 /** Every problem with a results document (`$.path: message`); empty when it matches the schema. */
 export function validateCheckoutResults(value: unknown): string[] {
-  const parsed = CheckoutBenchResults.safeParse(value);
-  if (parsed.success) return [];
-  return parsed.error.issues.map(
-    (issue) => `$${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${issue.message}`,
-  );
+  return problemsWith(CheckoutBenchResults, value);
 }
 
 /** Narrows after validation; throws listing the first problems. */
 export function assertCheckoutResults(value: unknown): asserts value is CheckoutBenchResults {
-  const problems = validateCheckoutResults(value);
-  if (problems.length > 0)
-    throw new Error(`checkout bench results are incomplete (${problems.length} problem(s)):\n  ${problems.slice(0, 20).join('\n  ')}`);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
-/** Nearest-rank percentiles of `values` (ms), rounded to 0.1 ms. */
-export function summarise(values: number[]): Latency {
-  if (values.length === 0) return { count: 0, p50: null, p95: null, p99: null, max: null, mean: null };
-  const sorted = [...values].sort((a, b) => a - b);
-  const round = (x: number) => Math.round(x * 10) / 10;
-  return {
-    count: sorted.length,
-    p50: round(percentile(sorted, 50)),
-    p95: round(percentile(sorted, 95)),
-    p99: round(percentile(sorted, 99)),
-    max: round(sorted.at(-1) as number),
-    mean: round(sorted.reduce((s, x) => s + x, 0) / sorted.length),
-  };
+  assertMatches(CheckoutBenchResults, value, 'checkout bench results');
 }

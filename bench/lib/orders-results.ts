@@ -1,19 +1,11 @@
 // The shape of bench/results/orders-<time>.json, as zod schemas: the "Measurements" section of
 // docs/sharding.md is generated from one such file alone, so bench/orders.ts validates what it
 // writes (and what --report reads) against them; the TypeScript types are inferred from the same
-// schemas. Latency distributions share checkout's shape (nearest-rank percentiles, ms).
+// schemas. Latency distributions are common.ts's (nearest-rank percentiles, ms), as checkout's are.
 import { z } from 'zod';
-import { Latency } from './checkout-results';
+import { Latency, LoadAverageDuring, assertMatches, problemsWith, runFields } from './common';
 
 const num = z.number();
-
-const LoadAverage = z.object({
-  /** The 1-minute load average when the cell's writers started and when they stopped. */
-  start: num,
-  end: num,
-  /** Its mean, sampled every second meanwhile. */
-  mean: num,
-});
 
 /** What the shards' event stores hold for the cell's orders after it: nothing lost, nothing twice. */
 const Checks = z.object({
@@ -30,6 +22,19 @@ const Checks = z.object({
   consistent: z.boolean(),
 });
 
+/** How a cell's (or the move's) writes went and what they cost, and what the event stores held after them. */
+const afterWrites = {
+  /** Successful commands by the shard that took them. */
+  perShard: z.record(z.string(), num),
+  /** The bench process's CPU (user + system) over the cell's wall time: 1 is one core busy all along. */
+  benchCpuCores: num,
+  /** The whole machine's busy share over the cell (from /proc/stat), 0 to 1; null where unreadable. */
+  machineBusy: num.nullable(),
+  /** From when the writers started to when they stopped. */
+  loadAverage: LoadAverageDuring,
+  checks: Checks,
+};
+
 export const CellResult = z.object({
   shards: num.int().positive(),
   seconds: num,
@@ -42,14 +47,7 @@ export const CellResult = z.object({
   /** One command through ShardedOrders.execute: routing, load, decide, append (ownership check), projection catch-up. */
   latencyMs: Latency,
   byCommand: z.record(z.string(), Latency),
-  /** Successful commands by the shard that took them. */
-  perShard: z.record(z.string(), num),
-  /** The bench process's CPU (user + system) over the cell's wall time: 1 is one core busy all along. */
-  benchCpuCores: num,
-  /** The whole machine's busy share over the cell (from /proc/stat), 0 to 1; null where unreadable. */
-  machineBusy: num.nullable(),
-  loadAverage: LoadAverage,
-  checks: Checks,
+  ...afterWrites,
 });
 export type CellResult = z.infer<typeof CellResult>;
 
@@ -88,32 +86,14 @@ export const MoveResult = z.object({
   perSecond: z.array(num),
   moveSpan: z.object({ from: num, to: num }),
   errors: z.record(z.string(), num),
-  perShard: z.record(z.string(), num),
-  benchCpuCores: num,
-  machineBusy: num.nullable(),
-  loadAverage: LoadAverage,
-  checks: Checks,
+  ...afterWrites,
 });
 export type MoveResult = z.infer<typeof MoveResult>;
 
 export const OrdersBenchResults = z.object({
   kind: z.literal('orders'),
-  schema: z.literal(1),
-  mode: z.enum(['smoke', 'quick', 'full']),
-  /** The command line's arguments after `npm run bench:orders --`. */
-  args: z.array(z.string()),
-  startedAt: z.string(),
-  finishedAt: z.string(),
-  durationS: num,
-  machine: z.object({
-    cpus: num,
-    cpuModel: z.string(),
-    memoryGb: num,
-    node: z.string(),
-    platform: z.string(),
-    /** 1-minute load average when the run started and ended: other work on the machine shows here. */
-    loadAverage: z.object({ start: num, end: num }),
-  }),
+  // schema, mode, args (the command line's after `npm run bench:orders --`), startedAt, finishedAt, durationS, machine.
+  ...runFields,
   settings: z.object({
     writers: num,
     seconds: num,
@@ -140,16 +120,10 @@ export type OrdersBenchResults = z.infer<typeof OrdersBenchResults>;
 
 /** Every problem with a results document (`$.path: message`); empty when it matches the schema. */
 export function validateOrdersResults(value: unknown): string[] {
-  const parsed = OrdersBenchResults.safeParse(value);
-  if (parsed.success) return [];
-  return parsed.error.issues.map(
-    (issue) => `$${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${issue.message}`,
-  );
+  return problemsWith(OrdersBenchResults, value);
 }
 
 /** Narrows after validation; throws listing the first problems. */
 export function assertOrdersResults(value: unknown): asserts value is OrdersBenchResults {
-  const problems = validateOrdersResults(value);
-  if (problems.length > 0)
-    throw new Error(`orders bench results are incomplete (${problems.length} problem(s)):\n  ${problems.slice(0, 20).join('\n  ')}`);
+  assertMatches(OrdersBenchResults, value, 'orders bench results');
 }

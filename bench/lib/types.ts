@@ -2,6 +2,7 @@
 // a results file alone, so run.ts validates what it writes (and --report what it reads) against
 // them; the TypeScript types are inferred from the same schemas.
 import { z } from 'zod';
+import { RunMode, machineSchema } from './common';
 
 const num = z.number();
 export const WorkloadName = z.enum(['deep', 'small', 'varied', 'write']);
@@ -151,20 +152,11 @@ export type NPlusOneRow = z.infer<typeof NPlusOneRow>;
 
 export const BenchResults = z.object({
   schema: z.literal(1),
-  mode: z.enum(['smoke', 'quick', 'full']),
+  mode: RunMode,
   startedAt: z.string(),
   finishedAt: z.string(),
   durationS: num,
-  machine: z.object({
-    cpus: num,
-    cpuModel: z.string(),
-    memoryGb: num,
-    node: z.string(),
-    platform: z.string(),
-    pinning: z.object({ gateway: z.string(), rest: z.string() }).nullable(),
-    /** 1-minute load average when the run started and ended: other work on the machine shows here. */
-    loadAverage: z.object({ start: num, end: num }),
-  }),
+  machine: machineSchema.extend({ pinning: z.object({ gateway: z.string(), rest: z.string() }).nullable() }),
   settings: z.object({
     warmupS: num,
     roundS: num,
