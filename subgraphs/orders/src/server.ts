@@ -218,27 +218,19 @@ export async function openOrdersShards(options: {
   /** `ORDERS_SLOT_MAP`, when the map is not in the first shard. */
   slotMap?: string | undefined;
 }): Promise<{ shards: { id: string; location: string; orders: OrdersRepository }[]; close(): Promise<void> }> {
-  const opened: { id: string; location: string; orders: OrdersRepository; close: () => Promise<void> }[] = [];
-  const close = async () => {
-    for (const s of opened.splice(0)) await s.close().catch(() => undefined);
-  };
+  // The same opening as the mover's: the first shard, the map's store, each shard once.
+  const opened = await openForResharding(options);
   try {
-    const first = await openOrdersStore(options.telemetry, options.store);
-    opened.push({ id: 's0', location: '', ...first });
-    const mapStore = options.slotMap ? await openSlotMapStore(options.telemetry, options.slotMap) : undefined;
-    if (mapStore) opened.push({ id: '', location: '', orders: first.orders, close: () => mapStore.close() });
     // No map yet: the service never ran sharded here, and its one store is all there is.
-    const map = await readSlotMap(mapStore?.db ?? (first.store.db as unknown as Kysely));
-    opened[0]!.location = map?.shards[0]!.location ?? options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:';
-    for (const info of map?.shards.slice(1) ?? []) {
-      const shard = await openOrdersStore(options.telemetry, storeLocationOf(info.location));
-      opened.push({ ...info, ...shard });
-    }
+    const map = await readSlotMap(opened.mapDb);
+    const infos = map?.shards ?? [{ id: 's0', location: options.store.postgresUrl ?? options.store.sqlitePath ?? ':memory:' }];
+    const shards: { id: string; location: string; orders: OrdersRepository }[] = [];
+    for (const info of infos) shards.push({ ...info, orders: (await opened.shard(info)).orders });
+    return { shards, close: () => opened.close() };
   } catch (err) {
-    await close();
+    await opened.close();
     throw err;
   }
-  return { shards: opened.filter((s) => s.id !== '').map(({ id, location, orders }) => ({ id, location, orders })), close };
 }
 
 /**

@@ -6,7 +6,7 @@ import { type Kysely, sql } from '@shop/store';
 import type { CheckoutTables } from '../checkout/projection';
 import type { OrdersDB, OrdersRepository } from '../data/repository';
 import type { OrderReadModels } from '../data/projections';
-import { type MoveStep, type ShardInfo, type ShardingTables, assignSlots, readSlotMap, shardingTables, slotsOf } from './map';
+import { type MoveStep, type ShardInfo, type SlotMap, type ShardingTables, assignSlots, readSlotMap, shardingTables, slotsOf } from './map';
 
 /** A shard as the mover works on it: its id, its store's query builder and its repository (projections). */
 export interface MoverShard {
@@ -428,7 +428,7 @@ async function deleteSlots(db: Kysely<unknown>, slots: number[]): Promise<void> 
 }
 
 /** Slots to give a new shard so that every shard holds about the same number: taken from the fullest first. */
-export function rebalance(map: NonNullable<Awaited<ReturnType<typeof readSlotMap>>>, newShard: string): number[] {
+export function rebalance(map: SlotMap, newShard: string): number[] {
   const shards = [...new Set([...map.shards.map((s) => s.id), newShard])];
   const counts = new Map(shards.map((id) => [id, slotsOf(map, id)]));
   const fair = Math.floor(map.owners.length / shards.length);

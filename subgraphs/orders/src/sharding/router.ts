@@ -2,9 +2,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { slotOf } from '@shop/eventstore';
 import { DomainError, quote } from '@shop/server';
 import { type Kysely, inBackground } from '@shop/store';
-import type { Logger, Telemetry } from '@shop/telemetry';
+import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import type { SeedSizes } from '@shop/seed';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Gauge, Histogram } from 'prom-client';
 import type { CheckoutView } from '../checkout/projection';
 import type { ExecuteOptions, ExecuteResult, OrderCursor, OrdersRepository } from '../data/repository';
 import type { Order, OrderCommand } from '../domain';
@@ -79,30 +79,24 @@ const metricsOf = (telemetry: Telemetry) => {
         labelNames: ['shard'],
         registers: [registry],
       }),
-    moves:
-      (registry.getSingleMetric('orders_slot_moves_total') as Counter<'source' | 'target'> | undefined) ??
-      new Counter({
-        name: 'orders_slot_moves_total',
-        help: 'Slot moves between orders shards this process saw flip, by source and target shard',
-        labelNames: ['source', 'target'],
-        registers: [registry],
-      }),
-    movedSlots:
-      (registry.getSingleMetric('orders_slots_moved_total') as Counter<'source' | 'target'> | undefined) ??
-      new Counter({
-        name: 'orders_slots_moved_total',
-        help: 'Slots moved between orders shards (moves this process saw flip), by source and target shard',
-        labelNames: ['source', 'target'],
-        registers: [registry],
-      }),
-    moveEvents:
-      (registry.getSingleMetric('orders_slot_move_events_copied_total') as Counter<'source' | 'target'> | undefined) ??
-      new Counter({
-        name: 'orders_slot_move_events_copied_total',
-        help: 'Events copied by slot moves this process saw flip, by source and target shard',
-        labelNames: ['source', 'target'],
-        registers: [registry],
-      }),
+    moves: sharedCounter(
+      registry,
+      'orders_slot_moves_total',
+      'Slot moves between orders shards this process saw flip, by source and target shard',
+      ['source', 'target'] as const,
+    ),
+    movedSlots: sharedCounter(
+      registry,
+      'orders_slots_moved_total',
+      'Slots moved between orders shards (moves this process saw flip), by source and target shard',
+      ['source', 'target'] as const,
+    ),
+    moveEvents: sharedCounter(
+      registry,
+      'orders_slot_move_events_copied_total',
+      'Events copied by slot moves this process saw flip, by source and target shard',
+      ['source', 'target'] as const,
+    ),
     fence:
       (registry.getSingleMetric('orders_slot_move_fence_seconds') as Histogram | undefined) ??
       new Histogram({
@@ -111,14 +105,12 @@ const metricsOf = (telemetry: Telemetry) => {
         buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
         registers: [registry],
       }),
-    unavailable:
-      (registry.getSingleMetric('orders_shard_unavailable_total') as Counter<'shard'> | undefined) ??
-      new Counter({
-        name: 'orders_shard_unavailable_total',
-        help: 'Reads and writes that failed because an orders shard could not be reached, by shard',
-        labelNames: ['shard'],
-        registers: [registry],
-      }),
+    unavailable: sharedCounter(
+      registry,
+      'orders_shard_unavailable_total',
+      'Reads and writes that failed because an orders shard could not be reached, by shard',
+      ['shard'] as const,
+    ),
   };
 };
 
