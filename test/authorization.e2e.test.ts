@@ -462,13 +462,21 @@ describe('two users at the same instants', () => {
       (pending) => pending.every((n) => n === 0),
       30_000,
     );
-    for (const who of ['owner', 'other'] as const) expected[who] = (await gateway.query(query, {}, headersOf(who))).data;
-    const before = await accountsRequests();
+    // Other services' events (inventory's StockChanged from those checkouts, relayed on their own
+    // schedule) still renew the response cache's epoch now and then, and a round they land in asks
+    // accounts again, rightly. So a round is repeated until one runs undisturbed, at most five
+    // times: with the response cache broken, none would.
     const whos: Array<'owner' | 'other'> = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? 'owner' : 'other'));
-    const answers = await Promise.all(whos.map(async (who) => ({ who, res: await gateway.query(query, {}, headersOf(who)) })));
-    for (const { who, res } of answers) expect(res.data).toEqual(expected[who]);
+    const asked: number[] = [];
+    for (let round = 0; round < 5 && asked.at(-1) !== 0; round++) {
+      for (const who of ['owner', 'other'] as const) expected[who] = (await gateway.query(query, {}, headersOf(who))).data;
+      const before = await accountsRequests();
+      const answers = await Promise.all(whos.map(async (who) => ({ who, res: await gateway.query(query, {}, headersOf(who)) })));
+      for (const { who, res } of answers) expect(res.data).toEqual(expected[who]);
+      asked.push((await accountsRequests()) - before);
+    }
     // Every one of the 400 came from the response cache: accounts was not asked again.
-    expect((await accountsRequests()) - before).toBe(0);
+    expect(asked.at(-1)).toBe(0);
     // An anonymous caller, and a third user, get nothing of theirs from that cache.
     expect((await gateway.query(query)).data).toEqual({ me: null });
     const third = await gateway.query<{ me: { id: string } }>(query, {}, bearer(await stack.token('u00003')));
