@@ -73,10 +73,11 @@ export default tseslint.config(
   },
   js.configs.recommended,
   // Type-aware (#12): the rules that need the type checker (floating and misused promises, unsafe
-  // any flows, awaiting non-promises), over each file's own tsconfig through the project service.
+  // any flows, awaiting non-promises), over one program of every file (tsconfig.all.json): the
+  // project service built one per workspace and re-read the shared packages for each.
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: { parserOptions: { project: './tsconfig.all.json', tsconfigRootDir: import.meta.dirname } },
   },
   {
     languageOptions: {

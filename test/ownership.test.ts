@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { lint } from './lib/eslint';
 
 const root = join(__dirname, '..');
 const subgraphs = readdirSync(join(root, 'subgraphs')).filter((n) => statSync(join(root, 'subgraphs', n)).isDirectory());
@@ -11,22 +11,6 @@ function sourceFiles(dir: string): string[] {
     if (entry.isDirectory()) return entry.name === 'generated' ? [] : sourceFiles(path);
     return entry.name.endsWith('.ts') ? [path] : [];
   });
-}
-
-interface LintResult {
-  filePath: string;
-  messages: Array<{ ruleId: string | null; message: string; line: number }>;
-}
-
-/** Runs the project's ESLint in a child process (its config loader needs real ESM, not jest's VM). */
-function lint(args: string[], stdin?: string): LintResult[] {
-  const run = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', ...args], {
-    cwd: root,
-    input: stdin,
-    encoding: 'utf8',
-  });
-  if (run.status !== 0 && run.status !== 1) throw new Error(`eslint failed: ${run.stderr}`);
-  return JSON.parse(run.stdout) as LintResult[];
 }
 
 describe('service ownership', () => {
