@@ -496,6 +496,7 @@ async function measureMove(options: Options, slots: number[], run: string): Prom
       moveMs: reports.reduce((s, r) => s + r.ms, 0),
       steps,
       fenceMs: Math.max(0, ...reports.map((r) => r.fenceMs)),
+      fenceSteps: reports.reduce<MoveReport | undefined>((a, r) => (a && a.fenceMs >= r.fenceMs ? a : r), undefined)?.fenceSteps,
       eventsCopied: reports.reduce((s, r) => s + r.eventsCopied, 0),
       mapVersion: report?.mapVersion ?? 0,
       movingSlots: {
@@ -552,7 +553,7 @@ async function main(argv: string[]): Promise<void> {
     move = await measureMove(options, options.moveSlots, run);
     log(
       `  before ${move.before.commandsPerSecond}/s, during ${move.during.commandsPerSecond}/s (${move.during.seconds} s), after ` +
-        `${move.after.commandsPerSecond}/s; fence ${move.fenceMs} ms; moving slots max ${move.movingSlots.latencyMs.max} ms; ` +
+        `${move.after.commandsPerSecond}/s; fence ${move.fenceMs} ms ${JSON.stringify(move.fenceSteps ?? {})}; moving slots max ${move.movingSlots.latencyMs.max} ms; ` +
         `errors ${JSON.stringify(move.errors)}; consistent ${move.checks.consistent}`,
     );
   }

@@ -15,6 +15,15 @@ const checked = (c: CellResult['checks']) =>
   `${c.gappedStreams} with a gap, ${c.unpublished} unpublished`;
 
 /** The section's Markdown, for a results file at `jsonFile`. */
+/** moveSlots' names for where the fence's time went, as the report writes them. */
+const FENCE_STEP: Record<string, string> = {
+  fence: 'taking it',
+  drain: 'draining the outbox',
+  tail: 'copying the tail',
+  project: 'projecting it',
+  flip: 'the flip',
+};
+
 export function renderMeasurements(results: OrdersBenchResults, jsonFile: string): string {
   const m = results.machine;
   const st = results.settings;
@@ -91,9 +100,18 @@ export function renderMeasurements(results: OrdersBenchResults, jsonFile: string
       `The move took ${mv.moveMs} ms${
         mv.steps ? ` (each step first reported at, ms: ${pairs(Object.entries(mv.steps))})` : ''
       } and copied ${mv.eventsCopied} events; **writes to the moving slots were fenced ` +
-        `${mv.fenceMs} ms** (map version ${mv.mapVersion} after it). Commands in flight at some point of the move: ` +
+        `${mv.fenceMs} ms**${
+          mv.fenceSteps
+            ? ` (${pairs(Object.entries(mv.fenceSteps).map(([step, ms]): [string, number] => [FENCE_STEP[step] ?? step, ms]))} ms)`
+            : ''
+        } (map version ${mv.mapVersion} after it). Commands in flight at some point of the move: ` +
         `${mv.movingSlots.commands} on the moving slots, **p50 / p99 / max ${dist(mv.movingSlots.latencyMs, ['p50', 'p99', 'max'])} ms**; ` +
         `${mv.otherSlots.commands} on the others, ${dist(mv.otherSlots.latencyMs, ['p50', 'p99', 'max'])} ms. ` +
+        (mv.movingSlots.latencyMs.max === null
+          ? ''
+          : `The issue's goal, no write to a moving slot paused a second or more: ${
+              mv.movingSlots.latencyMs.max < 1000 ? 'met' : '**not met**'
+            } (the longest took ${mv.movingSlots.latencyMs.max} ms). `) +
         `Errors: ${codes(mv.errors)}. Commands per shard: ${pairs(Object.entries(mv.perShard))}. Event stores agree: ${checked(mv.checks)}. Bench process ${mv.benchCpuCores} cores, machine busy ` +
         `${pct(mv.machineBusy)}, load average ${mv.loadAverage.mean}.`,
     );

@@ -76,6 +76,8 @@ export const MoveResult = z.object({
   /** When moveSlots first reported each step (copying, fenced, draining, cleaning, done), ms after it was called. */
   steps: z.record(z.string(), num).optional(),
   fenceMs: num,
+  /** Where the (longest) fence's time went, as moveSlots reports it: taking it, draining the outbox, the tail, projecting, the flip. */
+  fenceSteps: z.record(z.string(), num).optional(),
   eventsCopied: num,
   mapVersion: num,
   /** Commands on orders in the moving slots that were in flight at some point of the move. */
