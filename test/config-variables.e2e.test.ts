@@ -271,6 +271,7 @@ const mapped: Record<string, MappedCheck> = {
   },
   ORDERS_MAP_REFRESH_MS: { value: '250', check: (_g, _s, env) => expect(loadShardingConfig(env).mapRefreshMs).toBe(250) },
   ORDERS_FENCE_WAIT_MS: { value: '9000', check: (_g, _s, env) => expect(loadShardingConfig(env).fenceWaitMs).toBe(9000) },
+  ORDERS_SHARD_READ_TIMEOUT_MS: { value: '750', check: (_g, _s, env) => expect(loadShardingConfig(env).shardReadTimeoutMs).toBe(750) },
   RESERVATION_SWEEP_INTERVAL_MS: { value: '250', check: (_g, _s, env) => expect(loadInventoryConfig(env).sweepIntervalMs).toBe(250) },
   REFRESH_TOKEN_TTL_S: { value: '3600', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).refreshTokenTtlS).toBe(3600) },
   SIGNING_KEY_MAX_AGE_S: { value: '86400', check: (_g, _s, env) => expect(loadAccountsAuthConfig(env).signingKeyMaxAgeS).toBe(86400) },

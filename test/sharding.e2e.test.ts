@@ -246,7 +246,7 @@ describe('orders over four PostgreSQL shards, resharded onto a second server', (
     }
   }, 240_000);
 
-  it('lists every order exactly once, newest first, across shards of uneven size; a stopped shard gives the rest and an error naming it', async () => {
+  it('lists every order exactly once, newest first, across shards of uneven size; a stopped or frozen shard gives the rest and an error naming it', async () => {
     const expected = (
       await Promise.all(subgraph.shards().map((s) => s.store.db.selectFrom('order_view').select(['id', 'created_at']).execute()))
     )
@@ -291,5 +291,45 @@ describe('orders over four PostgreSQL shards, resharded onto a second server', (
       await sql`alter database ${sql.id(name)} allow_connections true`.execute(admin.mapDb);
       await admin.close();
     }
+
+    // Freeze another: its read model locked by a transaction that holds it (as a stuck migration
+    // or a frozen server would), so the listing's query there waits. The page comes without it
+    // once the shard's read timeout (ORDERS_SHARD_READ_TIMEOUT_MS, 2000 ms) runs out.
+    const frozen = subgraph.shards()[1]!;
+    const frozenIds = new Set(expected.filter((id) => subgraph.orders.forId(id) === frozen));
+    expect(frozenIds.size).toBeGreaterThan(0);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const holder = frozen.store.db.transaction().execute(async (trx) => {
+      await sql`lock table order_view in access exclusive mode`.execute(trx);
+      locked();
+      await held;
+    });
+    try {
+      await lockTaken;
+      const started = Date.now();
+      const res = await query<Page>('{ orders(first: 50) { edges { node { id } } } }');
+      const took = Date.now() - started;
+      const ids = res.data!.orders.edges.map((e) => e.node.id);
+      expect(ids.length).toBeGreaterThan(0);
+      expect(ids.filter((id) => frozenIds.has(id))).toEqual([]);
+      expect(res.errors).toEqual([
+        expect.objectContaining({
+          path: ['orders'],
+          extensions: expect.objectContaining({ code: 'SHARD_UNAVAILABLE', shards: frozen.info.id }),
+        }),
+      ]);
+      expect(took).toBeGreaterThanOrEqual(2000);
+      expect(took).toBeLessThan(5000);
+    } finally {
+      release();
+      await holder;
+    }
+    // Unfrozen, the listing is whole again.
+    const whole = await query<Page>('{ orders(first: 50) { edges { node { id } } } }');
+    expect(whole.errors).toBeUndefined();
+    expect(whole.data!.orders.edges.map((e) => e.node.id)).toEqual(expected.slice(0, 50));
   }, 60_000);
 });

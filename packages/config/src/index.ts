@@ -338,6 +338,7 @@ export const shardingEnv = {
   ORDERS_SLOT_MAP: z.string().trim().min(1).optional(),
   ORDERS_MAP_REFRESH_MS: positiveInt(1000),
   ORDERS_FENCE_WAIT_MS: positiveInt(5000),
+  ORDERS_SHARD_READ_TIMEOUT_MS: positiveInt(2000),
 };
 
 /** What {@link shardingEnv} reads. */
@@ -348,6 +349,7 @@ export interface ShardingConfig {
   slotMap: string | undefined;
   mapRefreshMs: number;
   fenceWaitMs: number;
+  shardReadTimeoutMs: number;
 }
 
 /** Reads orders' sharding settings ({@link shardingEnv}). */
@@ -358,6 +360,7 @@ export function loadShardingConfig(env: NodeJS.ProcessEnv = process.env): Shardi
     slotMap: raw.ORDERS_SLOT_MAP,
     mapRefreshMs: raw.ORDERS_MAP_REFRESH_MS,
     fenceWaitMs: raw.ORDERS_FENCE_WAIT_MS,
+    shardReadTimeoutMs: raw.ORDERS_SHARD_READ_TIMEOUT_MS,
   };
 }
 

@@ -13,6 +13,7 @@ import {
   resolveSubscribeOptions,
   toDeadLetter,
 } from './bus-memory';
+import { withTimeout } from './deadline';
 import type { Bus, DeadLetter, EventEnvelope, RedriveOptions, SubscribeOptions, Subscription } from './types';
 
 /** The durable topic exchange every service publishes to; the routing key is the event type. */
@@ -57,15 +58,6 @@ export interface AmqpBusOptions {
 }
 
 const defaultReconnectDelayMs = (attempt: number): number => Math.min(1000, 100 * 2 ** Math.max(0, attempt - 1));
-
-/** Rejects after `ms` unless `promise` settles first; the timer never outlives the race. */
-function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message())), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Closing must finish even when the peer no longer answers (a stalled network): bounded, errors ignored. */
 async function quietly(op: () => Promise<unknown>, ms = 2000): Promise<boolean> {

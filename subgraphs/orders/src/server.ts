@@ -67,6 +67,8 @@ export interface OrdersOptions extends SubgraphFactoryOptions {
   mapRefreshMs?: number | undefined;
   /** `ORDERS_FENCE_WAIT_MS`: how long a write waits for its slot to finish moving. @default 5000 */
   fenceWaitMs?: number | undefined;
+  /** `ORDERS_SHARD_READ_TIMEOUT_MS`: how long the cross-shard listing waits for each shard before leaving it out. @default 2000 */
+  shardReadTimeoutMs?: number | undefined;
   /**
    * `ORDERS_SLOT_MAP`: where the slot map lives (a PostgreSQL URL or a SQLite path), when not in
    * the first shard's store. @default the first shard
@@ -129,6 +131,7 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
         telemetry,
         refreshMs: options.mapRefreshMs,
         fenceWaitMs: options.fenceWaitMs,
+        readTimeoutMs: options.shardReadTimeoutMs,
       });
       return sharded;
     },

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { withTimeout } from '@shop/events';
 import { slotOf } from '@shop/eventstore';
 import { DomainError, quote } from '@shop/server';
 import { type Kysely, inBackground } from '@shop/store';
@@ -28,6 +29,11 @@ export interface ShardRouterOptions {
   refreshMs?: number;
   /** How long a write waits for a moving slot before SHARD_UNAVAILABLE. @default 5000 */
   fenceWaitMs?: number;
+  /**
+   * How long the cross-shard listing waits for one shard (a frozen database, a lock held) before
+   * leaving it out of the page and naming it. @default 2000
+   */
+  readTimeoutMs?: number | undefined;
 }
 
 /** One page of the cross-shard listing, and the shards that could not answer. */
@@ -126,6 +132,7 @@ export class ShardedOrders {
   private readonly shards: Map<string, Shard>;
   private readonly refreshMs: number;
   private readonly fenceWaitMs: number;
+  private readonly readTimeoutMs: number;
   private readonly logger: Logger;
   private readonly metrics: ReturnType<typeof metricsOf>;
   private refreshing: Promise<void> | undefined;
@@ -138,6 +145,7 @@ export class ShardedOrders {
     this.shards = options.shards;
     this.refreshMs = options.refreshMs ?? 1000;
     this.fenceWaitMs = options.fenceWaitMs ?? 5000;
+    this.readTimeoutMs = options.readTimeoutMs ?? 2000;
     this.logger = options.telemetry.logger;
     this.metrics = metricsOf(options.telemetry);
     this.mapped(this.current);
@@ -394,7 +402,8 @@ export class ShardedOrders {
    * each shard is asked for `first + 1` after the cursor, among the slots the map gives it (a slot
    * being copied to a new shard is listed from its owner only), and the answers are merged. The
    * cursor is the last order shown; every shard resumes after it, which stays exact while slots
-   * move. A shard that fails is left out and named in `unavailable`.
+   * move. A shard that fails, or has not answered within `readTimeoutMs`, is left out and named in
+   * `unavailable` (its query is abandoned, not cancelled: it ends when its database answers).
    */
   async list(input: { status?: string | undefined; first: number; after?: OrderCursor | undefined }): Promise<OrdersPage> {
     const unavailable: OrdersPage['unavailable'] = [];
@@ -404,7 +413,11 @@ export class ShardedOrders {
         const slots = slotsOf(map, shard.info.id);
         if (slots.length === 0) return [];
         try {
-          return await this.guarded(shard, () => shard.orders.listPage({ ...input, limit: input.first + 1, slots }));
+          return await withTimeout(
+            this.guarded(shard, () => shard.orders.listPage({ ...input, limit: input.first + 1, slots })),
+            this.readTimeoutMs,
+            () => new DomainError('SHARD_UNAVAILABLE', `orders shard ${shard.info.id} did not answer within ${this.readTimeoutMs} ms`),
+          );
         } catch (err) {
           this.logger.warn({ err, shard: shard.info.id }, 'an orders shard failed the cross-shard listing');
           unavailable.push({ shard: shard.info.id, message: err instanceof Error ? err.message : String(err) });
