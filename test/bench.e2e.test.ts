@@ -2,7 +2,7 @@
 // end (`npm run bench -- --smoke`): every gateway starts, every cell is driven, the golden diff and
 // the N+1 counts are taken, and the results JSON has every field docs/benchmarks.md is made from.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,6 +37,17 @@ describe('npm run bench -- --smoke', () => {
     expect(validateResults(results)).toEqual([]);
     expect(results.mode).toBe('smoke');
     expect(output).toContain(`wrote`);
+  });
+
+  it('installs the peers in bench/peers, not in the platform, and drives Hive with its Rust planner beside its JS one with caches off', () => {
+    // The platform's own install (the repository's node_modules) does not carry a peer gateway.
+    expect(existsSync(join(root, 'node_modules', '@graphql-hive', 'gateway'))).toBe(false);
+    expect(existsSync(join(root, 'bench', 'peers', 'node_modules', '@graphql-hive', 'router-runtime', 'package.json'))).toBe(true);
+    for (const cell of results.cells.filter((c) => c.phase === 'off' && c.workload !== 'write'))
+      expect({ cell: cell.id, gateways: cell.gateways.map((g) => g.gateway) }).toEqual({
+        cell: cell.id,
+        gateways: expect.arrayContaining(['hive', 'hive-rust']),
+      });
   });
 
   it('drives all three kinds of gateway in every phase (the write mix, which needs verified callers, ours alone), and each answered with the same data as ours', () => {

@@ -3,13 +3,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePeers, peerPath } from './peers';
 import { freePort, graphqlAnswers, spawnNode, stopChild, waitUntil } from './procs';
 
 export type GatewayKind = 'ours' | 'plain' | 'hive';
 
 /** One configured gateway process. */
 export interface GatewaySpec {
-  /** Stable id in results: ours-off, ours-entity, ours-all, plain, hive, hive-rc. */
+  /** Stable id in results: ours-off, ours-entity, ours-all, plain, hive, hive-rust, hive-rc. */
   id: string;
   kind: GatewayKind;
   label: string;
@@ -23,6 +24,14 @@ export const GATEWAYS = {
   oursAll: { id: 'ours-all', kind: 'ours', label: 'ours (all caches)', caches: 'entity + response cache in Redis' },
   plain: { id: 'plain', kind: 'plain', label: 'plain @apollo/gateway', caches: 'none (it has none)' },
   hive: { id: 'hive', kind: 'hive', label: 'Hive Gateway', caches: 'none' },
+  // Hive's strongest configuration that installs here: the Rust query planner and its purpose-built
+  // executor (@graphql-hive/router-runtime, HIVE_ROUTER_RUNTIME=true).
+  hiveRust: {
+    id: 'hive-rust',
+    kind: 'hive',
+    label: 'Hive Gateway (Rust planner)',
+    caches: 'none; Rust query planner (@graphql-hive/router-runtime)',
+  },
   hiveCached: { id: 'hive-rc', kind: 'hive', label: 'Hive Gateway (response cache)', caches: 'response cache in Redis' },
 } as const satisfies Record<string, GatewaySpec>;
 
@@ -110,13 +119,15 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
     case 'hive': {
       const file = join(options.workDir, `supergraph-${spec.id}-${port}.graphql`);
       writeFileSync(file, rewriteSupergraph(readFileSync(supergraphPath, 'utf8'), options.subgraphs));
-      const bin = join(options.repoRoot, 'node_modules', '@graphql-hive', 'gateway', 'dist', 'bin.js');
+      ensurePeers(options.repoRoot, (line) => console.error(line));
+      const bin = peerPath(options.repoRoot, '@graphql-hive', 'gateway', 'dist', 'bin.js');
       const config = join(options.repoRoot, 'bench', 'gateways', 'hive.config.ts');
       args = [...flags, bin, 'supergraph', file, '--port', String(port), '--host', '127.0.0.1', '--config-path', config];
       const cached = spec.id === 'hive-rc';
       env = {
         ...base,
         BENCH_HIVE_RESPONSE_CACHE: cached ? 'true' : 'false',
+        HIVE_ROUTER_RUNTIME: spec.id === 'hive-rust' ? 'true' : undefined,
         BENCH_HIVE_REDIS_URL: cached ? options.redisUrl : undefined,
       };
       break;
@@ -143,9 +154,9 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
 
 /** Versions for the report. */
 export function gatewayVersions(repoRoot: string): Record<GatewayKind, string> {
-  const version = (pkg: string) => {
+  const version = (pkg: string, from = join(repoRoot, 'node_modules', pkg)) => {
     try {
-      return (JSON.parse(readFileSync(join(repoRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+      return (JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { version: string }).version;
     } catch {
       return 'unknown';
     }
@@ -153,6 +164,8 @@ export function gatewayVersions(repoRoot: string): Record<GatewayKind, string> {
   return {
     ours: `@apollo/gateway ${version('@apollo/gateway')} + our data source and caches`,
     plain: `@apollo/gateway ${version('@apollo/gateway')}, @apollo/server ${version('@apollo/server')}`,
-    hive: `@graphql-hive/gateway ${version('@graphql-hive/gateway')}`,
+    hive:
+      `@graphql-hive/gateway ${version('@graphql-hive/gateway', peerPath(repoRoot, '@graphql-hive', 'gateway'))}` +
+      ` (hive-rust: @graphql-hive/router-runtime ${version('@graphql-hive/router-runtime', peerPath(repoRoot, '@graphql-hive', 'router-runtime'))})`,
   };
 }

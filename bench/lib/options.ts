@@ -65,7 +65,7 @@ const TIMING: Record<Mode, Timing> = {
   full: { warmupS: 3, roundS: 5, rounds: 3, coldRoundS: 3, profileS: 10 },
 };
 
-const { oursOff, oursEntity, oursAll, plain, hive, hiveCached } = GATEWAYS;
+const { oursOff, oursEntity, oursAll, plain, hive, hiveRust, hiveCached } = GATEWAYS;
 
 function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
   const offWorkloads: WorkloadName[] = mode === 'full' ? ['deep', 'small', 'varied', 'write'] : ['deep', 'small'];
@@ -74,13 +74,13 @@ function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
     title: 'caches off',
     subgraphSet: 'A',
     delayMs: 0,
-    gateways: [oursOff, plain, hive],
+    gateways: [oursOff, plain, hive, hiveRust],
     // The write mix's writes need a verified caller (#14): only ours verifies tokens and signs them
     // through to the subgraphs, so it is measured alone there.
     cells: offWorkloads.map((workload) => ({
       workload,
       state: 'n/a' as const,
-      gateways: workload === 'write' ? [oursOff] : [oursOff, plain, hive],
+      gateways: workload === 'write' ? [oursOff] : [oursOff, plain, hive, hiveRust],
     })),
   };
   // The deep query's root lists carry no cache hint, so no whole-response cache may keep it: its

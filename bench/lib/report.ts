@@ -8,6 +8,7 @@ const COLOURS: Record<string, string> = {
   'ours-all': '#15a5b8',
   plain: '#f08a24',
   hive: '#8e5bc2',
+  'hive-rust': '#5b3a8e',
   'hive-rc': '#c2415b',
 };
 
@@ -388,7 +389,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
       '- Each gateway is one process (no forking) started as `node --import tsx <entry>` with `NODE_ENV=production`, logging at warn, no usage ' +
         'reporting or tracing, landing pages off: ours is `gateway/src/index.ts`; plain @apollo/gateway is `bench/gateways/apollo-plain.ts` ' +
         '(`ApolloGateway` with a `RemoteGraphQLDataSource` that only rewrites URLs, on `startStandaloneServer`); Hive Gateway is its ' +
-        '`hive-gateway supergraph` CLI on a copy of `supergraph.graphql` with the routing URLs rewritten, configured by `bench/gateways/hive.config.ts`.',
+        '`hive-gateway supergraph` CLI (installed on first use into `bench/peers` from its own lockfile) on a copy of `supergraph.graphql` with the routing URLs rewritten, configured by `bench/gateways/hive.config.ts`.',
       '- With `taskset`, the gateway under test has core 0 to itself; subgraphs, proxy, Redis and autocannon share the other cores. All ' +
         'gateways start before anything is measured and stay idle except the one being driven.',
       "- autocannon (closed loop, a fixed number of connections per workload) after a warm-up; every response's latency is kept, so " +
