@@ -323,7 +323,10 @@ async function main(argv: string[]): Promise<void> {
         deepQuery: DEEP_QUERY,
       },
       gateways: Object.fromEntries(
-        Object.values(GATEWAYS).map((g) => [g.id, { kind: g.kind, label: g.label, caches: g.caches, version: versions[g.kind] }]),
+        Object.values(GATEWAYS).map((g) => [
+          g.id,
+          { kind: g.kind, label: g.label, caches: g.caches, version: versions[g.id] ?? 'unknown' },
+        ]),
       ),
       cells,
       ratios: ratios(cells),

@@ -152,8 +152,8 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
   };
 }
 
-/** Versions for the report. */
-export function gatewayVersions(repoRoot: string): Record<GatewayKind, string> {
+/** Each gateway's versions for the report, by spec id. */
+export function gatewayVersions(repoRoot: string): Record<string, string> {
   const version = (pkg: string, from = join(repoRoot, 'node_modules', pkg)) => {
     try {
       return (JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { version: string }).version;
@@ -161,11 +161,19 @@ export function gatewayVersions(repoRoot: string): Record<GatewayKind, string> {
       return 'unknown';
     }
   };
-  return {
-    ours: `@apollo/gateway ${version('@apollo/gateway')} + our data source and caches`,
-    plain: `@apollo/gateway ${version('@apollo/gateway')}, @apollo/server ${version('@apollo/server')}`,
-    hive:
-      `@graphql-hive/gateway ${version('@graphql-hive/gateway', peerPath(repoRoot, '@graphql-hive', 'gateway'))}` +
-      ` (hive-rust: @graphql-hive/router-runtime ${version('@graphql-hive/router-runtime', peerPath(repoRoot, '@graphql-hive', 'router-runtime'))})`,
+  const apollo = `@apollo/gateway ${version('@apollo/gateway')}`;
+  const hive = `@graphql-hive/gateway ${version('@graphql-hive/gateway', peerPath(repoRoot, '@graphql-hive', 'gateway'))}`;
+  const byKind: Record<GatewayKind, string> = {
+    ours: `${apollo} + our data source and caches`,
+    plain: `${apollo}, @apollo/server ${version('@apollo/server')}`,
+    hive,
   };
+  return Object.fromEntries(
+    Object.values(GATEWAYS).map((g): [string, string] => [
+      g.id,
+      g.id === GATEWAYS.hiveRust.id
+        ? `${hive}, @graphql-hive/router-runtime ${version('@graphql-hive/router-runtime', peerPath(repoRoot, '@graphql-hive', 'router-runtime'))}`
+        : byKind[g.kind],
+    ]),
+  );
 }

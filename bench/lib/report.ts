@@ -20,6 +20,42 @@ const fmt = (n: number) => (n >= 100 ? String(Math.round(n)) : n >= 10 ? n.toFix
  * Horizontal bars, one row per gateway within each cell, on log scales: req/s on the left and
  * p99 latency on the right (shorter is better there).
  */
+/**
+ * Every cell where a peer served more requests per second than the best of ours in it, with what
+ * the results say about why: requests and representations it sends per query, and CPU per
+ * request of the gateway and of everything downstream. Empty when ours leads everywhere.
+ */
+export function peersAhead(results: BenchResults): string[] {
+  const rows: string[][] = [];
+  for (const cell of results.cells) {
+    const ours = cell.gateways.filter((g) => g.kind === 'ours').sort((a, b) => b.median.rps - a.median.rps)[0];
+    if (!ours) continue;
+    for (const peer of cell.gateways.filter((g) => g.kind !== 'ours' && g.median.rps > ours.median.rps)) {
+      const cpu = (g: GatewayResult) => (g.cpuMsPerRequest === null ? 'n/a' : fmt(g.cpuMsPerRequest));
+      const down = (g: GatewayResult) => (g.downstreamCpuMsPerQuery === null ? 'n/a' : fmt(g.downstreamCpuMsPerQuery));
+      rows.push([
+        cell.id,
+        `\`${peer.gateway}\` ${fmt(peer.median.rps)} vs \`${ours.gateway}\` ${fmt(ours.median.rps)} (${fmt(ours.median.rps / Math.max(peer.median.rps, 0.001))}x)`,
+        `${fmt(peer.subgraphRequestsPerQuery)} / ${fmt(ours.subgraphRequestsPerQuery)}`,
+        `${fmt(peer.representationsPerQuery)} / ${fmt(ours.representationsPerQuery)}`,
+        `${cpu(peer)} / ${cpu(ours)}`,
+        `${down(peer)} / ${down(ours)}`,
+      ]);
+    }
+  }
+  const out = ['## Where a peer is ahead', ''];
+  if (rows.length === 0) return [...out, 'In no cell of this run did a peer serve more requests per second than ours.', ''];
+  return [
+    ...out,
+    'Every cell of this run where a peer served more requests per second than the best of ours in it, with what the run measured of why: ' +
+      'subgraph requests and representations per query (fewer fetches leave the subgraphs less to do), gateway CPU per request, and CPU ' +
+      'per query of everything downstream (subgraphs, proxy, Redis). Peer / ours in each column.',
+    '',
+    table(['cell', 'req/s, peer vs ours (ours / peer)', 'subgraph req/q', 'reps/q', 'gateway CPU ms/req', 'downstream CPU ms/q'], rows),
+    '',
+  ];
+}
+
 export function renderChart(results: BenchResults): string {
   const rows: Array<{ cell?: string; g?: GatewayResult }> = [];
   for (const cell of results.cells) {
@@ -172,6 +208,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     ),
   );
   lines.push('');
+  lines.push(...peersAhead(results));
   const golden = results.cells.flatMap((c) =>
     c.gateways.filter((g) => !(g.golden.before.pass && (g.golden.after?.pass ?? true))).map((g) => `${c.id} ${g.gateway}`),
   );
