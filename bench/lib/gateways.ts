@@ -128,6 +128,7 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
         ...base,
         BENCH_HIVE_RESPONSE_CACHE: cached ? 'true' : 'false',
         HIVE_ROUTER_RUNTIME: spec.id === 'hive-rust' ? 'true' : undefined,
+        BENCH_REPO_ROOT: options.repoRoot,
         BENCH_HIVE_REDIS_URL: cached ? options.redisUrl : undefined,
       };
       break;

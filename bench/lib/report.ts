@@ -434,14 +434,14 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
         'still in flight is counted for the gateway that caused it; per-query numbers divide by requests sent.',
       "- Golden diff: each workload's fixed requests go to ours and to every other gateway back to back, and the data must be equal (key order " +
         'and error messages aside), before the load and, for warm caches, after it.',
-      "- Caches on: our caches and Hive's response cache (60 s TTL, shared by all callers, invalidated by the entities a mutation returns) in " +
-        "the bench's Redis, flushed at each phase and before every cold round; plain @apollo/gateway has no cache to turn on. In the write mix " +
-        "each gateway reads and writes its own slice of products and users, so no gateway's cache goes stale behind its back.",
-      "- Whole responses: Hive's response cache keeps every query response for its TTL, the deep query included, so it answers the deep " +
-        'cells from Redis in one command (at the price of stale reads after writes, which the write mix, ours alone, no longer shows for it). ' +
-        'Ours keeps a whole response only when ' +
-        "every field in it carries a cache hint that allows it (`@cacheControl`), and the deep query's root lists carry none, so our deep " +
-        "numbers with caches on are the entity cache's: each entity looked up in Redis, none refetched.",
+      "- Caches on: our caches and Hive's response cache in the bench's Redis, flushed at each phase and before every cold round; plain " +
+        "@apollo/gateway has no cache to turn on. Hive's response cache is configured as its documentation recommends for a schema with " +
+        "hints: shared by all callers, a TTL per type and per field (`ttlPerSchemaCoordinate`) derived from our subgraphs' `@cacheControl` " +
+        "(`bench/gateways/hive.config.ts`: 0 for PRIVATE, 0 for a field without a hint returning an object type without one, as Apollo's " +
+        'cache control decides for ours), and invalidated by the entities a mutation returns.',
+      '- Whole responses: so configured, both gateways keep a whole response only when everything it selects may be cached; the deep and ' +
+        "varied queries' `users` connection carries no hint, so neither keeps them, and our deep numbers with caches on are the entity " +
+        "cache's (each entity looked up in Redis, none refetched), Hive's those of its subgraph fetches.",
       '- `--profile` profiles our gateway (`node --cpu-prof`, a fresh process on the same core) under the workload of every missed goal and ' +
         'lists the functions with the most self time during the load (`--profile-all`: every goal).',
     ].join('\n'),
