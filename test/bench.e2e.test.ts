@@ -50,6 +50,13 @@ describe('npm run bench -- --smoke', () => {
       });
   });
 
+  it('measures one client alone (one connection) on the deep query, every gateway of the caches-off phase', () => {
+    const alone = results.cells.find((c) => c.id === 'off/deep/1c');
+    expect(alone?.connections).toBe(1);
+    expect(alone?.gateways.map((g) => g.gateway)).toEqual(['ours-off', 'plain', 'hive', 'hive-rust']);
+    for (const g of alone?.gateways ?? []) expect(g.median.p99).toBeGreaterThan(0);
+  });
+
   it('drives all three kinds of gateway in every phase (the write mix, which needs verified callers, ours alone), and each answered with the same data as ours', () => {
     expect(new Set(results.cells.map((c) => c.phase))).toEqual(new Set(['off', 'on']));
     for (const cell of results.cells) {

@@ -232,7 +232,7 @@ export async function runCell(
     return g;
   });
   const reference = gateways[0] as RunningGateway;
-  const connections = connectionsFor(cell.workload, phase.delayMs);
+  const connections = cell.connections ?? connectionsFor(cell.workload, phase.delayMs);
   const requestsOf = new Map(
     gateways.map((g, i) => [g, loadRequests(cell.workload, ctx.data, writeSlice(i, ctx.checks[i] as CheckTarget))]),
   );

@@ -12,6 +12,8 @@ export interface CellSpec {
   state: CacheState;
   /** The first is the golden reference: always one of ours. */
   gateways: GatewaySpec[];
+  /** Concurrent connections, when not the workload's own (connectionsFor): 1 is the one-client latency cell. */
+  connections?: number;
 }
 
 export interface PhaseSpec {
@@ -77,11 +79,15 @@ function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
     gateways: [oursOff, plain, hive, hiveRust],
     // The write mix's writes need a verified caller (#14): only ours verifies tokens and signs them
     // through to the subgraphs, so it is measured alone there.
-    cells: offWorkloads.map((workload) => ({
-      workload,
-      state: 'n/a' as const,
-      gateways: workload === 'write' ? [oursOff] : [oursOff, plain, hive, hiveRust],
-    })),
+    cells: [
+      ...offWorkloads.map((workload) => ({
+        workload,
+        state: 'n/a' as const,
+        gateways: workload === 'write' ? [oursOff] : [oursOff, plain, hive, hiveRust],
+      })),
+      // One client alone, one deep query at a time: the latency a frontend feels, no queueing.
+      { workload: 'deep', state: 'n/a', connections: 1, gateways: [oursOff, plain, hive, hiveRust] },
+    ],
   };
   // The deep query's root lists carry no cache hint, so no whole-response cache may keep it: its
   // warm numbers are the entity cache's. ours-all (entity + response cache) is measured beside
@@ -195,6 +201,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
 }
 
 /** A cell's id in results and on the command line: phase/workload[/state]. */
-export function cellId(phase: Pick<PhaseSpec, 'name'>, cell: Pick<CellSpec, 'workload' | 'state'>): string {
-  return `${phase.name}/${cell.workload}${cell.state === 'n/a' ? '' : `/${cell.state}`}`;
+export function cellId(phase: Pick<PhaseSpec, 'name'>, cell: Pick<CellSpec, 'workload' | 'state' | 'connections'>): string {
+  return `${phase.name}/${cell.workload}${cell.state === 'n/a' ? '' : `/${cell.state}`}${cell.connections === undefined ? '' : `/${cell.connections}c`}`;
 }

@@ -131,7 +131,7 @@ const PHASE_TITLES: Record<string, string> = { off: 'caches off', on: 'caches on
 
 function cellTitle(cell: CellResult): string {
   const phase = cell.phase === 'delay' ? `${cell.delayMs} ms subgraph latency` : PHASE_TITLES[cell.phase];
-  return `${cell.workload}, ${phase}${cell.state === 'n/a' ? '' : `, ${cell.state}`}`;
+  return `${cell.workload}${cell.connections === 1 ? ' (one connection)' : ''}, ${phase}${cell.state === 'n/a' ? '' : `, ${cell.state}`}`;
 }
 
 const ms = (n: number) => (n >= 100 ? `${Math.round(n)}` : n.toFixed(1));
@@ -262,7 +262,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
         ],
         cells.flatMap((c) =>
           c.gateways.map((g) => [
-            `${c.workload}${c.state === 'n/a' ? '' : ` (${c.state})`}`,
+            `${c.workload}${c.connections === 1 ? ', one connection' : ''}${c.state === 'n/a' ? '' : ` (${c.state})`}`,
             g.label,
             num(g.median.rps, 1),
             ms(g.median.p50),
