@@ -43,14 +43,27 @@ function forwardable(headers: IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
-const REPRESENTATIONS = Buffer.from('"representations"');
+const TYPENAME = Buffer.from('"__typename"');
 
+/**
+ * Entity representations in a subgraph request: every variable that is a list of objects with a
+ * `__typename` (Apollo's gateways send one `$representations`; a gateway that batches several
+ * entity fetches into one request names one variable per fetch, and each counts).
+ */
 function representationsIn(body: Buffer): number {
-  if (body.indexOf(REPRESENTATIONS) < 0) return 0;
+  if (body.indexOf(TYPENAME) < 0) return 0;
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { variables?: { representations?: unknown } };
-    const reps = parsed.variables?.representations;
-    return Array.isArray(reps) ? reps.length : 0;
+    const parsed = JSON.parse(body.toString('utf8')) as { variables?: Record<string, unknown> | null };
+    let count = 0;
+    for (const value of Object.values(parsed.variables ?? {})) {
+      if (!Array.isArray(value)) continue;
+      const list: unknown[] = value;
+      if (
+        list.every((item) => typeof item === 'object' && item !== null && typeof (item as { __typename?: unknown }).__typename === 'string')
+      )
+        count += list.length;
+    }
+    return count;
   } catch {
     return 0;
   }
