@@ -322,6 +322,8 @@ describe('orders over four PostgreSQL shards, resharded onto a second server', (
         }),
       ]);
       expect(took).toBeGreaterThanOrEqual(2000);
+      const unavailable = (await telemetry.registry.getSingleMetric('orders_shard_unavailable_total')?.get())?.values ?? [];
+      expect(unavailable.find((v) => v.labels.shard === frozen.info.id)?.value).toBeGreaterThanOrEqual(1);
       expect(took).toBeLessThan(5000);
     } finally {
       release();

@@ -416,7 +416,11 @@ export class ShardedOrders {
           return await withTimeout(
             this.guarded(shard, () => shard.orders.listPage({ ...input, limit: input.first + 1, slots })),
             this.readTimeoutMs,
-            () => new DomainError('SHARD_UNAVAILABLE', `orders shard ${shard.info.id} did not answer within ${this.readTimeoutMs} ms`),
+            () => {
+              // Counted as an unreachable shard is (guarded): to an operator a frozen one is the same outage.
+              this.metrics.unavailable.inc({ shard: shard.info.id });
+              return new DomainError('SHARD_UNAVAILABLE', `orders shard ${shard.info.id} did not answer within ${this.readTimeoutMs} ms`);
+            },
           );
         } catch (err) {
           this.logger.warn({ err, shard: shard.info.id }, 'an orders shard failed the cross-shard listing');
