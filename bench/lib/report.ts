@@ -448,7 +448,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
   );
   lines.push('');
   lines.push(
-    'Running it: `npm run bench` (the full run, under 20 minutes), `npm run bench -- --quick` (under 3 minutes on an otherwise idle machine), ',
+    'Running it: `npm run bench` (the full run; this one took the time given at the top), `npm run bench -- --quick` (fewer, shorter cells), ',
   );
   lines.push(
     '`--only off/deep,on/deep/warm` for some cells, `SUBGRAPH_DELAY_MS=50` for another latency, `--report <results.json>` to regenerate this page; `--help` lists the rest.',
