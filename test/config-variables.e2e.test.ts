@@ -301,6 +301,7 @@ const mapped: Record<string, MappedCheck> = {
   RESPONSE_CACHE: { value: 'false', check: (g) => expect(g.responseCache).toBe(false) },
   DEDUPE_REPRESENTATIONS: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ dedupe: false })) },
   MERGE_FETCHES: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ merge: false })) },
+  REQUEST_MEMO: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ memo: false })) },
   INFLIGHT_DEDUPE: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ inflight: false })) },
   HOT_CACHE_TTL_MS: { value: '4321', check: (_g, s) => expect(s.hotCacheTtlMs).toBe(4321) },
   CACHE_TIMEOUT_MS: {
@@ -393,6 +394,7 @@ const EMBEDDED_EXTRA = [
   'SUBGRAPH_TIMEOUT_MS',
   'DEDUPE_REPRESENTATIONS',
   'MERGE_FETCHES',
+  'REQUEST_MEMO',
   'INFLIGHT_DEDUPE',
   'HOT_CACHE_TTL_MS',
   'CACHE_TIMEOUT_MS',

@@ -90,7 +90,7 @@ export interface GatewayConfig {
   redisUrl: string | undefined;
   /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
-   * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `INFLIGHT_DEDUPE`
+   * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `REQUEST_MEMO`, `INFLIGHT_DEDUPE`
    * (all default true) and `CACHE_TIMEOUT_MS` (every cache call's limit, default 250).
    */
   layers: {
@@ -99,6 +99,7 @@ export interface GatewayConfig {
     responseCache: boolean;
     dedupe: boolean;
     merge: boolean;
+    memo: boolean;
     inflight: boolean;
     cacheTimeoutMs: number;
     /** `ENTITY_CACHE_TTL`: seconds per type when a subgraph sends no max-age, e.g. `Product=30,User=60`. */
@@ -163,6 +164,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     RESPONSE_CACHE: flag(true),
     DEDUPE_REPRESENTATIONS: flag(true),
     MERGE_FETCHES: flag(true),
+    REQUEST_MEMO: flag(true),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: z
@@ -241,6 +243,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       responseCache: raw.RESPONSE_CACHE,
       dedupe: raw.DEDUPE_REPRESENTATIONS,
       merge: raw.MERGE_FETCHES,
+      memo: raw.REQUEST_MEMO,
       inflight: raw.INFLIGHT_DEDUPE,
       cacheTimeoutMs: raw.CACHE_TIMEOUT_MS,
       entityTtlByType: Object.fromEntries(
@@ -309,7 +312,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     cost: config.cost,
     entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
     responseCache: layers.responseCache,
-    layers: { dedupe: layers.dedupe, merge: layers.merge, inflight: layers.inflight },
+    layers: { dedupe: layers.dedupe, merge: layers.merge, memo: layers.memo, inflight: layers.inflight },
     auth: config.auth,
     subgraphSecret: config.subgraphSecret,
   };

@@ -37,6 +37,7 @@ describe('loadGatewayConfig', () => {
         responseCache: true,
         dedupe: true,
         merge: true,
+        memo: true,
         inflight: true,
         cacheTimeoutMs: 250,
         entityTtlByType: {},
@@ -85,6 +86,7 @@ describe('loadGatewayConfig', () => {
     const config = loadGatewayConfig({
       ENTITY_CACHE: 'false',
       MERGE_FETCHES: 'off',
+      REQUEST_MEMO: 'false',
       REDIS_URL: 'redis://127.0.0.1:6379',
       CACHE_TIMEOUT_MS: '20',
     });
@@ -95,6 +97,7 @@ describe('loadGatewayConfig', () => {
       responseCache: true,
       dedupe: true,
       merge: false,
+      memo: false,
       inflight: true,
       cacheTimeoutMs: 20,
       entityTtlByType: {},

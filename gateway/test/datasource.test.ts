@@ -1,5 +1,7 @@
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { GraphQLError, graphql, parse } from 'graphql';
 import { openCacheStore } from '@shop/cache';
 import { metricValue } from '@shop/telemetry';
 import {
@@ -204,5 +206,169 @@ describe('stableStringify', () => {
       '2',
       '{}',
     ]);
+  });
+});
+
+/**
+ * A transport in front of a real federation subgraph (graphql-js executes whatever document it is
+ * sent, combined ones included), recording each request. User "bad" has an email that fails
+ * with FORBIDDEN; `refuse` answers any document it matches as a subgraph's limit would (400).
+ */
+function subgraphTransport(refuse?: RegExp) {
+  const schema = buildSubgraphSchema({
+    typeDefs: parse(`
+      extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
+      type User @key(fields: "id") { id: ID! name: String! email: String profile: Profile! }
+      type Profile { bio: String! }
+      type Query { noop: Int }
+    `),
+    resolvers: {
+      User: {
+        __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
+        name: (u: { id: string }) => `user ${u.id}`,
+        email: (u: { id: string }) => {
+          if (u.id === 'bad') throw new GraphQLError('private', { extensions: { code: 'FORBIDDEN' } });
+          return `${u.id}@example.com`;
+        },
+        profile: (u: { id: string }) => ({ bio: `bio of ${u.id}` }),
+      },
+    },
+  });
+  const sent: Sent[] = [];
+  const transport: Transport = {
+    async post(_url, body) {
+      const request = JSON.parse(body) as Sent;
+      sent.push(request);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (refuse?.test(request.query)) {
+        const errors = [{ message: 'too many aliases', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }];
+        return { status: 400, cacheControl: undefined, contentType: 'application/json', body: { errors } };
+      }
+      const result = await graphql({ schema, source: request.query, variableValues: request.variables });
+      return {
+        status: 200,
+        cacheControl: 'max-age=60, public',
+        contentType: 'application/json',
+        body: JSON.parse(JSON.stringify(result)) as unknown,
+      };
+    },
+    close: async () => {},
+  };
+  return { transport, sent };
+}
+
+/** Entity selections as the planner writes them: each fetch node's operation named apart. */
+const NAME = (op: string) => `query ${op}($representations:[_Any!]!){_entities(representations:$representations){...on User{name}}}`;
+const EMAIL = (op: string) => `query ${op}($representations:[_Any!]!){_entities(representations:$representations){...on User{email}}}`;
+const PROFILE = (op: string) =>
+  `query ${op}($representations:[_Any!]!,$withBio:Boolean!){_entities(representations:$representations){...on User{...P}}} fragment P on User{profile{bio @include(if:$withBio)}}`;
+
+function realSource(layers: FetchLayers, refuse?: RegExp) {
+  const telemetry = silentTelemetry('gateway');
+  const fake = subgraphTransport(refuse);
+  const ds = new BatchingDataSource<Record<string, unknown>>('users', 'http://users.invalid/graphql', {
+    transport: fake.transport,
+    metrics: telemetry.metrics,
+    logger: telemetry.logger,
+    layers,
+    timeoutMs: 1000,
+  });
+  /** One client request's context: fetches given the same one are one client request's. */
+  const client = () => ({ requestId: 'r' });
+  const fetch = (query: string, ids: string[], context: object = client(), more: Record<string, unknown> = {}) =>
+    ds.process({
+      kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+      request: { query, variables: { representations: ids.map((id) => ({ __typename: 'User', id })), ...more } },
+      context: context as Record<string, unknown>,
+      incomingRequestContext: { overallCachePolicy: undefined } as never,
+    });
+  return { sent: fake.sent, telemetry, fetch, client };
+}
+
+describe('fetches of other selections and other plan nodes', () => {
+  it('sends the fetches of several selections issued in one turn as one request, each answer and error in its place', async () => {
+    const { sent, fetch, telemetry } = realSource(allLayersOn);
+    const [names, emails, profiles] = await Promise.all([
+      fetch(NAME('Q__users__1'), ['1', '2']),
+      fetch(EMAIL('Q__users__2'), ['bad', '2', '3']),
+      fetch(PROFILE('Q__users__3'), ['3'], undefined, { withBio: true }),
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.query).toMatch(/p0:_entities.*p1:_entities.*p2:_entities/);
+    expect(names.data?._entities).toEqual([{ name: 'user 1' }, { name: 'user 2' }]);
+    expect(names.errors).toBeUndefined();
+    expect(emails.data?._entities).toEqual([{ email: null }, { email: '2@example.com' }, { email: '3@example.com' }]);
+    expect(emails.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['_entities', 0, 'email'], 'FORBIDDEN']]);
+    expect(profiles.data?._entities).toEqual([{ profile: { bio: 'bio of 3' } }]);
+    expect(await metricValue(telemetry.metrics.entityRepresentations, { subgraph: 'users' })).toBe(6);
+    expect(await metricValue(telemetry.metrics.subgraphRequests, { subgraph: 'users' })).toBe(1);
+  });
+
+  it('one selection under two operation names is one selection: one list, each representation once', async () => {
+    const { sent, fetch } = realSource(allLayersOn);
+    const [a, b] = await Promise.all([fetch(NAME('Q__users__1'), ['1', '2']), fetch(NAME('Q__users__4'), ['2', '3'])]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.variables.representations?.map((r) => r.id)).toEqual(['1', '2', '3']);
+    expect([a.data?._entities, b.data?._entities]).toEqual([
+      [{ name: 'user 1' }, { name: 'user 2' }],
+      [{ name: 'user 2' }, { name: 'user 3' }],
+    ]);
+  });
+
+  it('the same selection with other variables is another part, its variables its own', async () => {
+    const { sent, fetch } = realSource(allLayersOn);
+    const [bio, none] = await Promise.all([
+      fetch(PROFILE('Q__users__1'), ['1'], undefined, { withBio: true }),
+      fetch(PROFILE('Q__users__1'), ['1'], undefined, { withBio: false }),
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(bio.data?._entities).toEqual([{ profile: { bio: 'bio of 1' } }]);
+    expect(none.data?._entities).toEqual([{ profile: {} }]);
+  });
+
+  it('a subgraph that refuses the combined document gets each part alone', async () => {
+    const { sent, fetch } = realSource(allLayersOn, /p1:_entities/);
+    const [names, emails] = await Promise.all([fetch(NAME('Q__users__1'), ['1']), fetch(EMAIL('Q__users__2'), ['2'])]);
+    expect(sent).toHaveLength(3);
+    expect(names.data?._entities).toEqual([{ name: 'user 1' }]);
+    expect(emails.data?._entities).toEqual([{ email: '2@example.com' }]);
+  });
+
+  it('within one client request, an entity fetched by an earlier plan node is not fetched again', async () => {
+    const { sent, fetch, client, telemetry } = realSource(allLayersOn);
+    const request = client();
+    const first = await fetch(PROFILE('Q__users__1'), ['1', '2'], request, { withBio: true });
+    const again = await fetch(PROFILE('Q__users__5'), ['2', '3', '1'], request, { withBio: true });
+    expect(sent.map((s) => s.variables.representations?.map((r) => r.id))).toEqual([['1', '2'], ['3']]);
+    expect(again.data?._entities).toEqual(['2', '3', '1'].map((id) => ({ profile: { bio: `bio of ${id}` } })));
+    expect(await metricValue(telemetry.metrics.cacheRequests, { cache: 'request', result: 'hit' })).toBe(2);
+    // Each reader has its own objects: the gateway writes into them.
+    const firstList = first.data?._entities as Array<{ profile: { bio: string } }>;
+    const againList = again.data?._entities as Array<{ profile: { bio: string } }>;
+    expect(againList[0]?.profile).not.toBe(firstList[1]?.profile);
+    (firstList[1] as { profile: { bio: string } }).profile.bio = 'written by the gateway';
+    const third = await fetch(PROFILE('Q__users__6'), ['2'], request, { withBio: true });
+    expect(third.data?._entities).toEqual([{ profile: { bio: 'bio of 2' } }]);
+    expect(sent).toHaveLength(2);
+
+    // Another client request fetches for itself.
+    await fetch(PROFILE('Q__users__1'), ['1'], client(), { withBio: true });
+    expect(sent).toHaveLength(3);
+  });
+
+  it('a fetch waits for the same entity in flight for its client request, and an entity that failed is asked again', async () => {
+    const { sent, fetch, client } = realSource({ ...allLayersOn, merge: false });
+    const request = client();
+    const [a, b] = await Promise.all([
+      fetch(EMAIL('Q__users__1'), ['1', 'bad'], request),
+      fetch(EMAIL('Q__users__2'), ['1', '2'], request),
+    ]);
+    expect(sent.map((s) => s.variables.representations?.map((r) => r.id))).toEqual([['1', 'bad'], ['2']]);
+    expect(a.errors?.map((e) => e.path)).toEqual([['_entities', 1, 'email']]);
+    expect(b.errors).toBeUndefined();
+    expect(b.data?._entities).toEqual([{ email: '1@example.com' }, { email: '2@example.com' }]);
+    const again = await fetch(EMAIL('Q__users__3'), ['bad', '1'], request);
+    expect(sent.at(-1)?.variables.representations?.map((r) => r.id)).toEqual(['bad']);
+    expect(again.errors?.map((e) => e.path)).toEqual([['_entities', 0, 'email']]);
   });
 });

@@ -464,6 +464,7 @@ const NOTHING: Setup = { entityCache: false, responseCache: false, layers: allLa
 const ALONE = {
   dedupe: { ...NOTHING, layers: { ...allLayersOff, dedupe: true } },
   merge: { ...NOTHING, layers: { ...allLayersOff, merge: true } },
+  memo: { ...NOTHING, layers: { ...allLayersOff, memo: true } },
   inflight: { ...NOTHING, layers: { ...allLayersOff, inflight: true } },
   'entity cache': { ...NOTHING, entityCache: true },
   'response cache': { ...NOTHING, responseCache: true },

@@ -70,7 +70,7 @@ describe('fetch merging keys on the identity as well as the selection', () => {
     });
 
   it('merges no fetch of one identity into another’s', async () => {
-    const layer = mergeLayer();
+    const layer = mergeLayer({ dedupe: false });
     const { calls, next, release } = held();
     const answers = [layer(entities(alice, '1'), next), layer(entities(bob, '1'), next), layer(entities(alice, '2'), next)];
     // The batch closes on setImmediate; release after the requests went down.

@@ -69,6 +69,8 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       signal: context?.signal instanceof AbortSignal ? context.signal : undefined,
       deadline: typeof context?.deadline === 'number' ? context.deadline : undefined,
       cachePolicy: incoming ? cachePolicyOf(options.incomingRequestContext.overallCachePolicy) : undefined,
+      // The client request's context: one object for all of its fetches.
+      scope: context,
     };
 
     if (incoming && !mutation && Array.isArray(reps) && reps.length > 0) {

@@ -66,6 +66,16 @@ export interface FetchRequest {
    * transport sends it). A layer that changes what is sent passes `undefined`.
    */
   readonly body?: string | undefined;
+  /**
+   * Representations a request carries in other variables than `representations`: a combined
+   * request's parts (`merge.ts`), counted by the transport like `representations`. @default 0
+   */
+  readonly representationCount?: number | undefined;
+  /**
+   * The client request this fetch is part of (Apollo's context object for it), for what lives as
+   * long as one client request; undefined for the gateway's own requests.
+   */
+  readonly scope?: object | undefined;
 }
 
 /** A subgraph's answer on its way back up. */
@@ -93,13 +103,32 @@ export function bodyOf(request: FetchRequest): string {
   return JSON.stringify({ query, variables, operationName });
 }
 
+const OPERATION_NAME = /^(\s*query)\s+[_A-Za-z][_0-9A-Za-z]*/;
+const selections = new Map<string, string>();
+
 /**
- * What identifies an `_entities` fetch apart from its representations: the document AND its other
- * variables (`@include(if: $v)` and arguments given as variables stay in the subgraph operation
- * and change what an entity returns). The entity cache's selection and merging's batches use it.
+ * A subgraph document without its operation name: the planner names each fetch node's operation
+ * apart (`Op__inventory__3`, `Op__inventory__7`), though two nodes often select the same thing.
+ * Memoised: plans reuse the same strings.
+ */
+function withoutOperationName(query: string): string {
+  let selection = selections.get(query);
+  if (selection === undefined) {
+    selection = query.replace(OPERATION_NAME, '$1');
+    if (selections.size >= 10_000) selections.clear();
+    selections.set(query, selection);
+  }
+  return selection;
+}
+
+/**
+ * What identifies an `_entities` fetch apart from its representations: the document (its
+ * operation name aside) AND its other variables (`@include(if: $v)` and arguments given as
+ * variables stay in the subgraph operation and change what an entity returns). The entity
+ * cache's selection, the per-request memo and merging's batches use it.
  */
 export function selectionKeyOf(query: string, variables: Record<string, unknown>): string {
-  return `${query}\u0000${stableStringify(variables)}`;
+  return `${withoutOperationName(query)}\u0000${stableStringify(variables)}`;
 }
 
 /** The request for other representations (their keys alongside when known): its body is to be rebuilt. */

@@ -10,6 +10,7 @@ import { inflightLayer } from './inflight';
 import type { FetchRequest, FetchResponse, Layer } from './layer';
 import { mergeLayer } from './merge';
 import { requestIdLayer } from './request-id';
+import { requestMemoLayer } from './request-memo';
 import { type RetryOptions, retryLayer } from './retry';
 import { signLayer } from './sign';
 import { type Transport, transportLayer } from './transport';
@@ -18,14 +19,19 @@ import { type Transport, transportLayer } from './transport';
 export interface FetchLayers {
   /** Send identical representations in one `_entities` fetch once. @default true */
   dedupe: boolean;
-  /** Merge concurrent `_entities` fetches to one subgraph with one selection into one request. @default true */
+  /**
+   * Send the `_entities` fetches to one subgraph issued in one turn of the event loop as one
+   * request: one selection's as one list, other selections beside it as aliased fields. @default true
+   */
   merge: boolean;
+  /** Fetch each entity and selection once per client request: later plan nodes reuse the answer. @default true */
+  memo: boolean;
   /** Share one request among identical concurrent subgraph queries (never mutations). @default true */
   inflight: boolean;
 }
 
-export const allLayersOn: FetchLayers = { dedupe: true, merge: true, inflight: true };
-export const allLayersOff: FetchLayers = { dedupe: false, merge: false, inflight: false };
+export const allLayersOn: FetchLayers = { dedupe: true, merge: true, memo: true, inflight: true };
+export const allLayersOff: FetchLayers = { dedupe: false, merge: false, memo: false, inflight: false };
 
 /** What the pipeline of one subgraph is built from. */
 export interface DataSourceDeps {
@@ -55,9 +61,10 @@ export type Fetch = (request: FetchRequest) => Promise<FetchResponse>;
 
 /**
  * The layers of one subgraph, outermost first. A layer that is off is not in the list. The
- * order is what keeps the counts: dedupe before the entity cache (one look-up per distinct
- * representation), the cache before merging (only misses are merged), and dedupe again below
- * merging, where the callers' representations meet (each distinct one sent once per request).
+ * order is what keeps the counts: the request's memo first (an entity this client request has
+ * fetched already costs nothing below), dedupe before the entity cache (one look-up per distinct
+ * representation), the cache before merging (only misses are merged), and merging deduplicates
+ * again where the callers' representations meet (each distinct one sent once per request).
  */
 export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps): Layer[] {
   const { layers, entityCache, onMutation } = deps;
@@ -65,6 +72,7 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     requestIdLayer,
     cachePolicyLayer,
     ...(onMutation ? [evictAfterMutationLayer(onMutation)] : []),
+    ...(layers.memo ? [requestMemoLayer(deps.metrics)] : []),
     ...(layers.dedupe ? [dedupeLayer] : []),
     ...(entityCache ? [entityCacheLayer(subgraph, entityCache)] : []),
     errorMappingLayer({ subgraph, url, logger: deps.logger, timeoutMs: deps.timeoutMs }),
@@ -72,7 +80,7 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     // into its one probe or join it (and wait out a frozen subgraph's timeout with it); each fails
     // fast on its own. Error mapping above it codes the breaker's refusals too.
     ...(deps.breaker ? [breakerLayer(subgraph, deps.metrics, deps.breaker)] : []),
-    ...(layers.merge ? [mergeLayer(), ...(layers.dedupe ? [dedupeLayer] : [])] : []),
+    ...(layers.merge ? [mergeLayer({ dedupe: layers.dedupe })] : []),
     ...(layers.inflight ? [inflightLayer()] : []),
     // Below sharing, so one retry serves every caller of a shared request.
     ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),

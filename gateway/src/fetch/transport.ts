@@ -164,7 +164,8 @@ export function transportLayer({
     // works on an answer nobody will read.
     const budget = request.deadline === undefined ? timeoutMs : Math.min(timeoutMs, request.deadline - Date.now());
     if (budget <= 0) throw new DeadlinePassedError();
-    if (request.representations) metrics.entityRepresentations.inc(labels, request.representations.length);
+    const representations = request.representations?.length ?? request.representationCount ?? 0;
+    if (representations > 0) metrics.entityRepresentations.inc(labels, representations);
     metrics.subgraphRequests.inc(labels);
     const headers = { ...request.headers, [TIMEOUT_HEADER]: String(Math.ceil(budget)) };
     const response = await transport.post(url, bodyOf(request), headers, request.signal, budget);
