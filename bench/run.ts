@@ -171,6 +171,13 @@ async function runPhase(
     if (!spec.cell.startsWith(`${phase.name}/`) || profiles.has(spec.name)) continue;
     const goal = checkGoal(spec, cells);
     if (goal.met === null || (goal.met && ctx.options.profile !== 'all')) continue;
+    // One profile per cell and gateway: goals measured on the same cell share it.
+    const same = GOALS.find((other) => other.cell === spec.cell && other.ours === spec.ours && profiles.has(other.name));
+    const known = same ? profiles.get(same.name) : undefined;
+    if (known) {
+      profiles.set(spec.name, known);
+      continue;
+    }
     log(`  goal "${spec.name}" ${goal.met ? 'met' : 'missed'}: profiling ${spec.ours} on ${spec.cell}`);
     const profile = await profileOurs(phase, spec.cell, spec.ours, set, ctx);
     if (profile) profiles.set(spec.name, profile);

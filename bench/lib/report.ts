@@ -394,9 +394,17 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push(
       "Our gateway, alone on its core, under the goal's workload: the functions with the most self time, and self time by package.",
     );
+    const shown = new Map<string, string>();
     for (const goal of profiled) {
       const p = goal.profile;
       if (!p) continue;
+      const first = shown.get(p.file);
+      if (first) {
+        lines.push('');
+        lines.push(`### ${goal.name}: the profile of ${first}, above (same cell and gateway)`);
+        continue;
+      }
+      shown.set(p.file, goal.name);
       lines.push('');
       lines.push(
         `### ${goal.name}: \`${p.gateway}\` on \`${p.cell}\` (${p.durationS} s at ${p.rps} req/s under \`node --cpu-prof\`${p.windowed ? ', load only' : ', whole process'}; raw profile \`${p.file}\`, not committed)`,

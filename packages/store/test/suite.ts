@@ -53,6 +53,25 @@ export function storeContract(backend: Backend): void {
       expect((await queries()) - before).toBe(2);
     });
 
+    it('answers a repeated query after a schema change with the new columns, and streams while the same query runs', async () => {
+      // SQLite keeps prepared statements by SQL text: neither a schema change nor a statement still
+      // iterating may hand back a stale or busy one.
+      await store.db.insertInto('items').values({ id: 'stream-1', qty: 5 }).execute();
+      const first = await store.db.selectFrom('items').selectAll().where('id', '=', 'stream-1').execute();
+      expect(first).toEqual([{ id: 'stream-1', qty: 5 }]);
+      await sql`alter table items add column note text`.execute(store.db);
+      const again = await store.db.selectFrom('items').selectAll().where('id', '=', 'stream-1').execute();
+      expect(again).toEqual([{ id: 'stream-1', qty: 5, note: null }]);
+      await sql`alter table items drop column note`.execute(store.db);
+      if (store.dialect === 'sqlite') {
+        const seen: unknown[] = [];
+        for await (const row of store.db.selectFrom('items').selectAll().where('id', '=', 'stream-1').stream()) seen.push(row);
+        expect(seen).toEqual([{ id: 'stream-1', qty: 5 }]);
+      }
+      expect(await store.db.selectFrom('items').selectAll().where('id', '=', 'stream-1').execute()).toEqual([{ id: 'stream-1', qty: 5 }]);
+      await store.db.deleteFrom('items').where('id', '=', 'stream-1').execute();
+    });
+
     it('rolls a failed transaction back entirely', async () => {
       // Compare the message, not the class: better-sqlite3's native addon keeps the error class of the
       // first jest module registry that loaded it, so `instanceof Error` can fail across test files.
