@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { SEED_ADMIN } from '@shop/seed';
-import { type Stack, type StackOptions, startStack } from '@shop/stack';
+import { STACK_TEST_ENV, type Stack, type StackOptions, startStack } from '@shop/stack';
+import { DEEP_QUERY } from '../bench/lib/workloads';
 import { metricValue } from '@shop/telemetry';
 import { type GraphQLClient, bearer, graphqlClient } from '@shop/testing';
 
@@ -244,5 +245,62 @@ describe('response cache and APQ', () => {
     expect((await send({ extensions })).errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
     expect((await send({ query, extensions })).data).toEqual({ topProducts: [{ id: 'p00001' }] });
     expect((await send({ extensions })).data).toEqual({ topProducts: [{ id: 'p00001' }] });
+  });
+});
+
+describe("the bench's deep query: each entity once per subgraph, fetches folded and combined", () => {
+  let on: Awaited<ReturnType<typeof start>>;
+  let off: Awaited<ReturnType<typeof start>>;
+  beforeAll(async () => {
+    on = await start({ cache: false });
+    // The planner's plan as it is, each fetch sent alone: what plain @apollo/gateway does.
+    off = await start({
+      cache: false,
+      env: { ...STACK_TEST_ENV, FOLD_FETCHES: 'false' },
+      layers: { dedupe: false, merge: false, memo: false, inflight: false },
+    });
+  });
+  afterAll(async () => {
+    await on?.stack.stop();
+    await off?.stack.stop();
+  });
+
+  it('gives the same data while asking inventory, products and accounts for each entity once', async () => {
+    let withLayers: unknown;
+    let without: unknown;
+    const costOn = await measure(on.stack, async () => {
+      const res = await on.client.query(DEEP_QUERY);
+      expect(res.errors).toBeUndefined();
+      withLayers = res.data;
+    });
+    const costOff = await measure(off.stack, async () => {
+      const res = await off.client.query(DEEP_QUERY);
+      expect(res.errors).toBeUndefined();
+      without = res.data;
+    });
+    expect(withLayers).toEqual(without);
+
+    // Every product and user object in the response, by id.
+    const products = new Set<string>();
+    const users = new Set<string>();
+    JSON.stringify(withLayers, (key, value: unknown) => {
+      if (key === 'product' && value && typeof value === 'object') products.add((value as { id: string }).id);
+      if ((key === 'author' || key === 'node') && value && typeof value === 'object') users.add((value as { id: string }).id);
+      return value;
+    });
+    const top = (withLayers as { topProducts: Array<{ id: string }> }).topProducts.map((p) => p.id);
+    // inventory: inStock and shippingEstimate in one fetch per product (folded), each product once.
+    expect(costOn.inventory.reps).toBe(new Set([...products, ...top]).size);
+    // products: each product reached through a review once (top products come from the root field).
+    expect(costOn.products.reps).toBe(products.size);
+    // accounts: each author once, the root's users not again.
+    expect(costOn.accounts.reps).toBeLessThanOrEqual(users.size);
+    expect(costOff.inventory.reps).toBeGreaterThan(costOn.inventory.reps);
+    const requests = (m: Awaited<ReturnType<typeof measure>>) => SERVICES.reduce((n, s) => n + m[s].requests, 0);
+    expect(requests(costOff)).toBe(16);
+    expect(requests(costOn)).toBeLessThanOrEqual(11);
+    console.log(
+      `deep query: ${requests(costOn)} subgraph requests and ${total(costOn)} representations (planner's plan, nothing merged: ${requests(costOff)} and ${total(costOff)})`,
+    );
   });
 });

@@ -302,6 +302,7 @@ const mapped: Record<string, MappedCheck> = {
   DEDUPE_REPRESENTATIONS: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ dedupe: false })) },
   MERGE_FETCHES: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ merge: false })) },
   REQUEST_MEMO: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ memo: false })) },
+  FOLD_FETCHES: { value: 'false', check: (g) => expect(g.foldFetches).toBe(false) },
   INFLIGHT_DEDUPE: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ inflight: false })) },
   HOT_CACHE_TTL_MS: { value: '4321', check: (_g, s) => expect(s.hotCacheTtlMs).toBe(4321) },
   CACHE_TIMEOUT_MS: {
@@ -395,6 +396,7 @@ const EMBEDDED_EXTRA = [
   'DEDUPE_REPRESENTATIONS',
   'MERGE_FETCHES',
   'REQUEST_MEMO',
+  'FOLD_FETCHES',
   'INFLIGHT_DEDUPE',
   'HOT_CACHE_TTL_MS',
   'CACHE_TIMEOUT_MS',

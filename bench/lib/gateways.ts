@@ -72,9 +72,31 @@ export function rewriteSupergraph(sdl: string, subgraphs: SubgraphUrls): string 
   });
 }
 
-/** Starts one gateway and waits until it answers a GraphQL request. */
+/**
+ * Starts one gateway and waits until it answers a GraphQL request. A free port can be taken by
+ * another process between the probe and the gateway's listen (the bench starts many at once): a
+ * gateway that exits with EADDRINUSE is started again on another port, at most three times.
+ */
 export async function startGateway(spec: GatewaySpec, options: StartOptions): Promise<RunningGateway> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startGatewayOn(spec, options, port);
+    } catch (err) {
+      let log = '';
+      try {
+        log = readFileSync(gatewayLog(spec, options, port), 'utf8');
+      } catch {
+        // No log: not a port clash.
+      }
+      if (attempt >= 3 || !log.includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+const gatewayLog = (spec: GatewaySpec, options: StartOptions, port: number) => join(options.workDir, `${spec.id}-${port}.log`);
+
+async function startGatewayOn(spec: GatewaySpec, options: StartOptions, port: number): Promise<RunningGateway> {
   const supergraphPath = join(options.repoRoot, 'supergraph.graphql');
   const base: Record<string, string | undefined> = {
     PATH: process.env.PATH,
@@ -134,7 +156,7 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
       break;
     }
   }
-  const child = spawnNode(args, options.repoRoot, { env, logFile: join(options.workDir, `${spec.id}-${port}.log`) });
+  const child = spawnNode(args, options.repoRoot, { env, logFile: gatewayLog(spec, options, port) });
   const url = `http://127.0.0.1:${port}/graphql`;
   const stop = () => stopChild(child);
   try {

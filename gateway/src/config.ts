@@ -88,6 +88,8 @@ export interface GatewayConfig {
   amqpNamespace: string;
   /** `REDIS_URL`: the caches live in Redis when set, in a bounded in-memory LRU otherwise. */
   redisUrl: string | undefined;
+  /** `FOLD_FETCHES`: fold entity fetches into later ones of the same subgraph and path (`plan/fold.ts`). @default true */
+  foldFetches: boolean;
   /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
    * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `REQUEST_MEMO`, `INFLIGHT_DEDUPE`
@@ -165,6 +167,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     DEDUPE_REPRESENTATIONS: flag(true),
     MERGE_FETCHES: flag(true),
     REQUEST_MEMO: flag(true),
+    FOLD_FETCHES: flag(true),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: z
@@ -237,6 +240,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subgraphSecret: raw.SUBGRAPH_SECRET,
     limits: limitsFrom(raw),
     cost: { maxCost: raw.MAX_COST, mode: raw.COST_MODE, reportActual: raw.COST_REPORT_ACTUAL, defaultListSize: raw.COST_LIST_SIZE },
+    foldFetches: raw.FOLD_FETCHES,
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,
@@ -313,6 +317,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
     responseCache: layers.responseCache,
     layers: { dedupe: layers.dedupe, merge: layers.merge, memo: layers.memo, inflight: layers.inflight },
+    foldFetches: config.foldFetches,
     auth: config.auth,
     subgraphSecret: config.subgraphSecret,
   };

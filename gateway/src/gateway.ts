@@ -46,6 +46,7 @@ import {
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
+import { foldPlans } from './plan';
 import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
@@ -88,6 +89,11 @@ export interface GatewayOptions {
    * @default all on
    */
   layers?: Partial<FetchLayers>;
+  /**
+   * Fold an entity fetch into a later fetch of the same subgraph at the same path that needs at
+   * least its representations (`FOLD_FETCHES`; see `plan/fold.ts`). @default true
+   */
+  foldFetches?: boolean;
   /**
    * Where the entity cache, persisted queries (APQ) and the response cache live: Redis or an
    * in-memory LRU (see @shop/cache). Without one, none of the three caches runs.
@@ -573,6 +579,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       });
     },
   });
+
+  if (options.foldFetches ?? true) foldPlans(gateway, (message) => logger.warn(message));
 
   // The supergraph's @cost/@listSize, refreshed on every (re)load; the API schema drops them.
   let costDirectives: CostDirectives = emptyCostDirectives();

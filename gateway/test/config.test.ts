@@ -15,6 +15,7 @@ describe('loadGatewayConfig', () => {
       nodeEnv: 'development',
       introspection: true,
       explorer: true,
+      foldFetches: true,
       subgraphTimeoutMs: 10_000,
       subgraphTimeouts: {},
       requestTimeoutMs: 15_000,

@@ -455,10 +455,12 @@ interface Setup {
   entityCache: boolean;
   responseCache: boolean;
   layers: FetchLayers;
+  /** Plans with entity fetches folded (plan/fold.ts). */
+  foldFetches: boolean;
 }
 
-const EVERYTHING: Setup = { entityCache: true, responseCache: true, layers: allLayersOn };
-const NOTHING: Setup = { entityCache: false, responseCache: false, layers: allLayersOff };
+const EVERYTHING: Setup = { entityCache: true, responseCache: true, layers: allLayersOn, foldFetches: true };
+const NOTHING: Setup = { entityCache: false, responseCache: false, layers: allLayersOff, foldFetches: false };
 
 /** Each switchable layer alone. Transport, error mapping, request ids and evictions always run. */
 const ALONE = {
@@ -466,6 +468,7 @@ const ALONE = {
   merge: { ...NOTHING, layers: { ...allLayersOff, merge: true } },
   memo: { ...NOTHING, layers: { ...allLayersOff, memo: true } },
   inflight: { ...NOTHING, layers: { ...allLayersOff, inflight: true } },
+  'plan folding': { ...NOTHING, foldFetches: true },
   'entity cache': { ...NOTHING, entityCache: true },
   'response cache': { ...NOTHING, responseCache: true },
 } satisfies Record<string, Setup>;
@@ -484,6 +487,7 @@ async function start(fx: FederationFixtures, setup: Setup): Promise<Running> {
     entityCache: setup.entityCache,
     responseCache: setup.responseCache,
     layers: setup.layers,
+    foldFetches: setup.foldFetches,
   });
   const server = await gateway.listen(0, '127.0.0.1');
   const representations = async () =>
