@@ -256,7 +256,7 @@ describe("the bench's deep query: each entity once per subgraph, fetches folded 
     // The planner's plan as it is, each fetch sent alone: what plain @apollo/gateway does.
     off = await start({
       cache: false,
-      env: { ...STACK_TEST_ENV, FOLD_FETCHES: 'false' },
+      env: { ...STACK_TEST_ENV, FOLD_FETCHES: 'false', LEVEL_FETCHES: 'false' },
       layers: { dedupe: false, merge: false, memo: false, inflight: false },
     });
   });
@@ -298,7 +298,7 @@ describe("the bench's deep query: each entity once per subgraph, fetches folded 
     expect(costOff.inventory.reps).toBeGreaterThan(costOn.inventory.reps);
     const requests = (m: Awaited<ReturnType<typeof measure>>) => SERVICES.reduce((n, s) => n + m[s].requests, 0);
     expect(requests(costOff)).toBe(16);
-    expect(requests(costOn)).toBeLessThanOrEqual(11);
+    expect(requests(costOn)).toBeLessThanOrEqual(7);
     console.log(
       `deep query: ${requests(costOn)} subgraph requests and ${total(costOn)} representations (planner's plan, nothing merged: ${requests(costOff)} and ${total(costOff)})`,
     );

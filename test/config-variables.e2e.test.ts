@@ -303,6 +303,7 @@ const mapped: Record<string, MappedCheck> = {
   MERGE_FETCHES: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ merge: false })) },
   REQUEST_MEMO: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ memo: false })) },
   FOLD_FETCHES: { value: 'false', check: (g) => expect(g.foldFetches).toBe(false) },
+  LEVEL_FETCHES: { value: 'false', check: (g) => expect(g.levelFetches).toBe(false) },
   INFLIGHT_DEDUPE: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ inflight: false })) },
   HOT_CACHE_TTL_MS: { value: '4321', check: (_g, s) => expect(s.hotCacheTtlMs).toBe(4321) },
   CACHE_TIMEOUT_MS: {
@@ -397,6 +398,7 @@ const EMBEDDED_EXTRA = [
   'MERGE_FETCHES',
   'REQUEST_MEMO',
   'FOLD_FETCHES',
+  'LEVEL_FETCHES',
   'INFLIGHT_DEDUPE',
   'HOT_CACHE_TTL_MS',
   'CACHE_TIMEOUT_MS',

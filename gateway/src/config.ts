@@ -90,6 +90,8 @@ export interface GatewayConfig {
   redisUrl: string | undefined;
   /** `FOLD_FETCHES`: fold entity fetches into later ones of the same subgraph and path (`plan/fold.ts`). @default true */
   foldFetches: boolean;
+  /** `LEVEL_FETCHES`: run a plan's side-by-side branches level by level (`plan/fold.ts`). @default true */
+  levelFetches: boolean;
   /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
    * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `REQUEST_MEMO`, `INFLIGHT_DEDUPE`
@@ -168,6 +170,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     MERGE_FETCHES: flag(true),
     REQUEST_MEMO: flag(true),
     FOLD_FETCHES: flag(true),
+    LEVEL_FETCHES: flag(true),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: z
@@ -241,6 +244,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     limits: limitsFrom(raw),
     cost: { maxCost: raw.MAX_COST, mode: raw.COST_MODE, reportActual: raw.COST_REPORT_ACTUAL, defaultListSize: raw.COST_LIST_SIZE },
     foldFetches: raw.FOLD_FETCHES,
+    levelFetches: raw.LEVEL_FETCHES,
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,
@@ -318,6 +322,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     responseCache: layers.responseCache,
     layers: { dedupe: layers.dedupe, merge: layers.merge, memo: layers.memo, inflight: layers.inflight },
     foldFetches: config.foldFetches,
+    levelFetches: config.levelFetches,
     auth: config.auth,
     subgraphSecret: config.subgraphSecret,
   };

@@ -46,7 +46,7 @@ import {
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
-import { foldPlans } from './plan';
+import { shapePlans } from './plan';
 import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
@@ -94,6 +94,11 @@ export interface GatewayOptions {
    * least its representations (`FOLD_FETCHES`; see `plan/fold.ts`). @default true
    */
   foldFetches?: boolean;
+  /**
+   * Run side-by-side branches of a plan level by level, so one level's fetches to a subgraph go
+   * out as one request (`LEVEL_FETCHES`; see `plan/fold.ts`). @default true
+   */
+  levelFetches?: boolean;
   /**
    * Where the entity cache, persisted queries (APQ) and the response cache live: Redis or an
    * in-memory LRU (see @shop/cache). Without one, none of the three caches runs.
@@ -580,7 +585,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
-  if (options.foldFetches ?? true) foldPlans(gateway, (message) => logger.warn(message));
+  shapePlans(gateway, { fold: options.foldFetches ?? true, levels: options.levelFetches ?? true }, (message) => logger.warn(message));
 
   // The supergraph's @cost/@listSize, refreshed on every (re)load; the API schema drops them.
   let costDirectives: CostDirectives = emptyCostDirectives();

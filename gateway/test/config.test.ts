@@ -16,6 +16,7 @@ describe('loadGatewayConfig', () => {
       introspection: true,
       explorer: true,
       foldFetches: true,
+      levelFetches: true,
       subgraphTimeoutMs: 10_000,
       subgraphTimeouts: {},
       requestTimeoutMs: 15_000,

@@ -457,10 +457,12 @@ interface Setup {
   layers: FetchLayers;
   /** Plans with entity fetches folded (plan/fold.ts). */
   foldFetches: boolean;
+  /** Plans run level by level (plan/fold.ts). */
+  levelFetches: boolean;
 }
 
-const EVERYTHING: Setup = { entityCache: true, responseCache: true, layers: allLayersOn, foldFetches: true };
-const NOTHING: Setup = { entityCache: false, responseCache: false, layers: allLayersOff, foldFetches: false };
+const EVERYTHING: Setup = { entityCache: true, responseCache: true, layers: allLayersOn, foldFetches: true, levelFetches: true };
+const NOTHING: Setup = { entityCache: false, responseCache: false, layers: allLayersOff, foldFetches: false, levelFetches: false };
 
 /** Each switchable layer alone. Transport, error mapping, request ids and evictions always run. */
 const ALONE = {
@@ -469,6 +471,7 @@ const ALONE = {
   memo: { ...NOTHING, layers: { ...allLayersOff, memo: true } },
   inflight: { ...NOTHING, layers: { ...allLayersOff, inflight: true } },
   'plan folding': { ...NOTHING, foldFetches: true },
+  'plan levels': { ...NOTHING, levelFetches: true },
   'entity cache': { ...NOTHING, entityCache: true },
   'response cache': { ...NOTHING, responseCache: true },
 } satisfies Record<string, Setup>;
@@ -488,6 +491,7 @@ async function start(fx: FederationFixtures, setup: Setup): Promise<Running> {
     responseCache: setup.responseCache,
     layers: setup.layers,
     foldFetches: setup.foldFetches,
+    levelFetches: setup.levelFetches,
   });
   const server = await gateway.listen(0, '127.0.0.1');
   const representations = async () =>

@@ -251,3 +251,52 @@ export function foldEntityFetches(plan: QueryPlan): QueryPlan {
   const required = requiredNames(plan.node, new Set());
   return { ...plan, node: optimise(plan.node, required) };
 }
+
+/** A node as the steps it runs one after another: a Sequence's (nested ones flattened), or itself. */
+function steps(node: PlanNode): PlanNode[] {
+  return node.kind === 'Sequence' ? node.nodes.flatMap(steps) : [node];
+}
+
+/** Nodes that run side by side as one node: a Parallel's children are taken in, one node stays itself. */
+function together(nodes: readonly PlanNode[]): PlanNode {
+  const flat = nodes.flatMap((n) => (n.kind === 'Parallel' ? n.nodes : [n]));
+  return flat.length === 1 ? (flat[0] as PlanNode) : { kind: 'Parallel', nodes: flat };
+}
+
+function sequence(nodes: readonly PlanNode[]): PlanNode {
+  return nodes.length === 1 ? (nodes[0] as PlanNode) : { kind: 'Sequence', nodes: [...nodes] };
+}
+
+/**
+ * Branches that run side by side, each a chain of steps, run level by level instead: the first
+ * steps of every branch together, then the second steps, and so on. Each step still runs after
+ * the steps of its own branch before it (and now after the other branches' earlier steps too),
+ * so every fetch has what it needs; what the levels gain is that the fetches of one level, to
+ * one subgraph, go out in the same turn of the event loop and merging sends them as one request
+ * (`fetch/merge.ts`). The deep query's two root branches (users, then their reviews, products
+ * and inventory; top products, then theirs) become four levels of one request per subgraph each.
+ * Hive's Rust planner plans by level the same way. The price: a branch whose step is fast waits
+ * for the slowest step of its level.
+ */
+function byLevel(node: PlanNode): PlanNode {
+  switch (node.kind) {
+    case 'Sequence':
+      return sequence(node.nodes.map(byLevel).flatMap(steps));
+    case 'Parallel': {
+      const branches = node.nodes.map(byLevel).map(steps);
+      const depth = Math.max(...branches.map((b) => b.length));
+      if (depth <= 1) return together(branches.map((b) => b[0] as PlanNode));
+      const levels: PlanNode[] = [];
+      for (let i = 0; i < depth; i++) levels.push(together(branches.flatMap((b) => (i < b.length ? [b[i] as PlanNode] : []))));
+      return sequence(levels);
+    }
+    default:
+      return node;
+  }
+}
+
+/** The plan run level by level (see {@link byLevel}); the plan itself is not changed. */
+export function levelFetches(plan: QueryPlan): QueryPlan {
+  if (!plan.node || plan.node.kind === 'Subscription') return plan;
+  return { ...plan, node: byLevel(plan.node) };
+}
