@@ -15,18 +15,36 @@ import { type Representation, stableStringify } from './representation';
 
 /** One entity's answer within a client request: its data, its errors (paths after its index), the answer's hint. */
 interface Slot {
-  /** As fetched, for the fetch that asked first; a pristine copy for everyone else. */
   data: unknown;
-  /** Data holds objects or lists: every later reader gets its own copy (the gateway writes into them). */
-  nested: boolean;
   errors: readonly GraphQLFormattedError[];
   /** Errors the answer had outside any entity: every reader passes them on. */
   whole: readonly GraphQLFormattedError[];
   hint: Hint;
 }
 
-/** Per client request: per selection, each representation's answer (or the fetch that brings it). */
-type RequestMemo = Map<string, Map<string, Promise<Slot>>>;
+/** What later readers get of a slot: plain data shared (copied shallowly), data with objects inside as JSON (parsed afresh). */
+interface KeptSlot extends Omit<Slot, 'data'> {
+  data: unknown;
+  json: string | undefined;
+}
+
+/** One fetch's answer as this layer keeps it. */
+interface Batch {
+  response: FetchResponse;
+  /** By the fetch's index: as fetched, for the fetch that asked. */
+  own: readonly Slot[];
+  /** By the fetch's index: for later readers. */
+  kept: readonly KeptSlot[];
+}
+
+/** Where an entity's answer is: the fetch that brings it and its index there. */
+interface Known {
+  batch: Promise<Batch>;
+  at: number;
+}
+
+/** Per client request: per selection, where each representation's answer is. */
+type RequestMemo = Map<string, Map<string, Known>>;
 
 const memos = new WeakMap<object, RequestMemo>();
 
@@ -40,7 +58,7 @@ function hasObjects(value: unknown): boolean {
 }
 
 /** The slots of one fetched answer, by the fetch's index. */
-function slotsOf(response: FetchResponse, count: number): Slot[] {
+function batchOf(response: FetchResponse, count: number): Batch {
   const list = entitiesOf(response.body);
   const byIndex = new Map<number, GraphQLFormattedError[]>();
   const whole: GraphQLFormattedError[] = [];
@@ -54,12 +72,23 @@ function slotsOf(response: FetchResponse, count: number): Slot[] {
       else byIndex.set(at, [relative]);
     }
   }
-  const slots = new Array<Slot>(count);
+  const own = new Array<Slot>(count);
+  const kept = new Array<KeptSlot>(count);
   for (let i = 0; i < count; i++) {
     const data = list?.[i] ?? null;
-    slots[i] = { data, nested: hasObjects(data), errors: byIndex.get(i) ?? [], whole, hint: response.hint };
+    const slot: Slot = { data, errors: byIndex.get(i) ?? [], whole, hint: response.hint };
+    own[i] = slot;
+    // Written down now, before the fetch's caller (the gateway) writes into the objects.
+    const nested = hasObjects(data);
+    kept[i] = { ...slot, data: nested ? undefined : data, json: nested ? JSON.stringify(data) : undefined };
   }
-  return slots;
+  return { response, own, kept };
+}
+
+/** A later reader's own copy of a kept answer. */
+function copyOf(slot: KeptSlot): unknown {
+  if (slot.json !== undefined) return JSON.parse(slot.json) as unknown;
+  return typeof slot.data === 'object' && slot.data !== null ? { ...slot.data } : slot.data;
 }
 
 /**
@@ -68,7 +97,9 @@ function slotsOf(response: FetchResponse, count: number): Slot[] {
  * path) takes that answer, or waits for it while it is in flight, instead of sending it again.
  * Only answers without errors are kept for later fetches; an entity that failed is asked again.
  * Lives as long as the client request (a WeakMap on its context); never shared between requests,
- * so no user's data reaches another and every request reads the subgraphs afresh.
+ * so no user's data reaches another and every request reads the subgraphs afresh. One promise
+ * per fetch, not per entity: the profile of the varied workload put this layer's allocations in
+ * the gateway's garbage collection.
  */
 export function requestMemoLayer(metrics: Metrics): Layer {
   const answer = async (request: FetchRequest, reps: readonly Representation[], scope: object, next: Next): Promise<FetchResponse> => {
@@ -84,120 +115,99 @@ export function requestMemoLayer(metrics: Metrics): Layer {
       memo.set(selectionKey, known);
     }
     const repKeys = request.repKeys ?? reps.map(stableStringify);
-    // Positions an earlier fetch asked for, and the ones this fetch sends (each key's first position).
-    const hitAt: number[] = [];
-    const hitSlots: Array<Promise<Slot>> = [];
+    // For each position: an earlier fetch's answer, or the index of this fetch's own (each key sent once).
+    const hits = new Array<Known | undefined>(reps.length);
+    const ownAt = new Array<number>(reps.length).fill(-1);
     const missing: number[] = [];
-    const waiting: Array<Deferred<Slot>> = [];
+    const mineByKey = new Map<string, number>();
+    let hitCount = 0;
     for (let i = 0; i < reps.length; i++) {
       const key = repKeys[i] as string;
-      const slot = known.get(key);
-      if (slot) {
-        hitAt.push(i);
-        hitSlots.push(slot);
-      } else {
-        const later = deferred<Slot>();
-        known.set(key, later.promise);
-        missing.push(i);
-        waiting.push(later);
+      const entry = known.get(key);
+      if (entry) {
+        hits[i] = entry;
+        hitCount++;
+        continue;
       }
+      const j = mineByKey.get(key);
+      if (j !== undefined) {
+        ownAt[i] = j;
+        continue;
+      }
+      mineByKey.set(key, missing.length);
+      ownAt[i] = missing.length;
+      missing.push(i);
     }
-    if (hitAt.length > 0) metrics.cacheRequests.inc({ service: 'gateway', cache: 'request', result: 'hit' }, hitAt.length);
-    if (missing.length === 0) return assemble(reps.length, [], undefined, hitAt, await Promise.all(hitSlots));
-    metrics.cacheRequests.inc({ service: 'gateway', cache: 'request', result: 'miss' }, missing.length);
+    if (hitCount > 0) metrics.cacheRequests.inc({ service: 'gateway', cache: 'request', result: 'hit' }, hitCount);
 
-    const forget = (j: number) => {
-      const key = repKeys[missing[j] as number] as string;
-      if (known.get(key) === waiting[j]?.promise) known.delete(key);
-    };
-    const sent =
-      hitAt.length === 0
-        ? next(request.repKeys ? request : withRepresentations(request, reps, repKeys))
-        : next(
-            withRepresentations(
-              request,
-              missing.map((i) => reps[i] as Representation),
-              missing.map((i) => repKeys[i] as string),
-            ),
-          );
-    // Settled in the answer's own reaction, before this fetch's caller sees (and writes into) it.
-    const own = sent.then(
-      (response) => {
-        const slots = slotsOf(response, missing.length);
-        for (let j = 0; j < slots.length; j++) {
-          const slot = slots[j] as Slot;
-          // Kept for later readers as a pristine copy, and only when it came without errors.
-          (waiting[j] as Deferred<Slot>).resolve(slot.nested ? { ...slot, data: structuredClone(slot.data) } : slot);
-          if (slot.errors.length > 0 || slot.whole.length > 0) forget(j);
-        }
-        return { response, slots };
-      },
-      (error: unknown) => {
-        for (let j = 0; j < waiting.length; j++) {
-          forget(j);
-          (waiting[j] as Deferred<Slot>).reject(error);
-        }
-        throw error;
-      },
-    );
-    if (hitAt.length === 0) return (await own).response;
-    const [mine, hits] = await Promise.all([own, Promise.all(hitSlots)]);
-    return assemble(reps.length, missing, mine.slots, hitAt, hits);
+    let batch: Promise<Batch> | undefined;
+    if (missing.length > 0) {
+      metrics.cacheRequests.inc({ service: 'gateway', cache: 'request', result: 'miss' }, missing.length);
+      const sent =
+        missing.length === reps.length
+          ? next(request.repKeys ? request : withRepresentations(request, reps, repKeys))
+          : next(
+              withRepresentations(
+                request,
+                missing.map((i) => reps[i] as Representation),
+                missing.map((i) => repKeys[i] as string),
+              ),
+            );
+      const mine = sent.then(
+        (response) => {
+          const b = batchOf(response, missing.length);
+          for (let j = 0; j < missing.length; j++) {
+            const s = b.own[j] as Slot;
+            if (s.errors.length > 0 || s.whole.length > 0) forget(repKeys[missing[j] as number] as string);
+          }
+          return b;
+        },
+        (error: unknown) => {
+          for (const i of missing) forget(repKeys[i] as string);
+          throw error;
+        },
+      );
+      batch = mine;
+      const table = known;
+      function forget(key: string) {
+        if (table.get(key)?.batch === mine) table.delete(key);
+      }
+      // Readers that never come leave nothing unhandled.
+      mine.catch(() => undefined);
+      for (let j = 0; j < missing.length; j++) known.set(repKeys[missing[j] as number] as string, { batch: mine, at: j });
+    }
+
+    // Nothing from earlier fetches and nothing repeated: the answer as fetched.
+    if (hitCount === 0 && missing.length === reps.length) return ((await batch) as Batch).response;
+    const waits = new Set<Promise<Batch>>();
+    for (const entry of hits) if (entry) waits.add(entry.batch);
+    if (batch) waits.add(batch);
+    const pending = [...waits];
+    const settled = await Promise.all(pending);
+    const batches = new Map(pending.map((p, k) => [p, settled[k] as Batch]));
+    const own = batch ? batches.get(batch) : undefined;
+    const entities = new Array<unknown>(reps.length);
+    const errors: GraphQLFormattedError[] = [];
+    const whole = new Set<readonly GraphQLFormattedError[]>();
+    let hint: Hint | undefined;
+    for (let i = 0; i < reps.length; i++) {
+      const entry = hits[i];
+      let slot: Slot | KeptSlot;
+      if (entry) {
+        const kept = (batches.get(entry.batch) as Batch).kept[entry.at] as KeptSlot;
+        slot = kept;
+        entities[i] = copyOf(kept);
+      } else {
+        slot = own?.own[ownAt[i] as number] as Slot;
+        entities[i] = slot.data;
+      }
+      for (const error of slot.errors) errors.push({ ...error, path: ['_entities', i, ...(error.path ?? [])] });
+      if (slot.whole.length > 0) whole.add(slot.whole);
+      hint = hint ? minHint(hint, slot.hint) : slot.hint;
+    }
+    for (const list of whole) errors.push(...list);
+    return { body: entitiesBody(entities, errors), hint: hint ?? { maxAge: 0 } };
   };
   return (request, next) =>
     request.representations && request.scope ? answer(request, request.representations, request.scope, next) : next(request);
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (reason: unknown) => void;
-}
-
-/** A promise and its settlers; its rejection is handled here, for readers that never came. */
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
-/** The fetch's answer from its own slots (as fetched) and earlier fetches' (copied). */
-function assemble(
-  count: number,
-  ownAt: readonly number[],
-  own: readonly Slot[] | undefined,
-  hitAt: readonly number[],
-  hits: readonly Slot[],
-): FetchResponse {
-  const entities = new Array<unknown>(count);
-  const errors: GraphQLFormattedError[] = [];
-  const whole = new Set<readonly GraphQLFormattedError[]>();
-  let hint: Hint | undefined;
-  const take = (i: number, slot: Slot, data: unknown) => {
-    entities[i] = data;
-    for (const error of slot.errors) errors.push({ ...error, path: ['_entities', i, ...(error.path ?? [])] });
-    if (slot.whole.length > 0) whole.add(slot.whole);
-    hint = hint ? minHint(hint, slot.hint) : slot.hint;
-  };
-  for (let j = 0; j < ownAt.length; j++) {
-    const slot = own?.[j] as Slot;
-    take(ownAt[j] as number, slot, slot.data);
-  }
-  for (let j = 0; j < hitAt.length; j++) {
-    const slot = hits[j] as Slot;
-    // A later reader gets its own copy of anything the gateway may write into; plain values are shared.
-    const data = slot.nested
-      ? structuredClone(slot.data)
-      : typeof slot.data === 'object' && slot.data !== null
-        ? { ...slot.data }
-        : slot.data;
-    take(hitAt[j] as number, slot, data);
-  }
-  for (const list of whole) errors.push(...list);
-  return { body: entitiesBody(entities, errors), hint: hint ?? { maxAge: 0 } };
 }
