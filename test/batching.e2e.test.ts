@@ -257,6 +257,8 @@ describe("the bench's deep query: each entity once per subgraph, fetches folded 
     off = await start({
       cache: false,
       env: { ...STACK_TEST_ENV, FOLD_FETCHES: 'false', LEVEL_FETCHES: 'false' },
+      // With an environment the stack would take the config's store (files under DATA_DIR).
+      store: () => ({ sqlitePath: ':memory:' }),
       layers: { dedupe: false, merge: false, memo: false, inflight: false },
     });
   });
