@@ -59,6 +59,20 @@ describe('document limits', () => {
     expect(hidden.body.errors?.[0]?.extensions).toMatchObject({ validationErrorCode: 'MAX_ALIASES_EXCEEDED', found: 4 });
   });
 
+  it('refuses an alias with a reserved name before any subgraph is called, and keeps a field aliased to its own name', async () => {
+    const before = subgraphCalls();
+    const reserved = await query(gw.url, '{ books { __typename: title } }');
+    expect(reserved.status).toBe(200);
+    expect(reserved.body.data).toBeUndefined();
+    expect(reserved.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'GRAPHQL_VALIDATION_FAILED',
+      validationErrorCode: 'RESERVED_ALIAS',
+    });
+    expect(subgraphCalls()).toBe(before);
+    const own = await query(gw.url, '{ books { __typename: __typename title } }');
+    expect(own.body.errors).toBeUndefined();
+  });
+
   it('refuses a flood of directives', async () => {
     const flood = await query(
       gw.url,

@@ -70,7 +70,9 @@ export function cacheContract(kind: 'memory' | 'redis', redisUrl: () => string |
 
     it('expires entries after their TTL', async () => {
       const cache = store.cache('ttl');
-      await cache.set('short', 'v', 30);
+      // Long enough that the read right after the write comes before it on a loaded machine
+      // (30 ms expired first on CI), short enough that the wait below stays quick.
+      await cache.set('short', 'v', 1_000);
       expect(await cache.get('short')).toBe('v');
       const deadline = Date.now() + 5_000;
       while ((await cache.get('short')) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

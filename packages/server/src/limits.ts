@@ -94,6 +94,7 @@ export function documentLimitRules(limits: DocumentLimits, options: DocumentLimi
     rule('directives', limits.directives, (o) => maxDirectivesRule(o), 'directive count'),
     expandedFieldsRule(limits.fields, options.metrics, service),
     finiteNumbersRule,
+    reservedAliasRule,
   ];
 }
 
@@ -172,6 +173,24 @@ const finiteNumbersRule: ValidationRule = (context) => ({
         }),
       );
     }
+  },
+});
+
+/**
+ * Refuses an alias that takes a reserved name (`__typename: rating`): graphql-js accepts it, and
+ * @apollo/gateway's result shaping then reads the field's value as the object's type name and
+ * fails with an uncoded INTERNAL_SERVER_ERROR (found by the property test). Names starting with
+ * `__` are the introspection system's; a field may still be aliased to its own name.
+ */
+const reservedAliasRule: ValidationRule = (context) => ({
+  Field(node) {
+    if (!node.alias || !node.alias.value.startsWith('__') || node.alias.value === node.name.value) return;
+    context.reportError(
+      new GraphQLError(`The alias "${node.alias.value}" is reserved: names starting with "__" belong to introspection.`, {
+        nodes: [node.alias],
+        extensions: { validationErrorCode: 'RESERVED_ALIAS' },
+      }),
+    );
   },
 });
 
