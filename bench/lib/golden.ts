@@ -13,14 +13,27 @@ interface Answer {
   status: number;
   data: unknown;
   errors: boolean;
+  /** The first error's message and code, to say what went wrong. */
+  firstError?: string;
 }
 
 export async function ask(url: string, request: GraphQLRequest): Promise<Answer> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
   const text = await res.text();
   try {
-    const body = JSON.parse(text) as { data?: unknown; errors?: unknown[] };
-    return { status: res.status, data: body.data ?? null, errors: Array.isArray(body.errors) && body.errors.length > 0 };
+    const body = JSON.parse(text) as { data?: unknown; errors?: Array<{ message?: unknown; extensions?: { code?: unknown } }> };
+    const errors = Array.isArray(body.errors) && body.errors.length > 0;
+    const first = errors ? body.errors?.[0] : undefined;
+    return {
+      status: res.status,
+      data: body.data ?? null,
+      errors,
+      ...(first
+        ? {
+            firstError: `${String(first.message).slice(0, 160)} (${typeof first.extensions?.code === 'string' ? first.extensions.code : 'no code'})`,
+          }
+        : {}),
+    };
   } catch {
     return { status: res.status, data: text.slice(0, 200), errors: true };
   }
@@ -62,9 +75,10 @@ export function firstDifference(a: unknown, b: unknown, path = '$'): string | un
 export async function goldenDiff(referenceUrl: string, url: string, requests: GraphQLRequest[]): Promise<GoldenResult> {
   for (const [i, request] of requests.entries()) {
     const [ours, theirs] = [await ask(referenceUrl, request), await ask(url, request)];
-    if (ours.errors) return { pass: false, difference: `request ${i}: ours answered with errors (HTTP ${ours.status})` };
+    if (ours.errors)
+      return { pass: false, difference: `request ${i}: ours answered with errors (HTTP ${ours.status}): ${ours.firstError ?? ''}` };
     if (theirs.errors !== ours.errors)
-      return { pass: false, difference: `request ${i}: errors (HTTP ${theirs.status}) where ours had none` };
+      return { pass: false, difference: `request ${i}: errors (HTTP ${theirs.status}) where ours had none: ${theirs.firstError ?? ''}` };
     const difference = firstDifference(ours.data, theirs.data);
     if (difference) return { pass: false, difference: `request ${i}: ${difference}` };
   }

@@ -179,14 +179,16 @@ const finiteNumbersRule: ValidationRule = (context) => ({
 /**
  * Refuses an alias that takes a reserved name (`__typename: rating`): graphql-js accepts it, and
  * @apollo/gateway's result shaping then reads the field's value as the object's type name and
- * fails with an uncoded INTERNAL_SERVER_ERROR (found by the property test). Names starting with
- * `__` are the introspection system's; a field may still be aliased to its own name.
+ * fails with an uncoded INTERNAL_SERVER_ERROR (found by the property test). `__typename` may still
+ * be aliased to any name, and other fields to other names.
  */
 const reservedAliasRule: ValidationRule = (context) => ({
   Field(node) {
-    if (!node.alias || !node.alias.value.startsWith('__') || node.alias.value === node.name.value) return;
+    // Only `__typename` itself: gateways use other `__` aliases on their own (Hive's response
+    // cache sends `__responseCacheId: id` and `__responseCacheTypeName: __typename` to subgraphs).
+    if (node.alias?.value !== '__typename' || node.name.value === '__typename') return;
     context.reportError(
-      new GraphQLError(`The alias "${node.alias.value}" is reserved: names starting with "__" belong to introspection.`, {
+      new GraphQLError('The alias "__typename" is reserved for the type name: alias another field to another name.', {
         nodes: [node.alias],
         extensions: { validationErrorCode: 'RESERVED_ALIAS' },
       }),
