@@ -322,6 +322,7 @@ const mapped: Record<string, MappedCheck> = {
     },
   },
   ENTITY_CACHE_TTL: { value: 'Product=30', check: (g) => expect(g.entityCache).toEqual({ ttlByType: { Product: 30 } }) },
+  RESPONSE_CACHE_TTL: { value: 'products=30', check: (g) => expect(g.responseCacheTtl).toEqual({ products: 30 }) },
   'SUBGRAPH_<NAME>_TIMEOUT_MS': {
     value: '2345',
     env: { SUBGRAPH_REVIEWS_TIMEOUT_MS: '2345' },
@@ -404,6 +405,7 @@ const EMBEDDED_EXTRA = [
   'CACHE_TIMEOUT_MS',
   'COST_LIST_SIZE',
   'ENTITY_CACHE_TTL',
+  'RESPONSE_CACHE_TTL',
   'REQUEST_TIMEOUT_MS',
   'BREAKER_FAILURES',
   'BREAKER_HALF_OPEN_MS',

@@ -108,6 +108,11 @@ export interface GatewayConfig {
     cacheTimeoutMs: number;
     /** `ENTITY_CACHE_TTL`: seconds per type when a subgraph sends no max-age, e.g. `Product=30,User=60`. */
     entityTtlByType: Record<string, number>;
+    /**
+     * `RESPONSE_CACHE_TTL`: seconds per root field (`*` for any) for responses the subgraphs' hints
+     * give no max-age (root lists, connections), e.g. `products=30,topProducts=30`.
+     */
+    responseTtlByRootField: Record<string, number>;
   };
   /** `SUBGRAPH_<NAME>_URL` overrides, keyed by `<NAME>` as written (upper case). @default {} */
   subgraphUrlOverrides: Record<string, string>;
@@ -124,6 +129,28 @@ export interface GatewayConfig {
   auth: { jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
   /** `SUBGRAPH_SECRET`: subgraph requests are signed with it; unset, they go unsigned. */
   subgraphSecret: string | undefined;
+}
+
+/** A `name=seconds,name=seconds` variable (names are GraphQL names, or `*` where `star`). */
+function secondsByName(example: string, star: boolean) {
+  const name = star ? '(?:[A-Za-z_][A-Za-z0-9_]*|\\*)' : '[A-Za-z_][A-Za-z0-9_]*';
+  return z
+    .string()
+    .regex(new RegExp(`^\\s*(${name}\\s*=\\s*\\d+\\s*(,\\s*|$))*$`), `must look like ${example}`)
+    .default('');
+}
+
+function parseSecondsByName(value: string): Record<string, number> {
+  return Object.fromEntries(
+    value
+      .split(',')
+      .map((pair) => pair.trim())
+      .filter(Boolean)
+      .map((pair) => {
+        const [name, seconds] = pair.split('=');
+        return [(name as string).trim(), Number(seconds)];
+      }),
+  );
 }
 
 /**
@@ -173,10 +200,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     LEVEL_FETCHES: flag(true),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
-    ENTITY_CACHE_TTL: z
-      .string()
-      .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*=\d+\s*(,\s*|$))*$/, 'must look like Type=seconds,Type=seconds')
-      .default(''),
+    ENTITY_CACHE_TTL: secondsByName('Type=seconds,Type=seconds', false),
+    RESPONSE_CACHE_TTL: secondsByName('field=seconds,field=seconds (* for any root field)', true),
     // npm sets INIT_CWD to where `npm run` was typed; `npm run start:gateway` itself runs in gateway/.
     TRUSTED_DOCUMENTS: z.enum(TRUSTED_DOCUMENTS_MODES).default('off'),
     TRUSTED_DOCUMENTS_PATH: optionalString,
@@ -254,15 +279,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       memo: raw.REQUEST_MEMO,
       inflight: raw.INFLIGHT_DEDUPE,
       cacheTimeoutMs: raw.CACHE_TIMEOUT_MS,
-      entityTtlByType: Object.fromEntries(
-        raw.ENTITY_CACHE_TTL.split(',')
-          .map((pair) => pair.trim())
-          .filter(Boolean)
-          .map((pair) => {
-            const [type, seconds] = pair.split('=');
-            return [type as string, Number(seconds)];
-          }),
-      ),
+      entityTtlByType: parseSecondsByName(raw.ENTITY_CACHE_TTL),
+      responseTtlByRootField: parseSecondsByName(raw.RESPONSE_CACHE_TTL),
     },
   };
 }
@@ -320,6 +338,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     cost: config.cost,
     entityCache: layers.entityCache ? { ttlByType: layers.entityTtlByType } : false,
     responseCache: layers.responseCache,
+    responseCacheTtl: layers.responseTtlByRootField,
     layers: { dedupe: layers.dedupe, merge: layers.merge, memo: layers.memo, inflight: layers.inflight },
     foldFetches: config.foldFetches,
     levelFetches: config.levelFetches,

@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
-import responseCachePlugin from '@apollo/server-plugin-response-cache';
 import { type CacheStore, apolloKeyValueCache, openCacheStore } from '@shop/cache';
 import {
   BatchingDataSource,
@@ -47,6 +45,9 @@ import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { shapePlans } from './plan';
+import { entityIdentity } from './fetch/entity-cache-store';
+import { EVERYTHING, Generations } from './fetch/generations';
+import { responseCachePlugin } from './response-cache';
 import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
@@ -78,6 +79,8 @@ export interface GatewayContext extends BaseContext {
   identity?: Identity | undefined;
   /** {@link identity} as the signed `x-gateway-identity` header sends it; the fetch layers key on it too. */
   identityHeader?: string | undefined;
+  /** Set by the response cache: the shared write clock when the request began (in-flight sharing keys on it). */
+  cacheClock?: string | undefined;
 }
 
 export interface GatewayOptions {
@@ -125,8 +128,18 @@ export interface GatewayOptions {
    * counted (`'measure'`). `false` turns it off. @default { maxCost: defaultMaxCost, mode: 'enforce', reportActual: false, defaultListSize: 10 }
    */
   cost?: false | Partial<{ maxCost: number; mode: CostMode; reportActual: boolean; defaultListSize: number }>;
-  /** The whole-response cache (needs `cacheStore`); honours cache hints, keyed per user for PRIVATE data. @default true */
+  /**
+   * The whole-response cache (needs `cacheStore`; see `response-cache.ts`): each response tagged
+   * with the entities it holds and retired by a write to any of them; honours cache hints, keyed
+   * per user for PRIVATE data. @default true
+   */
   responseCache?: boolean;
+  /**
+   * `RESPONSE_CACHE_TTL`: seconds per root field (`*` for any) for responses whose subgraph hints
+   * give no max-age (root lists, connections); every root field of the operation needs one.
+   * @default {} (such responses are not kept)
+   */
+  responseCacheTtl?: Readonly<Record<string, number>>;
   /**
    * Routing URLs that replace the supergraph's, by subgraph name. Names match ignoring case, with
    * anything but letters and digits read as `_`, so `{ accounts: ... }` and the env form
@@ -539,14 +552,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         })
       : undefined;
   const useResponseCache = Boolean(cacheStore) && (options.responseCache ?? true);
-  // Whole responses are keyed by an epoch that every mutation (and every invalidation) renews,
-  // so a write through any gateway replica retires every cached response at once.
-  const metaCache = cacheStore?.cache('meta');
-  const renewEpoch = async () => {
-    if (useResponseCache) await metaCache?.set('epoch', randomUUID(), 24 * 60 * 60_000);
-  };
+  // Entity generations (the entity cache's and the response cache's): every invalidation, after a
+  // mutation through any replica or on an event, bumps the generations of the entities it names.
+  const generations = entityCache?.generations ?? (cacheStore ? new Generations(cacheStore.cache('entity')) : undefined);
+  // Invalidations this process has made: in-flight sharing never joins a request across one.
+  let writes = 0;
   const invalidate = async (entities: ReadonlyArray<{ typename: string; id: unknown }>) => {
-    await Promise.all([entityCache?.evict(entities), renewEpoch()]);
+    writes++;
+    await generations?.bump(entities.map((e) => entityIdentity(e.typename, e.id)));
   };
 
   // @apollo/gateway 2.14 otherwise exports its own usage telemetry to Apollo and probes cloud
@@ -581,6 +594,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         breaker,
         retry,
         subgraphSecret: options.subgraphSecret,
+        writes: () => writes,
       });
     },
   });
@@ -654,17 +668,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
               metrics: telemetry.metrics,
             }),
           ]),
-      ...(useResponseCache && metaCache
+      ...(useResponseCache && cacheStore && generations
         ? [
             responseCachePlugin<GatewayContext>({
-              // PRIVATE data is cached per user: the session is the verified caller's id (never a
-              // raw header, which two spellings of one token or an unverified one would split or share).
-              sessionId: async ({ contextValue }) => contextValue.identity?.sub ?? null,
+              cache: cacheStore.cache('response'),
+              generations,
+              rootTtl: options.responseCacheTtl ?? {},
               // A response with fields left out for this caller is not one for a caller who may see them.
-              extraCacheKeyData: async ({ request }) => ({
-                epoch: (await metaCache.get<string>('epoch')) ?? 'initial',
-                authz: authz?.signatureOf(request) ?? '',
-              }),
+              signatureOf: (request) => authz?.signatureOf(request) ?? '',
+              metrics: telemetry.metrics,
+              logger,
             }),
           ]
         : []),
@@ -724,7 +737,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     supergraphSdl: () => current,
     invalidate: (entities) => invalidate(entities),
     async invalidateSubgraph(subgraph) {
-      await Promise.all([entityCache?.evictSubgraph(subgraph), renewEpoch()]);
+      writes++;
+      await Promise.all([entityCache?.evictSubgraph(subgraph), generations?.bump([EVERYTHING])]);
     },
     async listen(port, host) {
       runningServer = await listen(server, port, host);

@@ -43,6 +43,7 @@ describe('loadGatewayConfig', () => {
         inflight: true,
         cacheTimeoutMs: 250,
         entityTtlByType: {},
+        responseTtlByRootField: {},
       },
       trustedDocuments: { mode: 'off', path: path.join(REPO_ROOT, 'operations', 'trusted-documents.json') },
       auth: { jwksUrl: undefined, issuer: undefined, audience: undefined },
@@ -103,9 +104,13 @@ describe('loadGatewayConfig', () => {
       inflight: true,
       cacheTimeoutMs: 20,
       entityTtlByType: {},
+      responseTtlByRootField: {},
     });
     expect(loadGatewayConfig({ ENTITY_CACHE_TTL: 'Product=30, User=60' }).layers.entityTtlByType).toEqual({ Product: 30, User: 60 });
     expect(() => loadGatewayConfig({ ENTITY_CACHE_TTL: 'Product:30' })).toThrow(/ENTITY_CACHE_TTL/);
+    expect(() => loadGatewayConfig({ ENTITY_CACHE_TTL: '*=30' })).toThrow(/ENTITY_CACHE_TTL/);
+    expect(loadGatewayConfig({ RESPONSE_CACHE_TTL: 'products=30, *=5' }).layers.responseTtlByRootField).toEqual({ products: 30, '*': 5 });
+    expect(() => loadGatewayConfig({ RESPONSE_CACHE_TTL: 'products' })).toThrow(/RESPONSE_CACHE_TTL/);
     expect(() => loadGatewayConfig({ REDIS_URL: 'http://nope' })).toThrow(/REDIS_URL/);
   });
 

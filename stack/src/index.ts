@@ -106,6 +106,7 @@ export interface StackOptions {
   layers?: GatewayOptions['layers'];
   entityCache?: GatewayOptions['entityCache'];
   responseCache?: GatewayOptions['responseCache'];
+  responseCacheTtl?: GatewayOptions['responseCacheTtl'];
   /**
    * The event bus: one in-process broker shared by every service (the embedded mode), RabbitMQ,
    * or none (events then wait in each outbox). @default RabbitMQ with `AMQP_URL` (exchange
@@ -327,6 +328,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         layers: options.layers,
         entityCache: options.entityCache,
         responseCache: options.responseCache,
+        responseCacheTtl: options.responseCacheTtl,
         trustedDocuments: options.trustedDocuments,
         limits: options.limits,
         cost: options.cost,

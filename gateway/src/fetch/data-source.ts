@@ -53,7 +53,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const query = request.query ?? '';
     const incoming = options.kind === GraphQLDataSourceRequestKind.INCOMING_OPERATION;
     const context = incoming
-      ? (options.context as { requestId?: unknown; signal?: unknown; deadline?: unknown; identityHeader?: unknown })
+      ? (options.context as { requestId?: unknown; signal?: unknown; deadline?: unknown; identityHeader?: unknown; cacheClock?: unknown })
       : undefined;
     const variables = request.variables ?? {};
     const mutation = MUTATION.test(query);
@@ -71,6 +71,7 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       cachePolicy: incoming ? cachePolicyOf(options.incomingRequestContext.overallCachePolicy) : undefined,
       // The client request's context: one object for all of its fetches.
       scope: context,
+      freshness: typeof context?.cacheClock === 'string' ? context.cacheClock : undefined,
     };
 
     if (incoming && !mutation && Array.isArray(reps) && reps.length > 0) {

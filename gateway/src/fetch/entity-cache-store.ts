@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cache } from '@shop/cache';
 import type { Metrics } from '@shop/telemetry';
+import { Generations, generationKey } from './generations';
 import type { Hint } from './hint';
 import { type Representation, stableStringify } from './representation';
 
@@ -63,7 +64,12 @@ export interface Lookup {
  * trip (MGET of the entries and their generations).
  */
 export class EntityCache {
-  constructor(private readonly options: EntityCacheOptions) {}
+  /** The generations it reads and bumps: the same keys as the response cache's, in the same store. */
+  readonly generations: Generations;
+
+  constructor(private readonly options: EntityCacheOptions) {
+    this.generations = new Generations(options.cache);
+  }
 
   private entryKey(subgraph: string, repKey: string, selection: string) {
     return `e:${subgraph}:${selection}:${repKey}`;
@@ -80,12 +86,12 @@ export class EntityCache {
     repKeys: readonly string[] = reps.map(stableStringify),
   ): Promise<Lookup> {
     const identities = reps.map(identityOf);
-    const genKeys = [...new Set(identities)].map((id) => `g:${id}`);
+    const genKeys = [...new Set(identities)].map(generationKey);
     const keys = [...repKeys.map((k) => this.entryKey(subgraph, k, selection)), ...genKeys, `s:${subgraph}`];
     const values = await this.options.cache.getMany<unknown>(keys, { count: false });
     const gens = new Map(genKeys.map((k, i) => [k, (values[reps.length + i] as string | undefined) ?? '0']));
     const subgraphGeneration = (values[keys.length - 1] as string | undefined) ?? '0';
-    const generations = identities.map((id) => gens.get(`g:${id}`) ?? '0');
+    const generations = identities.map((id) => gens.get(generationKey(id)) ?? '0');
     const hits = reps.map((_, i) => {
       const entry = values[i] as Entry | undefined;
       if (!entry || entry.g !== generations[i] || entry.s !== subgraphGeneration) return undefined;
@@ -122,12 +128,10 @@ export class EntityCache {
     await this.options.cache.setMany(entries);
   }
 
-  /** Evicts every cached selection of these entities, in every subgraph. */
+  /** Evicts every cached selection of these entities, in every subgraph (and every response holding them). */
   async evict(entities: ReadonlyArray<{ typename: string; id: unknown }>): Promise<void> {
     if (entities.length === 0) return;
-    const generation = randomUUID();
-    const keys = [...new Set(entities.map((e) => `g:${entityIdentity(e.typename, e.id)}`))];
-    await this.options.cache.setMany(keys.map((key) => ({ key, value: generation, ttlMs: GENERATION_TTL_MS })));
+    await this.generations.bump(entities.map((e) => entityIdentity(e.typename, e.id)));
   }
 
   /** Evicts everything cached from one subgraph. */

@@ -37,3 +37,26 @@ export function minHint(a: Hint, b: Hint): Hint {
   if (a.noStore || b.noStore) hint.noStore = true;
   return hint;
 }
+
+/**
+ * What the subgraph answers of one client request said about caching, beyond the overall policy
+ * (which keeps only the strictest): the response cache applies `RESPONSE_CACHE_TTL` to answers
+ * that gave no max-age, while still honouring the shortest max-age the others gave.
+ */
+export class HintTally {
+  /** The shortest positive max-age an answer gave (seconds); Infinity when none did. */
+  minPositive = Number.POSITIVE_INFINITY;
+  /** Some answer gave no max-age (or said no-store). */
+  unhinted = false;
+  /** Some answer was PRIVATE. */
+  private = false;
+
+  add(hint: Hint): void {
+    if (hint.maxAge > 0 && !hint.noStore) this.minPositive = Math.min(this.minPositive, hint.maxAge);
+    else this.unhinted = true;
+    if (hint.scope === 'PRIVATE') this.private = true;
+  }
+}
+
+/** The tally of each client request being counted, by its context object (`FetchRequest.scope`). */
+export const hintTallies = new WeakMap<object, HintTally>();

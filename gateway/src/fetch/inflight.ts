@@ -8,12 +8,16 @@ import { SharedAbort } from './shared-abort';
  * federation's `RemoteGraphQLDataSource` never retries one. `_entities` fetches pass: merging
  * shares those. The shared request is cancelled only once every client waiting on it has gone.
  */
-export function inflightLayer(): Layer {
+export function inflightLayer(writes: () => number = () => 0): Layer {
   const inflight = new Map<string, { result: Promise<FetchResponse>; abort: SharedAbort }>();
   const share = async (request: FetchRequest, next: Next): Promise<FetchResponse> => {
     const body = bodyOf(request);
     // The identity is base64url: it holds no NUL, so no identity and body run into another pair.
-    const key = request.identity === undefined ? body : `${request.identity}\u0000${body}`;
+    // Never joined across a write: one this process invalidated for (a mutation through it, an
+    // event) since the shared request began, or, when the response cache read it, the shared
+    // write clock every replica renews. A read after a write never gets an answer from before it.
+    const epoch = `${writes()}:${request.freshness ?? ''}`;
+    const key = request.identity === undefined ? `${epoch}\u0000${body}` : `${epoch}\u0000${request.identity}\u0000${body}`;
     const shared = inflight.get(key);
     // One whose every caller went away is being cancelled: do not join it.
     if (shared && !shared.abort.signal.aborted) {

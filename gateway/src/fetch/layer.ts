@@ -76,6 +76,12 @@ export interface FetchRequest {
    * long as one client request; undefined for the gateway's own requests.
    */
   readonly scope?: object | undefined;
+  /**
+   * The shared write clock when the client request began (the response cache reads it), or
+   * undefined: in-flight sharing never lets a request join one that began before a write it has
+   * seen.
+   */
+  readonly freshness?: string | undefined;
 }
 
 /** A subgraph's answer on its way back up. */

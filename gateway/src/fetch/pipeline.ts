@@ -54,6 +54,8 @@ export interface DataSourceDeps {
    * it requests go unsigned and without identity (another team's subgraphs). @default undefined
    */
   subgraphSecret?: string | undefined;
+  /** How many invalidations this process has made: in-flight sharing never spans one. @default none */
+  writes?: (() => number) | undefined;
 }
 
 /** A subgraph's whole fetch path: a request in, the subgraph's (or the caches') answer out. */
@@ -81,7 +83,7 @@ export function fetchLayers(subgraph: string, url: string, deps: DataSourceDeps)
     // fast on its own. Error mapping above it codes the breaker's refusals too.
     ...(deps.breaker ? [breakerLayer(subgraph, deps.metrics, deps.breaker)] : []),
     ...(layers.merge ? [mergeLayer({ dedupe: layers.dedupe })] : []),
-    ...(layers.inflight ? [inflightLayer()] : []),
+    ...(layers.inflight ? [inflightLayer(deps.writes)] : []),
     // Below sharing, so one retry serves every caller of a shared request.
     ...(deps.retry ? [retryLayer(subgraph, deps.metrics, deps.retry)] : []),
     // Last: each attempt signed as it is sent, over the body exactly as sent.
