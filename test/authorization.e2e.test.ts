@@ -463,8 +463,9 @@ describe('two users at the same instants', () => {
       30_000,
     );
     // Other services' events (inventory's StockChanged from those checkouts, relayed on their own
-    // schedule) still renew the response cache's epoch now and then, and a round they land in asks
-    // accounts again, rightly. So a round is repeated until one runs undisturbed, at most five
+    // schedule) still arrive now and then: one naming a user retires that user's cached response,
+    // and one landing while a response is made keeps it from being stored, so a round they land in
+    // asks accounts again, rightly. So a round is repeated until one runs undisturbed, at most five
     // times: with the response cache broken, none would.
     const whos: Array<'owner' | 'other'> = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? 'owner' : 'other'));
     const asked: number[] = [];

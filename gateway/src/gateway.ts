@@ -47,6 +47,7 @@ import { type ExplorerOptions, createExplorer } from './explorer';
 import { shapePlans } from './plan';
 import { entityIdentity } from './fetch/entity-cache-store';
 import { EVERYTHING, Generations } from './fetch/generations';
+import { EVERYTHING_CHANGED } from './fetch/evict-after-mutation';
 import { responseCachePlugin } from './response-cache';
 import { valueCompletionPlugin } from './value-completion';
 import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-documents';
@@ -558,9 +559,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Invalidations this process has made: in-flight sharing never joins a request across one.
   let writes = 0;
   const invalidate = async (entities: ReadonlyArray<{ typename: string; id: unknown }>) => {
+    // A mutation naming no entity changed none (every Mutation field declares what it changes):
+    // nothing to retire, and no reason to hold back responses being made meanwhile.
+    if (entities.length === 0) return;
     writes++;
-    await generations?.bump(entities.map((e) => entityIdentity(e.typename, e.id)));
+    const everything = entities.some((e) => e.typename === EVERYTHING_CHANGED.typename);
+    await Promise.all([
+      everything ? Promise.all([...subgraphNames].map((name) => entityCache?.evictSubgraph(name))) : undefined,
+      generations?.bump(entities.map((e) => (e.typename === EVERYTHING_CHANGED.typename ? EVERYTHING : entityIdentity(e.typename, e.id)))),
+    ]);
   };
+  /** The subgraphs of the supergraph (as @apollo/gateway builds their data sources). */
+  const subgraphNames = new Set<string>();
 
   // @apollo/gateway 2.14 otherwise exports its own usage telemetry to Apollo and probes cloud
   // metadata servers at construction. This platform sends nothing off the machine, and the
@@ -583,6 +593,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         throw new Error(`Subgraph "${name}" has no routing URL in the supergraph; set SUBGRAPH_${normaliseName(name)}_URL`);
       }
       logger.debug({ subgraph: name, url: routingUrl }, 'subgraph data source');
+      subgraphNames.add(name);
       return new BatchingDataSource<GatewayContext>(name, routingUrl, {
         transport,
         metrics: telemetry.metrics,

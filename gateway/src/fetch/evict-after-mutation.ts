@@ -6,6 +6,9 @@ export interface ChangedEntity {
   id: unknown;
 }
 
+/** Stands for "anything may have changed": it retires every cached entity and response. */
+export const EVERYTHING_CHANGED: ChangedEntity = { typename: '*', id: '*' };
+
 /** Walks a mutation's data for objects that name an entity: `__typename` plus `id`. */
 function entitiesIn(value: unknown, out: ChangedEntity[]): ChangedEntity[] {
   if (Array.isArray(value)) {
@@ -21,8 +24,9 @@ function entitiesIn(value: unknown, out: ChangedEntity[]): ChangedEntity[] {
 /**
  * After a mutation, evicts every entity its response names, and any the subgraph lists in
  * `extensions.invalidate` (entities whose lists changed), before the client gets the answer: a
- * read after a write is never stale. Called once per mutation, with an empty list when it
- * names none.
+ * read after a write is never stale. Called once per mutation: with an empty list when the
+ * subgraph declared that it changed nothing, with {@link EVERYTHING_CHANGED} when it declares
+ * nothing at all and its response names no entity.
  */
 export function evictAfterMutationLayer(onMutation: (entities: ChangedEntity[]) => Promise<void>): Layer {
   const evictAfter = async (pending: Promise<FetchResponse>): Promise<FetchResponse> => {
@@ -35,7 +39,9 @@ export function evictAfterMutationLayer(onMutation: (entities: ChangedEntity[]) 
         if (typeof item.__typename === 'string') named.push({ typename: item.__typename, id: item.id });
       }
     }
-    await onMutation(named);
+    // A subgraph that declares nothing (another team's) and a response that names nothing: what
+    // changed is unknown, so everything cached is retired.
+    await onMutation(named.length === 0 && !Array.isArray(listed) ? [EVERYTHING_CHANGED] : named);
     return response;
   };
   // Queries pass without an async frame: this is the hot path.

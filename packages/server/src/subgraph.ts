@@ -105,17 +105,19 @@ const REQUEST_TAG = Symbol('requestTag');
 
 /**
  * Sends the entities this request's mutations declared (see `declareChanges`) in the response's
- * `extensions.invalidate`, where the gateway's caches read them after a mutation. Declared from the
+ * `extensions.invalidate` (an empty list for a mutation that changed none), where the gateway's
+ * caches read them after a mutation. Declared from the
  * domain result, not read from the response, so a selection without `id` still evicts.
  */
 const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
   async requestDidStart() {
     return {
-      async willSendResponse({ contextValue, response }) {
+      async willSendResponse({ contextValue, response, operation }) {
         if (response.body.kind !== 'single') return;
         const result = response.body.singleResult;
         const list = (contextValue as { [CHANGED]?: Invalidation[] })[CHANGED] ?? [];
-        if (list.length === 0) return;
+        // A mutation sends its list even when empty: "changed nothing" is not "did not say".
+        if (list.length === 0 && operation?.operation !== 'mutation') return;
         // One entry per entity: a mutation that names one twice evicts it once.
         const unique = [...new Map(list.map((e) => [`${e.__typename}:${e.id}`, e])).values()];
         result.extensions = { ...result.extensions, invalidate: unique };
