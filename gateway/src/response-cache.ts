@@ -26,6 +26,8 @@ import { stableStringify } from './fetch/representation';
 
 /** The longest any response is kept, whatever hints or `RESPONSE_CACHE_TTL` say. */
 const MAX_TTL_S = 60 * 60;
+/** Requests of a document that were not kept for want of a max-age that skip the cache before it is tried again. */
+const UNKEPT_SKIP = 100;
 
 export interface ResponseCacheOptions {
   /** Where responses are kept. */
@@ -174,7 +176,16 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
   let entityKeys = new Map<string, string>();
   let untaggable = new Set<string>();
   let generation = 0;
-  const rewrites = new LRUCache<string, { document: DocumentNode; operation: OperationDefinitionNode | undefined; roots: string[] }>({
+  /**
+   * Per document: its marked version and root fields, and how many of its next requests skip the
+   * cache (after one whose answers gave no max-age and whose root fields have no TTL: such a
+   * document is asked again only now and then, so a query that is never kept costs no look-up,
+   * marking or stripping).
+   */
+  const rewrites = new LRUCache<
+    string,
+    { document: DocumentNode; operation: OperationDefinitionNode | undefined; roots: string[]; skip: number }
+  >({
     max: 2_000,
   });
   const counter = (result: string) => metrics.cacheRequests.labels({ service: 'gateway', cache: 'response', result });
@@ -260,6 +271,7 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
       let hitAge: number | undefined;
       /** The client document's query hash, set once the operation is one this cache may keep. */
       let clientHash: string | undefined;
+      let current: { skip: number } | undefined;
       return {
         async didResolveOperation(ctx) {
           if (ctx.operation?.operation !== 'query') return;
@@ -275,11 +287,17 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
               document: document ?? ctx.document,
               operation: document ? operation : undefined,
               roots: rootFieldsOf(ctx.operation, ctx.document),
+              skip: 0,
             };
             rewrites.set(key, rewrite);
           }
           roots = rewrite.roots;
           if (!rewrite.operation) return;
+          if (rewrite.skip > 0) {
+            rewrite.skip--;
+            return;
+          }
+          current = rewrite;
           clientHash = ctx.queryHash;
           tally = new HintTally();
           hintTallies.set(ctx.contextValue, tally);
@@ -334,7 +352,10 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
           let perCaller = tally.private;
           if (tally.unhinted) {
             const configured = roots.map((field) => rootTtl[field] ?? rootTtl['*']);
-            if (roots.length === 0 || configured.some((s) => s === undefined || s <= 0)) return;
+            if (roots.length === 0 || configured.some((s) => s === undefined || s <= 0)) {
+              if (current) current.skip = UNKEPT_SKIP;
+              return;
+            }
             ttl = Math.min(ttl, ...(configured as number[]));
             if (signedIn) perCaller = true;
           }
@@ -344,8 +365,10 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
           const policy = ctx.overallCachePolicy.policyIfCacheable();
           const data = result.data;
           const startClock = clock;
-          // In the background, as Apollo's response cache stores: the client is not kept waiting.
-          void (async () => {
+          // Before the answer leaves (unlike Apollo's response cache, which stores in the
+          // background): a client that asks again once answered finds it kept. Two cache round
+          // trips, on a miss that will be kept only.
+          try {
             const t = [...tags];
             const now = await generations.read(t);
             if (now.clock === undefined || now.clock !== startClock) return;
@@ -358,7 +381,9 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
               at: Date.now(),
             };
             await cache.set(key, entry, ttl * 1000);
-          })().catch((err: unknown) => logger.warn({ err }, 'response cache: could not store a response'));
+          } catch (err) {
+            logger.warn({ err }, 'response cache: could not store a response');
+          }
         },
       };
     },
