@@ -564,10 +564,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (entities.length === 0) return;
     writes++;
     const everything = entities.some((e) => e.typename === EVERYTHING_CHANGED.typename);
-    await Promise.all([
-      everything ? Promise.all([...subgraphNames].map((name) => entityCache?.evictSubgraph(name))) : undefined,
-      generations?.bump(entities.map((e) => (e.typename === EVERYTHING_CHANGED.typename ? EVERYTHING : entityIdentity(e.typename, e.id)))),
-    ]);
+    const evictions: Array<Promise<void>> =
+      everything && entityCache ? [...subgraphNames].map((name) => entityCache.evictSubgraph(name)) : [];
+    if (generations) {
+      evictions.push(
+        generations.bump(entities.map((e) => (e.typename === EVERYTHING_CHANGED.typename ? EVERYTHING : entityIdentity(e.typename, e.id)))),
+      );
+    }
+    await Promise.all(evictions);
   };
   /** The subgraphs of the supergraph (as @apollo/gateway builds their data sources). */
   const subgraphNames = new Set<string>();
