@@ -18,7 +18,7 @@ import { type BenchRedis, startRedis } from './lib/redis';
 import { renderChart, renderMarkdown } from './lib/report';
 import { load1 } from './lib/sampling';
 import { jwksUrlOf } from '@shop/stack';
-import { type SubgraphSet, startSubgraphs, workloadData } from './lib/stack';
+import { SUBGRAPH_NAMES, type SubgraphSet, startSubgraphs, workloadData } from './lib/stack';
 import type { BenchResults, CellResult, Goal, NPlusOneRow, ProfileSummary, RoundResult } from './lib/types';
 import { assertResults } from './lib/validate';
 import { type CheckTarget, DEEP_QUERY, connectionsFor, loadRequests, writeSlice } from './lib/workloads';
@@ -292,12 +292,15 @@ async function main(argv: string[]): Promise<void> {
     const nplus1Rows = await nplus1;
     log(`N+1 table measured (${nplus1Rows.length} rows)`);
 
-    const downstreamPids = (set: 'A' | 'B') =>
-      [...subgraphs.sets[set].children, subgraphs.proxy.child, ...(redis ? [redis.child] : [])].map((c) => c.pid as number);
+    const downstream = (set: 'A' | 'B') => [
+      ...subgraphs.sets[set].children.map((c, i) => ({ name: SUBGRAPH_NAMES[i] as string, pid: c.pid as number })),
+      { name: 'proxy', pid: subgraphs.proxy.child.pid as number },
+      ...(redis ? [{ name: 'redis', pid: redis.child.pid as number }] : []),
+    ];
     const ctx = {
       options,
       proxy: subgraphs.proxy,
-      downstreamPids,
+      downstream,
       redis,
       data,
       checks,

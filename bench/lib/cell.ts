@@ -15,8 +15,8 @@ import { type CheckTarget, connectionsFor, goldenRequests, loadRequests, type Wo
 export interface CellContext {
   options: Options;
   proxy: Proxy;
-  /** The processes on the other cores that serve a subgraph set: its subgraphs, the proxy, Redis. */
-  downstreamPids: (set: SubgraphSetName) => number[];
+  /** The processes on the other cores that serve a subgraph set, by name: its subgraphs, the proxy, Redis. */
+  downstream: (set: SubgraphSetName) => Array<{ name: string; pid: number }>;
   redis: BenchRedis | undefined;
   data: WorkloadData;
   checks: CheckTarget[];
@@ -29,6 +29,8 @@ interface Snapshot {
   /** The gateway's CPU when the load stopped (before the trailing work): for its busy share. */
   cpuAtEnd: number | undefined;
   downstreamCpu: number | undefined;
+  /** Each downstream process's CPU (seconds), by name; a process that could not be read is absent. */
+  downstreamBy: Record<string, number>;
   driverCpu: number;
   subgraph: { requests: number; representations: number };
   redis: Record<string, number> | undefined;
@@ -45,14 +47,18 @@ async function reportedByOurs(gateway: RunningGateway): Promise<Snapshot['report
   };
 }
 
-function downstreamCpu(set: SubgraphSetName, ctx: CellContext): number | undefined {
-  let total = 0;
-  for (const pid of ctx.downstreamPids(set)) {
+function downstreamCpu(set: SubgraphSetName, ctx: CellContext): { total: number | undefined; by: Record<string, number> } {
+  let total: number | undefined = 0;
+  const by: Record<string, number> = {};
+  for (const { name, pid } of ctx.downstream(set)) {
     const cpu = cpuSeconds(pid);
-    if (cpu === undefined) return undefined;
-    total += cpu;
+    if (cpu === undefined) total = undefined;
+    else {
+      by[name] = cpu;
+      if (total !== undefined) total += cpu;
+    }
   }
-  return total;
+  return { total, by };
 }
 
 /** Counters around a measured run; the gateway's CPU is read closest to the run itself. */
@@ -61,11 +67,13 @@ async function snapshotBefore(gateway: RunningGateway, set: SubgraphSetName, ctx
   const subgraph = await ctx.proxy.counts(set);
   const redis = await ctx.redis?.commands();
   const cpu = cpuSeconds(gateway.pid);
+  const down = downstreamCpu(set, ctx);
   return {
     at: performance.now(),
     cpu,
     cpuAtEnd: cpu,
-    downstreamCpu: downstreamCpu(set, ctx),
+    downstreamCpu: down.total,
+    downstreamBy: down.by,
     driverCpu: ownCpuSeconds(),
     subgraph,
     redis,
@@ -81,7 +89,8 @@ async function snapshotAfter(
   end: { at: number; cpu: number | undefined },
 ): Promise<Snapshot> {
   const cpu = cpuSeconds(gateway.pid);
-  const snapshot = { at: end.at, cpu, cpuAtEnd: end.cpu, downstreamCpu: downstreamCpu(set, ctx), driverCpu: ownCpuSeconds() };
+  const down = downstreamCpu(set, ctx);
+  const snapshot = { at: end.at, cpu, cpuAtEnd: end.cpu, downstreamCpu: down.total, downstreamBy: down.by, driverCpu: ownCpuSeconds() };
   const subgraph = await ctx.proxy.counts(set);
   const redis = await ctx.redis?.commands();
   const reported = await reportedByOurs(gateway);
@@ -150,6 +159,7 @@ class Tally {
   cpu: number | undefined = 0;
   cpuInRounds: number | undefined = 0;
   downstreamCpu: number | undefined = 0;
+  downstreamBy: Record<string, number> = {};
   driverCpu = 0;
   wall = 0;
   stale: StaleCheck | undefined;
@@ -181,6 +191,10 @@ class Tally {
       this.downstreamCpu !== undefined && before.downstreamCpu !== undefined && after.downstreamCpu !== undefined
         ? this.downstreamCpu + (after.downstreamCpu - before.downstreamCpu)
         : undefined;
+    for (const [name, cpu] of Object.entries(after.downstreamBy)) {
+      const start = before.downstreamBy[name];
+      if (start !== undefined) this.downstreamBy[name] = (this.downstreamBy[name] ?? 0) + (cpu - start);
+    }
     this.driverCpu += after.driverCpu - before.driverCpu;
     this.wall += (after.at - before.at) / 1000;
   }
@@ -326,6 +340,9 @@ export async function runCell(
       cpuBusyPct: tally.cpuInRounds === undefined || tally.wall === 0 ? null : Math.round((tally.cpuInRounds / tally.wall) * 100),
       downstreamCpuMsPerQuery:
         tally.downstreamCpu === undefined ? null : r2((tally.downstreamCpu * 1000) / Math.max(1, tally.clientRequests)),
+      downstreamCpuMsPerQueryBy: Object.fromEntries(
+        Object.entries(tally.downstreamBy).map(([name, cpu]) => [name, r2((cpu * 1000) / Math.max(1, tally.clientRequests))]),
+      ),
       loadGeneratorCpuMsPerQuery: r2((tally.driverCpu * 1000) / Math.max(1, tally.clientRequests)),
       peakRssMb: ((mb) => (mb === undefined ? null : Math.round(mb)))(peakRssMb(g.pid)),
       golden: { before: goldenBefore.get(g) as GoldenOutcome, after: checkAfter ? await goldenFor(reference, g, cell, ctx) : null },

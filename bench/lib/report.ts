@@ -129,6 +129,27 @@ export function renderChart(results: BenchResults): string {
 
 const PHASE_TITLES: Record<string, string> = { off: 'caches off', on: 'caches on', delay: 'subgraph latency' };
 
+/** Per caches-off cell with more than one connection, a table of each downstream process's CPU per query, per gateway. */
+function downstreamByProcess(results: BenchResults): string[] {
+  const out: string[] = [];
+  for (const cell of results.cells) {
+    if (!cell.id.startsWith('off/') || cell.connections <= 1) continue;
+    const measured = cell.gateways.filter((g) => g.downstreamCpuMsPerQueryBy);
+    if (measured.length === 0) continue;
+    const names = [...new Set(measured.flatMap((g) => Object.keys(g.downstreamCpuMsPerQueryBy ?? {})))];
+    out.push('');
+    out.push(`**${cellTitle(cell)}**`);
+    out.push('');
+    out.push(
+      table(
+        ['gateway', ...names, 'all'],
+        measured.map((g) => [g.label, ...names.map((n) => num(g.downstreamCpuMsPerQueryBy?.[n] ?? null)), num(g.downstreamCpuMsPerQuery)]),
+      ),
+    );
+  }
+  return out;
+}
+
 function cellTitle(cell: CellResult): string {
   const phase = cell.phase === 'delay' ? `${cell.delayMs} ms subgraph latency` : PHASE_TITLES[cell.phase];
   return `${cell.workload}${cell.connections === 1 ? ' (one connection)' : ''}, ${phase}${cell.state === 'n/a' ? '' : `, ${cell.state}`}`;
@@ -292,6 +313,17 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
     lines.push(
       `Our gateway gave up on cache calls (\`cache_errors_total\`: over \`CACHE_TIMEOUT_MS\` and answered without the cache), per query: ${timeouts.join('; ')}.`,
     );
+  }
+  const byProcess = downstreamByProcess(results);
+  if (byProcess.length > 0) {
+    lines.push('');
+    lines.push("## Where the other cores' CPU goes");
+    lines.push('');
+    lines.push(
+      'CPU ms per client query of each process on the other cores, caches-off cells (the subgraphs have no by-id caches there): ' +
+        "what each gateway's requests cost each subgraph. The proxy counts requests and representations for every gateway alike.",
+    );
+    lines.push(...byProcess);
   }
   lines.push('');
   lines.push('## Ours / peer');

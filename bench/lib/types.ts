@@ -87,6 +87,8 @@ const GatewayResult = z.object({
    * and Redis; and the load generator (this process). Shows when the gateway is not the bottleneck.
    */
   downstreamCpuMsPerQuery: num.nullable(),
+  /** The same per process: each subgraph by name, `proxy` and `redis`. Absent from runs before it was measured. */
+  downstreamCpuMsPerQueryBy: z.record(z.string(), num).nullable().optional(),
   loadGeneratorCpuMsPerQuery: num,
   /** Peak resident set size during the cell (warm-up included), MB. */
   peakRssMb: num.nullable(),
