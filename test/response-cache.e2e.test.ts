@@ -151,6 +151,12 @@ describe.each(backends)('response cache %s', (_name, cacheOf) => {
     expect(await subgraphRequests(stack, () => alice.query(p))).toBeGreaterThan(0);
   });
 
+  it('does not keep a root field that found nothing: no entity in it could retire it', async () => {
+    const q = '{ product(id: "p99999") { name } }';
+    expect((await client.query<{ product: null }>(q)).data).toEqual({ product: null });
+    expect(await subgraphRequests(stack, () => client.query(q))).toBeGreaterThan(0);
+  });
+
   it('does not keep a response with errors', async () => {
     // Someone else's email: null with an error, beside a name that is cacheable for a minute.
     const q = '{ user(id: "u00004") { name email } }';

@@ -152,7 +152,8 @@ function rootFieldsOf(operation: OperationDefinitionNode, document: DocumentNode
  * response before anything else sees it. A marker's prefix is random per process, so no client
  * alias is ever mistaken for one.
  *
- * What is kept: queries without errors whose subgraph answers all gave a max-age (the shortest
+ * What is kept: queries without errors and without a null root field (it names no entity a
+ * later write could retire), whose subgraph answers all gave a max-age (the shortest
  * wins, as Apollo's cache control decides), or, where some gave none (a root list or connection
  * with no hint), whose root fields all have a TTL in `rootTtl`. PRIVATE answers are kept per
  * signed-in caller (the token's `sub`) and never for anonymous callers; a response kept by
@@ -346,6 +347,9 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
           const tags = new Set<string>([EVERYTHING]);
           if (result.data) strip(result.data, tags);
           if (result.errors?.length || !result.data || !tally || clock === undefined) return;
+          // A root field that found nothing (`product(id: "p9")` before p9 exists) names no entity a
+          // later write could retire: not kept.
+          for (const key in result.data) if (result.data[key] === null) return;
           // How long, and for whom.
           const signedIn = ctx.contextValue.identity?.sub;
           let ttl = tally.minPositive;

@@ -265,16 +265,21 @@ export class OutboxRelay {
       type Row = Omit<EventTables['outbox'], 'position'> & { position: number };
       let rows: Row[];
       if (store.dialect === 'postgres') {
-        // One round trip for the lock and the pending rows (read only once the lock is held), and
-        // no waiting for the disk at commit: losing the mark in a database crash only republishes
-        // those events, and consumers' inboxes drop the copies.
-        const found = await sql<{ locked: boolean } & Partial<Row>>`
-          with l as (select pg_try_advisory_xact_lock(hashtext(${`outbox:${service}`})) as locked, set_config('synchronous_commit', 'off', true) as sc)
-          select l.locked, o.* from l left join lateral (
-            select * from outbox where l.locked and published_at is null order by position limit ${this.batchSize}
-          ) o on true`.execute(trx);
-        if (!found.rows[0]?.locked) return -1;
-        rows = found.rows.filter((r) => r.position !== null && r.position !== undefined) as Row[];
+        // The lock first, and no waiting for the disk at commit: losing the mark in a database
+        // crash only republishes those events, and consumers' inboxes drop the copies.
+        const lock = await sql<{ locked: boolean }>`
+          select pg_try_advisory_xact_lock(hashtext(${`outbox:${service}`})) as locked, set_config('synchronous_commit', 'off', true) as sc`.execute(
+          trx,
+        );
+        if (!lock.rows[0]?.locked) return -1;
+        // Then the rows, in a statement of their own: a statement reads the rows committed when it
+        // began, and the relay that held the lock before may have committed its marks after that
+        // and before the lock was ours. Read in the lock's statement (as this was), those rows
+        // looked pending and were published twice (the inventory bus test saw a repeat).
+        const found = await sql<Row>`select * from outbox where published_at is null order by position limit ${this.batchSize}`.execute(
+          trx,
+        );
+        rows = found.rows;
       } else {
         rows = await trx
           .selectFrom('outbox')
