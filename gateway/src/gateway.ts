@@ -558,20 +558,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const generations = entityCache?.generations ?? (cacheStore ? new Generations(cacheStore.cache('entity')) : undefined);
   // Invalidations this process has made: in-flight sharing never joins a request across one.
   let writes = 0;
+  /** Retires what these subgraphs' entity caches hold and every entry recording these identities. */
+  const retire = async (subgraphs: Iterable<string>, identities: readonly string[]) => {
+    writes++;
+    const done: Array<Promise<void>> = entityCache ? [...subgraphs].map((name) => entityCache.evictSubgraph(name)) : [];
+    if (generations) done.push(generations.bump(identities));
+    await Promise.all(done);
+  };
   const invalidate = async (entities: ReadonlyArray<{ typename: string; id: unknown }>) => {
     // A mutation naming no entity changed none (every Mutation field declares what it changes):
     // nothing to retire, and no reason to hold back responses being made meanwhile.
     if (entities.length === 0) return;
-    writes++;
     const everything = entities.some((e) => e.typename === EVERYTHING_CHANGED.typename);
-    const evictions: Array<Promise<void>> =
-      everything && entityCache ? [...subgraphNames].map((name) => entityCache.evictSubgraph(name)) : [];
-    if (generations) {
-      evictions.push(
-        generations.bump(entities.map((e) => (e.typename === EVERYTHING_CHANGED.typename ? EVERYTHING : entityIdentity(e.typename, e.id)))),
-      );
-    }
-    await Promise.all(evictions);
+    await retire(
+      everything ? subgraphNames : [],
+      entities.map((e) => (e.typename === EVERYTHING_CHANGED.typename ? EVERYTHING : entityIdentity(e.typename, e.id))),
+    );
   };
   /** The subgraphs of the supergraph (as @apollo/gateway builds their data sources). */
   const subgraphNames = new Set<string>();
@@ -751,10 +753,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     gateway,
     supergraphSdl: () => current,
     invalidate: (entities) => invalidate(entities),
-    async invalidateSubgraph(subgraph) {
-      writes++;
-      await Promise.all([entityCache?.evictSubgraph(subgraph), generations?.bump([EVERYTHING])]);
-    },
+    invalidateSubgraph: (subgraph) => retire([subgraph], [EVERYTHING]),
     async listen(port, host) {
       runningServer = await listen(server, port, host);
       return runningServer;

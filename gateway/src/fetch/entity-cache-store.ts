@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cache } from '@shop/cache';
 import type { Metrics } from '@shop/telemetry';
-import { Generations, generationKey } from './generations';
+import { GENERATION_TTL_MS, Generations, generationKey } from './generations';
 import type { Hint } from './hint';
 import { type Representation, stableStringify } from './representation';
 
@@ -41,7 +41,6 @@ function identityOf(rep: Representation): string {
 
 /** The most an entry may live, whatever the hint says: generations outlive every entry. */
 const MAX_ENTRY_TTL_MS = 60 * 60_000;
-const GENERATION_TTL_MS = 24 * 60 * 60_000;
 
 export interface EntityCacheOptions {
   cache: Cache;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Cache } from '@shop/cache';
 
 /** How long a generation is kept: longer than any cache entry that records one lives. */
-const GENERATION_TTL_MS = 24 * 60 * 60_000;
+export const GENERATION_TTL_MS = 24 * 60 * 60_000;
 
 /** The generation key of an entity identity (`entityIdentity`), or of everything (`*`). */
 export const generationKey = (identity: string): string => `g:${identity}`;
