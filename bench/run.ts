@@ -273,7 +273,7 @@ async function main(argv: string[]): Promise<void> {
     );
     // The subgraphs' secret, for this run: ours signs with it; the peers, which cannot, are answered as anonymous.
     const subgraphSecret = randomBytes(32).toString('hex');
-    const subgraphs = await startSubgraphs(REPO_ROOT, workDir, pinning?.rest, subgraphSecret);
+    const subgraphs = await startSubgraphs(REPO_ROOT, workDir, pinning?.rest, subgraphSecret, options.profileSubgraphs);
     stoppers.push(() => subgraphs.stop());
     // Every gateway starts now, while the subgraphs seed: nothing is measured yet. Each is pinned
     // to the gateway core once up; the phases then drive them one at a time.

@@ -1,4 +1,5 @@
 // Command-line options and the run profiles (which cells, how long).
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError, parseCli } from '../../scripts/lib/cli';
 import { GATEWAYS, type GatewaySpec } from './gateways';
@@ -41,6 +42,8 @@ export interface Options {
   delayMs: number;
   /** Profile our gateway under the workload of each missed goal, of every goal, or not at all. */
   profile: 'none' | 'missed' | 'all';
+  /** Where every subgraph process writes its CPU profile (node --cpu-prof) when it stops, if set. */
+  profileSubgraphs: string | undefined;
   writeDocs: boolean;
   out: string | undefined;
   /** Regenerate docs/benchmarks.md from this results file and exit. */
@@ -54,6 +57,7 @@ const USAGE = `usage: npm run bench -- [--quick | --smoke | --full] [--profile |
   --smoke        the harness end to end in about a minute (numbers are noise): for a test
   --profile      for every goal missed, profile our gateway under that workload (node --cpu-prof)
   --profile-all  the same for every goal, met or not
+  --profile-subgraphs <dir>  run every subgraph under node --cpu-prof, writing its profile into <dir> when it stops
   --delay <ms>   the latency phase's delay per subgraph request (also SUBGRAPH_DELAY_MS); --quick runs it only when set
   --no-delay     no latency phase
   --no-docs      write the results JSON only, not docs/benchmarks.md and its chart
@@ -154,6 +158,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
       full: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       'profile-all': { type: 'boolean', default: false },
+      'profile-subgraphs': { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
       'no-delay': { type: 'boolean', default: false },
       delay: { type: 'string' },
@@ -194,6 +199,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     phases,
     delayMs,
     profile,
+    profileSubgraphs: values['profile-subgraphs'] ? resolve(values['profile-subgraphs']) : undefined,
     writeDocs: !values['no-docs'] && !only,
     out: values.out,
     report: values.report,

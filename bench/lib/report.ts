@@ -483,7 +483,8 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
         "varied queries' `users` connection carries no hint, so neither keeps them, and our deep numbers with caches on are the entity " +
         "cache's (each entity looked up in Redis, none refetched), Hive's those of its subgraph fetches.",
       '- `--profile` profiles our gateway (`node --cpu-prof`, a fresh process on the same core) under the workload of every missed goal and ' +
-        'lists the functions with the most self time during the load (`--profile-all`: every goal).',
+        'lists the functions with the most self time during the load (`--profile-all`: every goal). ' +
+        '`--profile-subgraphs <dir>` runs every subgraph under `node --cpu-prof` too, writing one profile per subgraph process into `<dir>` when the run ends.',
     ].join('\n'),
   );
   lines.push('');

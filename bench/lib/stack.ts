@@ -37,12 +37,14 @@ function spawnSet(
   workDir: string,
   seed: boolean,
   subgraphSecret: string,
+  profileDir: string | undefined,
 ): { children: ChildProcess[]; ready: Promise<void> } {
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
   for (const subgraph of SUBGRAPH_NAMES) {
     const port = ports[subgraph] as number;
-    const child = spawnNode(['--import', 'tsx', join(repoRoot, 'subgraphs', subgraph, 'src', 'index.ts')], repoRoot, {
+    const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}-${subgraph}.cpuprofile`] : [];
+    const child = spawnNode([...profile, '--import', 'tsx', join(repoRoot, 'subgraphs', subgraph, 'src', 'index.ts')], repoRoot, {
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
@@ -90,6 +92,7 @@ export async function startSubgraphs(
   workDir: string,
   restCpus: string | undefined,
   subgraphSecret: string,
+  profileDir?: string,
 ): Promise<Subgraphs> {
   const started: ChildProcess[] = [];
   const stop = async () => {
@@ -121,12 +124,12 @@ export async function startSubgraphs(
       };
     }
     // Set A seeds the stores; set B opens them once they are seeded.
-    const first = spawnSet('A', ports.A, repoRoot, workDir, true, subgraphSecret);
+    const first = spawnSet('A', ports.A, repoRoot, workDir, true, subgraphSecret, profileDir);
     sets.A.children.push(...first.children);
     started.push(...first.children);
     const ready = first.ready
       .then(() => {
-        const second = spawnSet('B', ports.B, repoRoot, workDir, false, subgraphSecret);
+        const second = spawnSet('B', ports.B, repoRoot, workDir, false, subgraphSecret, profileDir);
         sets.B.children.push(...second.children);
         started.push(...second.children);
         return second.ready;

@@ -7,7 +7,7 @@ import type { DocumentNode } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
 import { type LoadSheddingOptions, defaultLoadShedding } from './admission';
 import { type RequestInfo, type RouteHandler, type RunningServer, createHttpServer, listen } from './http';
-import { CLIENT_SIGNAL, abandonedRequestPlugin } from './abandon';
+import { CLIENT_SIGNAL, type ClientWait, abandonedRequestPlugin } from './abandon';
 import { costDirectivesOf, defaultMaxCost, demandControlPlugin } from './cost';
 import { type DocumentLimits, defaultDocumentLimits, documentLimitRules, parseOptionsFor } from './limits';
 import { type RequestTag, clientErrors } from './client-errors';
@@ -166,10 +166,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       // Errors of fields that answered with part of their data (see reportPartial); shared, like CHANGED, by Apollo's clone.
       [PARTIAL]: [] as unknown[],
       // Resolving stops when the gateway has gone or has stopped waiting (its x-request-timeout-ms).
-      [CLIENT_SIGNAL]:
-        info.deadline === undefined
-          ? info.signal
-          : AbortSignal.any([info.signal, AbortSignal.timeout(Math.max(0, info.deadline - Date.now()))]),
+      [CLIENT_SIGNAL]: { signal: info.signal, deadline: info.deadline } satisfies ClientWait,
     });
   };
   const errors = clientErrors<TContext>(

@@ -1,6 +1,6 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { type GraphQLError, Kind, type OperationDefinitionNode, parse } from 'graphql';
-import { checkRequestInput, defaultInputLimits } from '../src';
+import { type DocumentNode, type GraphQLError, Kind, type OperationDefinitionNode, parse } from 'graphql';
+import { checkRequestInput, defaultInputLimits, inputGuardPlugin } from '../src';
 
 const schema = buildSubgraphSchema({
   typeDefs: parse(`
@@ -89,5 +89,40 @@ describe('checkRequestInput', () => {
     for (let i = 0; i < 200_000; i++) deep = [deep];
     const query = 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { name } } }';
     expect(check(query, { r: deep })?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('inputGuardPlugin', () => {
+  /** Runs the plugin's didResolveOperation as Apollo would for one request; returns what it throws. */
+  async function guard(
+    plugin: ReturnType<typeof inputGuardPlugin>,
+    document: DocumentNode,
+    variables?: Record<string, unknown>,
+  ): Promise<unknown> {
+    const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+    const listener = await plugin.requestDidStart?.({} as never);
+    try {
+      await listener?.didResolveOperation?.({ schema, document, operation, request: { variables } } as never);
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  }
+
+  it('refuses a repeated hostile document every time, each with an error of its own, and still checks each request variables', async () => {
+    const plugin = inputGuardPlugin();
+    const hostile = parse(`{ user(id: "u\\u0000") { name } }`);
+    const first = (await guard(plugin, hostile)) as GraphQLError;
+    const second = (await guard(plugin, hostile)) as GraphQLError;
+    expect(first.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(second.message).toBe(first.message);
+    expect(second).not.toBe(first);
+    // The same parsed document (its literals known clean) with a clean, then a hostile, variable.
+    const withVariable = parse('query ($t: String) { search(text: $t) { id } }');
+    expect(await guard(plugin, withVariable, { t: 'fine' })).toBeUndefined();
+    expect(((await guard(plugin, withVariable, { t: NUL })) as GraphQLError).extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: '$t',
+    });
   });
 });

@@ -128,6 +128,43 @@ function withStatementCache(database: SqliteDatabase.Database): KyselySqliteData
   };
 }
 
+/**
+ * The newest `first` rows (by `created_at`, then `id`, both descending) of each of `parentIds`
+ * in `table`, in ONE round trip and bounded per parent: for each parent an index on
+ * (parentColumn, created_at, id) yields its newest `first` keys and only those rows are read, so
+ * a parent with 900 children costs `first` index steps, not 900. PostgreSQL runs a lateral join;
+ * SQLite, which has no LATERAL, a correlated `rowid IN (… LIMIT n)` per parent (the table must
+ * have a rowid). The window-function query this replaced (rank every child of every parent, keep
+ * the first n) cost 2-2.7x the SQLite CPU on the bench's batches. Lists follow `parentIds`.
+ */
+export async function newestPerParent<DB, Row extends { created_at: string; id: string }>(
+  store: Pick<Store<DB>, 'db' | 'dialect'>,
+  table: string,
+  parentColumn: keyof Row & string,
+  parentIds: readonly string[],
+  first: number,
+): Promise<Row[][]> {
+  if (parentIds.length === 0) return [];
+  if (first <= 0) return parentIds.map(() => []);
+  const groups = new Map<string, Row[]>(parentIds.map((id) => [id, []]));
+  const parents = [...groups.keys()];
+  const from = sql.table(table);
+  const parent = sql.ref(`x.${parentColumn}`);
+  const query =
+    store.dialect === 'postgres'
+      ? sql<Row>`select r.* from unnest(${parents}::text[]) as p(parent)
+          cross join lateral (select * from ${from} x where ${parent} = p.parent
+            order by x.created_at desc, x.id desc limit ${first}) as r
+          order by r.created_at desc, r.id desc`
+      : sql<Row>`select r.* from json_each(${JSON.stringify(parents)}) as p
+          cross join ${from} r on r.rowid in (select x.rowid from ${from} x where ${parent} = p.value
+            order by x.created_at desc, x.id desc limit ${first})
+          order by r.created_at desc, r.id desc`;
+  const { rows } = await query.execute(store.db);
+  for (const row of rows) groups.get(row[parentColumn] as string)?.push(row);
+  return parentIds.map((id) => groups.get(id) ?? []);
+}
+
 function makeStore<DB>(db: Kysely<DB>, dialect: StoreDialect): Store<DB> {
   return {
     db,

@@ -1,9 +1,16 @@
 import { type Backend, testTelemetry } from '@shop/testing';
 import { metricValue } from '@shop/telemetry';
-import { type Migration, type Store, openStore, sql } from '../src';
+import { type Migration, type Store, newestPerParent, openStore, sql } from '../src';
+
+interface Child {
+  id: string;
+  parent_id: string;
+  created_at: string;
+}
 
 interface DB {
   items: { id: string; qty: number };
+  children: Child;
 }
 
 const migrations: Record<string, Migration> = {
@@ -14,6 +21,13 @@ const migrations: Record<string, Migration> = {
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('qty', 'integer', (c) => c.notNull())
         .execute();
+      await db.schema
+        .createTable('children')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('parent_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('children_newest').on('children').columns(['parent_id', 'created_at', 'id']).execute();
     },
   },
 };
@@ -98,6 +112,35 @@ export function storeContract(backend: Backend): void {
       expect(row.n).toBe(1);
       const raw = await sql<{ one: number }>`select 1 as one`.execute(store.db);
       expect(raw.rows[0]?.one).toBe(1);
+    });
+
+    it('reads the newest n children of each parent in one round trip: ties broken by id, lists in the order asked', async () => {
+      // Parent a: 50 children at 25 distinct times (two per time), b: 3, c: none.
+      const rows: Child[] = [
+        ...Array.from({ length: 50 }, (_, i) => ({
+          id: `a-${String(i).padStart(2, '0')}`,
+          parent_id: 'a',
+          created_at: `2026-01-01T00:00:${String(Math.floor(i / 2)).padStart(2, '0')}Z`,
+        })),
+        ...Array.from({ length: 3 }, (_, i) => ({ id: `b-${i}`, parent_id: 'b', created_at: `2026-02-0${i + 1}T00:00:00Z` })),
+      ];
+      await store.db.insertInto('children').values(rows).execute();
+      const expected = (parent: string, n: number) =>
+        rows
+          .filter((r) => r.parent_id === parent)
+          .sort((x, y) => (x.created_at === y.created_at ? (x.id < y.id ? 1 : -1) : x.created_at < y.created_at ? 1 : -1))
+          .slice(0, n)
+          .map((r) => r.id);
+      const before = await queries();
+      const lists = await newestPerParent<DB, Child>(store, 'children', 'parent_id', ['c', 'a', 'b', 'a'], 5);
+      expect((await queries()) - before).toBe(1);
+      expect(lists.map((list) => list.map((r) => r.id))).toEqual([[], expected('a', 5), expected('b', 5), expected('a', 5)]);
+      expect(lists[1]?.map((r) => r.id)).toEqual(['a-49', 'a-48', 'a-47', 'a-46', 'a-45']);
+      expect(lists[2]?.[0]).toEqual({ id: 'b-2', parent_id: 'b', created_at: '2026-02-03T00:00:00Z' });
+      // Nothing asked, nothing read.
+      expect(await newestPerParent<DB, Child>(store, 'children', 'parent_id', ['a'], 0)).toEqual([[]]);
+      expect(await newestPerParent<DB, Child>(store, 'children', 'parent_id', [], 5)).toEqual([]);
+      expect((await queries()) - before).toBe(1);
     });
 
     it('names the failing migration', async () => {

@@ -73,6 +73,27 @@ export function reviewsSuite(backend: Backend): void {
       expect(res.data!._entities[1]?.reviews).toEqual([]);
     });
 
+    it('answers a parent named twice in one batch, and first: 0, without another round trip each', async () => {
+      const before = await storeQueries();
+      const res = await client.query<Entities>(entitiesQuery('Product'), {
+        r: [
+          { __typename: 'Product', id: 'p00002' },
+          { __typename: 'Product', id: 'p00001' },
+          { __typename: 'Product', id: 'p00002' },
+        ],
+        n: 2,
+      });
+      expect(res.errors).toBeUndefined();
+      expect((await storeQueries()) - before).toBe(1);
+      expect(res.data!._entities.map((e) => e.reviews.map((r) => r.id))).toEqual([
+        newest('productId', 'p00002', 2),
+        newest('productId', 'p00001', 2),
+        newest('productId', 'p00002', 2),
+      ]);
+      const none = await client.query<Entities>(entitiesQuery('Product'), { r: [{ __typename: 'Product', id: 'p00001' }], n: 0 });
+      expect(none.data!._entities[0]?.reviews).toEqual([]);
+    });
+
     it('bounds first', async () => {
       const res = await client.query(entitiesQuery('Product'), { r: [{ __typename: 'Product', id: 'p00001' }], n: 51 });
       expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

@@ -3,7 +3,7 @@ import { appendEvents } from '@shop/events';
 import { ConcurrencyError, EventStore, ProjectionRunner, type RebuildReport, type RecordedEvent } from '@shop/eventstore';
 import { type SeedSizes, chunks, prng, productId as seedProductId, seedProducts, seedUsers, userId } from '@shop/seed';
 import { DomainError, type EventSink, quote } from '@shop/server';
-import { type Kysely, type Store, sql } from '@shop/store';
+import { type Kysely, type Store, newestPerParent } from '@shop/store';
 import type { Logger } from '@shop/telemetry';
 import { type Order, type OrderCommand, type OrderState, decide, isRejection, replay } from '../domain';
 import type { HistoryEntryModel } from '../model';
@@ -270,24 +270,10 @@ export class OrdersRepository {
     return ids.map((id) => found.get(id) ?? null);
   }
 
-  /** The newest `limit` orders of each customer, in ONE round trip (a window per customer). */
+  /** The newest `limit` orders of each customer, in ONE round trip, bounded per customer (newestPerParent). */
   async newestPerCustomer(customerIds: readonly string[], limit: number): Promise<Order[][]> {
-    if (customerIds.length === 0) return [];
-    if (limit === 0) return customerIds.map(() => []);
-    const ranked = this.store.db
-      .selectFrom('customer_orders')
-      .selectAll()
-      .select(sql<number>`row_number() over (partition by customer_id order by created_at desc, id desc)`.as('rn'))
-      .where('customer_id', 'in', [...new Set(customerIds)])
-      .as('ranked');
-    const rows = await this.store.db.selectFrom(ranked).selectAll().where('rn', '<=', limit).orderBy('customer_id').orderBy('rn').execute();
-    const groups = new Map<string, Order[]>();
-    for (const r of rows) {
-      const list = groups.get(r.customer_id) ?? [];
-      list.push(fromRow(r));
-      groups.set(r.customer_id, list);
-    }
-    return customerIds.map((id) => groups.get(id) ?? []);
+    const lists = await newestPerParent<OrdersDB, OrderRow>(this.store, 'customer_orders', 'customer_id', customerIds, limit);
+    return lists.map((rows) => rows.map(fromRow));
   }
 
   /** A customer's orders after `after`, newest first, at most `limit`. */

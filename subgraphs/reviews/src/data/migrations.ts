@@ -30,4 +30,14 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_newest_by_parent': {
+    async up(db: Kysely<unknown>) {
+      // The relation lists read "newest N of one parent" through these: with the id in the index,
+      // the newest keys come from the index alone, in order, and only N rows are read per parent.
+      await db.schema.createIndex('reviews_newest_by_product').on('reviews').columns(['product_id', 'created_at', 'id']).execute();
+      await db.schema.createIndex('reviews_newest_by_author').on('reviews').columns(['author_id', 'created_at', 'id']).execute();
+      await db.schema.dropIndex('reviews_by_product').execute();
+      await db.schema.dropIndex('reviews_by_author').execute();
+    },
+  },
 };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type SeedSizes, chunks, seedProducts, seedReviews } from '@shop/seed';
 import { appendEvents } from '@shop/events';
 import { DomainError, type EventSink, quote } from '@shop/server';
-import { type Kysely, type Store, sql } from '@shop/store';
+import { type Kysely, type Store, newestPerParent } from '@shop/store';
 
 /** reviews' tables, as the query builder sees them. */
 export interface ReviewsDB {
@@ -55,23 +55,13 @@ export class ReviewsRepository {
   }
 
   /**
-   * The newest `first` reviews of each of `parentIds` (products or authors) in ONE round trip:
-   * a window function ranks reviews per parent, so a product with 900 reviews still sends only
-   * `first` rows. Returns rows grouped in `parentIds` order.
+   * The newest `first` reviews of each of `parentIds` (products or authors) in ONE round trip,
+   * bounded per parent (newestPerParent): a product with 900 reviews still reads only `first`
+   * rows. Returns lists in `parentIds` order.
    */
   async newestPer(column: 'product_id' | 'author_id', parentIds: readonly string[], first: number): Promise<ReviewRow[][]> {
-    if (parentIds.length === 0) return [];
-    const groups = new Map<string, ReviewRow[]>(parentIds.map((id) => [id, []]));
-    if (first === 0) return parentIds.map(() => []);
-    const ranked = this.store.db
-      .selectFrom('reviews')
-      .selectAll()
-      .select(sql<number>`row_number() over (partition by ${sql.ref(column)} order by created_at desc, id desc)`.as('rn'))
-      .where(column, 'in', [...groups.keys()])
-      .as('ranked');
-    const rows = await this.store.db.selectFrom(ranked).selectAll().where('rn', '<=', first).orderBy(column).orderBy('rn').execute();
-    for (const row of rows) groups.get(row[column])?.push(toReview(row));
-    return parentIds.map((id) => groups.get(id) ?? []);
+    const lists = await newestPerParent<ReviewsDB, Row>(this.store, 'reviews', column, parentIds, first);
+    return lists.map((rows) => rows.map(toReview));
   }
 
   async count(): Promise<number> {
