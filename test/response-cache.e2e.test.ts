@@ -75,6 +75,25 @@ describe.each(backends)('response cache %s', (_name, cacheOf) => {
     throw new Error(`never kept: ${query}`);
   }
 
+  it("answers a client document at the alias limit: the markers never push a subgraph's document over its own", async () => {
+    // 50 aliases (the gateway's limit) on products' root field, and two more Product selections:
+    // marked, products would receive 50 aliases and 52 markers, over its limit of 100.
+    const aliased = Array.from({ length: 50 }, (_, i) => `a${i}: product(id: "p${String(i + 1).padStart(5, '0')}") { name }`);
+    const query = `{ ${aliased.join(' ')} products(first: 2) { edges { node { name } } } topProducts(first: 2) { name } }`;
+    const before = await cacheResults(stack, async () => {
+      for (let i = 0; i < 2; i++) {
+        const res = await client.query<Record<string, { name: string } | null>>(query);
+        expect(res.errors).toBeUndefined();
+        expect(res.data?.a49?.name).toEqual(expect.any(String));
+      }
+    });
+    // Served unmarked, and so never kept: no hit.
+    expect(before.hit).toBe(0);
+    // One alias fewer and no extra selections: marked (50 + 50 is inside the limit) and kept.
+    const inside = `{ ${aliased.slice(0, 49).join(' ')} }`;
+    await warm(inside);
+  });
+
   it('retires only the responses that hold the written entity, and serves the write', async () => {
     const a = '{ product(id: "p00011") { name price } }';
     const b = '{ product(id: "p00012") { name price } }';

@@ -40,6 +40,7 @@ import {
   encodeIdentity,
   listen,
   parseOptionsFor,
+  subgraphDocumentLimits,
 } from '@shop/server';
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
@@ -693,6 +694,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
               rootTtl: options.responseCacheTtl ?? {},
               // A response with fields left out for this caller is not one for a caller who may see them.
               signatureOf: (request) => authz?.signatureOf(request) ?? '',
+              maxAliases: subgraphDocumentLimits(limits).aliases,
               metrics: telemetry.metrics,
               logger,
             }),

@@ -41,6 +41,13 @@ export interface ResponseCacheOptions {
   rootTtl?: Readonly<Record<string, number>>;
   /** What authorization removed for this request's caller ('' when nothing): part of the key. */
   signatureOf?: (request: GraphQLRequest) => string;
+  /**
+   * The subgraphs' alias limit. The markers are aliases: a document whose aliases and markers
+   * together (counted through every fragment spread, as the limit counts them) exceed it is served
+   * unmarked and not kept, so a client document inside the gateway's limits is never refused by a
+   * subgraph because of the cache. @default 100 (subgraphDocumentLimits of the default limits)
+   */
+  maxAliases?: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -138,6 +145,44 @@ function rootFieldsOf(operation: OperationDefinitionNode, document: DocumentNode
 }
 
 /**
+ * Aliased fields in a document's operations, counted through every fragment spread (each
+ * fragment's figure worked out once and reused at every spread): what a subgraph's alias limit
+ * (GraphQL Armor's rule) counts. Linear in the document.
+ */
+export function aliasesOf(document: DocumentNode): number {
+  const fragments = new Map<string, SelectionSetNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d.selectionSet);
+  const memo = new Map<string, number>();
+  const count = (set: SelectionSetNode, active: Set<string>): number => {
+    let total = 0;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD)
+        total += (selection.alias ? 1 : 0) + (selection.selectionSet ? count(selection.selectionSet, active) : 0);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet, active);
+      else {
+        const name = selection.name.value;
+        const known = memo.get(name);
+        if (known !== undefined) total += known;
+        else {
+          const body = fragments.get(name);
+          // Validation refuses cycles and unknown fragments before this runs; count them as nothing.
+          if (!body || active.has(name)) continue;
+          active.add(name);
+          const n = count(body, active);
+          active.delete(name);
+          memo.set(name, n);
+          total += n;
+        }
+      }
+    }
+    return total;
+  };
+  let total = 0;
+  for (const d of document.definitions) if (d.kind === Kind.OPERATION_DEFINITION) total = Math.max(total, count(d.selectionSet, new Set()));
+  return total;
+}
+
+/**
  * The whole-response cache, never stale: each response is kept with the entities it contains and
  * their generations (`fetch/generations.ts`); a write that changes an entity, through the gateway
  * (the mutation's answer, or what its subgraph lists in `extensions.invalidate`) or behind its
@@ -173,6 +218,7 @@ function rootFieldsOf(operation: OperationDefinitionNode, document: DocumentNode
 export function responseCachePlugin<TContext extends BaseContext & Caller>(options: ResponseCacheOptions): ApolloServerPlugin<TContext> {
   const { cache, generations, metrics, logger } = options;
   const rootTtl = options.rootTtl ?? {};
+  const maxAliases = options.maxAliases ?? 100;
   const marker = `_rc${randomBytes(6).toString('hex')}_`;
   let entityKeys = new Map<string, string>();
   let untaggable = new Set<string>();
@@ -226,7 +272,7 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
         },
       }),
     );
-    return refused ? undefined : out;
+    return refused || aliasesOf(out) > maxAliases ? undefined : out;
   };
 
   /** Takes the markers out of `value`, naming each marked entity in `tags`. */

@@ -1,5 +1,6 @@
 // The response cache and in-flight sharing across writes, on the fixture subgraphs (no cache
 // hints: every root field is kept by `responseCacheTtl`).
+import { parse } from 'graphql';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { openCacheStore } from '@shop/cache';
 import { metricValue } from '@shop/telemetry';
@@ -8,7 +9,7 @@ import type { GatewayContext } from '../src/gateway';
 import type { FetchRequest, FetchResponse } from '../src/fetch';
 import { type ChangedEntity, EVERYTHING_CHANGED, evictAfterMutationLayer } from '../src/fetch/evict-after-mutation';
 import { inflightLayer } from '../src/fetch/inflight';
-import { entityKeysOf } from '../src/response-cache';
+import { aliasesOf, entityKeysOf } from '../src/response-cache';
 import {
   type Fixtures,
   type GatewayUnderTest,
@@ -188,5 +189,18 @@ describe('what a mutation retires', () => {
 
   it('retires everything when the subgraph declares nothing and its answer names no entity', async () => {
     expect(await changedBy({ data: { touch: true } })).toEqual([[EVERYTHING_CHANGED]]);
+  });
+});
+
+describe('aliasesOf', () => {
+  it('counts aliases through every fragment spread, as the subgraph alias limit does, in linear time', () => {
+    expect(aliasesOf(parse('{ a: product(id: "1") { n: name } b: product(id: "2") { name } }'))).toBe(3);
+    expect(
+      aliasesOf(parse('{ x: product(id: "1") { ...F } y: product(id: "2") { ...F } } fragment F on Product { a: name b: name }')),
+    ).toBe(6);
+    // 30 levels of fragments that each spread the next twice: 2^30 aliases, counted without expanding them.
+    const levels = Array.from({ length: 30 }, (_, i) => `fragment F${i} on Product { a${i}: name ...F${i + 1} ...F${i + 1} }`);
+    const deep = parse(`{ product(id: "1") { ...F0 } } ${levels.join(' ')} fragment F30 on Product { z: name }`);
+    expect(aliasesOf(deep)).toBe(2 ** 31 - 1);
   });
 });
