@@ -420,7 +420,7 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
           // trips, on a miss that will be kept only.
           try {
             const t = [...tags];
-            const now = await generations.read(t);
+            const now = await generations.current(t);
             if (now.clock === undefined || now.clock !== startClock) return;
             const entry: Entry = {
               d: data,

@@ -14,6 +14,7 @@ import {
   stableStringify,
 } from '../src/fetch';
 import { EVERYTHING_CHANGED } from '../src/fetch/evict-after-mutation';
+import { generationKey } from '../src/fetch/generations';
 import { silentTelemetry } from './harness';
 
 const ENTITIES = 'query($representations:[_Any!]!){_entities(representations:$representations){...on User{name}}}';
@@ -80,7 +81,7 @@ function source(layers: FetchLayers, withCache = false, cacheControl?: string, t
   });
   const reps = (...ids: string[]) => ids.map((id) => ({ __typename: 'User', id }));
   const fetchUsers = (...ids: string[]) => ds.process(options(ENTITIES, { representations: reps(...ids) }));
-  return { ds, sent: fake.sent, telemetry, entityCache, mutations, fetchUsers };
+  return { ds, sent: fake.sent, telemetry, store, entityCache, mutations, fetchUsers };
 }
 
 describe('BatchingDataSource', () => {
@@ -190,6 +191,41 @@ describe('BatchingDataSource', () => {
     await entityCache?.evictSubgraph('users');
     await fetchUsers('1', '2');
     expect(sent.at(-1)?.variables.representations?.map((r) => r.id)).toEqual(['1', '2']);
+  });
+});
+
+describe('a generation lost after a bump (evicted under memory pressure, or expired)', () => {
+  it('retires an entity kept before the write: "no generation" is never recorded', async () => {
+    const { sent, fetchUsers, store, entityCache } = source(allLayersOn, true);
+    await fetchUsers('1');
+    await fetchUsers('1');
+    expect(sent).toHaveLength(1);
+    await entityCache?.generations.bump(['User:1']);
+    await store?.cache('entity').delete(generationKey('User:1'));
+    // Had the entry recorded "none" (it was stored before any write to User 1), the lost
+    // generation would read "none" again and the pre-write entry would be served.
+    await fetchUsers('1');
+    expect(sent).toHaveLength(2);
+    // Stored again under a fresh generation, and served from there.
+    await fetchUsers('1');
+    expect(sent).toHaveLength(2);
+  });
+
+  it('stores nothing when a write lands between the look-up and the first generation it writes', async () => {
+    const { sent, fetchUsers, store, entityCache } = source(allLayersOn, true);
+    const cache = store?.cache('entity');
+    const generations = entityCache?.generations;
+    if (!cache || !generations) throw new Error('no entity cache');
+    // The write's bump lands while the entity is being fetched (after the look-up saw no generation).
+    const fill = generations.fill.bind(generations);
+    generations.fill = async (keys) => {
+      await generations.bump(['User:1']);
+      return fill(keys);
+    };
+    await fetchUsers('1');
+    generations.fill = fill;
+    await fetchUsers('1');
+    expect(sent).toHaveLength(2);
   });
 });
 

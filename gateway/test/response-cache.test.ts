@@ -10,6 +10,7 @@ import type { FetchRequest, FetchResponse } from '../src/fetch';
 import { type ChangedEntity, EVERYTHING_CHANGED, evictAfterMutationLayer } from '../src/fetch/evict-after-mutation';
 import { inflightLayer } from '../src/fetch/inflight';
 import { aliasesOf, entityKeysOf } from '../src/response-cache';
+import { generationKey } from '../src/fetch/generations';
 import {
   type Fixtures,
   type GatewayUnderTest,
@@ -202,5 +203,31 @@ describe('aliasesOf', () => {
     const levels = Array.from({ length: 30 }, (_, i) => `fragment F${i} on Product { a${i}: name ...F${i + 1} ...F${i + 1} }`);
     const deep = parse(`{ product(id: "1") { ...F0 } } ${levels.join(' ')} fragment F30 on Product { z: name }`);
     expect(aliasesOf(deep)).toBe(2 ** 31 - 1);
+  });
+});
+
+describe('a generation lost after a bump (evicted under memory pressure, or expired)', () => {
+  const cacheStore = openCacheStore({ telemetry: silentTelemetry('cache') });
+  let gw: GatewayUnderTest;
+  beforeAll(async () => {
+    gw = await startGateway({ path: file }, fixtures, { cacheStore, responseCacheTtl: { '*': 60 } });
+  });
+  afterAll(() => gw?.stop());
+
+  /** A write to the entity, then its generation gone from the store, as an eviction would leave it (the entity cache's case: datasource.test.ts). */
+  const bumpThenLose = async (g: GatewayUnderTest, typename: string, id: string) => {
+    await g.gateway.invalidate([{ typename, id }]);
+    await cacheStore.cache('entity').delete(generationKey(`${typename}:${id}`));
+  };
+
+  it('retires a whole response kept before the write', async () => {
+    const q = '{ author(id: "2") { name } }';
+    await eventually(
+      () => requestsDuring(gw, () => query(gw.url, q)),
+      (n) => n === 0,
+    );
+    await bumpThenLose(gw, 'Author', '2');
+    // Had the entry recorded "no generation", the lost one would read the same and it would be served.
+    expect(await requestsDuring(gw, () => query(gw.url, q))).toBe(1);
   });
 });

@@ -8,7 +8,7 @@ export const GENERATION_TTL_MS = 24 * 60 * 60_000;
 export const generationKey = (identity: string): string => `g:${identity}`;
 
 /** The key of the write clock: renewed by every invalidation, before the generations it bumps. */
-const CLOCK_KEY = 'clock';
+export const CLOCK_KEY = 'clock';
 
 /** The identity whose generation every response cache entry records: `invalidateSubgraph` bumps it. */
 export const EVERYTHING = '*';
@@ -38,11 +38,43 @@ export class Generations {
   }
 
   /**
-   * The clock and each identity's generation, in ONE round trip. `'0'` for an identity never
-   * bumped; `clock` undefined when none was ever written or the store did not answer.
+   * The clock and each identity's generation, in ONE round trip: undefined for an identity that
+   * has none (never bumped, expired or evicted), which matches no entry; `clock` undefined when
+   * none was ever written or the store did not answer.
    */
-  async read(identities: readonly string[]): Promise<{ clock: string | undefined; generations: string[] }> {
+  async read(identities: readonly string[]): Promise<{ clock: string | undefined; generations: Array<string | undefined> }> {
     const values = await this.cache.getMany<string>([CLOCK_KEY, ...identities.map(generationKey)], { count: false });
-    return { clock: values[0], generations: identities.map((_, i) => values[i + 1] ?? '0') };
+    return { clock: values[0], generations: identities.map((_, i) => values[i + 1]) };
+  }
+
+  /**
+   * Each identity's generation to record in a new entry, giving a fresh one to every identity
+   * that has none: "none" is never recorded, since a generation lost after a bump (evicted under
+   * memory pressure, or expired) reads as none again, and an entry that had recorded "none" before
+   * the bump would validate with stale data. A fresh value matches no earlier entry.
+   *
+   * A bump can land between the read and that write, and the write then replaces its generation:
+   * the clock is read again after it, and a caller that compares it with the clock its data was
+   * made under (the response cache) does not keep what it made. One round trip, two or three
+   * when some identity had none.
+   */
+  async current(identities: readonly string[]): Promise<{ clock: string | undefined; generations: string[] }> {
+    const now = await this.read(identities);
+    const absent = identities.filter((_, i) => now.generations[i] === undefined);
+    if (absent.length === 0) return { clock: now.clock, generations: now.generations as string[] };
+    const fresh = await this.fill(absent.map(generationKey));
+    return { clock: await this.clock(), generations: now.generations.map((g) => g ?? fresh) };
+  }
+
+  /** The write clock now (undefined when none was ever written). */
+  clock(): Promise<string | undefined> {
+    return this.cache.get<string>(CLOCK_KEY);
+  }
+
+  /** Writes one fresh generation to each of these keys (generation keys, or a subgraph's), and returns it. */
+  async fill(keys: readonly string[]): Promise<string> {
+    const generation = randomUUID();
+    await this.cache.setMany([...new Set(keys)].map((key) => ({ key, value: generation, ttlMs: GENERATION_TTL_MS })));
+    return generation;
   }
 }
