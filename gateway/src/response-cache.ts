@@ -378,6 +378,9 @@ export function responseCachePlugin<TContext extends BaseContext & Caller>(optio
             misses.inc();
             clock = (await generations.read([])).clock;
           }
+          // A store flushed or restarted (or a clock past its TTL) has none: one is written now,
+          // or no response could be kept until the next write.
+          clock ??= await generations.ensureClock();
           ctx.contextValue.cacheClock = clock ?? '';
           return null;
         },

@@ -10,7 +10,7 @@ import type { FetchRequest, FetchResponse } from '../src/fetch';
 import { type ChangedEntity, EVERYTHING_CHANGED, evictAfterMutationLayer } from '../src/fetch/evict-after-mutation';
 import { inflightLayer } from '../src/fetch/inflight';
 import { aliasesOf, entityKeysOf } from '../src/response-cache';
-import { generationKey } from '../src/fetch/generations';
+import { CLOCK_KEY, generationKey } from '../src/fetch/generations';
 import {
   type Fixtures,
   type GatewayUnderTest,
@@ -220,12 +220,27 @@ describe('a generation lost after a bump (evicted under memory pressure, or expi
     await cacheStore.cache('entity').delete(generationKey(`${typename}:${id}`));
   };
 
+  it('keeps responses again once the write clock is gone (a store flushed, restarted or idle past its TTL)', async () => {
+    const q = '{ author(id: "3") { name } }';
+    await cacheStore.cache('entity').delete(CLOCK_KEY);
+    await query(gw.url, q);
+    // Without a clock, nothing would be kept until the next write renewed it.
+    expect(
+      await eventually(
+        () => requestsDuring(gw, () => query(gw.url, q)),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
+  });
+
   it('retires a whole response kept before the write', async () => {
     const q = '{ author(id: "2") { name } }';
-    await eventually(
-      () => requestsDuring(gw, () => query(gw.url, q)),
-      (n) => n === 0,
-    );
+    expect(
+      await eventually(
+        () => requestsDuring(gw, () => query(gw.url, q)),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
     await bumpThenLose(gw, 'Author', '2');
     // Had the entry recorded "no generation", the lost one would read the same and it would be served.
     expect(await requestsDuring(gw, () => query(gw.url, q))).toBe(1);

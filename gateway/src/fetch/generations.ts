@@ -23,9 +23,19 @@ export const EVERYTHING = '*';
 export class Generations {
   constructor(private readonly cache: Cache) {}
 
-  /** Writes a clock when there is none (a fresh store), so every entry can record one. */
-  async ensureClock(): Promise<void> {
-    if ((await this.cache.get<string>(CLOCK_KEY)) === undefined) await this.cache.set(CLOCK_KEY, randomUUID(), GENERATION_TTL_MS);
+  /**
+   * The clock, written first when there is none: a fresh store, or one flushed, restarted without
+   * persistence, or past the clock's TTL with no write meanwhile. Without it nothing could be
+   * kept (a response is kept only under a clock) until the next write renewed it. A bump racing
+   * this write may be overwritten by it; every response in flight then sees a clock other than
+   * the one it started under and is not kept. Undefined when the store does not answer.
+   */
+  async ensureClock(): Promise<string | undefined> {
+    const clock = await this.cache.get<string>(CLOCK_KEY);
+    if (clock !== undefined) return clock;
+    const fresh = randomUUID();
+    await this.cache.set(CLOCK_KEY, fresh, GENERATION_TTL_MS);
+    return this.cache.get<string>(CLOCK_KEY);
   }
 
   /** Renews the clock, then gives each identity a new generation. */
