@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cache } from '@shop/cache';
 import type { Metrics } from '@shop/telemetry';
-import { CLOCK_KEY, GENERATION_TTL_MS, Generations, generationKey } from './generations';
+import { GENERATION_TTL_MS, Generations, generationKey } from './generations';
 import type { Hint } from './hint';
 import { type Representation, stableStringify } from './representation';
 
@@ -52,11 +52,9 @@ export interface EntityCacheOptions {
 /** A look-up result: cached data per representation (undefined for a miss) and the generations seen. */
 export interface Lookup {
   hits: Array<{ data: unknown; hint: Hint } | undefined>;
-  /** Each representation's entity generation; undefined where it has none. */
-  generations: Array<string | undefined>;
-  subgraphGeneration: string | undefined;
-  /** The write clock at the look-up. */
-  clock: string | undefined;
+  /** Each representation's entity generation (given a fresh one where it had none). */
+  generations: string[];
+  subgraphGeneration: string;
 }
 
 /**
@@ -89,23 +87,35 @@ export class EntityCache {
   ): Promise<Lookup> {
     const identities = reps.map(identityOf);
     const genKeys = [...new Set(identities)].map(generationKey);
-    const keys = [...repKeys.map((k) => this.entryKey(subgraph, k, selection)), ...genKeys, `s:${subgraph}`, CLOCK_KEY];
+    const keys = [...repKeys.map((k) => this.entryKey(subgraph, k, selection)), ...genKeys, `s:${subgraph}`];
     const values = await this.options.cache.getMany<unknown>(keys, { count: false });
     const gens = new Map(genKeys.map((k, i) => [k, values[reps.length + i] as string | undefined]));
-    const subgraphGeneration = values[keys.length - 2] as string | undefined;
-    const clock = values[keys.length - 1] as string | undefined;
-    const generations = identities.map((id) => gens.get(generationKey(id)));
-    // An entity without a generation matches no entry (see `store`).
+    let subgraphGeneration = values[keys.length - 1] as string | undefined;
+    // An entity without a generation matches no entry.
     const hits = reps.map((_, i) => {
       const entry = values[i] as Entry | undefined;
-      if (!entry || generations[i] === undefined || entry.g !== generations[i] || entry.s !== subgraphGeneration) return undefined;
+      const generation = gens.get(generationKey(identities[i] as string));
+      if (!entry || generation === undefined || entry.g !== generation || entry.s !== subgraphGeneration) return undefined;
       return { data: entry.d, hint: entry.h };
     });
+    // Misses are stored under the generations seen here, before their fetch, so a write after
+    // this retires them. One with no generation (never written, expired or evicted) gets a fresh
+    // one now: "none" is never recorded (Generations.current says why). A write whose bump lands
+    // between the read above and this write is overwritten by it, but the fetch starts after
+    // this write, so what it brings is newer than that write.
+    const absent = [...gens].filter(([, g]) => g === undefined).map(([k]) => k);
+    if (subgraphGeneration === undefined) absent.push(`s:${subgraph}`);
+    if (absent.length > 0) {
+      const settled = await this.generations.settle(absent);
+      for (const key of absent) gens.set(key, settled.get(key) ?? '');
+      subgraphGeneration ??= settled.get(`s:${subgraph}`);
+    }
+    const generations = identities.map((id) => gens.get(generationKey(id)) ?? '');
     const hitCount = hits.filter(Boolean).length;
     const { cacheRequests } = this.options.metrics;
     if (hitCount > 0) cacheRequests.inc({ service: 'gateway', cache: 'entity', result: 'hit' }, hitCount);
     if (reps.length - hitCount > 0) cacheRequests.inc({ service: 'gateway', cache: 'entity', result: 'miss' }, reps.length - hitCount);
-    return { hits, generations, subgraphGeneration, clock };
+    return { hits, generations, subgraphGeneration: subgraphGeneration ?? '' };
   }
 
   /** The TTL for a type: the subgraph's hint, else config; 0 means "do not cache". */
@@ -116,36 +126,21 @@ export class EntityCache {
     return Math.min(seconds * 1000, MAX_ENTRY_TTL_MS);
   }
 
-  /**
-   * Stores fetched entities under the generations their look-up saw (before the fetch, so a bump
-   * after it retires them). An entity (or the subgraph) that had no generation gets a fresh one
-   * first: "none" is never recorded (Generations.current says why). A bump may land between the
-   * look-up and that write and be overwritten by it, while the data fetched may predate the bump:
-   * every bump renews the write clock first, so nothing is stored when the clock moved since the
-   * look-up. Costs two more round trips, only when something had no generation.
-   */
+  /** Stores fetched entities under the generations their look-up saw (before the fetch, so a write after it retires them). */
   async store(
     subgraph: string,
     selection: string,
-    items: ReadonlyArray<{ rep: Representation; repKey?: string; data: unknown; generation: string | undefined }>,
-    lookup: Pick<Lookup, 'subgraphGeneration' | 'clock'>,
+    items: ReadonlyArray<{ rep: Representation; repKey?: string; data: unknown; generation: string }>,
+    subgraphGeneration: string,
     hint: Hint,
   ): Promise<void> {
-    const kept = items.filter(({ rep, data }) => this.ttlMs(rep.__typename, hint) > 0 && data !== null && data !== undefined);
-    if (kept.length === 0) return;
-    const absent = kept.filter((item) => item.generation === undefined).map(({ rep }) => generationKey(identityOf(rep)));
-    if (lookup.subgraphGeneration === undefined) absent.push(`s:${subgraph}`);
-    // '' is never used: with nothing absent, every generation is known.
-    const fresh = absent.length > 0 ? await this.generations.fill(absent) : '';
-    if (absent.length > 0 && (await this.generations.clock()) !== lookup.clock) return;
-    const subgraphGeneration = lookup.subgraphGeneration ?? fresh;
-    await this.options.cache.setMany(
-      kept.map(({ rep, repKey, data, generation }) => ({
-        key: this.entryKey(subgraph, repKey ?? stableStringify(rep), selection),
-        value: { d: data, g: generation ?? fresh, s: subgraphGeneration, h: hint } satisfies Entry,
-        ttlMs: this.ttlMs(rep.__typename, hint),
-      })),
-    );
+    const entries = items.flatMap(({ rep, repKey, data, generation }) => {
+      const ttlMs = this.ttlMs(rep.__typename, hint);
+      if (ttlMs <= 0 || data === null || data === undefined || generation === '') return [];
+      const value: Entry = { d: data, g: generation, s: subgraphGeneration, h: hint };
+      return [{ key: this.entryKey(subgraph, repKey ?? stableStringify(rep), selection), value, ttlMs }];
+    });
+    await this.options.cache.setMany(entries);
   }
 
   /** Evicts every cached selection of these entities, in every subgraph (and every response holding them). */

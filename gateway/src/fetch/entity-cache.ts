@@ -58,9 +58,9 @@ export function entityCacheLayer(subgraph: string, cache: EntityCache): Layer {
             rep: reps[slot] as Representation,
             repKey: repKeys[slot],
             data: list?.[j],
-            generation: lookup.generations[slot],
+            generation: lookup.generations[slot] ?? '',
           })),
-          lookup,
+          lookup.subgraphGeneration,
           fetched.hint,
         );
       }

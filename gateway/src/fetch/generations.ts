@@ -4,6 +4,13 @@ import type { Cache } from '@shop/cache';
 /** How long a generation is kept: longer than any cache entry that records one lives. */
 export const GENERATION_TTL_MS = 24 * 60 * 60_000;
 
+/**
+ * How long a generation given to an entity that had none is kept: longer than any entry (an hour
+ * at most) made under it, and no longer, since the entity cache gives one to every entity it
+ * looks up. One that expires first anyway only turns its entries into misses.
+ */
+export const FILLED_GENERATION_TTL_MS = 2 * 60 * 60_000;
+
 /** The generation key of an entity identity (`entityIdentity`), or of everything (`*`). */
 export const generationKey = (identity: string): string => `g:${identity}`;
 
@@ -21,6 +28,9 @@ export const EVERYTHING = '*';
  * since its data may predate the write while the generations it would record already follow it.
  */
 export class Generations {
+  /** Keys being read again and, where still missing, written (`settle`), with the value each gets. */
+  private readonly settling = new Map<string, Promise<string>>();
+
   constructor(private readonly cache: Cache) {}
 
   /**
@@ -70,10 +80,13 @@ export class Generations {
    */
   async current(identities: readonly string[]): Promise<{ clock: string | undefined; generations: string[] }> {
     const now = await this.read(identities);
-    const absent = identities.filter((_, i) => now.generations[i] === undefined);
+    const absent = identities.filter((_, i) => now.generations[i] === undefined).map(generationKey);
     if (absent.length === 0) return { clock: now.clock, generations: now.generations as string[] };
-    const fresh = await this.fill(absent.map(generationKey));
-    return { clock: await this.clock(), generations: now.generations.map((g) => g ?? fresh) };
+    const settled = await this.settle(absent);
+    return {
+      clock: await this.clock(),
+      generations: identities.map((id, i) => now.generations[i] ?? (settled.get(generationKey(id)) as string)),
+    };
   }
 
   /** The write clock now (undefined when none was ever written). */
@@ -81,10 +94,37 @@ export class Generations {
     return this.cache.get<string>(CLOCK_KEY);
   }
 
-  /** Writes one fresh generation to each of these keys (generation keys, or a subgraph's), and returns it. */
+  /**
+   * The generation of each of these keys (generation keys, or a subgraph's), read as missing a
+   * moment ago: read again, and written fresh where still missing. Concurrent callers in this
+   * process share one read and one write per key: two fetches of one request that both find an
+   * entity without a generation would otherwise each write their own, and the later write would
+   * retire what the earlier one stored. Across replicas that can still happen, once: a miss, never
+   * a stale read.
+   */
+  async settle(keys: readonly string[]): Promise<Map<string, string>> {
+    const mine = [...new Set(keys)].filter((key) => !this.settling.has(key));
+    if (mine.length > 0) {
+      const work = (async () => {
+        const now = await this.cache.getMany<string>(mine, { count: false });
+        const absent = mine.filter((_, i) => now[i] === undefined);
+        const fresh = absent.length > 0 ? await this.fill(absent) : '';
+        return new Map(mine.map((key, i) => [key, now[i] ?? fresh]));
+      })();
+      for (const key of mine) {
+        const one = work.then((values) => values.get(key) ?? '');
+        this.settling.set(key, one);
+        void one.finally(() => this.settling.delete(key)).catch(() => undefined);
+      }
+    }
+    const values = await Promise.all(keys.map((key) => this.settling.get(key) ?? Promise.resolve('')));
+    return new Map(keys.map((key, i) => [key, values[i] as string]));
+  }
+
+  /** Writes one fresh generation to each of these keys, and returns it. */
   async fill(keys: readonly string[]): Promise<string> {
     const generation = randomUUID();
-    await this.cache.setMany([...new Set(keys)].map((key) => ({ key, value: generation, ttlMs: GENERATION_TTL_MS })));
+    await this.cache.setMany([...new Set(keys)].map((key) => ({ key, value: generation, ttlMs: FILLED_GENERATION_TTL_MS })));
     return generation;
   }
 }
