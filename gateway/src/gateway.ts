@@ -562,10 +562,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   /** Retires what these subgraphs' entity caches hold and every entry recording these identities. */
   const retire = async (subgraphs: Iterable<string>, identities: readonly string[]) => {
     writes++;
-    // The write clock (renewed by bump) before the subgraph generations: a store that finds a
-    // generation missing relies on the clock having moved before any generation did.
-    await generations?.bump(identities);
-    if (entityCache) await Promise.all([...subgraphs].map((name) => entityCache.evictSubgraph(name)));
+    const done: Array<Promise<void>> = entityCache ? [...subgraphs].map((name) => entityCache.evictSubgraph(name)) : [];
+    if (generations) done.push(generations.bump(identities));
+    await Promise.all(done);
   };
   const invalidate = async (entities: ReadonlyArray<{ typename: string; id: unknown }>) => {
     // A mutation naming no entity changed none (every Mutation field declares what it changes):

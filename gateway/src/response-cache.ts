@@ -18,6 +18,7 @@ import {
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { Cache } from '@shop/cache';
+import { expandedCounter } from '@shop/server';
 import type { Logger, Metrics } from '@shop/telemetry';
 import { entityIdentity } from './fetch/entity-cache-store';
 import { EVERYTHING, type Generations } from './fetch/generations';
@@ -45,9 +46,9 @@ export interface ResponseCacheOptions {
    * The subgraphs' alias limit. The markers are aliases: a document whose aliases and markers
    * together (counted through every fragment spread, as the limit counts them) exceed it is served
    * unmarked and not kept, so a client document inside the gateway's limits is never refused by a
-   * subgraph because of the cache. @default 100 (subgraphDocumentLimits of the default limits)
+   * subgraph because of the cache.
    */
-  maxAliases?: number;
+  maxAliases: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -145,40 +146,18 @@ function rootFieldsOf(operation: OperationDefinitionNode, document: DocumentNode
 }
 
 /**
- * Aliased fields in a document's operations, counted through every fragment spread (each
- * fragment's figure worked out once and reused at every spread): what a subgraph's alias limit
- * (GraphQL Armor's rule) counts. Linear in the document.
+ * Aliased fields in a document's operations, counted through every fragment spread: what a
+ * subgraph's alias limit (GraphQL Armor's rule) counts. Linear in the document (`expandedCounter`).
  */
 export function aliasesOf(document: DocumentNode): number {
   const fragments = new Map<string, SelectionSetNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d.selectionSet);
-  const memo = new Map<string, number>();
-  const count = (set: SelectionSetNode, active: Set<string>): number => {
-    let total = 0;
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD)
-        total += (selection.alias ? 1 : 0) + (selection.selectionSet ? count(selection.selectionSet, active) : 0);
-      else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet, active);
-      else {
-        const name = selection.name.value;
-        const known = memo.get(name);
-        if (known !== undefined) total += known;
-        else {
-          const body = fragments.get(name);
-          // Validation refuses cycles and unknown fragments before this runs; count them as nothing.
-          if (!body || active.has(name)) continue;
-          active.add(name);
-          const n = count(body, active);
-          active.delete(name);
-          memo.set(name, n);
-          total += n;
-        }
-      }
-    }
-    return total;
-  };
+  const count = expandedCounter(
+    (name) => fragments.get(name),
+    (field) => (field.alias ? 1 : 0),
+  );
   let total = 0;
-  for (const d of document.definitions) if (d.kind === Kind.OPERATION_DEFINITION) total = Math.max(total, count(d.selectionSet, new Set()));
+  for (const d of document.definitions) if (d.kind === Kind.OPERATION_DEFINITION) total = Math.max(total, count(d.selectionSet));
   return total;
 }
 
@@ -216,9 +195,8 @@ export function aliasesOf(document: DocumentNode): number {
  * invalidation and no TTL for unhinted root fields.
  */
 export function responseCachePlugin<TContext extends BaseContext & Caller>(options: ResponseCacheOptions): ApolloServerPlugin<TContext> {
-  const { cache, generations, metrics, logger } = options;
+  const { cache, generations, metrics, logger, maxAliases } = options;
   const rootTtl = options.rootTtl ?? {};
-  const maxAliases = options.maxAliases ?? 100;
   const marker = `_rc${randomBytes(6).toString('hex')}_`;
   let entityKeys = new Map<string, string>();
   let untaggable = new Set<string>();

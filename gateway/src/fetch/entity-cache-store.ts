@@ -107,15 +107,16 @@ export class EntityCache {
     if (subgraphGeneration === undefined) absent.push(`s:${subgraph}`);
     if (absent.length > 0) {
       const settled = await this.generations.settle(absent);
-      for (const key of absent) gens.set(key, settled.get(key) ?? '');
+      for (const [key, value] of settled) gens.set(key, value);
       subgraphGeneration ??= settled.get(`s:${subgraph}`);
     }
-    const generations = identities.map((id) => gens.get(generationKey(id)) ?? '');
+    // Every key now has one: read, or given above.
+    const generations = identities.map((id) => gens.get(generationKey(id)) as string);
     const hitCount = hits.filter(Boolean).length;
     const { cacheRequests } = this.options.metrics;
     if (hitCount > 0) cacheRequests.inc({ service: 'gateway', cache: 'entity', result: 'hit' }, hitCount);
     if (reps.length - hitCount > 0) cacheRequests.inc({ service: 'gateway', cache: 'entity', result: 'miss' }, reps.length - hitCount);
-    return { hits, generations, subgraphGeneration: subgraphGeneration ?? '' };
+    return { hits, generations, subgraphGeneration: subgraphGeneration as string };
   }
 
   /** The TTL for a type: the subgraph's hint, else config; 0 means "do not cache". */
@@ -136,7 +137,7 @@ export class EntityCache {
   ): Promise<void> {
     const entries = items.flatMap(({ rep, repKey, data, generation }) => {
       const ttlMs = this.ttlMs(rep.__typename, hint);
-      if (ttlMs <= 0 || data === null || data === undefined || generation === '') return [];
+      if (ttlMs <= 0 || data === null || data === undefined) return [];
       const value: Entry = { d: data, g: generation, s: subgraphGeneration, h: hint };
       return [{ key: this.entryKey(subgraph, repKey ?? stableStringify(rep), selection), value, ttlMs }];
     });

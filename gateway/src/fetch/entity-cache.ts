@@ -58,7 +58,7 @@ export function entityCacheLayer(subgraph: string, cache: EntityCache): Layer {
             rep: reps[slot] as Representation,
             repKey: repKeys[slot],
             data: list?.[j],
-            generation: lookup.generations[slot] ?? '',
+            generation: lookup.generations[slot] as string,
           })),
           lookup.subgraphGeneration,
           fetched.hint,

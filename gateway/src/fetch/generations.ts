@@ -75,8 +75,8 @@ export class Generations {
    *
    * A bump can land between the read and that write, and the write then replaces its generation:
    * the clock is read again after it, and a caller that compares it with the clock its data was
-   * made under (the response cache) does not keep what it made. One round trip, two or three
-   * when some identity had none.
+   * made under (the response cache) does not keep what it made. One round trip; four when some
+   * identity had none (the read, `settle`'s read and write, the clock).
    */
   async current(identities: readonly string[]): Promise<{ clock: string | undefined; generations: string[] }> {
     const now = await this.read(identities);

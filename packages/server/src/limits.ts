@@ -1,14 +1,7 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import {
-  type FragmentDefinitionNode,
-  GraphQLError,
-  Kind,
-  type SelectionSetNode,
-  type ValidationContext,
-  type ValidationRule,
-} from 'graphql';
+import { type FieldNode, GraphQLError, Kind, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 import type { Metrics } from '@shop/telemetry';
 
 /**
@@ -99,39 +92,56 @@ export function documentLimitRules(limits: DocumentLimits, options: DocumentLimi
 }
 
 /**
- * Counts the field selections of each operation with every fragment spread expanded, each
- * fragment counted once and its figure reused at every spread: linear in the document, whatever
- * the expanded size. GraphQL Armor has no such rule; without it, 30 levels of fragments that each
- * spread two others (2^30 fields in 2 KB) pass every other limit and reach the query planner,
- * which gives up with an uncoded error.
+ * A counter of `weight` over a selection set with every fragment spread expanded, each fragment
+ * counted once and its figure reused at every spread: linear in the document, whatever the
+ * expanded size. Past `cap` the exact figure does not matter, and counting stops before numbers
+ * grow without bound. Unknown fragments and cycles count as nothing (graphql-js's own rules
+ * report them). Serves the expanded-fields rule and the response cache's alias count.
+ */
+export function expandedCounter(
+  fragmentOf: (name: string) => SelectionSetNode | undefined,
+  weight: (field: FieldNode) => number,
+  cap = Number.POSITIVE_INFINITY,
+): (set: SelectionSetNode) => number {
+  const memo = new Map<string, number>();
+  const active = new Set<string>();
+  const count = (set: SelectionSetNode): number => {
+    let total = 0;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) total += weight(selection) + (selection.selectionSet ? count(selection.selectionSet) : 0);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet);
+      else total += fragment(selection.name.value);
+      if (total > cap) return total;
+    }
+    return total;
+  };
+  const fragment = (name: string): number => {
+    const known = memo.get(name);
+    if (known !== undefined) return known;
+    const body = fragmentOf(name);
+    if (!body || active.has(name)) return 0;
+    active.add(name);
+    const n = count(body);
+    active.delete(name);
+    memo.set(name, n);
+    return n;
+  };
+  return count;
+}
+
+/**
+ * Counts the field selections of each operation with every fragment spread expanded
+ * (`expandedCounter`). GraphQL Armor has no such rule; without it, 30 levels of fragments that
+ * each spread two others (2^30 fields in 2 KB) pass every other limit and reach the query
+ * planner, which gives up with an uncoded error.
  */
 function expandedFieldsRule(limit: number, metrics: Metrics | undefined, service: string): ValidationRule {
   return (context) => {
-    const memo = new Map<string, number>();
-    const active = new Set<string>();
-    const count = (set: SelectionSetNode): number => {
-      let total = 0;
-      for (const selection of set.selections) {
-        if (selection.kind === Kind.FIELD) total += 1 + (selection.selectionSet ? count(selection.selectionSet) : 0);
-        else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet);
-        else total += fragment(selection.name.value);
-        // Past the limit the exact figure does not matter; stop before numbers grow without bound.
-        if (total > limit) return total;
-      }
-      return total;
-    };
-    const fragment = (name: string): number => {
-      const known = memo.get(name);
-      if (known !== undefined) return known;
-      const definition: FragmentDefinitionNode | null | undefined = context.getFragment(name);
-      // Unknown fragments and cycles are reported by graphql-js's own rules.
-      if (!definition || active.has(name)) return 0;
-      active.add(name);
-      const n = count(definition.selectionSet);
-      active.delete(name);
-      memo.set(name, n);
-      return n;
-    };
+    const count = expandedCounter(
+      (name) => context.getFragment(name)?.selectionSet,
+      () => 1,
+      limit,
+    );
     return {
       OperationDefinition(node) {
         const found = count(node.selectionSet);
