@@ -19,7 +19,7 @@ import {
 import { type CacheStore, openCacheStore } from '@shop/cache';
 import type { Bus } from '@shop/events';
 import type { Telemetry } from '@shop/telemetry';
-import type { GatewayOptions, SupergraphSource } from './gateway';
+import type { GatewayOptions, PlanExecutor, SupergraphSource } from './gateway';
 import { MANIFEST_FILE_NAME } from '@shop/composition';
 import { TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsOptions } from './trusted-documents';
 
@@ -92,6 +92,8 @@ export interface GatewayConfig {
   foldFetches: boolean;
   /** `LEVEL_FETCHES`: run a plan's side-by-side branches level by level (`plan/fold.ts`). @default true */
   levelFetches: boolean;
+  /** `PLAN_EXECUTOR`: which executor runs the query plans, ours (`execute/`) or @apollo/gateway's. @default 'own' */
+  planExecutor: PlanExecutor;
   /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
    * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `REQUEST_MEMO`, `INFLIGHT_DEDUPE`
@@ -198,6 +200,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     REQUEST_MEMO: flag(true),
     FOLD_FETCHES: flag(true),
     LEVEL_FETCHES: flag(true),
+    PLAN_EXECUTOR: z.enum(['own', 'apollo']).default('own'),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: secondsByName('Type=seconds,Type=seconds', false),
@@ -270,6 +273,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     cost: { maxCost: raw.MAX_COST, mode: raw.COST_MODE, reportActual: raw.COST_REPORT_ACTUAL, defaultListSize: raw.COST_LIST_SIZE },
     foldFetches: raw.FOLD_FETCHES,
     levelFetches: raw.LEVEL_FETCHES,
+    planExecutor: raw.PLAN_EXECUTOR,
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,
@@ -342,6 +346,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     layers: { dedupe: layers.dedupe, merge: layers.merge, memo: layers.memo, inflight: layers.inflight },
     foldFetches: config.foldFetches,
     levelFetches: config.levelFetches,
+    executor: config.planExecutor,
     auth: config.auth,
     subgraphSecret: config.subgraphSecret,
   };

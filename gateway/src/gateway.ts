@@ -46,6 +46,7 @@ import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { shapePlans } from './plan';
+import { type PlanExecutor, withOwnExecutor } from './execute';
 import { entityIdentity } from './fetch/entity-cache-store';
 import { EVERYTHING, Generations } from './fetch/generations';
 import { EVERYTHING_CHANGED } from './fetch/evict-after-mutation';
@@ -55,6 +56,7 @@ import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
 
 export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
+export type { PlanExecutor } from './execute';
 export { type AuthorizationOptions, type Policy, UNAUTHORIZED_FIELD_OR_TYPE, authDirectivesOf, defaultPolicies } from './auth';
 // The config module travels with the factory: every mode maps the environment through it.
 export { type GatewayConfig, type GatewayDeps, gatewayOptionsFromConfig, loadGatewayConfig, openGatewayCacheStore } from './config';
@@ -104,6 +106,13 @@ export interface GatewayOptions {
    * out as one request (`LEVEL_FETCHES`; see `plan/fold.ts`). @default true
    */
   levelFetches?: boolean;
+  /**
+   * Which executor runs the query plans (`PLAN_EXECUTOR`): `own` (`execute/`: the plan and a
+   * compiled result shaper kept per document) or @apollo/gateway's. Both give the same responses;
+   * ours also puts an `_entities` error on the entity it names (see `execute/run-plan.ts`).
+   * @default 'own'
+   */
+  executor?: PlanExecutor;
   /**
    * Where the entity cache, persisted queries (APQ) and the response cache live: Redis or an
    * in-memory LRU (see @shop/cache). Without one, none of the three caches runs.
@@ -641,7 +650,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const authz = options.authorization === false ? undefined : authorization<GatewayContext>(options.authorization);
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: (options.executor ?? 'own') === 'own' ? withOwnExecutor(gateway, { logger, debug: options.debug ?? false }) : gateway,
     // Our own CSRF rule in @shop/server's http.ts (refuseUnlessJson) replaces Apollo's, which
     // would also refuse plain GET queries.
     csrfPrevention: false,
