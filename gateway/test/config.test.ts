@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ConfigError } from '@shop/config';
-import { loadGatewayConfig } from '../src/config';
+import { gatewayOptionsFromConfig, loadGatewayConfig } from '../src/config';
+import { silentTelemetry } from './harness';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -17,6 +18,7 @@ describe('loadGatewayConfig', () => {
       explorer: true,
       foldFetches: true,
       levelFetches: true,
+      planExecutor: 'own',
       subgraphTimeoutMs: 10_000,
       subgraphTimeouts: {},
       requestTimeoutMs: 15_000,
@@ -83,6 +85,13 @@ describe('loadGatewayConfig', () => {
     expect(config.cost).toEqual({ maxCost: 80, mode: 'measure', reportActual: true, defaultListSize: 3 });
     expect(() => loadGatewayConfig({ COST_MODE: 'lenient' })).toThrow(/COST_MODE/);
     expect(() => loadGatewayConfig({ MAX_COST: '-1' })).toThrow(/MAX_COST/);
+  });
+
+  it('reads PLAN_EXECUTOR into the executor the gateway runs plans on, refusing other names', () => {
+    const deps = { telemetry: silentTelemetry('gateway'), cacheStore: undefined, bus: undefined };
+    expect(gatewayOptionsFromConfig(loadGatewayConfig({ PLAN_EXECUTOR: 'apollo' }), deps).executor).toBe('apollo');
+    expect(gatewayOptionsFromConfig(loadGatewayConfig({}), deps).executor).toBe('own');
+    expect(() => loadGatewayConfig({ PLAN_EXECUTOR: 'rust' })).toThrow(/PLAN_EXECUTOR/);
   });
 
   it('switches each caching and batching layer off on its own', () => {

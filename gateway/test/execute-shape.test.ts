@@ -12,7 +12,7 @@ const SDL = `
 scalar JSON
 enum Color { RED GREEN }
 interface Node { id: ID! }
-type Person implements Node { id: ID! name: String! age: Int nick: String friends: [Person!] color: Color tags: [String]! }
+type Person implements Node { id: ID! name: String! age: Int nick: String friends: [Person!] color: Color tags: [String]! matrix: [[Int]!] grid: [[Color!]] }
 type Film implements Node { id: ID! title: String rating: Float director: Person meta: JSON }
 union Item = Person | Film
 type Query {
@@ -32,14 +32,20 @@ const OPERATIONS: Array<{ query: string; variables?: Record<string, unknown> }> 
   { query: '{ p: person { n: name name t: __typename friends { name friends { id } } } }' },
   { query: '{ nodes { __typename id ... on Person { name color tags } ... on Film { title rating director { name } meta } } }' },
   { query: '{ items { ... on Person { name } ... on Film { title } __typename } }' },
-  { query: '{ items { kind: __typename ... on Node { id } ... F } } fragment F on Film { title director { ...P } } fragment P on Person { name age }' },
-  { query: '{ people { name friends { name } } }' },
   {
-    query: 'query Q($a: Boolean!, $b: Boolean = true) { person { name @include(if: $a) age @skip(if: $b) ... on Person @include(if: $b) { nick } } }',
+    query:
+      '{ items { kind: __typename ... on Node { id } ... F } } fragment F on Film { title director { ...P } } fragment P on Person { name age }',
+  },
+  { query: '{ people { name friends { name } } }' },
+  { query: '{ person { matrix grid } nodes { ... on Person { matrix grid } } }' },
+  {
+    query:
+      'query Q($a: Boolean!, $b: Boolean = true) { person { name @include(if: $a) age @skip(if: $b) ... on Person @include(if: $b) { nick } } }',
     variables: { a: true },
   },
   {
-    query: 'query Q($a: Boolean!, $b: Boolean = true) { person { name @include(if: $a) age @skip(if: $b) ... on Person @include(if: $b) { nick } } }',
+    query:
+      'query Q($a: Boolean!, $b: Boolean = true) { person { name @include(if: $a) age @skip(if: $b) ... on Person @include(if: $b) { nick } } }',
     variables: { a: false, b: false },
   },
   { query: '{ node(id: "1") { id ... on Person { name } ... on Person { age friends { id } } ... on Node { __typename } } }' },
@@ -68,6 +74,8 @@ const PEOPLE = (id: string) => ({
   nick: 'x',
   color: 'RED',
   tags: ['a', null],
+  matrix: [[1, null, 3], [4]],
+  grid: [['RED', 'GREEN'], null, ['GREEN']],
   friends: [{ __typename: 'Person', id: `${id}f`, name: 'F', friends: [{ __typename: 'Person', id: 'ff' }] }],
 });
 const FILM = { __typename: 'Film', id: 'f1', title: 'T', rating: 4.5, director: PEOPLE('d'), meta: { any: ['thing'] } };
@@ -83,7 +91,21 @@ const BASE = {
   node: PEOPLE('5'),
 };
 
-const WRONG: unknown[] = [null, null, null, 'text', 7, 1.5, true, {}, [], 'BLUE', { __typename: 'Nope' }, { __typename: 'Query' }, undefined];
+const WRONG: unknown[] = [
+  null,
+  null,
+  null,
+  'text',
+  7,
+  1.5,
+  true,
+  {},
+  [],
+  'BLUE',
+  { __typename: 'Nope' },
+  { __typename: 'Query' },
+  undefined,
+];
 
 /** `value` with some of its values replaced by wrong ones, picked by `next`. */
 function corrupt(value: unknown, next: () => number, rate: number): unknown {
@@ -110,7 +132,10 @@ function apolloShape(document: DocumentNode, variables: Record<string, unknown>,
       input,
       introspectionHandling: () => 'introspected',
     });
-    return { data: JSON.parse(JSON.stringify(data)) as unknown, errors: errors.map((e) => ({ message: e.message, path: e.path, code: e.extensions.code })) };
+    return {
+      data: JSON.parse(JSON.stringify(data)) as unknown,
+      errors: errors.map((e) => ({ message: e.message, path: e.path, code: e.extensions.code })),
+    };
   } catch (err) {
     return { thrown: (err as Error).message };
   }
@@ -124,7 +149,10 @@ function ourShape(document: DocumentNode, variables: Record<string, unknown>, in
     // Introspection is graphql-js's own work in both; the stand-in keeps the comparison on shaping.
     (shaper as unknown as { introspect: () => unknown }).introspect = () => 'introspected';
     const { data, errors } = shaper.shape(input, variables, variables);
-    return { data: JSON.parse(JSON.stringify(data)) as unknown, errors: errors.map((e) => ({ message: e.message, path: e.path, code: e.extensions.code })) };
+    return {
+      data: JSON.parse(JSON.stringify(data)) as unknown,
+      errors: errors.map((e) => ({ message: e.message, path: e.path, code: e.extensions.code })),
+    };
   } catch (err) {
     return { thrown: (err as Error).message };
   }

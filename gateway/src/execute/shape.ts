@@ -13,6 +13,7 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
+  type GraphQLEnumType,
   type GraphQLError,
   type GraphQLNamedType,
   type GraphQLOutputType,
@@ -20,10 +21,6 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
   type ValueNode,
-  GraphQLBoolean,
-  GraphQLFloat,
-  GraphQLID,
-  GraphQLInt,
   Kind,
   OperationTypeNode,
   executeSync,
@@ -35,7 +32,7 @@ import {
   isListType,
   isNonNullType,
   isObjectType,
-  isSpecifiedScalarType,
+  isScalarType,
 } from 'graphql';
 import { ERRORS } from '@apollo/federation-internals';
 
@@ -389,18 +386,32 @@ function text(value: unknown): string {
 
 const INTEGER = /^-?(?:0|[1-9][0-9]*)$/;
 
+type LeafKind = 'custom' | 'enum' | 'Int' | 'Float' | 'String' | 'Boolean' | 'ID';
+const SPECIFIED = new Set(['Int', 'Float', 'String', 'Boolean', 'ID']);
+/** Per leaf type of the schemas served: what it accepts (graphql-js's `isSpecifiedScalarType` is a search per call). */
+const leafKinds = new WeakMap<GraphQLNamedType, LeafKind>();
+
+function leafKindOf(type: GraphQLNamedType): LeafKind {
+  let kind = leafKinds.get(type);
+  if (!kind) {
+    kind = isEnumType(type) ? 'enum' : isScalarType(type) && SPECIFIED.has(type.name) ? (type.name as LeafKind) : 'custom';
+    leafKinds.set(type, kind);
+  }
+  return kind;
+}
+
 /** federation-internals' `isValidLeafValue`: what a subgraph may answer for a scalar or enum. */
 function isValidLeafValue(value: unknown, type: GraphQLNamedType): boolean {
-  const custom = !isEnumType(type) && !isSpecifiedScalarType(type);
-  if (custom) return true;
-  if (typeof value === 'boolean') return type === GraphQLBoolean;
+  const kind = leafKindOf(type);
+  if (kind === 'custom') return true;
+  if (typeof value === 'boolean') return kind === 'Boolean';
   if (typeof value === 'number' && Number.isFinite(value)) {
-    if (type === GraphQLInt || type === GraphQLID) return INTEGER.test(String(value));
-    return type === GraphQLFloat;
+    if (kind === 'Int' || kind === 'ID') return INTEGER.test(String(value));
+    return kind === 'Float';
   }
   if (typeof value === 'string') {
-    if (isEnumType(type)) return type.getValue(value) !== undefined;
-    return type !== GraphQLBoolean && type !== GraphQLInt && type !== GraphQLFloat;
+    if (kind === 'enum') return (type as GraphQLEnumType).getValue(value) !== undefined;
+    return kind !== 'Boolean' && kind !== 'Int' && kind !== 'Float';
   }
   return false;
 }
