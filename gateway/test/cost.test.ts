@@ -94,6 +94,34 @@ describe('the estimate', () => {
     expect(costOf(source, { x: true })).toBe(11);
   });
 
+  it('gives a document served again (the same parsed operation) the estimate of a fresh one, for every set of variables', () => {
+    const source = `query Q($x: Boolean!, $n: Int = 4, $m: Int) {
+      topProducts(first: $n) @include(if: $x) { name reviews(first: $m) { body } }
+      product(id: "p") { name }
+    }`;
+    const served = parse(source);
+    const sets: Array<Record<string, unknown>> = [
+      { x: true, n: 2, m: 3 },
+      { x: false, n: 2, m: 3 },
+      { x: true, n: 2, m: 7 },
+      { x: true, m: 3 },
+      { x: true, n: null, m: 3 },
+      { x: false, n: 9 },
+      { x: true, n: 2, m: 3 },
+    ];
+    const kept = sets.map((variables) => estimateCost(schema, served, operationOf(served), variables, directives));
+    const fresh = sets.map((variables) => costOf(source, variables));
+    expect(kept).toEqual(fresh);
+    // The sets really differ in cost: the kept estimates are not one number repeated.
+    expect(new Set(fresh).size).toBeGreaterThanOrEqual(4);
+    // Other directives (a reloaded supergraph) are estimated afresh, not read from what was kept.
+    const heavier = costDirectivesOf(sdl);
+    heavier.typeWeight.set('Product', 100);
+    expect(estimateCost(schema, served, operationOf(served), sets[0] as Record<string, unknown>, heavier)).toBeGreaterThan(
+      kept[0] as number,
+    );
+  });
+
   it('costs fragments once however often they are spread: 30 double spreads in linear time', () => {
     const n = 30;
     let doc = 'query { ...F0 }\n';

@@ -238,6 +238,8 @@ describe('stableStringify', () => {
     expect(stableStringify(a)).toBe('{"__typename":"User","id":"1","key":{"a":"é\\"","b":[2,{"x":null,"y":1}]}}');
     expect(JSON.parse(stableStringify(a))).toEqual(b);
     expect(stableStringify([1, [2, 3]])).not.toBe(stableStringify([1, [3, 2]]));
+    // Keys that are not GraphQL names are escaped as JSON escapes them.
+    expect(stableStringify({ 'we"ird': 1, 'a b': { '\n': 2 } })).toBe('{"a b":{"\\n":2},"we\\"ird":1}');
     expect([stableStringify(null), stableStringify(undefined), stableStringify('s'), stableStringify(2), stableStringify({})]).toEqual([
       'null',
       'null',

@@ -15,14 +15,25 @@ export function stableStringify(value: unknown): string {
     return `${out}]`;
   }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
+  const keys = Object.keys(obj);
+  // Representations come with their keys in order already (`__typename` first, then the key's
+  // fields as the planner sorts them): sorting is needed only when they are not.
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) {
+      keys.sort();
+      break;
+    }
+  }
   let out = '{';
   let first = true;
   for (const k of keys) {
     const v = obj[k];
     if (v === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(k)}:${stableStringify(v)}`;
+    out += `${first ? '' : ','}${NAME.test(k) ? `"${k}"` : JSON.stringify(k)}:${stableStringify(v)}`;
     first = false;
   }
   return `${out}}`;
 }
+
+/** A GraphQL name needs no escaping in JSON. */
+const NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;

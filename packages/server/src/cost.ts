@@ -183,6 +183,8 @@ class Estimator {
   private readonly fragments = new Map<string, FragmentDefinitionNode>();
   private readonly memo = new Map<string, number>();
   private readonly active = new Set<string>();
+  /** The variables the estimate read, in the order it read them: a later request with the same values gets the same estimate. */
+  readonly read: string[] = [];
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -289,6 +291,7 @@ class Estimator {
   private value(node: ValueNode): unknown {
     if (node.kind !== Kind.VARIABLE) return valueFromASTUntyped(node);
     const name = node.name.value;
+    if (!this.read.includes(name)) this.read.push(name);
     if (name in this.variables) return this.variables[name];
     const fallback = this.variableDefaults.get(name);
     return fallback ? valueFromASTUntyped(fallback) : undefined;
@@ -324,7 +327,24 @@ function listDepth(type: GraphQLType): number {
   return depth;
 }
 
-/** The static cost estimate of `operation` in `document`. Throws {@link CostInputError} for a broken slicing rule. */
+/** Estimates kept per operation node: the inputs they were made with and, by the values of the variables they read, the cost. */
+interface KeptEstimates {
+  schema: GraphQLSchema;
+  directives: CostDirectives;
+  defaultListSize: number;
+  perRepresentation: boolean;
+  read: readonly string[];
+  costs: Map<string, number>;
+}
+const kept = new WeakMap<OperationDefinitionNode, KeptEstimates>();
+/** Per operation, estimates kept for this many combinations of the variables they read (a page size, a condition). */
+const KEPT_PER_OPERATION = 32;
+
+/**
+ * The static cost estimate of `operation` in `document`. Throws {@link CostInputError} for a broken
+ * slicing rule. Kept per parsed operation, schema, directives and the values of the variables the
+ * estimate reads: a document served again costs a look-up, not a walk.
+ */
 export function estimateCost(
   schema: GraphQLSchema,
   document: DocumentNode,
@@ -333,9 +353,31 @@ export function estimateCost(
   directives: CostDirectives,
   options: CostOptions = { defaultListSize: 10 },
 ): number {
+  const perRepresentation = options.perRepresentation ?? false;
+  let entry = kept.get(operation);
+  if (
+    entry &&
+    (entry.schema !== schema ||
+      entry.directives !== directives ||
+      entry.defaultListSize !== options.defaultListSize ||
+      entry.perRepresentation !== perRepresentation)
+  ) {
+    entry = undefined;
+  }
+  const keyOf = (read: readonly string[]) =>
+    read.length === 0 ? '' : JSON.stringify(read.map((name) => (name in variables ? [variables[name]] : [])));
+  const known = entry?.costs.get(keyOf(entry.read));
+  if (known !== undefined) return known;
   const defaults = new Map<string, ValueNode>();
   for (const v of operation.variableDefinitions ?? []) if (v.defaultValue) defaults.set(v.variable.name.value, v.defaultValue);
-  return new Estimator(schema, document, variables, defaults, directives, options).operation(operation);
+  const estimator = new Estimator(schema, document, variables, defaults, directives, options);
+  const cost = estimator.operation(operation);
+  if (!entry || entry.read.join(',') !== estimator.read.join(',')) {
+    entry = { schema, directives, defaultListSize: options.defaultListSize, perRepresentation, read: estimator.read, costs: new Map() };
+    kept.set(operation, entry);
+  }
+  if (entry.costs.size < KEPT_PER_OPERATION) entry.costs.set(keyOf(entry.read), cost);
+  return cost;
 }
 
 /**
