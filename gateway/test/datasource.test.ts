@@ -238,6 +238,16 @@ describe('stableStringify', () => {
     expect(stableStringify(a)).toBe('{"__typename":"User","id":"1","key":{"a":"é\\"","b":[2,{"x":null,"y":1}]}}');
     expect(JSON.parse(stableStringify(a))).toEqual(b);
     expect(stableStringify([1, [2, 3]])).not.toBe(stableStringify([1, [3, 2]]));
+    // A type and an id, the usual representation, the same way as any other object.
+    for (const rep of [
+      { __typename: 'User', id: 'u"1' },
+      { __typename: 'User', id: 7 },
+      { __typename: 'User', id: 1.5e300 },
+    ]) {
+      expect(stableStringify(rep)).toBe(JSON.stringify(rep));
+      expect(stableStringify({ id: rep.id, __typename: rep.__typename })).toBe(JSON.stringify(rep));
+    }
+    expect(stableStringify({ __typename: 'User', id: { a: 1 } })).toBe('{"__typename":"User","id":{"a":1}}');
     // Keys that are not GraphQL names are escaped as JSON escapes them.
     expect(stableStringify({ 'we"ird': 1, 'a b': { '\n': 2 } })).toBe('{"a b":{"\\n":2},"we\\"ird":1}');
     expect([stableStringify(null), stableStringify(undefined), stableStringify('s'), stableStringify(2), stableStringify({})]).toEqual([

@@ -11,7 +11,9 @@ import { createHash } from 'node:crypto';
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import { OpenTelemetrySpanNames, tracer } from '@apollo/gateway/dist/utilities/opentelemetry';
 import { operationFromDocument, type Operation, type Schema } from '@apollo/federation-internals';
-import { type QueryPlan, prettyFormatQueryPlan } from '@apollo/query-planner';
+import { type PlanNode, type QueryPlan, prettyFormatQueryPlan } from '@apollo/query-planner';
+import { repeatedSelections } from '../fetch/request-memo';
+import { withoutOperationName } from '../fetch/layer';
 import type {
   GatewayExecutionResult,
   GatewayExecutor,
@@ -42,6 +44,43 @@ interface GatewayInternals {
 interface Prepared {
   plan: QueryPlan;
   shaper: OperationShaper;
+  /** The request memo's only candidates: entity selections more than one fetch node asks for. */
+  repeated: ReadonlySet<string>;
+}
+
+/** The `_entities` selections (documents without operation names) that two or more fetch nodes of `node` ask for. */
+function repeatedEntitySelections(node: PlanNode | undefined): Set<string> {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  const visit = (n: PlanNode | undefined): void => {
+    if (!n) return;
+    switch (n.kind) {
+      case 'Fetch': {
+        if (!n.requires) return;
+        const selection = withoutOperationName(n.operation);
+        if (seen.has(selection)) repeated.add(selection);
+        seen.add(selection);
+        return;
+      }
+      case 'Sequence':
+      case 'Parallel':
+        for (const child of n.nodes) visit(child);
+        return;
+      case 'Flatten':
+        visit(n.node);
+        return;
+      case 'Condition':
+        visit(n.ifClause);
+        visit(n.elseClause);
+        return;
+      case 'Defer':
+        visit(n.primary.node);
+        for (const deferred of n.deferred) visit(deferred.node);
+        return;
+    }
+  };
+  visit(node);
+  return repeated;
 }
 
 interface Options {
@@ -76,7 +115,12 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     const known = byName.get(name);
     if (known) return known;
     const plan = await planFor(requestContext);
-    const made = { plan, shaper: new OperationShaper(schema, document, requestContext.operation) };
+    const root = plan.node?.kind === 'Subscription' ? undefined : plan.node;
+    const made = {
+      plan,
+      shaper: new OperationShaper(schema, document, requestContext.operation),
+      repeated: repeatedEntitySelections(root),
+    };
     byName.set(name, made);
     return made;
   };
@@ -120,7 +164,8 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
       if (values.errors) return { errors: values.errors };
       coerced = values.coerced;
     }
-    const { plan, shaper } = await prepare(requestContext);
+    const { plan, shaper, repeated } = await prepare(requestContext);
+    repeatedSelections.set(requestContext.context, repeated);
     const errors: Error[] = [];
     const data = Object.create(null) as Record<string, unknown>;
     const supergraphSchema = internals.supergraphSchema;

@@ -117,7 +117,7 @@ const selections = new Map<string, string>();
  * apart (`Op__inventory__3`, `Op__inventory__7`), though two nodes often select the same thing.
  * Memoised: plans reuse the same strings.
  */
-function withoutOperationName(query: string): string {
+export function withoutOperationName(query: string): string {
   let selection = selections.get(query);
   if (selection === undefined) {
     selection = query.replace(OPERATION_NAME, '$1');

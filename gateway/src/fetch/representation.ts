@@ -16,6 +16,13 @@ export function stableStringify(value: unknown): string {
   }
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);
+  // Most representations are exactly a type and an id.
+  if (keys.length === 2 && keys[0] === '__typename' && keys[1] === 'id') {
+    const { __typename: typename, id } = obj;
+    if (typeof typename === 'string' && (typeof id === 'string' || typeof id === 'number')) {
+      return `{"__typename":${JSON.stringify(typename)},"id":${JSON.stringify(id)}}`;
+    }
+  }
   // Representations come with their keys in order already (`__typename` first, then the key's
   // fields as the planner sorts them): sorting is needed only when they are not.
   for (let i = 1; i < keys.length; i++) {

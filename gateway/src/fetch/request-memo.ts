@@ -10,6 +10,7 @@ import {
   entitiesOf,
   selectionKeyOf,
   withRepresentations,
+  withoutOperationName,
 } from './layer';
 import { type Representation, stableStringify } from './representation';
 
@@ -47,6 +48,14 @@ interface Known {
 type RequestMemo = Map<string, Map<string, Known>>;
 
 const memos = new WeakMap<object, RequestMemo>();
+
+/**
+ * Per client request (its context), when the executor knows its plan: the `_entities` selections
+ * (documents without their operation names) that more than one fetch of the plan asks for. Only
+ * those can be answered from the memo; any other passes by it, sparing the copies it keeps of
+ * every answer for readers that cannot come. A request without an entry memoises everything.
+ */
+export const repeatedSelections = new WeakMap<object, ReadonlySet<string>>();
 
 function hasObjects(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
@@ -208,6 +217,11 @@ export function requestMemoLayer(metrics: Metrics): Layer {
     for (const list of whole) errors.push(...list);
     return { body: entitiesBody(entities, errors), hint: hint ?? { maxAge: 0 } };
   };
-  return (request, next) =>
-    request.representations && request.scope ? answer(request, request.representations, request.scope, next) : next(request);
+  return (request, next) => {
+    const { representations, scope } = request;
+    if (!representations || !scope) return next(request);
+    const repeated = repeatedSelections.get(scope);
+    if (repeated && !repeated.has(withoutOperationName(request.query))) return next(request);
+    return answer(request, representations, scope, next);
+  };
 }

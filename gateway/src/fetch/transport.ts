@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import type { Metrics } from '@shop/telemetry';
 import { parseHint } from './hint';
 import { type FetchRequest, type FetchResponse, type GraphQLBody, bodyOf } from './layer';
@@ -88,15 +88,32 @@ export function createTransport(options: TransportOptions = {}): Transport {
   });
   return {
     async post(url, body, headers, signal, requestTimeoutMs = timeoutMs) {
-      const timeout = AbortSignal.timeout(requestTimeoutMs);
-      const res = await request(url, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
-        dispatcher: agent,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      const text = await readLimited(res.body, maxResponseBytes);
+      // One controller, one timer and one listener, all released when the request ends: per
+      // request, AbortSignal.timeout plus AbortSignal.any cost more (a composite signal that
+      // follows both, a timer left to run out) and showed in the gateway's profile.
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+        requestTimeoutMs,
+      );
+      const follow = () => controller.abort(signal?.reason);
+      if (signal?.aborted) follow();
+      else signal?.addEventListener('abort', follow, { once: true });
+      let text: string;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+          dispatcher: agent,
+          signal: controller.signal,
+        });
+        text = await readLimited(res.body, maxResponseBytes);
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', follow);
+      }
       const header = (name: string) => {
         const value = res.headers[name];
         return Array.isArray(value) ? value.join(', ') : value;
