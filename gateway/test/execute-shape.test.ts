@@ -169,6 +169,19 @@ describe('result shaping: ours against computeResponse', () => {
     expect(ours).not.toHaveProperty('thrown');
   });
 
+  it('keeps aliases named like Object.prototype members (`__proto__`, `constructor`) as plain own fields', () => {
+    const document = parse('{ person { __proto__: name constructor: age toString: id } }');
+    const input = JSON.parse('{"person":{"__proto__":"Ada","constructor":36,"toString":"u1"}}') as Record<string, unknown>;
+    const ours = ourShape(document, {}, input);
+    expect(ours).toEqual(apolloShape(document, {}, JSON.parse(JSON.stringify(input)) as Record<string, unknown>));
+    expect(JSON.stringify(ours)).toBe('{"data":{"person":{"__proto__":"Ada","constructor":36,"toString":"u1"}},"errors":[]}');
+    const operation = document.definitions[0] as OperationDefinitionNode;
+    const { data } = new OperationShaper(schema, document, operation).shape(input, {}, {});
+    const person = (data as { person: object }).person;
+    expect(Object.getPrototypeOf(person)).toBe(Object.prototype);
+    expect(Object.keys(person)).toEqual(['__proto__', 'constructor', 'toString']);
+  });
+
   it('gives the same data, errors and failures on 6,000 corrupted inputs', () => {
     const next = random(17);
     let differences = 0;

@@ -74,6 +74,18 @@ describe('a federated query', () => {
     expect(await metricValue(entityRepresentations, { subgraph: 'books' })).toBe(before.booksRepresentations);
   });
 
+  it('passes variables and aliases named like Object.prototype members through as plain fields', async () => {
+    // Parsed, as a client's JSON body is: an object literal would set the prototype instead.
+    const variables = JSON.parse('{"__proto__":"3"}') as Record<string, unknown>;
+    const { status, body } = await query(
+      gw.url,
+      'query Q($__proto__: ID!) { __proto__: book(id: $__proto__) { constructor: title } }',
+      variables,
+    );
+    expect(status).toBe(200);
+    expect(JSON.stringify((body as { data?: unknown }).data)).toBe('{"__proto__":{"constructor":"Compilers"}}');
+  });
+
   it('only calls the subgraph a query needs', async () => {
     const { subgraphRequests } = gw.telemetry.metrics;
     const authorsBefore = await metricValue(subgraphRequests, { subgraph: 'authors' });

@@ -167,7 +167,8 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     const { plan, shaper, repeated } = await prepare(requestContext);
     repeatedSelections.set(requestContext.context, repeated);
     const errors: Error[] = [];
-    const data = Object.create(null) as Record<string, unknown>;
+    // Apollo's merge defines (rather than assigns) keys an object inherits, `__proto__` included.
+    const data: Record<string, unknown> = {};
     const supergraphSchema = internals.supergraphSchema;
     const services = internals.serviceMap;
     if (!supergraphSchema || !services) throw new Error('The gateway has no supergraph loaded');

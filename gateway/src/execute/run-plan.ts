@@ -107,11 +107,15 @@ async function executeFetch(run: PlanRun, fetch: FetchNode, cursor: Cursor): Pro
   } else entities = [cursor.data as Data];
   if (entities.length < 1) return;
 
-  const variables = Object.create(null) as Data;
+  // A plain object, as the data source copies and serialises it; a variable named `__proto__` is defined, not assigned.
+  const variables: Data = {};
   const provided = run.requestContext.request.variables;
   if (fetch.variableUsages && provided) {
     for (const name of fetch.variableUsages) {
-      if (hasOwn(provided, name) && provided[name] !== undefined) variables[name] = provided[name];
+      if (!hasOwn(provided, name) || provided[name] === undefined) continue;
+      if (name === '__proto__')
+        Object.defineProperty(variables, name, { value: provided[name], enumerable: true, writable: true, configurable: true });
+      else variables[name] = provided[name];
     }
   }
   await tracer.startActiveSpan(OpenTelemetrySpanNames.FETCH, { attributes: { service: fetch.serviceName } }, async (span) => {
@@ -225,7 +229,8 @@ function downstreamServiceError(
 /** An entity's representation: the `requires` selection of it, or null when a key field is missing (Apollo's `executeSelectionSet`). */
 function selectRepresentation(schema: GraphQLSchema, source: Data | null, selections: readonly QueryPlanSelectionNode[]): Data | null {
   if (source === null) return null;
-  const result = Object.create(null) as Data;
+  // A plain object (it is serialised into the request body); key fields are schema field names, never `__proto__`.
+  const result: Data = {};
   for (const selection of selections) {
     if (selection.kind === 'Field') {
       const name = selection.alias ?? selection.name;

@@ -42,6 +42,8 @@ type Data = Record<string, unknown>;
 /** One response key of an object: every field of the selection (after fragments) that answers to it. */
 interface ShapeField {
   readonly responseName: string;
+  /** An alias `__proto__`: written as an own property (assigning it would set the object's prototype). */
+  readonly proto: boolean;
   readonly kind: 'value' | 'typename' | 'introspection';
   /** The field's type in the API schema (`value` fields only). */
   readonly type: GraphQLOutputType | undefined;
@@ -114,7 +116,7 @@ export class OperationShaper {
       if (this.roots.size < MAX_OUTCOMES) this.roots.set(key, root);
     }
     const run = new ShapeRun(this, conditions, rawVariables);
-    const data = Object.create(null) as Data;
+    const data: Data = {};
     const bubbled = run.applyFields(input, root, data) === BUBBLE;
     return { data: bubbled ? null : data, errors: run.errors };
   }
@@ -167,7 +169,8 @@ export class OperationShaper {
             if (!definition) throw new Error(`Cannot query field "${name}" on type "${selectedOn.name}"`);
             type = definition.type;
           }
-          byName.set(responseName, { responseName, kind, type, parent, nodes: [selection], children: new Map() });
+          const proto = responseName === '__proto__';
+          byName.set(responseName, { responseName, proto, kind, type, parent, nodes: [selection], children: new Map() });
           continue;
         }
         const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : this.fragments[selection.name.value];
@@ -254,6 +257,15 @@ function skipped(
 
 const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
 
+/**
+ * Responses are plain objects (one hidden class per selection: built and serialised faster than
+ * computeResponse's prototype-less ones); an alias `__proto__` is defined, not assigned.
+ */
+function put(output: Data, field: ShapeField, value: unknown): void {
+  if (field.proto) Object.defineProperty(output, field.responseName, { value, enumerable: true, writable: true, configurable: true });
+  else output[field.responseName] = value;
+}
+
 /** One request's shaping: the errors it found and the path it is at. */
 class ShapeRun {
   readonly errors: GraphQLError[] = [];
@@ -271,7 +283,7 @@ class ShapeRun {
     for (const field of fields) {
       const name = field.responseName;
       if (field.kind === 'introspection') {
-        output[name] = this.shaper.introspect(field, this.rawVariables);
+        put(output, field, this.shaper.introspect(field, this.rawVariables));
         continue;
       }
       let value: unknown = hasOwn(input, name) ? (input[name] ?? null) : null;
@@ -279,17 +291,17 @@ class ShapeRun {
         if (value === null && name !== '__typename') value = input.__typename ?? null;
         const type = typeof value === 'string' ? (this.shaper.typeNamed(value) ?? field.parent) : field.parent;
         if (!isObjectType(type)) return BUBBLE;
-        output[name] = type.name;
+        put(output, field, type.name);
         continue;
       }
       this.path.push(name);
       const shaped = this.value(value, field.type as GraphQLOutputType, field, field.parent);
       this.path.pop();
       if (shaped === BUBBLE) {
-        output[name] = null;
+        put(output, field, null);
         return BUBBLE;
       }
-      output[name] = shaped;
+      put(output, field, shaped);
     }
     return undefined;
   }
@@ -358,7 +370,7 @@ class ShapeRun {
         declared = named;
       }
       const fields = this.shaper.childrenOf(field, typename || undefined, declared, this.conditions);
-      const output = Object.create(null) as Data;
+      const output: Data = {};
       const bubbled = this.applyFields(object, fields, output) === BUBBLE;
       this.hasErrors = bubbled;
       return bubbled ? null : output;
