@@ -2,7 +2,7 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 // The enum is not re-exported from the package root.
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
-import { type CachePolicy, type FetchResponse, entitiesBody, entitiesOf, remapErrors, selectionKeyOf } from './layer';
+import { type CachePolicy, type FetchRequest, type FetchResponse, entitiesBody, entitiesOf, remapErrors, selectionKeyOf } from './layer';
 import { type DataSourceDeps, type Fetch, composePipeline } from './pipeline';
 import type { Representation } from './representation';
 
@@ -58,9 +58,22 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
     const variables = request.variables ?? {};
     const mutation = MUTATION.test(query);
     const reps: unknown = variables.representations;
-    const common = {
+    const entities = incoming && !mutation && Array.isArray(reps) && reps.length > 0;
+    let others = variables;
+    if (entities) {
+      const { representations: _reps, ...rest } = variables;
+      others = rest;
+    }
+    // Every field of a FetchRequest, written out: the layers copy requests with a spread and
+    // change fields (`{ ...request, body }`), which V8 (Node 20) does quickly only when the copy
+    // adds no field the original lacks; a spread followed by a new field took microseconds.
+    const fetchRequest: FetchRequest = {
       query,
       operationName: request.operationName,
+      variables: others,
+      representations: entities ? (reps as Representation[]) : undefined,
+      selectionKey: entities ? selectionKeyOf(query, others) : undefined,
+      repKeys: undefined,
       mutation,
       requestId: typeof context?.requestId === 'string' ? context.requestId : undefined,
       identity: typeof context?.identityHeader === 'string' ? context.identityHeader : undefined,
@@ -69,23 +82,13 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       signal: context?.signal instanceof AbortSignal ? context.signal : undefined,
       deadline: typeof context?.deadline === 'number' ? context.deadline : undefined,
       cachePolicy: incoming ? cachePolicyOf(options.incomingRequestContext.overallCachePolicy) : undefined,
+      body: undefined,
+      representationCount: undefined,
       // The client request's context: one object for all of its fetches.
       scope: context,
       freshness: typeof context?.cacheClock === 'string' ? context.cacheClock : undefined,
     };
-
-    if (incoming && !mutation && Array.isArray(reps) && reps.length > 0) {
-      const { representations: _reps, ...otherVariables } = variables;
-      const response = await this.fetch({
-        ...common,
-        variables: otherVariables,
-        representations: reps as Representation[],
-        repKeys: undefined,
-        selectionKey: selectionKeyOf(query, otherVariables),
-      });
-      return entitiesAnswer(response, reps.length);
-    }
-    const response = await this.fetch({ ...common, variables, representations: undefined, repKeys: undefined, selectionKey: undefined });
-    return response.body;
+    const response = await this.fetch(fetchRequest);
+    return entities ? entitiesAnswer(response, (reps as unknown[]).length) : response.body;
   }
 }

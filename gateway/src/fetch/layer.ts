@@ -105,7 +105,8 @@ export type Layer = (request: FetchRequest, next: Next) => Promise<FetchResponse
 export function bodyOf(request: FetchRequest): string {
   if (request.body !== undefined) return request.body;
   const { query, operationName, representations } = request;
-  const variables = representations ? { ...request.variables, representations } : request.variables;
+  // Object.assign, not `{ ...variables, representations }`: a spread followed by a new key is V8's slow path.
+  const variables = representations ? Object.assign({}, request.variables, { representations }) : request.variables;
   return JSON.stringify({ query, variables, operationName });
 }
 

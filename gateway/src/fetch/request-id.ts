@@ -7,4 +7,5 @@ import type { Layer } from './layer';
 export const requestIdLayer: Layer = (request, next) =>
   request.requestId === undefined
     ? next(request)
-    : next({ ...request, headers: { ...request.headers, 'x-request-id': request.requestId } });
+    : // Object.assign, not `{ ...headers, 'x-request-id': id }`: a spread followed by a new key is V8's slow path.
+      next({ ...request, headers: Object.assign({}, request.headers, { 'x-request-id': request.requestId }) });

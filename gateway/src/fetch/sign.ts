@@ -14,10 +14,10 @@ export function signLayer(secret: string, url: string): Layer {
   return (request, next) => {
     const body = bodyOf(request);
     const identity = request.identity ?? '';
-    const headers: Record<string, string> = {
-      ...request.headers,
+    // Object.assign, not `{ ...headers, [name]: value }`: a spread followed by a new key is V8's slow path.
+    const headers: Record<string, string> = Object.assign({}, request.headers, {
       [SIGNATURE_HEADER]: signatureHeader(secret, { method: 'POST', path, timestamp: Date.now(), identity, body }),
-    };
+    });
     if (identity !== '') headers[IDENTITY_HEADER] = identity;
     return next({ ...request, headers, body });
   };

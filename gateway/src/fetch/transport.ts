@@ -184,7 +184,8 @@ export function transportLayer({
     const representations = request.representations?.length ?? request.representationCount ?? 0;
     if (representations > 0) metrics.entityRepresentations.inc(labels, representations);
     metrics.subgraphRequests.inc(labels);
-    const headers = { ...request.headers, [TIMEOUT_HEADER]: String(Math.ceil(budget)) };
+    // Object.assign, not `{ ...headers, [name]: value }`: a spread followed by a new key is V8's slow path.
+    const headers = Object.assign({}, request.headers, { [TIMEOUT_HEADER]: String(Math.ceil(budget)) });
     const response = await transport.post(url, bodyOf(request), headers, request.signal, budget);
     // A subgraph shedding load (503 OVERLOADED) is unavailable for now: a failure the breaker counts.
     if (response.status === 503) throw new UnusableResponseError(503);
