@@ -127,7 +127,8 @@ describe('a stalled Redis', () => {
       const stalledSince = performance.now();
       const later = [];
       while (performance.now() - stalledSince < 600) later.push(await timed());
-      expect(Math.max(...later.map((c) => c.ms))).toBeLessThan(150);
+      // A loop, not Math.max(...): bypassed calls are quick, and a fast machine makes more of them in 600 ms than a spread can pass.
+      expect(later.reduce((max, c) => Math.max(max, c.ms), 0)).toBeLessThan(150);
       expect(await metricValue(telemetry.metrics.cacheBreakerOpen, {})).toBe(1);
       // Redis answers again: the next probe closes the breaker and the cache is used again.
       proxy.restore();
