@@ -304,6 +304,7 @@ const mapped: Record<string, MappedCheck> = {
   REQUEST_MEMO: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ memo: false })) },
   FOLD_FETCHES: { value: 'false', check: (g) => expect(g.foldFetches).toBe(false) },
   LEVEL_FETCHES: { value: 'false', check: (g) => expect(g.levelFetches).toBe(false) },
+  PLAN_EXECUTOR: { value: 'apollo', check: (g) => expect(g.executor).toBe('apollo') },
   INFLIGHT_DEDUPE: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ inflight: false })) },
   HOT_CACHE_TTL_MS: { value: '4321', check: (_g, s) => expect(s.hotCacheTtlMs).toBe(4321) },
   CACHE_TIMEOUT_MS: {
@@ -400,6 +401,7 @@ const EMBEDDED_EXTRA = [
   'REQUEST_MEMO',
   'FOLD_FETCHES',
   'LEVEL_FETCHES',
+  'PLAN_EXECUTOR',
   'INFLIGHT_DEDUPE',
   'HOT_CACHE_TTL_MS',
   'CACHE_TIMEOUT_MS',
