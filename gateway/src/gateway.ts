@@ -603,6 +603,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // fragments blew its CPU budget in planning). Subgraph documents get the selections written out
     // instead, and the answers are the same.
     queryPlannerConfig: { reuseQueryFragments: false },
+    // Outside production, @apollo/gateway's executor hands its query plan to any client that sends
+    // `Apollo-Query-Plan-Experimental`: the plan names every subgraph and what it is asked. Off for
+    // both executors (ours never honours the header).
+    __exposeQueryPlanExperimental: false,
     buildService: ({ name, url }) => {
       const routingUrl = overrides.get(normaliseName(name)) ?? url;
       if (!routingUrl) {

@@ -18,11 +18,12 @@ import {
 let fixtures: Fixtures;
 let dir: TempDir;
 let gw: GatewayUnderTest;
+let file: string;
 
 beforeAll(async () => {
   fixtures = await startFixtures();
   dir = await tempDir();
-  const file = await dir.write('supergraph.graphql', composeFixture());
+  file = await dir.write('supergraph.graphql', composeFixture());
   gw = await startGateway({ path: file }, fixtures);
 });
 
@@ -84,6 +85,17 @@ describe('a federated query', () => {
     );
     expect(status).toBe(200);
     expect(JSON.stringify((body as { data?: unknown }).data)).toBe('{"__proto__":{"constructor":"Compilers"}}');
+  });
+
+  it.each(['own', 'apollo'] as const)('never hands a client the query plan, on the %s executor', async (executor) => {
+    const other = executor === 'own' ? gw : await startGateway({ path: file }, fixtures, { executor });
+    try {
+      const { body } = await post(other.url, { query: FEDERATED }, { 'apollo-query-plan-experimental': '1' });
+      expect(body.data).toBeDefined();
+      expect((body as { extensions?: Record<string, unknown> }).extensions?.__queryPlanExperimental).toBeUndefined();
+    } finally {
+      if (other !== gw) await other.stop();
+    }
   });
 
   it('only calls the subgraph a query needs', async () => {
