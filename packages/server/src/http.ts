@@ -428,6 +428,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   const responseLimit = options.responseLimit ?? 5_000_000;
   const routes = options.routes ?? {};
   const httpRequests = telemetry.metrics.httpRequests;
+  const httpRequestDuration = telemetry.metrics.httpRequestDuration;
   const admitter = createAdmitter(options.admission ?? {});
   const requestsShed = telemetry.metrics.requestsShed;
   const gatewaySecret = options.gatewaySecret;
@@ -581,7 +582,9 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
         sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
       }
     } finally {
-      httpRequests.inc({ service: telemetry.service, route, status: String(res.statusCode) });
+      const labels = { service: telemetry.service, route, status: String(res.statusCode) };
+      httpRequests.inc(labels);
+      httpRequestDuration.observe(labels, (performance.now() - started) / 1000);
       info.logger.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
     }
   };

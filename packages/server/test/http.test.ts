@@ -36,6 +36,10 @@ describe('HTTP front', () => {
     await client.query('{ hello(name: "m") }');
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/http_requests_total\{service="probe",route="graphql",status="200"\} \d+/);
+    // The latency histogram counts the same requests, by the same labels.
+    const count = Number(/http_request_duration_seconds_count\{service="probe",route="graphql",status="200"\} (\d+)/.exec(metrics)?.[1]);
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/http_request_duration_seconds_bucket\{le="10",service="probe",route="graphql",status="200"\} \d+/);
   });
 
   it('gives malformed JSON a coded 400 and keeps serving', async () => {

@@ -21,6 +21,8 @@ export interface Metrics {
   dataloaderBatchSize: Histogram<'service' | 'loader'>;
   /** HTTP requests served. Labels: service, route, status. */
   httpRequests: Counter<'service' | 'route' | 'status'>;
+  /** Request latency at every process's HTTP front, by the same labels as `httpRequests`. */
+  httpRequestDuration: Histogram<'service' | 'route' | 'status'>;
   eventsPublished: Counter<'service' | 'type'>;
   eventsConsumed: Counter<'service' | 'type'>;
   outboxPending: Gauge<'service'>;
@@ -102,6 +104,13 @@ export function metricsFor(registry: Registry): Metrics {
       name: 'http_requests_total',
       help: 'HTTP requests served',
       labelNames: ['service', 'route', 'status'],
+      registers,
+    }),
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from a request arriving to its response being handed to the socket, by route and status',
+      labelNames: ['service', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
     eventsPublished: new Counter({
