@@ -174,9 +174,7 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     if (!supergraphSchema || !services) throw new Error('The gateway has no supergraph loaded');
     if (plan.node?.kind === 'Subscription') throw new Error('Execution of subscriptions not supported by gateway');
     if (plan.node) {
-      const serviceMap: Record<string, GraphQLDataSource> = Object.create(null) as Record<string, GraphQLDataSource>;
-      for (const name in services) serviceMap[name] = (services[name] as { dataSource: GraphQLDataSource }).dataSource;
-      const run: PlanRun = { serviceMap, requestContext, supergraphSchema, conditions: coerced, errors };
+      const run: PlanRun = { serviceMap: services, requestContext, supergraphSchema, conditions: coerced, errors };
       await executeNode(run, plan.node, { path: [], data, fullResult: data });
     }
     return tracer.startActiveSpan(OpenTelemetrySpanNames.POST_PROCESSING, (span) => {
@@ -195,14 +193,10 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
   };
 
   let apolloExecutor: GatewayExecutor | null = null;
-  let warned = false;
+  /** Whether @apollo/gateway keeps what ours reads where 2.14 keeps it: decided at load, not per request. */
+  let supported = false;
   const executor: GatewayExecutor = (requestContext) => {
-    const supported = internals.queryPlanStore && internals.serviceMap && internals.apiSchema && internals.queryPlanner;
     if (!supported || requestContext.metrics.captureTraces) {
-      if (!supported && !warned) {
-        warned = true;
-        options.logger.warn("@apollo/gateway's internals were not found: plans run on its own executor");
-      }
       if (!apolloExecutor) throw new Error('The gateway is not loaded');
       return apolloExecutor(requestContext);
     }
@@ -221,6 +215,8 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     async load(loadOptions) {
       const loaded = await gateway.load(loadOptions);
       apolloExecutor = loaded.executor;
+      supported = Boolean(internals.queryPlanStore && internals.serviceMap && internals.apiSchema && internals.queryPlanner);
+      if (!supported) options.logger.warn("@apollo/gateway's internals were not found: plans run on its own executor");
       return { ...loaded, executor };
     },
   };

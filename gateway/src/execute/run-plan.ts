@@ -30,7 +30,8 @@ interface Cursor {
 }
 
 export interface PlanRun {
-  serviceMap: Readonly<Record<string, GraphQLDataSource>>;
+  /** @apollo/gateway's data sources by subgraph name, as it keeps them. */
+  serviceMap: Readonly<Record<string, { dataSource: GraphQLDataSource }>>;
   requestContext: GatewayGraphQLRequestContext;
   /** The supergraph (graphql-js): data rewrites and type conditions of representations read it. */
   supergraphSchema: GraphQLSchema;
@@ -39,8 +40,6 @@ export interface PlanRun {
   /** What went wrong in the fetches, in the order it was found. */
   errors: Error[];
 }
-
-const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
 
 export async function executeNode(run: PlanRun, node: PlanNode, cursor: Cursor): Promise<void> {
   switch (node.kind) {
@@ -94,11 +93,11 @@ function flattenAt(value: unknown, path: ReadonlyArray<string | number>, at: num
   if (typeof head !== 'string') throw new Error(`Unexpected ${typeof head} found in path`);
   if (Array.isArray(value)) throw new Error(`Unexpected array in result for path element ${head}`);
   const object = value as Data;
-  return flattenAt(hasOwn(object, head) ? object[head] : undefined, path, at + 1);
+  return flattenAt(Object.hasOwn(object, head) ? object[head] : undefined, path, at + 1);
 }
 
 async function executeFetch(run: PlanRun, fetch: FetchNode, cursor: Cursor): Promise<void> {
-  const service = run.serviceMap[fetch.serviceName];
+  const service = run.serviceMap[fetch.serviceName]?.dataSource;
   if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
   let entities: Data[];
   if (Array.isArray(cursor.data)) {
@@ -112,7 +111,7 @@ async function executeFetch(run: PlanRun, fetch: FetchNode, cursor: Cursor): Pro
   const provided = run.requestContext.request.variables;
   if (fetch.variableUsages && provided) {
     for (const name of fetch.variableUsages) {
-      if (!hasOwn(provided, name) || provided[name] === undefined) continue;
+      if (!Object.hasOwn(provided, name) || provided[name] === undefined) continue;
       if (name === '__proto__')
         Object.defineProperty(variables, name, { value: provided[name], enumerable: true, writable: true, configurable: true });
       else variables[name] = provided[name];
@@ -234,7 +233,7 @@ function selectRepresentation(schema: GraphQLSchema, source: Data | null, select
   for (const selection of selections) {
     if (selection.kind === 'Field') {
       const name = selection.alias ?? selection.name;
-      const value = hasOwn(source, name) ? source[name] : undefined;
+      const value = Object.hasOwn(source, name) ? source[name] : undefined;
       if (value === undefined) return null;
       const sub = selection.selections;
       if (Array.isArray(value))

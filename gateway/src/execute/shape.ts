@@ -20,19 +20,21 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
-  type ValueNode,
+  type SelectionNode,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
   Kind,
   OperationTypeNode,
   executeSync,
+  getDirectiveValues,
   getNamedType,
-  isAbstractType,
   isCompositeType,
   isEnumType,
-  isInterfaceType,
   isListType,
   isNonNullType,
   isObjectType,
   isScalarType,
+  isTypeSubTypeOf,
 } from 'graphql';
 import { ERRORS } from '@apollo/federation-internals';
 
@@ -55,8 +57,9 @@ interface ShapeField {
   readonly children: Map<string, ShapeField[]>;
 }
 
-/** A `@skip`/`@include` condition: a literal, or a variable read per request. */
-type Condition = boolean | string;
+/** The values of the variables the operation's `@skip`/`@include` read (a prototype-less object, as graphql-js reads variables). */
+type Conditions = Readonly<Record<string, boolean>>;
+const NO_CONDITIONS: Conditions = Object.freeze(Object.create(null) as Record<string, boolean>);
 
 /** The shaper of one operation: compiled per outcome of its conditions, on first use. */
 export class OperationShaper {
@@ -65,6 +68,7 @@ export class OperationShaper {
   /** Root fields per condition outcome ('' when the operation has none). */
   private readonly roots = new Map<string, ShapeField[]>();
   private readonly fragments: Record<string, FragmentDefinitionNode>;
+  private readonly rootType: GraphQLCompositeType;
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -95,6 +99,9 @@ export class OperationShaper {
     };
     visitSet(operation.selectionSet, new Set());
     this.conditionVariables = [...variables].sort();
+    const rootType = schema.getRootType(operation.operation);
+    if (!rootType) throw new Error(`The schema has no ${operation.operation} type`);
+    this.rootType = rootType;
   }
 
   /**
@@ -107,11 +114,10 @@ export class OperationShaper {
     // As computeResponse: no data at all stays as it is (the plan always makes an object).
     if (!input) return { data: input, errors: [] as GraphQLError[] };
     const conditions = this.conditionsOf(variables);
-    const key = conditions.size === 0 ? '' : this.conditionVariables.map((v) => (conditions.get(v) ? '1' : '0')).join('');
+    const key = this.conditionVariables.map((v) => (conditions[v] ? '1' : '0')).join('');
     let root = this.roots.get(key);
-    const rootType = this.rootType();
     if (!root) {
-      root = this.collect([this.operation.selectionSet], undefined, rootType, rootType, conditions);
+      root = this.collect([this.operation.selectionSet], undefined, this.rootType, this.rootType, conditions);
       // Bounded: a document with many condition variables has many outcomes; past a few, each is compiled per request.
       if (this.roots.size < MAX_OUTCOMES) this.roots.set(key, root);
     }
@@ -121,19 +127,14 @@ export class OperationShaper {
     return { data: bubbled ? null : data, errors: run.errors };
   }
 
-  private rootType(): GraphQLCompositeType {
-    const type = this.schema.getRootType(this.operation.operation);
-    if (!type) throw new Error(`The schema has no ${this.operation.operation} type`);
-    return type;
-  }
-
-  private conditionsOf(variables: Readonly<Record<string, unknown>>): Map<string, boolean> {
-    const conditions = new Map<string, boolean>();
+  private conditionsOf(variables: Readonly<Record<string, unknown>>): Conditions {
+    if (this.conditionVariables.length === 0) return NO_CONDITIONS;
+    const conditions = Object.create(null) as Record<string, boolean>;
     for (const name of this.conditionVariables) {
       const value = variables[name];
       // As computeResponse's assertion: a condition variable is a Boolean by the time shaping runs.
       if (typeof value !== 'boolean') throw new Error(`Unexpected value ${String(value)} for variable $${name} of a @skip or @include`);
-      conditions.set(name, value);
+      conditions[name] = value;
     }
     return conditions;
   }
@@ -148,12 +149,12 @@ export class OperationShaper {
     typed: GraphQLNamedType | undefined,
     declared: GraphQLCompositeType,
     runtime: GraphQLCompositeType,
-    conditions: ReadonlyMap<string, boolean>,
+    conditions: Conditions,
   ): ShapeField[] {
     const byName = new Map<string, { -readonly [K in keyof ShapeField]: ShapeField[K] }>();
     const visit = (set: SelectionSetNode, selectedOn: GraphQLCompositeType, parent: GraphQLCompositeType) => {
       for (const selection of set.selections) {
-        if (skipped(selection.directives, conditions)) continue;
+        if (!included(selection, conditions)) continue;
         if (selection.kind === Kind.FIELD) {
           const responseName = selection.alias?.value ?? selection.name.value;
           const existing = byName.get(responseName);
@@ -181,7 +182,8 @@ export class OperationShaper {
           if (!named || !isCompositeType(named)) throw new Error(`Unknown type "${fragment.typeCondition.name.value}"`);
           condition = named;
         }
-        if (condition && !this.isSubtype(condition, typed ?? parent)) continue;
+        // federation-internals' `isSubtype` for named types is graphql-js's `isTypeSubTypeOf`.
+        if (condition && !isTypeSubTypeOf(this.schema, typed ?? parent, condition)) continue;
         visit(fragment.selectionSet, condition ?? selectedOn, condition ?? parent);
       }
     };
@@ -189,15 +191,8 @@ export class OperationShaper {
     return [...byName.values()];
   }
 
-  /** federation-internals' `isSubtype(type, maybeSubType)` for named types. */
-  private isSubtype(type: GraphQLCompositeType, maybeSubType: GraphQLNamedType): boolean {
-    if (type === maybeSubType) return true;
-    if (!isAbstractType(type)) return false;
-    return (isObjectType(maybeSubType) || isInterfaceType(maybeSubType)) && this.schema.isSubType(type, maybeSubType);
-  }
-
   /** The sub-fields of `field` for an object whose `__typename` is `typename` (`runtime`: its type, else the field's). */
-  childrenOf(field: ShapeField, typename: string | undefined, runtime: GraphQLCompositeType, conditions: ReadonlyMap<string, boolean>) {
+  childrenOf(field: ShapeField, typename: string | undefined, runtime: GraphQLCompositeType, conditions: Conditions) {
     const key = typename ?? '';
     let children = field.children.get(key);
     if (!children) {
@@ -228,7 +223,7 @@ export class OperationShaper {
     if ((errors && errors.length > 0) || !data) {
       throw new Error(`Introspection query for ${field.responseName} should not have failed but got ${JSON.stringify(errors)}`);
     }
-    return Object.prototype.hasOwnProperty.call(data, field.responseName) ? data[field.responseName] : undefined;
+    return Object.hasOwn(data, field.responseName) ? data[field.responseName] : undefined;
   }
 }
 
@@ -237,25 +232,12 @@ const MAX_OUTCOMES = 16;
 
 const BUBBLE = Symbol('null bubbles up');
 
-function skipped(
-  directives: readonly { name: { value: string }; arguments?: readonly { name: { value: string }; value: ValueNode }[] }[] | undefined,
-  conditions: ReadonlyMap<string, boolean>,
-): boolean {
-  if (!directives || directives.length === 0) return false;
-  for (const directive of directives) {
-    const name = directive.name.value;
-    if (name !== 'skip' && name !== 'include') continue;
-    const value = directive.arguments?.find((a) => a.name.value === 'if')?.value;
-    const condition: Condition | undefined =
-      value?.kind === Kind.BOOLEAN ? value.value : value?.kind === Kind.VARIABLE ? value.name.value : undefined;
-    if (condition === undefined) continue;
-    const truth = typeof condition === 'boolean' ? condition : (conditions.get(condition) ?? false);
-    if (name === 'skip' ? truth : !truth) return true;
-  }
-  return false;
+/** graphql-js's own reading of `@skip` and `@include` (its `shouldIncludeNode`), with the outcome's condition values. */
+function included(node: SelectionNode, conditions: Conditions): boolean {
+  if (!node.directives || node.directives.length === 0) return true;
+  if (getDirectiveValues(GraphQLSkipDirective, node, conditions)?.if === true) return false;
+  return getDirectiveValues(GraphQLIncludeDirective, node, conditions)?.if !== false;
 }
-
-const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
 
 /**
  * Responses are plain objects (one hidden class per selection: built and serialised faster than
@@ -275,7 +257,7 @@ class ShapeRun {
 
   constructor(
     private readonly shaper: OperationShaper,
-    private readonly conditions: ReadonlyMap<string, boolean>,
+    private readonly conditions: Conditions,
     private readonly rawVariables: Readonly<Record<string, unknown>> | undefined,
   ) {}
 
@@ -286,7 +268,7 @@ class ShapeRun {
         put(output, field, this.shaper.introspect(field, this.rawVariables));
         continue;
       }
-      let value: unknown = hasOwn(input, name) ? (input[name] ?? null) : null;
+      let value: unknown = Object.hasOwn(input, name) ? (input[name] ?? null) : null;
       if (field.kind === 'typename') {
         if (value === null && name !== '__typename') value = input.__typename ?? null;
         const type = typeof value === 'string' ? (this.shaper.typeNamed(value) ?? field.parent) : field.parent;

@@ -1,4 +1,4 @@
-import type { Layer } from './layer';
+import { type Layer, withHeader } from './layer';
 
 /**
  * Propagates the client request's id to the subgraph as `x-request-id`, so one id follows a
@@ -7,5 +7,4 @@ import type { Layer } from './layer';
 export const requestIdLayer: Layer = (request, next) =>
   request.requestId === undefined
     ? next(request)
-    : // Object.assign, not `{ ...headers, 'x-request-id': id }`: a spread followed by a new key is V8's slow path.
-      next({ ...request, headers: Object.assign({}, request.headers, { 'x-request-id': request.requestId }) });
+    : next({ ...request, headers: withHeader(request.headers, 'x-request-id', request.requestId) });

@@ -1,5 +1,5 @@
 import { IDENTITY_HEADER, SIGNATURE_HEADER, signatureHeader } from '@shop/server';
-import { type Layer, bodyOf } from './layer';
+import { type Layer, bodyOf, withHeader } from './layer';
 
 /**
  * Signs every request to a subgraph that trusts only the gateway (`SUBGRAPH_SECRET`): the
@@ -14,10 +14,11 @@ export function signLayer(secret: string, url: string): Layer {
   return (request, next) => {
     const body = bodyOf(request);
     const identity = request.identity ?? '';
-    // Object.assign, not `{ ...headers, [name]: value }`: a spread followed by a new key is V8's slow path.
-    const headers: Record<string, string> = Object.assign({}, request.headers, {
-      [SIGNATURE_HEADER]: signatureHeader(secret, { method: 'POST', path, timestamp: Date.now(), identity, body }),
-    });
+    const headers = withHeader(
+      request.headers,
+      SIGNATURE_HEADER,
+      signatureHeader(secret, { method: 'POST', path, timestamp: Date.now(), identity, body }),
+    );
     if (identity !== '') headers[IDENTITY_HEADER] = identity;
     return next({ ...request, headers, body });
   };

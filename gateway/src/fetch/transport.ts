@@ -1,7 +1,7 @@
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Metrics } from '@shop/telemetry';
 import { parseHint } from './hint';
-import { type FetchRequest, type FetchResponse, type GraphQLBody, bodyOf } from './layer';
+import { type FetchRequest, type FetchResponse, type GraphQLBody, bodyOf, withHeader } from './layer';
 
 /** A subgraph's answer: its HTTP status, the headers we use, and the parsed body. */
 export interface TransportResponse {
@@ -184,8 +184,7 @@ export function transportLayer({
     const representations = request.representations?.length ?? request.representationCount ?? 0;
     if (representations > 0) metrics.entityRepresentations.inc(labels, representations);
     metrics.subgraphRequests.inc(labels);
-    // Object.assign, not `{ ...headers, [name]: value }`: a spread followed by a new key is V8's slow path.
-    const headers = Object.assign({}, request.headers, { [TIMEOUT_HEADER]: String(Math.ceil(budget)) });
+    const headers = withHeader(request.headers, TIMEOUT_HEADER, String(Math.ceil(budget)));
     const response = await transport.post(url, bodyOf(request), headers, request.signal, budget);
     // A subgraph shedding load (503 OVERLOADED) is unavailable for now: a failure the breaker counts.
     if (response.status === 503) throw new UnusableResponseError(503);

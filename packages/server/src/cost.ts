@@ -184,7 +184,7 @@ class Estimator {
   private readonly memo = new Map<string, number>();
   private readonly active = new Set<string>();
   /** The variables the estimate read, in the order it read them: a later request with the same values gets the same estimate. */
-  readonly read: string[] = [];
+  readonly read = new Set<string>();
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -291,7 +291,7 @@ class Estimator {
   private value(node: ValueNode): unknown {
     if (node.kind !== Kind.VARIABLE) return valueFromASTUntyped(node);
     const name = node.name.value;
-    if (!this.read.includes(name)) this.read.push(name);
+    this.read.add(name);
     if (name in this.variables) return this.variables[name];
     const fallback = this.variableDefaults.get(name);
     return fallback ? valueFromASTUntyped(fallback) : undefined;
@@ -372,8 +372,9 @@ export function estimateCost(
   for (const v of operation.variableDefinitions ?? []) if (v.defaultValue) defaults.set(v.variable.name.value, v.defaultValue);
   const estimator = new Estimator(schema, document, variables, defaults, directives, options);
   const cost = estimator.operation(operation);
-  if (!entry || entry.read.join(',') !== estimator.read.join(',')) {
-    entry = { schema, directives, defaultListSize: options.defaultListSize, perRepresentation, read: estimator.read, costs: new Map() };
+  const read = [...estimator.read];
+  if (!entry || entry.read.join(',') !== read.join(',')) {
+    entry = { schema, directives, defaultListSize: options.defaultListSize, perRepresentation, read, costs: new Map() };
     kept.set(operation, entry);
   }
   if (entry.costs.size < KEPT_PER_OPERATION) entry.costs.set(keyOf(entry.read), cost);
