@@ -47,7 +47,7 @@ export interface GatewayConfig {
   watch: boolean;
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: string;
-  /** `NODE_ENV`. Introspection and the explorer default to off in production. @default 'development' */
+  /** `NODE_ENV`. Introspection, the explorer and exposed query plans default to off in production. @default 'development' */
   nodeEnv: 'development' | 'production' | 'test';
   /** `INTROSPECTION`: answer `__schema` and `__type` queries. @default true, false when `NODE_ENV=production` */
   introspection: boolean;
@@ -94,6 +94,12 @@ export interface GatewayConfig {
   levelFetches: boolean;
   /** `PLAN_EXECUTOR`: which executor runs the query plans, ours (`execute/`) or @apollo/gateway's. @default 'own' */
   planExecutor: PlanExecutor;
+  /**
+   * `EXPOSE_QUERY_PLAN`: a request with `Apollo-Expose-Query-Plan: true` gets its query plan and
+   * fetch timings in `extensions` (the explorer's plan panel). The plan names every subgraph and
+   * what it is asked. @default true, false when `NODE_ENV=production`
+   */
+  exposeQueryPlan: boolean;
   /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
    * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `REQUEST_MEMO`, `INFLIGHT_DEDUPE`
@@ -201,6 +207,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     FOLD_FETCHES: flag(true),
     LEVEL_FETCHES: flag(true),
     PLAN_EXECUTOR: z.enum(['own', 'apollo']).default('own'),
+    EXPOSE_QUERY_PLAN: flag(developmentTools),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: secondsByName('Type=seconds,Type=seconds', false),
@@ -274,6 +281,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     foldFetches: raw.FOLD_FETCHES,
     levelFetches: raw.LEVEL_FETCHES,
     planExecutor: raw.PLAN_EXECUTOR,
+    exposeQueryPlan: raw.EXPOSE_QUERY_PLAN,
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,
@@ -347,6 +355,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     foldFetches: config.foldFetches,
     levelFetches: config.levelFetches,
     executor: config.planExecutor,
+    exposeQueryPlan: config.exposeQueryPlan,
     auth: config.auth,
     subgraphSecret: config.subgraphSecret,
   };

@@ -46,7 +46,7 @@ import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { shapePlans } from './plan';
-import { type PlanExecutor, withOwnExecutor } from './execute';
+import { type PlanExecutor, unlessQueryPlanAsked, withPlanExecutor } from './execute';
 import { entityIdentity } from './fetch/entity-cache-store';
 import { EVERYTHING, Generations } from './fetch/generations';
 import { EVERYTHING_CHANGED } from './fetch/evict-after-mutation';
@@ -56,7 +56,7 @@ import { type TrustedDocumentsOptions, createTrustedDocuments } from './trusted-
 import { SupergraphConfigError, composeFromConfig, formatCompositionError, readSupergraphFile } from '@shop/composition';
 
 export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
-export type { PlanExecutor } from './execute';
+export { type FetchTiming, type PlanExecutor, type PlanTreeNode, QUERY_PLAN_HEADER, type QueryPlanExtension } from './execute';
 export { type AuthorizationOptions, type Policy, UNAUTHORIZED_FIELD_OR_TYPE, authDirectivesOf, defaultPolicies } from './auth';
 // The config module travels with the factory: every mode maps the environment through it.
 export { type GatewayConfig, type GatewayDeps, gatewayOptionsFromConfig, loadGatewayConfig, openGatewayCacheStore } from './config';
@@ -113,6 +113,15 @@ export interface GatewayOptions {
    * @default 'own'
    */
   executor?: PlanExecutor;
+  /**
+   * `EXPOSE_QUERY_PLAN`: a request with `Apollo-Expose-Query-Plan: true` gets its query plan in
+   * `extensions.queryPlan` (a tree of the plan's nodes and Apollo's text) and, on our executor,
+   * each subgraph call's timing in `extensions.fetchTimings` (`execute/expose.ts`). Such a request
+   * skips the response cache and is answered `Cache-Control: no-store`. Off, the header is
+   * ignored. The plan names the subgraphs and what each is asked: keep it off in production.
+   * @default false
+   */
+  exposeQueryPlan?: boolean;
   /**
    * Where the entity cache, persisted queries (APQ) and the response cache live: Redis or an
    * in-memory LRU (see @shop/cache). Without one, none of the three caches runs.
@@ -654,7 +663,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const authz = options.authorization === false ? undefined : authorization<GatewayContext>(options.authorization);
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: (options.executor ?? 'own') === 'own' ? withOwnExecutor(gateway, { logger, debug: options.debug ?? false }) : gateway,
+    gateway: withPlanExecutor(gateway, {
+      logger,
+      debug: options.debug ?? false,
+      executor: options.executor ?? 'own',
+      exposeQueryPlan: options.exposeQueryPlan ?? false,
+    }),
     // Our own CSRF rule in @shop/server's http.ts (refuseUnlessJson) replaces Apollo's, which
     // would also refuse plain GET queries.
     csrfPrevention: false,
@@ -701,16 +715,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           ]),
       ...(useResponseCache && cacheStore && generations
         ? [
-            responseCachePlugin<GatewayContext>({
-              cache: cacheStore.cache('response'),
-              generations,
-              rootTtl: options.responseCacheTtl ?? {},
-              // A response with fields left out for this caller is not one for a caller who may see them.
-              signatureOf: (request) => authz?.signatureOf(request) ?? '',
-              maxAliases: subgraphDocumentLimits(limits).aliases,
-              metrics: telemetry.metrics,
-              logger,
-            }),
+            // A request that asks for its plan runs it: never answered from the cache, never kept in it.
+            unlessQueryPlanAsked(
+              options.exposeQueryPlan ?? false,
+              responseCachePlugin<GatewayContext>({
+                cache: cacheStore.cache('response'),
+                generations,
+                rootTtl: options.responseCacheTtl ?? {},
+                // A response with fields left out for this caller is not one for a caller who may see them.
+                signatureOf: (request) => authz?.signatureOf(request) ?? '',
+                maxAliases: subgraphDocumentLimits(limits).aliases,
+                metrics: telemetry.metrics,
+                logger,
+              }),
+            ),
           ]
         : []),
       ...(options.plugins ?? []),

@@ -19,6 +19,7 @@ describe('loadGatewayConfig', () => {
       foldFetches: true,
       levelFetches: true,
       planExecutor: 'own',
+      exposeQueryPlan: true,
       subgraphTimeoutMs: 10_000,
       subgraphTimeouts: {},
       requestTimeoutMs: 15_000,
@@ -127,6 +128,14 @@ describe('loadGatewayConfig', () => {
     const config = loadGatewayConfig({ SUPERGRAPH_CONFIG: 'supergraph.yaml', INIT_CWD: '/somewhere' });
     expect(config.supergraph).toEqual({ configPath: '/somewhere/supergraph.yaml' });
     expect(loadGatewayConfig({ SUPERGRAPH_PATH: '/abs/s.graphql' }).supergraph).toEqual({ path: '/abs/s.graphql' });
+  });
+
+  it('exposes query plans to the clients that ask outside production only, unless EXPOSE_QUERY_PLAN says otherwise', () => {
+    const deps = { telemetry: silentTelemetry('gateway'), cacheStore: undefined, bus: undefined };
+    const exposed = (env: NodeJS.ProcessEnv) => gatewayOptionsFromConfig(loadGatewayConfig(env), deps).exposeQueryPlan;
+    expect([exposed({}), exposed({ NODE_ENV: 'test' }), exposed({ NODE_ENV: 'production' })]).toEqual([true, true, false]);
+    expect([exposed({ NODE_ENV: 'production', EXPOSE_QUERY_PLAN: 'true' }), exposed({ EXPOSE_QUERY_PLAN: 'off' })]).toEqual([true, false]);
+    expect(() => loadGatewayConfig({ EXPOSE_QUERY_PLAN: 'sometimes' })).toThrow(/EXPOSE_QUERY_PLAN/);
   });
 
   it('turns introspection and the explorer off by default in production, and either can be set', () => {

@@ -7,6 +7,8 @@
 // its plan cache, and shapes the result by walking that `Operation`; here the plan and a compiled
 // shaper (`shape.ts`) are kept per parsed document, and the plan runs in `run-plan.ts`.
 // The federation suite runs every case through both executors and requires the same responses.
+// A request that asks for its plan (`expose.ts`) gets it in `extensions`, on either executor, and
+// on ours the timing of every subgraph call too.
 import { createHash } from 'node:crypto';
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import { OpenTelemetrySpanNames, tracer } from '@apollo/gateway/dist/utilities/opentelemetry';
@@ -23,8 +25,11 @@ import type {
 import { type DocumentNode, type GraphQLSchema, GraphQLError } from 'graphql';
 import { getVariableValues } from 'graphql/execution/values';
 import type { Logger } from '@shop/telemetry';
-import { type PlanRun, executeNode } from './run-plan';
+import { type FetchTimings, type PlanRun, executeNode } from './run-plan';
 import { OperationShaper } from './shape';
+import { type FetchTiming, type QueryPlanExtension, asksForQueryPlan, exposedPlan } from './expose';
+
+export { QUERY_PLAN_HEADER, type FetchTiming, type PlanTreeNode, type QueryPlanExtension, unlessQueryPlanAsked } from './expose';
 
 /** Which executor runs the plans: ours, or @apollo/gateway's own (`PLAN_EXECUTOR`). */
 export type PlanExecutor = 'own' | 'apollo';
@@ -87,14 +92,23 @@ interface Options {
   logger: Logger;
   /** Each new plan logged at debug level (the gateway's `debug`). */
   debug: boolean;
+  /** Which executor runs the plans. */
+  executor: PlanExecutor;
+  /** Hand a request that asks for it its plan (and, on ours, its fetch timings) in `extensions`. */
+  exposeQueryPlan: boolean;
 }
 
+/** The milliseconds between two `performance.now()` readings, to the microsecond. */
+const ms = (from: number, to: number) => Math.round((to - from) * 1000) / 1000;
+
 /**
- * Wraps `gateway` so that Apollo Server runs its plans on our executor. When the members it needs
- * are not where @apollo/gateway 2.14 keeps them (another version), it says so once and lets
- * Apollo's executor run.
+ * The gateway Apollo Server is given: `gateway` itself for Apollo's executor with plans not
+ * exposed, else a wrapper that runs the plans on ours ({@link PlanExecutor} `own`) or on Apollo's,
+ * and exposes them to the requests that ask. When the members our executor needs are not where
+ * @apollo/gateway 2.14 keeps them (another version), it says so once and lets Apollo's executor run.
  */
-export function withOwnExecutor(gateway: ApolloGateway, options: Options): GatewayInterface {
+export function withPlanExecutor(gateway: ApolloGateway, options: Options): GatewayInterface {
+  if (options.executor === 'apollo' && !options.exposeQueryPlan) return gateway;
   const internals = gateway as unknown as GatewayInternals;
   // Per API schema (a reload plans again) and parsed document (Apollo Server keeps one per query text).
   const prepared = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, Prepared>>>();
@@ -125,11 +139,15 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     return made;
   };
 
-  /** Apollo's plan cache (keyed as @apollo/gateway keys it), else a new plan from its planner. */
+  /** A plan's key in Apollo's plan cache, as @apollo/gateway's executor keys it. */
+  const planKey = ({ request, queryHash }: GatewayGraphQLRequestContext): string =>
+    request.operationName ? createHash('sha256').update(queryHash).update(request.operationName).digest('hex') : queryHash;
+
+  /** Apollo's plan cache, else a new plan from its planner. */
   const planFor = async (requestContext: GatewayGraphQLRequestContext): Promise<QueryPlan> => {
-    const { request, document, queryHash } = requestContext;
+    const { request, document } = requestContext;
     const store = internals.queryPlanStore;
-    const key = request.operationName ? createHash('sha256').update(queryHash).update(request.operationName).digest('hex') : queryHash;
+    const key = planKey(requestContext);
     const stored = await store?.get(key);
     if (stored) return stored;
     const plan = tracer.startActiveSpan(OpenTelemetrySpanNames.PLAN, (span) => {
@@ -155,7 +173,8 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     return plan;
   };
 
-  const execute = async (requestContext: GatewayGraphQLRequestContext): Promise<GatewayExecutionResult> => {
+  const execute = async (requestContext: GatewayGraphQLRequestContext, exposing: boolean): Promise<GatewayExecutionResult> => {
+    const origin = exposing ? performance.now() : 0;
     const { request, schema, operation } = requestContext;
     const definitions = operation.variableDefinitions ?? [];
     let coerced: Record<string, unknown> = {};
@@ -173,15 +192,21 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
     const services = internals.serviceMap;
     if (!supergraphSchema || !services) throw new Error('The gateway has no supergraph loaded');
     if (plan.node?.kind === 'Subscription') throw new Error('Execution of subscriptions not supported by gateway');
+    const timings: FetchTimings | undefined = exposing ? { origin, records: [] } : undefined;
     if (plan.node) {
-      const run: PlanRun = { serviceMap: services, requestContext, supergraphSchema, conditions: coerced, errors };
+      const run: PlanRun = { serviceMap: services, requestContext, supergraphSchema, conditions: coerced, errors, timings };
       await executeNode(run, plan.node, { path: [], data, fullResult: data });
     }
     return tracer.startActiveSpan(OpenTelemetrySpanNames.POST_PROCESSING, (span) => {
       try {
         const shaped = shaper.shape(data, coerced, request.variables);
-        if (errors.length === 0 && shaped.errors.length > 0) return { extensions: { valueCompletion: shaped.errors }, data: shaped.data };
-        return errors.length === 0 ? { data: shaped.data } : { errors: errors as GraphQLError[], data: shaped.data };
+        const result: GatewayExecutionResult =
+          errors.length === 0 && shaped.errors.length > 0
+            ? { extensions: { valueCompletion: shaped.errors }, data: shaped.data }
+            : errors.length === 0
+              ? { data: shaped.data }
+              : { errors: errors as GraphQLError[], data: shaped.data };
+        return timings ? withPlan(requestContext, result, plan, 'own', timings) : result;
       } catch (error) {
         // As Apollo's: data that cannot be shaped at all (a subgraph broke its schema) is the response's only error.
         if (error instanceof GraphQLError) return { errors: [error] };
@@ -195,18 +220,31 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
   let apolloExecutor: GatewayExecutor | null = null;
   /** Whether @apollo/gateway keeps what ours reads where 2.14 keeps it: decided at load, not per request. */
   let supported = false;
+  const own = options.executor === 'own';
   const executor: GatewayExecutor = (requestContext) => {
-    if (!supported || requestContext.metrics.captureTraces) {
+    // One header look-up per request, and only where the config allows plans out at all.
+    const exposing = options.exposeQueryPlan && asksForQueryPlan(requestContext.request.http?.headers);
+    if (!own || !supported || requestContext.metrics.captureTraces) {
       if (!apolloExecutor) throw new Error('The gateway is not loaded');
-      return apolloExecutor(requestContext);
+      return exposing ? withApolloPlan(requestContext, apolloExecutor) : apolloExecutor(requestContext);
     }
     return tracer.startActiveSpan(OpenTelemetrySpanNames.REQUEST, async (span) => {
       try {
-        return await execute(requestContext);
+        return await execute(requestContext, exposing);
       } finally {
         span.end();
       }
     });
+  };
+
+  /**
+   * Apollo's executor's result with the plan it ran: the plan @apollo/gateway just stored under
+   * the key our executor reads too. Apollo's executor reports no per-fetch timings.
+   */
+  const withApolloPlan = async (requestContext: GatewayGraphQLRequestContext, run: GatewayExecutor): Promise<GatewayExecutionResult> => {
+    const result = await run(requestContext);
+    const plan = await internals.queryPlanStore?.get(planKey(requestContext));
+    return plan ? withPlan(requestContext, result, plan, 'apollo', undefined) : result;
   };
 
   return {
@@ -216,8 +254,43 @@ export function withOwnExecutor(gateway: ApolloGateway, options: Options): Gatew
       const loaded = await gateway.load(loadOptions);
       apolloExecutor = loaded.executor;
       supported = Boolean(internals.queryPlanStore && internals.serviceMap && internals.apiSchema && internals.queryPlanner);
-      if (!supported) options.logger.warn("@apollo/gateway's internals were not found: plans run on its own executor");
+      if (!supported && own) options.logger.warn("@apollo/gateway's internals were not found: plans run on its own executor");
+      if (!internals.queryPlanStore && options.exposeQueryPlan)
+        options.logger.warn("@apollo/gateway's plan store was not found: no plan is exposed");
       return { ...loaded, executor };
     },
   };
+}
+
+/**
+ * `result` with `extensions.queryPlan` (and `extensions.fetchTimings` when the calls were timed).
+ * Such a response is for the one client that asked: its cache policy is made uncacheable, so
+ * `Cache-Control` says `no-store` and no HTTP cache hands the plan to anyone else.
+ */
+function withPlan(
+  requestContext: GatewayGraphQLRequestContext,
+  result: GatewayExecutionResult,
+  plan: QueryPlan,
+  executor: QueryPlanExtension['executor'],
+  timings: FetchTimings | undefined,
+): GatewayExecutionResult {
+  const { tree, text, ids } = exposedPlan(plan);
+  const queryPlan: QueryPlanExtension = { executor, tree, text };
+  const extensions: Record<string, unknown> = { ...result.extensions, queryPlan };
+  if (timings) {
+    const fetchTimings: FetchTiming[] = timings.records
+      .map((r) => ({
+        fetchId: ids.get(r.node) ?? -1,
+        subgraph: r.node.serviceName,
+        path: r.path,
+        start: ms(timings.origin, r.start),
+        duration: ms(r.start, r.end),
+        representations: r.representations,
+        errors: r.errors,
+      }))
+      .sort((a, b) => a.start - b.start);
+    extensions.fetchTimings = fetchTimings;
+  }
+  (requestContext.overallCachePolicy as { restrict(hint: { maxAge: number }): void }).restrict({ maxAge: 0 });
+  return { ...result, extensions };
 }

@@ -7,7 +7,8 @@
 //   object at the fetch's path, including those that sent no representation (a union's other
 //   members), so such an error could land on the wrong item; the federation suite shows it;
 // - no Apollo usage-reporting trace nodes (a request that asks for them runs on Apollo's executor);
-// - the data is walked with plain loops (no `[head, ...rest]` copies per step).
+// - the data is walked with plain loops (no `[head, ...rest]` copies per step);
+// - when the client asked for its plan (`expose.ts`), each subgraph call is timed.
 import type { GraphQLDataSource } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import { applyRewrites, isObjectOfType } from '@apollo/gateway/dist/dataRewrites';
@@ -39,6 +40,29 @@ export interface PlanRun {
   conditions: Readonly<Record<string, unknown>>;
   /** What went wrong in the fetches, in the order it was found. */
   errors: Error[];
+  /**
+   * Set only for a request that asked for its plan: every subgraph call is timed into it. Absent,
+   * no clock is read and no record is made (the request path of every other request).
+   */
+  timings?: FetchTimings | undefined;
+}
+
+/** The subgraph calls of one request, in the order they were answered. */
+export interface FetchTimings {
+  /** `performance.now()` when execution started: starts are counted from it. */
+  origin: number;
+  records: FetchTimingRecord[];
+}
+
+export interface FetchTimingRecord {
+  node: FetchNode;
+  /** The fetch's response path (the cursor's: `@` for each item of a list). */
+  path: ResponsePath;
+  /** `performance.now()` readings, before the call and once it was answered. */
+  start: number;
+  end: number;
+  representations: number;
+  errors: number;
 }
 
 export async function executeNode(run: PlanRun, node: PlanNode, cursor: Cursor): Promise<void> {
@@ -168,15 +192,16 @@ async function send(
   variables: Data,
   representationToEntity: readonly number[] | undefined,
 ): Promise<Data | null | undefined> {
-  const { requestContext } = run;
-  const response = await service.process({
+  const { requestContext, timings } = run;
+  const request = {
     kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
     request: { query: fetch.operation, variables, operationName: fetch.operationName },
     incomingRequestContext: requestContext,
     context: requestContext.context,
     document: fetch.operationDocumentNode,
     pathInIncomingRequest: cursor.path,
-  });
+  } as const;
+  const response = timings ? await timed(timings, service, request, fetch, cursor, representationToEntity) : await service.process(request);
   if (response.errors) {
     const pathOf = errorPaths(fetch, cursor, representationToEntity);
     for (const error of response.errors) run.errors.push(downstreamServiceError(error, fetch.serviceName, pathOf));
@@ -189,6 +214,33 @@ async function send(
     }
   }
   return response.data as Data | null | undefined;
+}
+
+/** `service.process(request)`, recorded in `timings` whether it is answered or fails. */
+async function timed(
+  timings: FetchTimings,
+  service: GraphQLDataSource,
+  request: Parameters<GraphQLDataSource['process']>[0],
+  fetch: FetchNode,
+  cursor: Cursor,
+  representationToEntity: readonly number[] | undefined,
+): ReturnType<GraphQLDataSource['process']> {
+  const record: FetchTimingRecord = {
+    node: fetch,
+    path: cursor.path,
+    start: performance.now(),
+    end: 0,
+    representations: representationToEntity?.length ?? 0,
+    errors: 1,
+  };
+  try {
+    const response = await service.process(request);
+    record.errors = response.errors?.length ?? 0;
+    return response;
+  } finally {
+    record.end = performance.now();
+    timings.records.push(record);
+  }
 }
 
 /** The response path of a subgraph error: for `_entities`, the path of the entity its representation came from. */
