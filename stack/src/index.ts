@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { SUBGRAPHS, type SubgraphName, jwksUrlOf, loadSubgraphConfigs, portFor } from './subgraphs';
 import pino, { type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { type Registry, collectDefaultMetrics } from 'prom-client';
 import { type AccountsSubgraph, ROLES, type Role, SCOPES, type Scope, createAccounts, scopesFor } from '@shop/accounts';
 import {
   type SubgraphConfig,
@@ -36,7 +36,7 @@ import {
 import { type CacheStore, openCacheStore } from '@shop/cache';
 import { type Bus, MemoryBroker, MemoryBus, connectAmqpBus } from '@shop/events';
 import { type StoreLocation, sqliteFileFor } from '@shop/store';
-import { createTelemetry, type Telemetry } from '@shop/telemetry';
+import { createTelemetry, newRegistry, type Telemetry } from '@shop/telemetry';
 
 /** The environment a stack reads when given none: every default, and no development extras. */
 export const STACK_TEST_ENV: NodeJS.ProcessEnv = { NODE_ENV: 'test' };
@@ -193,7 +193,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // Both throw a ConfigError naming every bad variable before anything starts.
   const gatewayConfig = loadGatewayConfig(env);
   const subgraphConfigs = loadSubgraphConfigs(env);
-  const registry = new Registry();
+  const registry = newRegistry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const logger =
     options.logger ??

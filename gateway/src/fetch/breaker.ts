@@ -1,5 +1,6 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import type { Metrics } from '@shop/telemetry';
+import { trace, tracingEnabled } from '@shop/tracing';
 import type { Layer } from './layer';
 import { ResponseTooLargeError, UnusableResponseError } from './transport';
 
@@ -62,6 +63,8 @@ export function breakerLayer(subgraph: string, metrics: Metrics, options: Breake
     metrics.breakerTransitions.inc({ subgraph, to: STATE_NAME[state] });
   });
   return async (request, next) => {
+    // In a trace, the fetch's span says what the breaker did with it (the state it found).
+    if (tracingEnabled()) trace.getActiveSpan()?.setAttribute('shop.breaker.state', STATE_NAME[policy.state]);
     // cockatiel queues every call behind a half-open probe; against a frozen subgraph that is a
     // wait of up to the timeout for every client. Only the probe waits: the rest fail fast.
     if (policy.state === CircuitState.HalfOpen) throw new BrokenCircuitError();

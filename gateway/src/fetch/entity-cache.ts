@@ -13,6 +13,7 @@ import {
   withRepresentations,
 } from './layer';
 import { type Representation, stableStringify } from './representation';
+import { inSpan, trace, tracingEnabled } from '@shop/tracing';
 
 /**
  * The entity cache: each representation's answer is kept per subgraph, selection and key
@@ -24,7 +25,13 @@ export function entityCacheLayer(subgraph: string, cache: EntityCache): Layer {
     const selection = selectionHash(request.selectionKey ?? selectionKeyOf(request.query, request.variables));
     // Dedupe's keys when it ran, else computed here: once per representation either way.
     const repKeys = request.repKeys ?? reps.map(stableStringify);
-    const lookup = await cache.lookup(subgraph, reps, selection, repKeys);
+    const lookup = tracingEnabled()
+      ? await inSpan(`entity cache lookup ${subgraph}`, { 'shop.subgraph': subgraph, 'shop.representations': reps.length }, async () => {
+          const found = await cache.lookup(subgraph, reps, selection, repKeys);
+          trace.getActiveSpan()?.setAttribute('shop.cache.hits', found.hits.filter(Boolean).length);
+          return found;
+        })
+      : await cache.lookup(subgraph, reps, selection, repKeys);
     const values = new Array<unknown>(reps.length);
     let hint: Hint = { maxAge: Number.MAX_SAFE_INTEGER };
     const missing: number[] = [];

@@ -1,5 +1,6 @@
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message, connect } from 'amqplib';
 import type { Logger, Telemetry } from '@shop/telemetry';
+import { context, contextFrom } from '@shop/tracing';
 import {
   type ResolvedSubscribeOptions,
   type DeliveryControl,
@@ -198,15 +199,23 @@ export class AmqpBus implements Bus {
     // One callback per message rather than waitForConfirms: a concurrent publisher's nack then
     // fails only its own batch. Messages on one channel reach a queue in publish order.
     const confirms = events.map((e, i) =>
-      confirmed((cb) =>
-        channel.publish(
-          this.names.exchange,
-          e.type,
-          bodies[i] as Buffer,
-          { persistent: true, contentType: 'application/json', messageId: e.id, type: e.type, appId: this.options.service, timestamp },
-          cb,
-        ),
-      ),
+      confirmed((cb) => {
+        const options = {
+          persistent: true,
+          contentType: 'application/json',
+          messageId: e.id,
+          type: e.type,
+          appId: this.options.service,
+          timestamp,
+        };
+        if (!e.traceContext) return channel.publish(this.names.exchange, e.type, bodies[i] as Buffer, options, cb);
+        // The W3C headers too (traceparent, tracestate), for tools that read the message, not the
+        // body; published in the event's context so amqplib's instrumentation nests under it.
+        const withHeaders = { ...options, headers: { ...e.traceContext } };
+        return context.with(contextFrom(e.traceContext), () =>
+          channel.publish(this.names.exchange, e.type, bodies[i] as Buffer, withHeaders, cb),
+        );
+      }),
     );
     await withTimeout(
       Promise.all(confirms),

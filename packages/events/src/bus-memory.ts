@@ -1,4 +1,5 @@
 import type { Logger, Telemetry } from '@shop/telemetry';
+import { SpanKind, contextFrom, inSpanUnder, linkFrom, tracingEnabled } from '@shop/tracing';
 import {
   type Bus,
   type DeadLetter,
@@ -70,7 +71,50 @@ export function parseEnvelope(body: string, routingKey = ''): ParsedBody {
   if (typeof v.payload !== 'object' || v.payload === null || Array.isArray(v.payload)) problems.push('payload must be an object');
   if (problems.length > 0)
     return { ok: false, error: `malformed message: ${problems.join('; ')}`, partial: partialEnvelope(v, routingKey) };
+  // A trace context that is not one is dropped, not a reason to refuse the event (W3C: ignore it).
+  if (v.traceContext !== undefined && !isTraceContext(v.traceContext)) delete v.traceContext;
   return { ok: true, event: v as unknown as EventEnvelope };
+}
+
+/** At most a few short string fields (`traceparent` is 55 characters; `tracestate` at most 512). */
+function isTraceContext(value: unknown): value is Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const entries = Object.entries(value);
+  return entries.length <= 4 && entries.every(([k, v]) => k.length <= 32 && typeof v === 'string' && v.length <= 512);
+}
+
+/**
+ * Runs one handling of `event` in a consumer span (with tracing on) under the span that published
+ * it: the trace of the request that wrote the event goes on through every consumer's handler and
+ * the statements it runs.
+ */
+function handled(group: string, event: EventEnvelope, attempt: number, handle: () => Promise<void>): Promise<void> {
+  if (!tracingEnabled()) return handle();
+  const attributes = {
+    'messaging.operation.type': 'process',
+    'messaging.destination.name': event.type,
+    'messaging.consumer.group.name': group,
+    'messaging.message.id': event.id,
+    'shop.service': group,
+    'shop.attempt': attempt,
+  };
+  return inSpanUnder(contextFrom(event.traceContext), `${group} process ${event.type}`, { kind: SpanKind.CONSUMER, attributes }, handle);
+}
+
+/** A consumer span for a batch: under the first event's trace, linked to every event's. */
+function handledBatch(group: string, events: EventEnvelope[], handle: () => Promise<void>): Promise<void> {
+  if (!tracingEnabled()) return handle();
+  const links = events.flatMap((e) => {
+    const link = linkFrom(e.traceContext);
+    return link ? [link] : [];
+  });
+  const attributes = { 'messaging.operation.type': 'process', 'messaging.batch.message_count': events.length, 'shop.service': group };
+  return inSpanUnder(
+    contextFrom(events[0]?.traceContext),
+    `${group} process ${events.length} events`,
+    { kind: SpanKind.CONSUMER, attributes, links },
+    handle,
+  );
 }
 
 function partialEnvelope(v: Record<string, unknown> | undefined, routingKey: string): EventEnvelope {
@@ -140,7 +184,8 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
 export async function deliverBatch(events: EventEnvelope[], options: ResolvedSubscribeOptions, control: DeliveryControl): Promise<boolean> {
   if (!options.batchHandler || events.length < 2 || control.stopped()) return false;
   try {
-    await options.batchHandler(events);
+    const batchHandler = options.batchHandler;
+    await handledBatch(options.group, events, () => batchHandler(events));
     return true;
   } catch (err) {
     control.logger.debug(
@@ -222,7 +267,7 @@ export async function deliverWithRetries(
   if (control.stopped()) return { kind: 'released' };
   for (let attempt = 1; ; attempt++) {
     try {
-      await options.handler(event);
+      await handled(options.group, event, attempt, () => options.handler(event));
       return { kind: 'handled', attempts: attempt };
     } catch (err) {
       const error = errorMessage(err);

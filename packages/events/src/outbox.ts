@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { type Generated, type Kysely, type Migration, type Store, inBackground, sql } from '@shop/store';
 import type { Telemetry } from '@shop/telemetry';
+import {
+  SpanKind,
+  type Span,
+  contextFrom,
+  currentTraceContext,
+  inSpan,
+  propagation,
+  recordError,
+  trace,
+  tracer,
+  tracingEnabled,
+} from '@shop/tracing';
 import type { Bus, EventEnvelope } from './types';
 
 /** The outbox and inbox tables every service that publishes or consumes events has. */
@@ -15,6 +27,8 @@ export interface EventTables {
     schema_version: number;
     payload: string;
     published_at: string | null;
+    /** The W3C trace context (JSON) of the request that wrote the event; null outside a trace. */
+    trace_context: string | null;
   };
   inbox: { event_id: string; type: string; source: string; handled_at: string };
 }
@@ -55,6 +69,12 @@ export const eventMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The relay publishes in the trace of the request that wrote the event: it needs that trace's context.
+  '0102_outbox_trace_context': {
+    async up(db) {
+      await db.schema.alterTable('outbox').addColumn('trace_context', 'text').execute();
+    },
+  },
 };
 
 /** An event a write produces, before the outbox gives it an id, a version and a time. */
@@ -70,10 +90,19 @@ export interface NewEvent {
  * Appends events to the outbox INSIDE the caller's transaction, so the state change and its
  * events commit together or not at all. Versions continue each aggregate's sequence.
  */
-export async function appendEvents(
+export function appendEvents(trx: Kysely<never> | Kysely<unknown>, source: string, events: readonly NewEvent[]): Promise<EventEnvelope[]> {
+  if (!tracingEnabled() || events.length === 0) return append(trx, source, events, undefined);
+  // With tracing on the rows keep the context of this span, which is the request's child.
+  return inSpan(`${source} outbox append`, { 'shop.service': source, 'messaging.batch.message_count': events.length }, () =>
+    append(trx, source, events, currentTraceContext()),
+  );
+}
+
+async function append(
   trx: Kysely<never> | Kysely<unknown>,
   source: string,
   events: readonly NewEvent[],
+  traceContext: Record<string, string> | undefined,
 ): Promise<EventEnvelope[]> {
   const db = eventTables(trx);
   const out: EventEnvelope[] = [];
@@ -99,6 +128,7 @@ export async function appendEvents(
       occurredAt: new Date().toISOString(),
       schemaVersion: e.schemaVersion ?? 1,
       payload: e.payload,
+      ...(traceContext ? { traceContext } : {}),
     });
   }
   if (out.length > 0) {
@@ -114,6 +144,7 @@ export async function appendEvents(
           schema_version: e.schemaVersion,
           payload: JSON.stringify(e.payload),
           published_at: null,
+          trace_context: e.traceContext ? JSON.stringify(e.traceContext) : null,
         })),
       )
       .execute();
@@ -121,7 +152,10 @@ export async function appendEvents(
   return out;
 }
 
-const toEnvelope = (source: string, r: Omit<EventTables['outbox'], 'position'>): EventEnvelope => ({
+type OutboxRow = Omit<EventTables['outbox'], 'position'>;
+
+/** The event a row holds; with `traced`, the trace context it was written in (a replay is not part of that request). */
+const toEnvelope = (source: string, r: OutboxRow, traced = false): EventEnvelope => ({
   id: r.id,
   type: r.type,
   source,
@@ -130,7 +164,56 @@ const toEnvelope = (source: string, r: Omit<EventTables['outbox'], 'position'>):
   occurredAt: r.occurred_at,
   schemaVersion: Number(r.schema_version),
   payload: JSON.parse(r.payload) as Record<string, unknown>,
+  ...(traced && r.trace_context ? { traceContext: parseTraceContext(r.trace_context) } : {}),
 });
+
+function parseTraceContext(text: string): Record<string, string> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, string>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * With tracing on, a producer span per event that has a trace context, under the span that wrote
+ * it; the event then carries the producer span's context, so consumers hang below the publish.
+ * Returns the events to send and how to end the spans once the broker confirmed (or refused).
+ */
+function publishSpans(service: string, events: EventEnvelope[]): { events: EventEnvelope[]; end(err?: unknown): void } {
+  if (!tracingEnabled()) return { events, end: () => undefined };
+  const spans: Span[] = [];
+  const out = events.map((e) => {
+    if (!e.traceContext) return e;
+    const span = tracer.startSpan(
+      `${service} publish ${e.type}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': e.type,
+          'messaging.message.id': e.id,
+          'shop.service': service,
+        },
+      },
+      contextFrom(e.traceContext),
+    );
+    spans.push(span);
+    const carrier: Record<string, string> = {};
+    propagation.inject(trace.setSpan(contextFrom(e.traceContext), span), carrier);
+    return { ...e, traceContext: carrier };
+  });
+  return {
+    events: out,
+    end(err?: unknown) {
+      for (const span of spans) {
+        if (err !== undefined) recordError(span, err);
+        span.end();
+      }
+    },
+  };
+}
 
 export interface RelayOptions {
   store: Store<unknown>;
@@ -262,7 +345,7 @@ export class OutboxRelay {
     const pending = await db.selectFrom('outbox').select('position').where('published_at', 'is', null).limit(1).executeTakeFirst();
     if (!pending) return 0;
     return db.transaction().execute(async (trx) => {
-      type Row = Omit<EventTables['outbox'], 'position'> & { position: number };
+      type Row = OutboxRow & { position: number };
       let rows: Row[];
       if (store.dialect === 'postgres') {
         // The lock first, and no waiting for the disk at commit: losing the mark in a database
@@ -290,8 +373,17 @@ export class OutboxRelay {
           .execute();
       }
       if (rows.length === 0) return 0;
-      const events = rows.map((r) => toEnvelope(service, r));
-      await bus.publish(events);
+      const sending = publishSpans(
+        service,
+        rows.map((r) => toEnvelope(service, r, true)),
+      );
+      try {
+        await bus.publish(sending.events);
+      } catch (err) {
+        sending.end(err);
+        throw err;
+      }
+      sending.end();
       await trx
         .updateTable('outbox')
         .set({ published_at: new Date().toISOString() })

@@ -14,6 +14,12 @@ export interface EventEnvelope {
   /** The payload's shape version; a consumer rejects versions it does not know (to dead letters). */
   schemaVersion: number;
   payload: Record<string, unknown>;
+  /**
+   * The W3C trace context (`traceparent`, `tracestate`) of the span that wrote the event, kept in
+   * the outbox row and carried in the message: the relay's publish and every consumer's handling
+   * join the trace of the request that caused them. Absent with tracing off.
+   */
+  traceContext?: Record<string, string>;
 }
 
 /** A message that could not be handled after every attempt, kept with the reason. */

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
 import getPort from 'get-port';
 import { HeaderMap } from '@apollo/server';
-import type { Logger, Telemetry } from '@shop/telemetry';
+import { type Logger, type Telemetry, withExemplars } from '@shop/telemetry';
+import { activeTraceIds, inSpan, trace, tracingEnabled } from '@shop/tracing';
 import { type AdmissionOptions, createAdmitter } from './admission';
 import { quote } from './client-errors';
 
@@ -429,6 +430,16 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   const routes = options.routes ?? {};
   const httpRequests = telemetry.metrics.httpRequests;
   const httpRequestDuration = telemetry.metrics.httpRequestDuration;
+  // Decided once: with tracing on, each observation names its trace (an OpenMetrics exemplar).
+  const exemplars = withExemplars(telemetry.registry);
+  const observeDuration = (labels: Record<'service' | 'route' | 'status', string>, seconds: number) => {
+    const ids = exemplars ? activeTraceIds() : undefined;
+    // prom-client types exemplar labels as the metric's own label names; OpenMetrics allows any.
+    const exemplarLabels = { trace_id: ids?.traceId, span_id: ids?.spanId } as unknown as typeof labels;
+    if (ids) httpRequestDuration.observe({ labels, value: seconds, exemplarLabels });
+    else if (exemplars) httpRequestDuration.observe({ labels, value: seconds });
+    else httpRequestDuration.observe(labels, seconds);
+  };
   const admitter = createAdmitter(options.admission ?? {});
   const requestsShed = telemetry.metrics.requestsShed;
   const gatewaySecret = options.gatewaySecret;
@@ -515,6 +526,8 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     const requestIdHeader = req.headers['x-request-id'];
     const requestId = typeof requestIdHeader === 'string' && requestIdHeader.length <= 128 ? requestIdHeader : randomUUID();
     res.setHeader('x-request-id', requestId);
+    // The request id and the trace meet here: the HTTP span names the id, the logs name both.
+    if (tracingEnabled()) trace.getActiveSpan()?.setAttribute('shop.request_id', requestId);
     const aborter = new AbortController();
     // 'close' after the response was written is the normal end; before it, the client went away.
     res.once('close', () => {
@@ -563,7 +576,13 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
           }
           try {
             if (options.authenticate) info.identity = await options.authenticate(req);
-            await handleGraphQL(req, res, info);
+            if (tracingEnabled()) {
+              await inSpan(`${telemetry.service} graphql`, { 'shop.service': telemetry.service, 'shop.request_id': requestId }, () =>
+                handleGraphQL(req, res, info),
+              );
+            } else {
+              await handleGraphQL(req, res, info);
+            }
           } finally {
             admission.done();
           }
@@ -584,7 +603,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     } finally {
       const labels = { service: telemetry.service, route, status: String(res.statusCode) };
       httpRequests.inc(labels);
-      httpRequestDuration.observe(labels, (performance.now() - started) / 1000);
+      observeDuration(labels, (performance.now() - started) / 1000);
       info.logger.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
     }
   };

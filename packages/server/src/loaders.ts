@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { cacheAside } from '@shop/cache';
 import type { HotCache } from './service';
 import type { Telemetry } from '@shop/telemetry';
+import { inSpan, tracingEnabled } from '@shop/tracing';
 
 /**
  * A per-request DataLoader whose batch sizes are recorded in `dataloader_batch_size`.
@@ -14,9 +15,14 @@ export function createLoader<K, V, C = K>(
   options?: DataLoader.Options<K, V | null, C>,
 ): DataLoader<K, V | null, C> {
   const histogram = telemetry.metrics.dataloaderBatchSize.labels({ service: telemetry.service, loader });
+  const spanName = `${telemetry.service} load ${loader}`;
   return new DataLoader<K, V | null, C>(async (keys) => {
     histogram.observe(keys.length);
-    return batch(keys);
+    // A trace shows each batch a request's resolvers made, and under it the store's statements.
+    if (!tracingEnabled()) return batch(keys);
+    return inSpan(spanName, { 'shop.service': telemetry.service, 'shop.loader': loader, 'shop.batch_size': keys.length }, () =>
+      batch(keys),
+    );
   }, options);
 }
 

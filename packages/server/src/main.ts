@@ -3,6 +3,7 @@ import { type SubgraphConfig, loadSubgraphConfig } from '@shop/config';
 import { type Bus, connectAmqpBus } from '@shop/events';
 import { sqliteFileFor } from '@shop/store';
 import { type Logger, type Telemetry, createTelemetry } from '@shop/telemetry';
+import { shutdownTracing } from '@shop/tracing';
 import type { SubgraphFactoryOptions } from './service';
 import type { Subgraph } from './subgraph';
 
@@ -26,13 +27,20 @@ export function runMain(start: () => Promise<{ stoppable: Stoppable; logger: Log
         }
         stopping = true;
         logger.info({ signal }, 'shutting down');
-        stoppable.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
+        // The spans of the drain are the last ones: exported after it, before the exit.
+        void stoppable
+          .stop()
+          .then(
+            () => 0,
+            (err: unknown) => {
+              logger.error({ err }, 'shutdown failed');
+              return 1;
+            },
+          )
+          .then(async (code) => {
+            await shutdownTracing().catch(() => undefined);
+            process.exit(code);
+          });
       };
       process.on('SIGINT', () => shutdown('SIGINT'));
       process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -31,8 +31,10 @@ describe('a request past its deadline', () => {
     const running = await subgraph.listen(0, '127.0.0.1');
     try {
       const url = `${running.url}/graphql`;
-      const late = await graphqlClient(url, { headers: { [REQUEST_TIMEOUT_HEADER]: '50' } }).query<{ slow: { name: string } | null }>(
-        '{ slow(ms: 150) { name } }',
+      // 300 ms: time enough for `slow` to start on a loaded machine (at 50 ms it once did not,
+      // and the error was on `slow`), and its 600 ms outlast the deadline.
+      const late = await graphqlClient(url, { headers: { [REQUEST_TIMEOUT_HEADER]: '300' } }).query<{ slow: { name: string } | null }>(
+        '{ slow(ms: 600) { name } }',
       );
       expect(late.errors?.[0]?.extensions?.code).toBe(CLIENT_CLOSED_REQUEST);
       expect(late.errors?.[0]?.path).toEqual(['slow', 'name']);

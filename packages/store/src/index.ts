@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { Telemetry } from '@shop/telemetry';
+import { SpanKind, recordError, trace, tracer, tracingEnabled } from '@shop/tracing';
 
 export { sql, type Generated, type Kysely, type Migration };
 
@@ -64,7 +65,7 @@ export async function openStore<DB>(options: StoreOptions): Promise<Store<DB>> {
   const { service, telemetry } = options;
   const counter = telemetry.metrics.storeQueries.labels({ service });
   const backgroundCounter = telemetry.metrics.storeBackgroundQueries.labels({ service });
-  const log = (event: { level: 'query' | 'error'; error?: unknown; query: { sql: string } }) => {
+  const log = (event: LogEvent) => {
     if (background.getStore()) backgroundCounter.inc();
     else counter.inc();
     if (event.level === 'error') telemetry.logger.debug({ err: event.error, sql: event.query.sql }, 'store query failed');
@@ -90,8 +91,42 @@ export async function openStore<DB>(options: StoreOptions): Promise<Store<DB>> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(database) }), log });
+  // SQLite has no maintained OpenTelemetry instrumentation (pg's is used on PostgreSQL): with
+  // tracing on, each statement inside a trace becomes a span here, timed by Kysely.
+  const sqliteLog = (event: LogEvent) => {
+    log(event);
+    if (tracingEnabled()) statementSpan(service, event);
+  };
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(database) }), log: sqliteLog });
   return makeStore(db, 'sqlite');
+}
+
+type LogEvent = { level: 'query' | 'error'; error?: unknown; query: { sql: string }; queryDurationMillis: number };
+
+/** Longest statement text a span keeps: the text is for finding the statement, not archiving it. */
+const SPAN_SQL_CHARS = 2_000;
+
+/**
+ * A client span for one SQLite statement that just ran, under the active span (none outside a
+ * trace, like pg's instrumentation with requireParentSpan): it started `queryDurationMillis` ago.
+ */
+function statementSpan(service: string, event: LogEvent): void {
+  if (!trace.getActiveSpan()) return;
+  const text = event.query.sql;
+  const operation = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'SQL';
+  const end = performance.now();
+  const span = tracer.startSpan(`${operation} ${service}`, {
+    kind: SpanKind.CLIENT,
+    startTime: end - event.queryDurationMillis,
+    attributes: {
+      'db.system.name': 'sqlite',
+      'db.namespace': service,
+      'db.operation.name': operation,
+      'db.query.text': text.length > SPAN_SQL_CHARS ? text.slice(0, SPAN_SQL_CHARS) : text,
+    },
+  });
+  if (event.level === 'error') recordError(span, event.error);
+  span.end(end);
 }
 
 const STATEMENTS_KEPT = 500;

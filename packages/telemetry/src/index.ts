@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, type OpenMetricsContentType, Registry, collectDefaultMetrics } from 'prom-client';
+import { tracingEnabled } from '@shop/tracing';
 
 export type { Logger };
 
@@ -112,6 +113,9 @@ export function metricsFor(registry: Registry): Metrics {
       labelNames: ['service', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
+      // With tracing on the registry speaks OpenMetrics, whose histograms carry exemplars: each
+      // bucket names the trace of a request that landed in it (see observeRequest in @shop/server).
+      enableExemplars: withExemplars(registry),
     }),
     eventsPublished: new Counter({
       name: 'events_published_total',
@@ -222,9 +226,25 @@ export interface TelemetryOptions {
   processMetrics?: boolean;
 }
 
+/** Whether `registry` exposes exemplars: it speaks OpenMetrics, which it does when tracing is on. */
+export function withExemplars(registry: Registry): boolean {
+  return (registry.contentType as string) === Registry.OPENMETRICS_CONTENT_TYPE;
+}
+
+/**
+ * A registry for a process: Prometheus's text format, or OpenMetrics when tracing is on (the
+ * format exemplars need; Prometheus scrapes both).
+ */
+export function newRegistry(): Registry {
+  const registry = new Registry();
+  // The declared type binds a registry to the format it was made with; this one changes once, before use.
+  if (tracingEnabled()) (registry as unknown as Registry<OpenMetricsContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  return registry;
+}
+
 /** Creates the telemetry of one service. */
 export function createTelemetry(options: TelemetryOptions): Telemetry {
-  const registry = options.registry ?? new Registry();
+  const registry = options.registry ?? newRegistry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const logger = options.logger
     ? options.logger.child({ service: options.service })

@@ -1,6 +1,5 @@
-import { loadAccountsAuthConfig } from '@shop/config';
-import { runSubgraph } from '@shop/server';
-import { createAccounts } from './server';
+// The accounts process. Tracing starts first (when OTEL_* asks for it) so that its instrumentations
+// see pg, redis, amqplib and http load; main.ts is the process itself.
+import { startTraced } from '@shop/tracing';
 
-// accounts' own settings (token lifetimes, issuer, audience) come with the shared ones.
-runSubgraph('accounts', 4001, (options) => createAccounts({ ...options, auth: loadAccountsAuthConfig() }));
+startTraced('accounts', () => import('./main'));

@@ -1,8 +1,5 @@
-import { loadInventoryConfig } from '@shop/config';
-import { runSubgraph } from '@shop/server';
-import { createInventory } from './server';
+// The inventory process. Tracing starts first (when OTEL_* asks for it) so that its instrumentations
+// see pg, redis, amqplib and http load; main.ts is the process itself.
+import { startTraced } from '@shop/tracing';
 
-// inventory's own setting (the reservation sweeper's pace) comes with the shared ones.
-runSubgraph('inventory', 4003, (options) =>
-  createInventory({ ...options, reservationSweepIntervalMs: loadInventoryConfig().sweepIntervalMs }),
-);
+startTraced('inventory', () => import('./main'));

@@ -1,7 +1,5 @@
-import { loadCheckoutConfig, loadShardingConfig } from '@shop/config';
-import { runSubgraph } from '@shop/server';
-import { createOrders } from './server';
+// The orders process. Tracing starts first (when OTEL_* asks for it) so that its instrumentations
+// see pg, redis, amqplib and http load; main.ts is the process itself.
+import { startTraced } from '@shop/tracing';
 
-// The checkout saga's deadlines and hold come from CHECKOUT_* (read here, as the embedded stack does).
-// ORDERS_SHARDS and the map's timings likewise.
-runSubgraph('orders', 4005, (options) => createOrders({ ...options, checkout: loadCheckoutConfig(), ...loadShardingConfig() }));
+startTraced('orders', () => import('./main'));

@@ -1,6 +1,5 @@
-import { loadPaymentsProviderConfig } from '@shop/config';
-import { runSubgraph } from '@shop/server';
-import { createPayments } from './server';
+// The payments process. Tracing starts first (when OTEL_* asks for it) so that its instrumentations
+// see pg, redis, amqplib and http load; main.ts is the process itself.
+import { startTraced } from '@shop/tracing';
 
-// payments' own settings (the PSP_* variables) come with the shared ones.
-runSubgraph('payments', 4006, (options) => createPayments({ ...options, psp: loadPaymentsProviderConfig() }));
+startTraced('payments', () => import('./main'));

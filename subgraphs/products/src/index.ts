@@ -1,4 +1,5 @@
-import { runSubgraph } from '@shop/server';
-import { createProducts } from './server';
+// The products process. Tracing starts first (when OTEL_* asks for it) so that its instrumentations
+// see pg, redis, amqplib and http load; main.ts is the process itself.
+import { startTraced } from '@shop/tracing';
 
-runSubgraph('products', 4002, createProducts);
+startTraced('products', () => import('./main'));

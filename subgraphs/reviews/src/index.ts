@@ -1,4 +1,5 @@
-import { runSubgraph } from '@shop/server';
-import { createReviews } from './server';
+// The reviews process. Tracing starts first (when OTEL_* asks for it) so that its instrumentations
+// see pg, redis, amqplib and http load; main.ts is the process itself.
+import { startTraced } from '@shop/tracing';
 
-runSubgraph('reviews', 4004, createReviews);
+startTraced('reviews', () => import('./main'));

@@ -1,0 +1,4 @@
+import { runSubgraph } from '@shop/server';
+import { createProducts } from './server';
+
+runSubgraph('products', 4002, createProducts);
