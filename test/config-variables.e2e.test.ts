@@ -305,6 +305,7 @@ const mapped: Record<string, MappedCheck> = {
   FOLD_FETCHES: { value: 'false', check: (g) => expect(g.foldFetches).toBe(false) },
   LEVEL_FETCHES: { value: 'false', check: (g) => expect(g.levelFetches).toBe(false) },
   PLAN_EXECUTOR: { value: 'apollo', check: (g) => expect(g.executor).toBe('apollo') },
+  EXPOSE_QUERY_PLAN: { value: 'false', check: (g) => expect(g.exposeQueryPlan).toBe(false) },
   INFLIGHT_DEDUPE: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ inflight: false })) },
   HOT_CACHE_TTL_MS: { value: '4321', check: (_g, s) => expect(s.hotCacheTtlMs).toBe(4321) },
   CACHE_TIMEOUT_MS: {

@@ -2,17 +2,20 @@
 // embedded stack: the page renders, runs an operation from its tabs, shows the result, opens the
 // docs from introspection, and in all of that the browser asks nothing of any host but the
 // gateway's. Every request leaving for elsewhere is aborted and recorded, and the test fails on it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page, type Request, chromium } from 'playwright-core';
 import { type Stack, startStack } from '@shop/stack';
 import { graphqlClient } from '@shop/testing';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'explorer.png');
+const PLAN_SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'explorer-plan.png');
+/** The operation of the explorer's HomePage tab: products, inventory, reviews and accounts answer it. */
+const HOME_PAGE = readFileSync(path.resolve(__dirname, '..', 'operations', 'HomePage.graphql'), 'utf8');
 /** Generous: a cold chromium on a loaded CI machine takes seconds to parse 1 MB of GraphiQL. */
 const UI_TIMEOUT = 30_000;
 
@@ -118,7 +121,7 @@ describe('the explorer in a browser, offline', () => {
 
     await page.locator('.graphiql-execute-button').click();
     await page.locator('.graphiql-response', { hasText: String(topName) }).waitFor({ timeout: UI_TIMEOUT });
-    await page.screenshot({ path: await screenshotPath() });
+    await page.screenshot({ path: await screenshotPath(SCREENSHOT) });
   });
 
   it('opens the docs explorer from introspection', async () => {
@@ -159,6 +162,57 @@ describe('the explorer in a browser, offline', () => {
     expect(anonymous.headers().authorization).toBeUndefined();
   });
 
+  it('shows the query plan beside the result: the plan as a tree, its fetches as a waterfall, one bar per fetch', async () => {
+    // The plan of the same operation, asked for independently of the browser: the subgraphs it
+    // calls. Named as the page names it, so the browser's run finds the plan made (no planning in
+    // its waterfall).
+    const api = await fetch(stack.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'apollo-expose-query-plan': 'true' },
+      body: JSON.stringify({ query: HOME_PAGE, operationName: 'HomePage' }),
+    });
+    const expected = (await api.json()) as { extensions?: { fetchTimings?: Array<{ subgraph: string }> } };
+    const subgraphs = [...new Set((expected.extensions?.fetchTimings ?? []).map((t) => t.subgraph))].sort();
+    expect(subgraphs).toEqual(['accounts', 'inventory', 'products', 'reviews']);
+
+    await page.goto(`${base}/explorer`);
+    await page.locator('.graphiql-tab', { hasText: 'HomePage' }).click();
+    await page.locator('.graphiql-query-editor', { hasText: 'topProducts' }).waitFor({ timeout: UI_TIMEOUT });
+    const panel = page.locator('aside.explorer-plan');
+    const toggle = page.getByRole('button', { name: 'Query plan' });
+    expect({ panels: await panel.count(), pressed: await toggle.getAttribute('aria-pressed') }).toEqual({ panels: 0, pressed: 'false' });
+    await toggle.click();
+    await panel.waitFor({ timeout: UI_TIMEOUT });
+    expect(await toggle.getAttribute('aria-pressed')).toBe('true');
+
+    const isHomePage = (r: Request) =>
+      new URL(r.url()).pathname === '/graphql' && r.method() === 'POST' && (r.postData() ?? '').includes('topProducts');
+    const [request] = await Promise.all([page.waitForRequest(isHomePage), page.locator('.graphiql-execute-button').click()]);
+    expect(request.headers()['apollo-expose-query-plan']).toBe('true');
+    const answer = (await (await request.response())?.json()) as { extensions?: { fetchTimings?: unknown[] } };
+    const fetches = answer.extensions?.fetchTimings?.length ?? 0;
+    expect(fetches).toBe(expected.extensions?.fetchTimings?.length);
+
+    const bars = panel.locator('.explorer-waterfall-bar');
+    await bars.first().waitFor({ timeout: UI_TIMEOUT });
+    expect(await bars.count()).toBe(fetches);
+    const tree = panel.locator('.explorer-plan-tree');
+    expect(await tree.locator('li[data-kind="Fetch"]').count()).toBe(fetches);
+    const named = await tree.locator('li[data-kind="Fetch"] strong').allTextContents();
+    expect([...new Set(named)].sort()).toEqual(subgraphs);
+    // Each bar is labelled with its subgraph, its time and the representations it sent.
+    const labels = await panel.locator('.explorer-waterfall-label').allTextContents();
+    expect(labels).toHaveLength(fetches);
+    for (const label of labels) expect(label).toMatch(/^(accounts|inventory|products|reviews) [\d.]+ ms \u00b7 \d+ reps?$/);
+    await page.screenshot({ path: await screenshotPath(PLAN_SCREENSHOT) });
+
+    // Off again: no panel, and the header is no longer sent.
+    await toggle.click();
+    await panel.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    const [plain] = await Promise.all([page.waitForRequest(isHomePage), page.locator('.graphiql-execute-button').click()]);
+    expect(plain.headers()['apollo-expose-query-plan']).toBeUndefined();
+  });
+
   it('asked nothing of any host but the gateway, and logged no error', () => {
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.filter((url) => !isLocal(url))).toEqual([]);
@@ -168,14 +222,15 @@ describe('the explorer in a browser, offline', () => {
 });
 
 /**
- * Where the screenshot goes: docs/explorer.png (the README's picture) only when asked with
- * UPDATE_SCREENSHOT=1, a temporary file otherwise, so that `npm test` rewrites no tracked file.
+ * Where a screenshot goes: `file` under docs/ (docs/explorer.png is the README's picture,
+ * docs/explorer-plan.png its plan panel's) only when asked with UPDATE_SCREENSHOT=1, a temporary
+ * file otherwise, so that `npm test` rewrites no tracked file.
  */
-async function screenshotPath(): Promise<string> {
+async function screenshotPath(file: string): Promise<string> {
   if (process.env.UPDATE_SCREENSHOT === '1') {
-    await mkdir(path.dirname(SCREENSHOT), { recursive: true });
-    return SCREENSHOT;
+    await mkdir(path.dirname(file), { recursive: true });
+    return file;
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'explorer-shot-'));
-  return path.join(dir, 'explorer.png');
+  return path.join(dir, path.basename(file));
 }

@@ -37,7 +37,8 @@
     session.user = user;
     session.listeners.forEach((l) => l());
   };
-  const hasAuthorization = (headers) => Object.keys(headers || {}).some((k) => k.toLowerCase() === 'authorization');
+  const hasHeader = (headers, name) => Object.keys(headers || {}).some((k) => k.toLowerCase() === name);
+  const hasAuthorization = (headers) => hasHeader(headers, 'authorization');
   const remember = (result) => {
     const data = result && typeof result === 'object' ? result.data : null;
     if (!data || typeof data !== 'object') return;
@@ -47,24 +48,54 @@
       }
     }
   };
+
+  // The query plan panel: with the "Query plan" button pressed, operations are sent with Apollo
+  // Router's `Apollo-Expose-Query-Plan: true`, and a gateway that allows it (EXPOSE_QUERY_PLAN, on
+  // outside production) answers with the plan (`extensions.queryPlan`) and each subgraph call's
+  // timing (`extensions.fetchTimings`), shown beside the result as a tree and a waterfall.
+  // Introspection (the docs pane) is never sent with it: its plan is not the one being looked at.
+  const PLAN_HEADER = 'apollo-expose-query-plan';
+  const plan = { on: false, shown: null, listeners: new Set() };
+  const setPlan = (changes) => {
+    Object.assign(plan, changes);
+    plan.listeners.forEach((l) => l());
+  };
+  const showPlan = (result) => {
+    if (!plan.on || !result || typeof result !== 'object') return;
+    const extensions = result.extensions || {};
+    setPlan({ shown: { queryPlan: extensions.queryPlan || null, fetchTimings: extensions.fetchTimings || null } });
+  };
+  const usePlan = () => {
+    const [, redraw] = React.useState(0);
+    React.useEffect(() => {
+      const listener = () => redraw((n) => n + 1);
+      plan.listeners.add(listener);
+      return () => plan.listeners.delete(listener);
+    }, []);
+    return plan;
+  };
+
   const fetcher = (params, options) => {
-    const headers = options && options.headers ? options.headers : {};
-    const withToken =
-      session.token && !hasAuthorization(headers)
-        ? { ...options, headers: { ...headers, authorization: `Bearer ${session.token}` } }
-        : options;
+    let headers = options && options.headers ? options.headers : {};
+    if (session.token && !hasAuthorization(headers)) headers = { ...headers, authorization: `Bearer ${session.token}` };
+    const introspection = params.operationName === 'IntrospectionQuery';
+    if (plan.on && !introspection && !hasHeader(headers, PLAN_HEADER)) headers = { ...headers, [PLAN_HEADER]: 'true' };
+    const seen = (part) => {
+      remember(part);
+      if (!introspection) showPlan(part);
+    };
     // GraphiQL's fetcher resolves to the result, or to an async iterable of results (its
     // multipart fetcher, used for every request by default): both are looked into.
-    return Promise.resolve(send(withOwnOperationName(params), withToken)).then((result) => {
+    return Promise.resolve(send(withOwnOperationName(params), { ...options, headers })).then((result) => {
       if (result && typeof result[Symbol.asyncIterator] === 'function') {
         return (async function* () {
           for await (const part of result) {
-            remember(part);
+            seen(part);
             yield part;
           }
         })();
       }
-      remember(result);
+      seen(result);
       return result;
     });
   };
@@ -104,6 +135,140 @@
     );
   };
 
+  // A button in GraphiQL's toolbar beside the editor (prettify, merge, copy): the title area has
+  // no room left for another line.
+  const planIcon = h(
+    'svg',
+    { className: 'graphiql-toolbar-icon', viewBox: '0 0 24 24', fill: 'currentColor', 'aria-hidden': 'true' },
+    h('rect', { x: 2, y: 4, width: 9, height: 3, rx: 1 }),
+    h('rect', { x: 7, y: 10.5, width: 8, height: 3, rx: 1 }),
+    h('rect', { x: 12, y: 17, width: 10, height: 3, rx: 1 }),
+  );
+  const PlanToggle = () => {
+    const { on } = usePlan();
+    return h(
+      // @graphiql/react's components are the UMD build's GraphiQL.React.
+      GraphiQL.React.ToolbarButton,
+      {
+        label: 'Query plan',
+        className: on ? 'explorer-plan-on' : undefined,
+        'aria-pressed': on ? 'true' : 'false',
+        onClick: () => setPlan({ on: !on, shown: null }),
+      },
+      planIcon,
+    );
+  };
+
+  const ms = (value) => `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
+  // One colour per subgraph, the same in the tree and the waterfall: distinct hues handed out in the
+  // order subgraphs are first seen (a hash of the name gave neighbours look-alike colours).
+  const HUES = [205, 25, 140, 280, 350, 175, 50, 245];
+  const hues = new Map();
+  const swatch = (name) => {
+    if (!hues.has(name)) hues.set(name, HUES[hues.size % HUES.length]);
+    return { background: `hsl(${hues.get(name)} 60% 55%)` };
+  };
+
+  const PlanTree = ({ node, timings }) => {
+    const item = (label, children) =>
+      h(
+        'li',
+        { 'data-kind': node.kind },
+        h('span', { className: 'explorer-plan-node' }, ...label),
+        children.length > 0 ? h('ul', null, ...children.map((child, i) => h(PlanTree, { key: i, node: child, timings }))) : null,
+      );
+    switch (node.kind) {
+      case 'Sequence':
+      case 'Parallel':
+        return item([node.kind], node.nodes);
+      case 'Flatten':
+        return item(['Flatten ', h('code', null, node.path.join('.'))], [node.node]);
+      case 'Condition':
+        return item(['Condition ', h('code', null, `$${node.condition}`)], [node.ifClause, node.elseClause].filter(Boolean));
+      case 'Fetch': {
+        const timing = timings && timings.find((t) => t.fetchId === node.id);
+        return h(
+          'li',
+          { 'data-kind': 'Fetch', 'data-subgraph': node.serviceName, 'data-fetch-id': node.id },
+          h(
+            'span',
+            { className: 'explorer-plan-node' },
+            h('span', { className: 'explorer-plan-swatch', style: swatch(node.serviceName) }),
+            'Fetch ',
+            h('strong', null, node.serviceName),
+            node.entities ? ' _entities' : '',
+            timing ? h('span', { className: 'explorer-plan-muted' }, ` ${ms(timing.duration)}`) : null,
+          ),
+          h('details', null, h('summary', null, 'operation'), h('pre', null, node.operation)),
+        );
+      }
+      default:
+        return item([node.kind], [node.primary, node.rest, ...(node.deferred || [])].filter(Boolean));
+    }
+  };
+
+  const Waterfall = ({ timings }) => {
+    const end = Math.max(...timings.map((t) => t.start + t.duration), 0.001);
+    return h(
+      'div',
+      { className: 'explorer-waterfall' },
+      ...timings.map((t, i) =>
+        h(
+          'div',
+          { key: i, className: 'explorer-waterfall-row', 'data-subgraph': t.subgraph, 'data-fetch-id': t.fetchId },
+          h(
+            'div',
+            { className: 'explorer-waterfall-label', title: t.path.length > 0 ? t.path.join('.') : 'root fetch' },
+            h('strong', null, t.subgraph),
+            ` ${ms(t.duration)} \u00b7 ${t.representations} rep${t.representations === 1 ? '' : 's'}`,
+            t.errors > 0 ? h('span', { className: 'explorer-plan-error' }, ` \u00b7 ${t.errors} error${t.errors === 1 ? '' : 's'}`) : null,
+          ),
+          h(
+            'div',
+            { className: 'explorer-waterfall-track' },
+            h('div', {
+              className: 'explorer-waterfall-bar',
+              title: `starts at ${ms(t.start)}, takes ${ms(t.duration)}`,
+              style: { ...swatch(t.subgraph), left: `${(t.start / end) * 100}%`, width: `${(t.duration / end) * 100}%` },
+            }),
+          ),
+        ),
+      ),
+      h('div', { className: 'explorer-waterfall-axis' }, h('span', null, '0'), h('span', null, ms(end))),
+    );
+  };
+
+  const PlanPanel = () => {
+    const { shown } = usePlan();
+    let body;
+    if (!shown) body = h('p', { className: 'explorer-plan-muted' }, 'Run an operation to see how the gateway plans it.');
+    else if (!shown.queryPlan) {
+      body = h(
+        'p',
+        { className: 'explorer-plan-muted' },
+        'The gateway sent no plan: EXPOSE_QUERY_PLAN is off there (its default in production), or the operation never ran.',
+      );
+    } else {
+      const { queryPlan, fetchTimings } = shown;
+      body = [
+        h('h3', { key: 'fh' }, 'Fetches'),
+        fetchTimings
+          ? h(Waterfall, { key: 'w', timings: fetchTimings })
+          : h(
+              'p',
+              { key: 'w', className: 'explorer-plan-muted' },
+              `No timings: ${queryPlan.executor}'s executor ran the plan (PLAN_EXECUTOR).`,
+            ),
+        h('h3', { key: 'th' }, 'Plan'),
+        queryPlan.tree
+          ? h('ul', { key: 't', className: 'explorer-plan-tree' }, h(PlanTree, { node: queryPlan.tree, timings: fetchTimings }))
+          : h('p', { key: 't', className: 'explorer-plan-muted' }, 'No fetch: the gateway answered on its own.'),
+        h('details', { key: 'x' }, h('summary', null, 'as text'), h('pre', null, queryPlan.text)),
+      ];
+    }
+    return h('aside', { className: 'explorer-plan', 'aria-label': 'Query plan' }, h('h2', null, 'Query plan'), body);
+  };
+
   const logo = h(
     GraphiQL.Logo,
     null,
@@ -112,19 +277,25 @@
     h(SessionBadge),
   );
 
-  ReactDOM.createRoot(document.getElementById('graphiql')).render(
-    h(
-      GraphiQL,
-      {
-        fetcher,
-        storage,
-        defaultTabs: config.tabs,
-        defaultEditorToolsVisibility: 'variables',
-        isHeadersEditorEnabled: true,
-        // Headers carry credentials (auth): never write them to localStorage.
-        shouldPersistHeaders: false,
-      },
-      logo,
-    ),
+  // Made once: toggling the panel re-renders the layout around GraphiQL, never GraphiQL itself.
+  const graphiql = h(
+    GraphiQL,
+    {
+      fetcher,
+      storage,
+      defaultTabs: config.tabs,
+      defaultEditorToolsVisibility: 'variables',
+      isHeadersEditorEnabled: true,
+      // Headers carry credentials (auth): never write them to localStorage.
+      shouldPersistHeaders: false,
+      toolbar: { additionalContent: h(PlanToggle) },
+    },
+    logo,
   );
+  const Layout = () => {
+    const { on } = usePlan();
+    return h('div', { className: 'explorer-layout' }, graphiql, on ? h(PlanPanel) : null);
+  };
+
+  ReactDOM.createRoot(document.getElementById('graphiql')).render(h(Layout));
 })();

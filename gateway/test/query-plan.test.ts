@@ -128,7 +128,12 @@ describe.each(['own', 'apollo'] as const)('on the %s executor, with EXPOSE_QUERY
   });
 
   it('honours only `true`: another value, or Apollo-Query-Plan-Experimental, gets nothing', async () => {
-    for (const headers of [{ [QUERY_PLAN_HEADER]: '1' }, { [QUERY_PLAN_HEADER]: 'dry-run' }, { 'apollo-query-plan-experimental': '1' }]) {
+    const others: Array<Record<string, string>> = [
+      { [QUERY_PLAN_HEADER]: '1' },
+      { [QUERY_PLAN_HEADER]: 'dry-run' },
+      { 'apollo-query-plan-experimental': '1' },
+    ];
+    for (const headers of others) {
       const { body } = await gw.send(FILMS, headers);
       expect({ headers, data: body.data !== undefined, exposed: exposedIn(body) }).toEqual({ headers, data: true, exposed: [] });
     }
