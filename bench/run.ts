@@ -73,6 +73,7 @@ async function profileOurs(
     subgraphSecret: ctx.subgraphSecret,
     jwksUrl: jwksUrlOf(set.direct.accounts as string),
     cpuProfileDir: dir,
+    otlpEndpoint: ctx.proxy.otlpEndpoint,
   });
   let measured: RoundResult | undefined;
   let window: Window | undefined;
@@ -112,7 +113,7 @@ const instanceKey = (gatewayId: string, set: 'A' | 'B') => `${gatewayId}@${set}`
 async function startInstances(
   phases: PhaseSpec[],
   sets: Record<'A' | 'B', SubgraphSet>,
-  ctx: { workDir: string; redis: BenchRedis | undefined; subgraphSecret: string },
+  ctx: { workDir: string; redis: BenchRedis | undefined; subgraphSecret: string; otlpEndpoint: string },
   onStarted: (g: RunningGateway) => void,
 ): Promise<Map<string, RunningGateway>> {
   const wanted = new Map<string, { spec: GatewaySpec; set: 'A' | 'B' }>();
@@ -128,6 +129,7 @@ async function startInstances(
         redisUrl: ctx.redis?.url,
         subgraphSecret: ctx.subgraphSecret,
         jwksUrl: jwksUrlOf(sets[set].direct.accounts as string),
+        otlpEndpoint: ctx.otlpEndpoint,
       });
       instances.set(key, g);
       onStarted(g);
@@ -279,10 +281,15 @@ async function main(argv: string[]): Promise<void> {
     // to the gateway core once up; the phases then drive them one at a time.
     const gateways: RunningGateway[] = [];
     stoppers.push(() => Promise.all(gateways.map((g) => g.stop())).then(() => undefined));
-    const instances = startInstances(options.phases, subgraphs.sets, { workDir, redis, subgraphSecret }, (g) => {
-      gateways.push(g);
-      if (pinning) pin(g.pid, pinning.gateway);
-    });
+    const instances = startInstances(
+      options.phases,
+      subgraphs.sets,
+      { workDir, redis, subgraphSecret, otlpEndpoint: subgraphs.proxy.otlpEndpoint },
+      (g) => {
+        gateways.push(g);
+        if (pinning) pin(g.pid, pinning.gateway);
+      },
+    );
     instances.catch(() => undefined);
     await subgraphs.ready;
     log('subgraphs seeded and ready (sets A and B), proxy up');
@@ -313,6 +320,17 @@ async function main(argv: string[]): Promise<void> {
     const profiles = new Map<string, Goal['profile']>();
     for (const phase of options.phases) await runPhase(phase, subgraphs.sets, started, ctx, cells, profiles);
 
+    // A traced gateway that exported nothing was not traced: its figures would say tracing is free.
+    const notes: string[] = options.mode === 'full' ? [] : ['Short rounds: a smoke run, its numbers are indicative only'];
+    if (cells.some((c) => c.gateways.some((g) => g.gateway === GATEWAYS.oursTraced.id))) {
+      const otlp = await subgraphs.proxy.otlpReceived();
+      if (otlp.requests === 0) throw new Error('ours-traced exported no spans to the OTLP sink: tracing was not on');
+      notes.push(
+        `ours-traced exported ${otlp.requests} OTLP/HTTP requests (${(otlp.bytes / 1e6).toFixed(1)} MB of spans) to the sink in the bench's proxy process`,
+      );
+      log(notes.at(-1) as string);
+    }
+
     const finishedAt = new Date();
     const versions = gatewayVersions(REPO_ROOT);
     const results: BenchResults = {
@@ -342,7 +360,7 @@ async function main(argv: string[]): Promise<void> {
       ratios: ratios(cells),
       goals: checkGoals(cells, profiles),
       nplus1: nplus1Rows,
-      notes: options.mode === 'full' ? [] : ['Short rounds: a smoke run, its numbers are indicative only'],
+      notes,
     };
     const jsonPath = writeOutputs(results, options);
     log(

@@ -57,6 +57,14 @@ describe('npm run bench -- --smoke', () => {
     for (const g of alone?.gateways ?? []) expect(g.median.p99).toBeGreaterThan(0);
   });
 
+  it('measures the small query beside ours with tracing on, which exported its spans', () => {
+    const small = results.cells.find((c) => c.id === 'off/small');
+    expect(small?.gateways.map((g) => g.gateway)).toEqual(['ours-off', 'ours-traced', 'plain', 'hive', 'hive-rust']);
+    // The run fails when the traced gateway exported nothing; the note says how much it did.
+    const note = results.notes.find((n) => n.startsWith('ours-traced exported'));
+    expect(Number(/exported (\d+) OTLP/.exec(note ?? '')?.[1])).toBeGreaterThan(0);
+  });
+
   it('drives all three kinds of gateway in every phase (the write mix, which needs verified callers, ours alone), and each answered with the same data as ours', () => {
     expect(new Set(results.cells.map((c) => c.phase))).toEqual(new Set(['off', 'on']));
     for (const cell of results.cells) {

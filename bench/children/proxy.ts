@@ -5,7 +5,8 @@
 // Environment (set by bench/run.ts):
 //   BENCH_PROXY_ROUTES   JSON: [{ "name": "A.accounts", "port": 0, "target": "http://127.0.0.1:4001" }]
 // Prints one JSON line on stdout once listening: { control: port, routes: { name: port } }.
-// Control API (127.0.0.1 only): GET /counts, PUT /delay/<set>/<ms>.
+// Control API (127.0.0.1 only): GET /counts, PUT /delay/<set>/<ms>, and an OTLP/HTTP sink for the
+// traced gateway (ours-traced): POST /v1/traces reads and drops each export, GET /otlp counts them.
 import { type IncomingHttpHeaders, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
@@ -72,6 +73,8 @@ function representationsIn(body: Buffer): number {
 /** The delay per subgraph set: the prefix of a route's name before the dot. */
 const delays = new Map<string, number>();
 const counts = new Map<string, Counts>();
+/** What the OTLP sink received: export requests and their bytes. */
+const otlp = { requests: 0, bytes: 0 };
 
 function listenRoute(route: Route): Promise<number> {
   const target = new URL(route.target);
@@ -139,6 +142,22 @@ async function main() {
       delays.set(delay[1] as string, Number(delay[2]));
       res.writeHead(204);
       res.end();
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/v1/traces') {
+      // The exporter's batches are read whole (as a collector would) and dropped; an empty body is
+      // an ExportTraceServiceResponse meaning "all accepted".
+      req.on('data', (chunk: Buffer) => (otlp.bytes += chunk.length));
+      req.on('end', () => {
+        otlp.requests++;
+        res.writeHead(200, { 'content-type': String(req.headers['content-type'] ?? 'application/x-protobuf') });
+        res.end();
+      });
+      return;
+    }
+    if (req.url === '/otlp') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(otlp));
       return;
     }
     if (req.url === '/counts') {

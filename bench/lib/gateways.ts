@@ -20,6 +20,14 @@ export interface GatewaySpec {
 
 export const GATEWAYS = {
   oursOff: { id: 'ours-off', kind: 'ours', label: 'ours', caches: 'none (GATEWAY_CACHE=false); batchers on' },
+  // ours-off with OpenTelemetry on: every request traced (the default sampler) and exported over
+  // OTLP/HTTP to a sink in the bench's proxy process. Its cost beside ours-off is what tracing costs.
+  oursTraced: {
+    id: 'ours-traced',
+    kind: 'ours',
+    label: 'ours (tracing on)',
+    caches: 'none (GATEWAY_CACHE=false); every request traced, OTLP/HTTP export',
+  },
   oursEntity: { id: 'ours-entity', kind: 'ours', label: 'ours (entity cache)', caches: 'entity cache in Redis (RESPONSE_CACHE=false)' },
   oursAll: { id: 'ours-all', kind: 'ours', label: 'ours (all caches)', caches: 'entity + response cache in Redis' },
   plain: { id: 'plain', kind: 'plain', label: 'plain @apollo/gateway', caches: 'none (it has none)' },
@@ -52,6 +60,8 @@ export interface StartOptions {
   jwksUrl: string;
   /** Write a V8 CPU profile to this directory when the process exits (`--cpu-prof`). */
   cpuProfileDir?: string;
+  /** ours-traced: `OTEL_EXPORTER_OTLP_ENDPOINT`. */
+  otlpEndpoint?: string;
 }
 
 export interface RunningGateway {
@@ -94,6 +104,12 @@ export async function startGateway(spec: GatewaySpec, options: StartOptions): Pr
   }
 }
 
+/** The OpenTelemetry SDK's own variables, as an operator sets them. */
+function tracedEnv(options: StartOptions): Record<string, string> {
+  if (!options.otlpEndpoint) throw new Error('ours-traced needs the OTLP sink (otlpEndpoint)');
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: options.otlpEndpoint, OTEL_SERVICE_NAME: 'gateway' };
+}
+
 const gatewayLog = (spec: GatewaySpec, options: StartOptions, port: number) => join(options.workDir, `${spec.id}-${port}.log`);
 
 async function startGatewayOn(spec: GatewaySpec, options: StartOptions, port: number): Promise<RunningGateway> {
@@ -112,7 +128,7 @@ async function startGatewayOn(spec: GatewaySpec, options: StartOptions, port: nu
   switch (spec.kind) {
     case 'ours': {
       const caches =
-        spec.id === 'ours-off'
+        spec.id === 'ours-off' || spec.id === 'ours-traced'
           ? { GATEWAY_CACHE: 'false' }
           : spec.id === 'ours-entity'
             ? { GATEWAY_CACHE: 'true', ENTITY_CACHE: 'true', RESPONSE_CACHE: 'false' }
@@ -122,7 +138,8 @@ async function startGatewayOn(spec: GatewaySpec, options: StartOptions, port: nu
         ...base,
         ...overrides,
         ...caches,
-        REDIS_URL: spec.id === 'ours-off' ? undefined : options.redisUrl,
+        REDIS_URL: spec.id === 'ours-off' || spec.id === 'ours-traced' ? undefined : options.redisUrl,
+        ...(spec.id === 'ours-traced' ? tracedEnv(options) : {}),
         SUBGRAPH_SECRET: options.subgraphSecret,
         JWKS_URL: options.jwksUrl,
         SUPERGRAPH_PATH: supergraphPath,
@@ -160,7 +177,9 @@ async function startGatewayOn(spec: GatewaySpec, options: StartOptions, port: nu
   const url = `http://127.0.0.1:${port}/graphql`;
   const stop = () => stopChild(child);
   try {
-    await waitUntil(spec.label, child, () => graphqlAnswers(url), 60_000);
+    // Generous: every gateway starts while eight subgraphs seed on the same two cores (a minute or
+    // more); ours-traced, which loads the OpenTelemetry SDK too, missed a 60 s limit there.
+    await waitUntil(spec.label, child, () => graphqlAnswers(url), 180_000);
   } catch (err) {
     await stop();
     throw err;

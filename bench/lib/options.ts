@@ -71,7 +71,7 @@ const TIMING: Record<Mode, Timing> = {
   full: { warmupS: 3, roundS: 5, rounds: 3, coldRoundS: 3, profileS: 10 },
 };
 
-const { oursOff, oursEntity, oursAll, plain, hive, hiveRust, hiveCached } = GATEWAYS;
+const { oursOff, oursTraced, oursEntity, oursAll, plain, hive, hiveRust, hiveCached } = GATEWAYS;
 
 function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
   const offWorkloads: WorkloadName[] = mode === 'full' ? ['deep', 'small', 'varied', 'write'] : ['deep', 'small'];
@@ -80,14 +80,21 @@ function phasesFor(mode: Mode, delayMs: number): PhaseSpec[] {
     title: 'caches off',
     subgraphSet: 'A',
     delayMs: 0,
-    gateways: [oursOff, plain, hive, hiveRust],
+    gateways: [oursOff, oursTraced, plain, hive, hiveRust],
     // The write mix's writes need a verified caller (#14): only ours verifies tokens and signs them
     // through to the subgraphs, so it is measured alone there.
     cells: [
       ...offWorkloads.map((workload) => ({
         workload,
         state: 'n/a' as const,
-        gateways: workload === 'write' ? [oursOff] : [oursOff, plain, hive, hiveRust],
+        // The small query beside ours with tracing on: what OpenTelemetry costs where a request
+        // is cheapest and the per-request spans weigh most.
+        gateways:
+          workload === 'write'
+            ? [oursOff]
+            : workload === 'small'
+              ? [oursOff, oursTraced, plain, hive, hiveRust]
+              : [oursOff, plain, hive, hiveRust],
       })),
       // One client alone, one deep query at a time: the latency a frontend feels, no queueing.
       { workload: 'deep', state: 'n/a', connections: 1, gateways: [oursOff, plain, hive, hiveRust] },

@@ -4,6 +4,7 @@ import type { BenchResults, CellResult, GatewayResult } from './types';
 
 const COLOURS: Record<string, string> = {
   'ours-off': '#1f6fb4',
+  'ours-traced': '#6fa8dc',
   'ours-entity': '#2a9d3a',
   'ours-all': '#15a5b8',
   plain: '#f08a24',
@@ -53,6 +54,39 @@ export function peersAhead(results: BenchResults): string[] {
     '',
     table(['cell', 'req/s, peer vs ours (ours / peer)', 'subgraph req/q', 'reps/q', 'gateway CPU ms/req', 'downstream CPU ms/q'], rows),
     '',
+  ];
+}
+
+/**
+ * What OpenTelemetry costs ours: each cell that measured ours-traced beside ours-off (same
+ * gateway, same caches, every request traced and exported over OTLP/HTTP), as ratios. Tracing
+ * off is ours-off itself: the SDK is not loaded then (docs/observability.md).
+ */
+export function tracingCost(results: BenchResults): string[] {
+  const rows = results.cells.flatMap((cell) => {
+    const off = cell.gateways.find((g) => g.gateway === 'ours-off');
+    const on = cell.gateways.find((g) => g.gateway === 'ours-traced');
+    if (!off || !on) return [];
+    const cpu = (g: GatewayResult) => (g.cpuMsPerRequest === null ? 'n/a' : fmt(g.cpuMsPerRequest));
+    const cpuRatio = off.cpuMsPerRequest && on.cpuMsPerRequest ? `${(on.cpuMsPerRequest / off.cpuMsPerRequest).toFixed(2)}x` : 'n/a';
+    return [
+      [
+        cell.id,
+        `${fmt(on.median.rps)} / ${fmt(off.median.rps)} (${(on.median.rps / Math.max(off.median.rps, 0.001)).toFixed(2)}x)`,
+        `${fmt(on.median.p99)} / ${fmt(off.median.p99)} (${(on.median.p99 / Math.max(off.median.p99, 0.001)).toFixed(2)}x)`,
+        `${cpu(on)} / ${cpu(off)} (${cpuRatio})`,
+      ],
+    ];
+  });
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '## What tracing costs',
+    '',
+    'Ours with every request traced and exported over OTLP/HTTP (`ours-traced`, a sink in the proxy process) against ours with tracing off ' +
+      '(`ours-off`, the default: the OpenTelemetry SDK is not loaded). Traced / off in each column.',
+    '',
+    table(['cell', 'req/s', 'p99 ms', 'gateway CPU ms/req'], rows),
   ];
 }
 
@@ -342,6 +376,7 @@ export function renderMarkdown(results: BenchResults, paths: { jsonPath: string;
       ]),
     ),
   );
+  lines.push(...tracingCost(results));
   const stale = results.cells.flatMap((c) => c.gateways.filter((g) => g.stale).map((g) => ({ c, g })));
   if (stale.length > 0) {
     lines.push('');

@@ -28,6 +28,10 @@ export interface Proxy {
   setDelay(set: SubgraphSetName, ms: number): Promise<void>;
   /** Subgraph requests and representations so far, summed over one set's subgraphs. */
   counts(set: SubgraphSetName): Promise<{ requests: number; representations: number }>;
+  /** The OTLP/HTTP endpoint the traced gateway exports to (the proxy's sink; `/v1/traces` is appended by the exporter). */
+  otlpEndpoint: string;
+  /** What the sink has received so far. */
+  otlpReceived(): Promise<{ requests: number; bytes: number }>;
 }
 
 function spawnSet(
@@ -146,6 +150,10 @@ export async function startSubgraphs(
         const res = await fetch(`${control}/delay/${set}/${ms}`, { method: 'PUT' });
         if (!res.ok) throw new Error(`proxy refused the delay: HTTP ${res.status}`);
       },
+      otlpEndpoint: control,
+      async otlpReceived() {
+        return (await (await fetch(`${control}/otlp`)).json()) as { requests: number; bytes: number };
+      },
       async counts(set) {
         const all = (await (await fetch(`${control}/counts`)).json()) as Record<string, { requests: number; representations: number }>;
         let requests = 0;
@@ -195,6 +203,9 @@ export async function benchTokens(workDir: string): Promise<BenchTokens> {
   }
 }
 
+/** One staleness checker per gateway of the widest cell (off/small: ours, ours-traced and three peers). */
+const CHECKERS = 5;
+
 /**
  * Every cursor of `users` and `products` (read page by page from the owning subgraph), for each
  * staleness checker a product and a seeded review of it, and the write mix's tokens.
@@ -240,9 +251,11 @@ export async function workloadData(sets: SubgraphSet[], workDir: string): Promis
     );
     const oldest = ids[0]?.at(-1);
     if (oldest && ids.every((list) => list.includes(oldest))) checks.push({ product, review: oldest });
-    if (checks.length === 4) break;
+    if (checks.length === CHECKERS) break;
   }
-  if (checks.length < 4)
-    throw new Error(`only ${checks.length} of ${CHECK_CANDIDATES.join(', ')} have a seeded review; the staleness checkers need 4`);
+  if (checks.length < CHECKERS)
+    throw new Error(
+      `only ${checks.length} of ${CHECK_CANDIDATES.join(', ')} have a seeded review; the staleness checkers need ${CHECKERS}`,
+    );
   return { data, checks };
 }
