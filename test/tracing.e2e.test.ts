@@ -90,6 +90,8 @@ interface OtlpSpan {
   kind?: number;
   attributes?: OtlpAttribute[];
   links?: Array<{ traceId: string; spanId: string }>;
+  /** STATUS_CODE_ERROR is 2. */
+  status?: { code?: number };
 }
 interface OtlpAttribute {
   key: string;
@@ -140,6 +142,7 @@ async function otlpReceiver(): Promise<{ url: string; spans: SpanRecord[]; reque
               service,
               attributes: attributesOf(s.attributes),
               links: (s.links ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId })),
+              failed: s.status?.code === 2,
             });
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');

@@ -41,7 +41,9 @@ import {
   listen,
   parseOptionsFor,
   subgraphDocumentLimits,
+  tracingPlugin,
 } from '@shop/server';
+import { tracingEnabled } from '@shop/tracing';
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
 import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
@@ -690,6 +692,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // First: it may replace the request's document, and the plugins after it see the result.
       ...(trustedDocuments ? [trustedDocuments.plugin] : []),
       ApolloServerPluginLandingPageDisabled(),
+      // graphql.parse and graphql.validate spans, the operation on the request's span (tracing on only).
+      ...(tracingEnabled() ? [tracingPlugin<GatewayContext>()] : []),
       operationResolution,
       errors.plugin,
       // Before value completion (whose errors it must not race) and the response cache (which keys

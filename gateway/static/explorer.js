@@ -221,6 +221,7 @@
             { className: 'explorer-waterfall-label', title: t.path.length > 0 ? t.path.join('.') : 'root fetch' },
             h('strong', null, t.subgraph),
             ` ${ms(t.duration)} \u00b7 ${t.representations} rep${t.representations === 1 ? '' : 's'}`,
+            t.cacheHits + t.memoHits > 0 ? ` (${t.cacheHits + t.memoHits} cached)` : '',
             t.errors > 0 ? h('span', { className: 'explorer-plan-error' }, ` \u00b7 ${t.errors} error${t.errors === 1 ? '' : 's'}`) : null,
           ),
           h(

@@ -44,16 +44,16 @@ const timingsOf = (body: GraphQLResponse) => body.extensions?.fetchTimings as Fe
 let fx: FederationFixtures;
 const running: Array<{ gateway: Gateway; cacheStore?: CacheStore | undefined }> = [];
 
-async function start(options: { executor?: PlanExecutor; exposeQueryPlan?: boolean; responseCache?: boolean }) {
+async function start(options: { executor?: PlanExecutor; exposeQueryPlan?: boolean; responseCache?: boolean; entityCache?: boolean }) {
   const telemetry = silentTelemetry('gateway');
-  const cacheStore = options.responseCache ? openCacheStore({ telemetry }) : undefined;
+  const cacheStore = options.responseCache || options.entityCache ? openCacheStore({ telemetry }) : undefined;
   const gateway = await createGateway({
     telemetry,
     supergraph: { sdl: fx.supergraphSdl },
     subgraphUrlOverrides: fx.urls,
     explorer: false,
     cacheStore,
-    entityCache: false,
+    entityCache: options.entityCache ?? false,
     responseCache: options.responseCache ?? false,
     executor: options.executor ?? 'own',
     ...(options.exposeQueryPlan === undefined ? {} : { exposeQueryPlan: options.exposeQueryPlan }),
@@ -183,6 +183,21 @@ describe('fetch timings, on our executor', () => {
     const catalog = bySubgraph.catalog as FetchTiming;
     expect(timings[0]).toBe(catalog);
     for (const t of timings.slice(1)) expect(t.start).toBeGreaterThanOrEqual(catalog.start + catalog.duration - 0.002);
+  });
+
+  it('counts, per fetch, the representations the entity cache answered without the subgraph', async () => {
+    const cached = await start({ executor: 'own', exposeQueryPlan: true, entityCache: true });
+    const stockCalls = () => fx.control.calls['stock.Film'] ?? 0;
+    const hits = (body: GraphQLResponse) => Object.fromEntries((timingsOf(body) ?? []).map((t) => [t.subgraph, [t.cacheHits, t.memoHits]]));
+    const before = stockCalls();
+    const first = await cached.send(FILMS, ASK);
+    expect(stockCalls() - before).toBe(FILM_COUNT);
+    expect(hits(first.body)).toEqual({ catalog: [0, 0], stock: [0, 0], reviews: [0, 0] });
+    // Again: every film's stock comes from the entity cache, and stock is not asked.
+    const second = await cached.send(FILMS, ASK);
+    expect(stockCalls() - before).toBe(FILM_COUNT);
+    expect(hits(second.body).stock).toEqual([FILM_COUNT, 0]);
+    expect(timingsOf(second.body)?.find((t) => t.subgraph === 'stock')?.representations).toBe(FILM_COUNT);
   });
 
   it('reads no clock and records nothing for a request without the header', async () => {

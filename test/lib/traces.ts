@@ -99,6 +99,12 @@ export function checkQueryTrace(spans: readonly SpanRecord[], requestId: string)
     [root.spanId],
     `the query's trace has one root, the gateway's request span (${describe(roots)})`,
   );
+  // Apollo Server has no instrumentation: parsing and validation are ours (tracing-plugin.ts).
+  const gatewayRequest = t.below(root, (s) => s.name === 'gateway graphql');
+  if (gatewayRequest.length !== 1) throw new Error(`${gatewayRequest.length} gateway graphql spans below the root, not 1`);
+  for (const step of ['graphql.parse', 'graphql.validate'])
+    if (!t.spans.some((s) => s.name === step && s.parentSpanId === gatewayRequest[0]?.spanId))
+      throw new Error(`no ${step} span under the gateway's GraphQL request`);
   const fetches = t.below(root, (s) => s.name === 'gateway.fetch');
   const fetched = fetches.map((f) => String(f.attributes.service));
   for (const subgraph of TRACED_SUBGRAPHS) {
@@ -111,6 +117,8 @@ export function checkQueryTrace(spans: readonly SpanRecord[], requestId: string)
     const request = requests[0] as SpanRecord;
     if (request.attributes['shop.request_id'] !== requestId)
       throw new Error(`${subgraph}'s span names request ${String(request.attributes['shop.request_id'])}`);
+    if (!t.spans.some((s) => s.name === 'graphql.validate' && s.parentSpanId === request.spanId))
+      throw new Error(`no graphql.validate span under ${subgraph}'s request`);
     const statements = t.below(request, isStatement);
     if (statements.length === 0) throw new Error(`no SQL span below ${subgraph}'s request (${describe(t.below(request, () => true))})`);
   }

@@ -62,12 +62,12 @@ export interface FetchTiming {
   start: number;
   /** Milliseconds until its answer was back. */
   duration: number;
-  /**
-   * Representations the executor handed the fetch layers (0 for a root fetch). Dedupe, the entity
-   * cache and the request memo below may send the subgraph fewer; how many of them each layer
-   * answered is not known per fetch (the layers count hits only in `cache_requests_total`).
-   */
+  /** Representations the executor handed the fetch layers (0 for a root fetch). */
   representations: number;
+  /** Of those, answered by the entity cache without the subgraph. */
+  cacheHits: number;
+  /** Of those, answered by an earlier fetch of this request (the request memo). Dedupe may send the subgraph fewer still. */
+  memoHits: number;
   /** The subgraph's errors in the answer; 1 when the call itself failed. */
   errors: number;
 }

@@ -286,6 +286,8 @@ function withPlan(
         start: ms(timings.origin, r.start),
         duration: ms(r.start, r.end),
         representations: r.representations,
+        cacheHits: r.stats.cacheHits,
+        memoHits: r.stats.memoHits,
         errors: r.errors,
       }))
       .sort((a, b) => a.start - b.start);

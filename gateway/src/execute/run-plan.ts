@@ -19,6 +19,7 @@ import type { FetchNode, PlanNode, QueryPlanSelectionNode } from '@apollo/query-
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { ERRORS, errorCodeDef } from '@apollo/federation-internals';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import type { FetchStats } from '../fetch/layer';
 
 type Data = Record<string, unknown>;
 type ResponsePath = Array<string | number>;
@@ -63,6 +64,8 @@ export interface FetchTimingRecord {
   end: number;
   representations: number;
   errors: number;
+  /** Of `representations`, those the fetch layers answered without the subgraph (see FetchStats). */
+  stats: FetchStats;
 }
 
 export async function executeNode(run: PlanRun, node: PlanNode, cursor: Cursor): Promise<void> {
@@ -232,9 +235,12 @@ async function timed(
     end: 0,
     representations: representationToEntity?.length ?? 0,
     errors: 1,
+    stats: { memoHits: 0, cacheHits: 0 },
   };
   try {
-    const response = await service.process(request);
+    // Our data source hands `fetchStats` to its layers, which count what they answer themselves.
+    const withStats: typeof request & { fetchStats: FetchStats } = { ...request, fetchStats: record.stats };
+    const response = await service.process(withStats);
     record.errors = response.errors?.length ?? 0;
     return response;
   } finally {

@@ -2,7 +2,16 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 // The enum is not re-exported from the package root.
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
-import { type CachePolicy, type FetchRequest, type FetchResponse, entitiesBody, entitiesOf, remapErrors, selectionKeyOf } from './layer';
+import {
+  type CachePolicy,
+  type FetchRequest,
+  type FetchResponse,
+  type FetchStats,
+  entitiesBody,
+  entitiesOf,
+  remapErrors,
+  selectionKeyOf,
+} from './layer';
 import { type DataSourceDeps, type Fetch, composePipeline } from './pipeline';
 import type { Representation } from './representation';
 
@@ -87,6 +96,8 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       // The client request's context: one object for all of its fetches.
       scope: context,
       freshness: typeof context?.cacheClock === 'string' ? context.cacheClock : undefined,
+      // Our executor's, for a request that asked for its plan and per-fetch timings.
+      stats: (options as { fetchStats?: FetchStats }).fetchStats,
     };
     const response = await this.fetch(fetchRequest);
     return entities ? entitiesAnswer(response, (reps as unknown[]).length) : response.body;

@@ -45,6 +45,7 @@ export function entityCacheLayer(subgraph: string, cache: EntityCache): Layer {
       }
     }
 
+    if (request.stats) request.stats.cacheHits += reps.length - missing.length;
     let errors: GraphQLFormattedError[] = [];
     if (missing.length > 0) {
       const missReps = missing.map((i) => reps[i] as Representation);

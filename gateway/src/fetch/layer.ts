@@ -82,6 +82,20 @@ export interface FetchRequest {
    * seen.
    */
   readonly freshness?: string | undefined;
+  /**
+   * Set for a request that asked for its query plan (`Apollo-Expose-Query-Plan`): the layers that
+   * answer representations without the subgraph count them here, per fetch. Copies of the request
+   * share the object. Undefined otherwise: nothing is counted.
+   */
+  readonly stats?: FetchStats | undefined;
+}
+
+/** Per fetch, the representations answered without asking the subgraph, by where the answer came from. */
+export interface FetchStats {
+  /** By an earlier fetch of the same client request (the request memo). */
+  memoHits: number;
+  /** By the entity cache. */
+  cacheHits: number;
 }
 
 /** A subgraph's answer on its way back up. */

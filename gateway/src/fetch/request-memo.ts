@@ -154,7 +154,10 @@ export function requestMemoLayer(metrics: Metrics): Layer {
       ownAt[i] = missing.length;
       missing.push(i);
     }
-    if (hitCount > 0) metrics.cacheRequests.inc({ service: 'gateway', cache: 'request', result: 'hit' }, hitCount);
+    if (hitCount > 0) {
+      metrics.cacheRequests.inc({ service: 'gateway', cache: 'request', result: 'hit' }, hitCount);
+      if (request.stats) request.stats.memoHits += hitCount;
+    }
 
     let batch: Promise<Batch> | undefined;
     if (missing.length > 0) {

@@ -15,3 +15,4 @@ export * from './admission';
 export * from './changes';
 export * from './authz';
 export * from './partial';
+export * from './tracing-plugin';

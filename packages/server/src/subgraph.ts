@@ -5,7 +5,8 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DocumentNode } from 'graphql';
 import type { Telemetry } from '@shop/telemetry';
-import { trace, tracingEnabled } from '@shop/tracing';
+import { tracingEnabled } from '@shop/tracing';
+import { tracingPlugin } from './tracing-plugin';
 import { type LoadSheddingOptions, defaultLoadShedding } from './admission';
 import { type RequestInfo, type RouteHandler, type RunningServer, createHttpServer, listen } from './http';
 import { CLIENT_SIGNAL, type ClientWait, abandonedRequestPlugin } from './abandon';
@@ -127,24 +128,6 @@ const invalidationPlugin: ApolloServerPlugin<BaseContext> = {
   },
 };
 
-/**
- * With tracing on: the request's span (http.ts opens it) gets the operation's type and name once
- * they are known (`graphql.operation.type`, `graphql.operation.name`, as the OpenTelemetry GraphQL
- * conventions name them).
- */
-const operationSpanPlugin: ApolloServerPlugin<BaseContext> = {
-  async requestDidStart() {
-    return {
-      async didResolveOperation({ operation, operationName }) {
-        const span = trace.getActiveSpan();
-        if (!span || !operation) return;
-        span.setAttribute('graphql.operation.type', operation.operation);
-        if (operationName) span.setAttribute('graphql.operation.name', operationName);
-      },
-    };
-  },
-};
-
 /** A subgraph that is built but not listening: tests start it on port 0, `index.ts` on its contract port. */
 export interface Subgraph {
   readonly name: string;
@@ -210,7 +193,7 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
       // Inline traces (ftv1) only serve Apollo's hosted usage reporting, which we do not use.
       ApolloServerPluginInlineTraceDisabled(),
       invalidationPlugin,
-      ...(tracingEnabled() ? [operationSpanPlugin] : []),
+      ...(tracingEnabled() ? [tracingPlugin<TContext>()] : []),
       partialErrorsPlugin,
       abandonedRequestPlugin<TContext>(),
       ...(options.cost === false

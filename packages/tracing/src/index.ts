@@ -82,10 +82,14 @@ export function startTracing(options: TracingOptions): Tracing | undefined {
   const { AmqplibInstrumentation } =
     require('@opentelemetry/instrumentation-amqplib') as typeof import('@opentelemetry/instrumentation-amqplib');
   const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');
+  const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
   const sdk: NodeSDK = new SDK({
     serviceName: env.OTEL_SERVICE_NAME || options.service,
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
     // Metrics stay with Prometheus (/metrics) and logs with pino on stdout; only traces go out.
+    // W3C trace context only, unless OTEL_PROPAGATORS names others: the SDK's default adds W3C
+    // baggage, which would carry whatever a client put in its `baggage` header to every subgraph.
+    ...(env.OTEL_PROPAGATORS ? {} : { textMapPropagator: new W3CTraceContextPropagator() }),
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [
@@ -216,6 +220,8 @@ export interface FinishedSpan {
   service: string;
   attributes: Record<string, string | number | boolean>;
   links: Array<{ traceId: string; spanId: string }>;
+  /** Its status is an error. */
+  failed: boolean;
 }
 
 const KIND_NAMES = ['internal', 'server', 'client', 'producer', 'consumer'] as const;
@@ -244,6 +250,7 @@ export function memorySpans(): { spanProcessors: SpanProcessor[]; finished(): Fi
           ),
         ),
         links: s.links.map((l) => ({ traceId: l.context.traceId, spanId: l.context.spanId })),
+        failed: s.status.code === SpanStatusCode.ERROR,
       })),
   };
 }
