@@ -14,6 +14,7 @@ import {
 } from './layer';
 import type { Representation } from './representation';
 import { SharedAbort } from './shared-abort';
+import { inSpan, tracingEnabled } from '@shop/tracing';
 
 /**
  * Sends the `_entities` fetches of one selection as ONE request: the callers' representations one
@@ -207,7 +208,12 @@ export function mergeLayer(options: MergeOptions): Layer {
     const batch = request.identity ?? '';
     let loader = open.get(batch);
     if (!loader) {
-      loader = new DataLoader<FetchRequest, FetchResponse>((callers) => sendBatch(callers, next, options.dedupe, limits), {
+      // In a trace: a span for each merge, under the first caller's fetch, with how many fetches it joined.
+      const merge = (callers: readonly FetchRequest[]) =>
+        tracingEnabled() && callers.length > 1
+          ? inSpan('merge', { 'shop.merge.callers': callers.length }, () => sendBatch(callers, next, options.dedupe, limits))
+          : sendBatch(callers, next, options.dedupe, limits);
+      loader = new DataLoader<FetchRequest, FetchResponse>(merge, {
         cache: false,
         batchScheduleFn: (dispatch) =>
           setImmediate(() => {

@@ -433,12 +433,14 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   // Decided once: with tracing on, each observation names its trace (an OpenMetrics exemplar).
   const exemplars = withExemplars(telemetry.registry);
   const observeDuration = (labels: Record<'service' | 'route' | 'status', string>, seconds: number) => {
-    const ids = exemplars ? activeTraceIds() : undefined;
+    if (!exemplars) {
+      httpRequestDuration.observe(labels, seconds);
+      return;
+    }
+    const ids = activeTraceIds();
     // prom-client types exemplar labels as the metric's own label names; OpenMetrics allows any.
-    const exemplarLabels = { trace_id: ids?.traceId, span_id: ids?.spanId } as unknown as typeof labels;
-    if (ids) httpRequestDuration.observe({ labels, value: seconds, exemplarLabels });
-    else if (exemplars) httpRequestDuration.observe({ labels, value: seconds });
-    else httpRequestDuration.observe(labels, seconds);
+    const exemplarLabels = ids ? ({ trace_id: ids.traceId, span_id: ids.spanId } as unknown as typeof labels) : undefined;
+    httpRequestDuration.observe(exemplarLabels ? { labels, value: seconds, exemplarLabels } : { labels, value: seconds });
   };
   const admitter = createAdmitter(options.admission ?? {});
   const requestsShed = telemetry.metrics.requestsShed;
