@@ -65,15 +65,17 @@
     const extensions = result.extensions || {};
     setPlan({ shown: { queryPlan: extensions.queryPlan || null, fetchTimings: extensions.fetchTimings || null } });
   };
-  const usePlan = () => {
+  /** Redraws the calling component whenever `store` (the session, the plan) tells its listeners. */
+  const useStore = (store) => {
     const [, redraw] = React.useState(0);
     React.useEffect(() => {
       const listener = () => redraw((n) => n + 1);
-      plan.listeners.add(listener);
-      return () => plan.listeners.delete(listener);
+      store.listeners.add(listener);
+      return () => store.listeners.delete(listener);
     }, []);
-    return plan;
+    return store;
   };
+  const usePlan = () => useStore(plan);
 
   const fetcher = (params, options) => {
     let headers = options && options.headers ? options.headers : {};
@@ -113,12 +115,7 @@
   };
 
   const SessionBadge = () => {
-    const [, redraw] = React.useState(0);
-    React.useEffect(() => {
-      const listener = () => redraw((n) => n + 1);
-      session.listeners.add(listener);
-      return () => session.listeners.delete(listener);
-    }, []);
+    useStore(session);
     if (!session.token) {
       return h('span', { className: 'explorer-session', 'data-session': 'anonymous' }, 'anonymous: run SignIn to sign in');
     }
