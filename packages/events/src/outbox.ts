@@ -186,6 +186,7 @@ function publishSpans(service: string, events: EventEnvelope[]): { events: Event
   const spans: Span[] = [];
   const out = events.map((e) => {
     if (!e.traceContext) return e;
+    const writer = contextFrom(e.traceContext);
     const span = tracer.startSpan(
       `${service} publish ${e.type}`,
       {
@@ -197,11 +198,11 @@ function publishSpans(service: string, events: EventEnvelope[]): { events: Event
           'shop.service': service,
         },
       },
-      contextFrom(e.traceContext),
+      writer,
     );
     spans.push(span);
     const carrier: Record<string, string> = {};
-    propagation.inject(trace.setSpan(contextFrom(e.traceContext), span), carrier);
+    propagation.inject(trace.setSpan(writer, span), carrier);
     return { ...e, traceContext: carrier };
   });
   return {

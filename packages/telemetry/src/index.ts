@@ -114,7 +114,7 @@ export function metricsFor(registry: Registry): Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
       // With tracing on the registry speaks OpenMetrics, whose histograms carry exemplars: each
-      // bucket names the trace of a request that landed in it (see observeRequest in @shop/server).
+      // bucket names the trace of a request that landed in it (observeDuration in @shop/server's http.ts).
       enableExemplars: withExemplars(registry),
     }),
     eventsPublished: new Counter({
