@@ -199,12 +199,41 @@ class Shop extends ShopClient {
       if (Date.now() > until) {
         const open = owned.filter((o) => !done.has(o.orderId));
         throw new Error(
-          `${open.length} checkout(s) did not end within ${within} ms, e.g. ${JSON.stringify(open.slice(0, 5).map((o) => [o.orderId, last[o.orderId]]))}`,
+          `${open.length} checkout(s) did not end within ${within} ms, e.g. ${JSON.stringify(open.slice(0, 5).map((o) => [o.orderId, last[o.orderId]]))}\n` +
+            (await this.diagnose(open.slice(0, 3).map((o) => o.orderId))),
         );
       }
       last = {};
       await sleep(250);
     }
+  }
+
+  /** What orders holds on checkouts that did not end: their streams, timers and views, for the failure message. */
+  async diagnose(orderIds: readonly string[]): Promise<string> {
+    const lines: string[] = [];
+    try {
+      const keys = await this.sql<{ checkout_id: string; order_id: string }>(
+        'orders',
+        'select checkout_id, order_id from checkout_keys where order_id = any($1)',
+        [orderIds],
+      );
+      for (const { checkout_id: id, order_id: orderId } of keys) {
+        const events = await this.sql<{ version: number; type: string; payload: string; recorded_at: string }>(
+          'orders',
+          'select version, type, payload, recorded_at from es_events where stream_id = $1 order by version',
+          [`checkout:${id}`],
+        );
+        const timers = await this.sql('orders', 'select * from checkout_timers where checkout_id = $1', [id]);
+        const view = await this.sql('orders', 'select status, steps, version, ended_at from checkout_view where id = $1', [id]);
+        lines.push(`${orderId} / ${id}: timers ${JSON.stringify(timers)}, view ${JSON.stringify(view)}`);
+        for (const e of events) lines.push(`  ${e.version} ${e.recorded_at} ${e.type} ${e.payload.slice(0, 300)}`);
+      }
+      lines.push(`checkpoints ${JSON.stringify(await this.sql('orders', 'select * from es_checkpoints'))}`);
+      lines.push(`now ${new Date().toISOString()}`);
+    } catch (err) {
+      lines.push(`diagnosis failed: ${String(err)}`);
+    }
+    return lines.join('\n');
   }
 
   /** The simulator's ledger: what the provider did, one row per idempotency key (`<checkoutId>:<call>`). */

@@ -162,11 +162,10 @@ function parseSecondsByName(value: string): Record<string, number> {
 }
 
 /**
- * Reads and validates the gateway's environment. Throws {@link ConfigError} naming every bad
- * variable; nothing else in the gateway reads `process.env`.
+ * The schema of the gateway's environment. `SUBGRAPH_<NAME>_URL` and `SUBGRAPH_<NAME>_TIMEOUT_MS`
+ * are open-ended, so their part is built from what `env` sets.
  */
-export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  // Override variables are open-ended, so their part of the schema is built from what is set.
+export function gatewayEnvSchema(env: NodeJS.ProcessEnv) {
   const overrideKeys = Object.keys(env).filter((key) => OVERRIDE_VARIABLE.test(key) && env[key] !== '');
   const overrideShape = Object.fromEntries(overrideKeys.map((key) => [key, optionalUrl('http', 'https')]));
   const timeoutKeys = Object.keys(env).filter((key) => TIMEOUT_VARIABLE.test(key) && env[key] !== '');
@@ -179,6 +178,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     HOST: z.string().min(1).default('0.0.0.0'),
     SUPERGRAPH_PATH: optionalString,
     SUPERGRAPH_CONFIG: optionalString,
+    SUPERGRAPH_URL: optionalUrl('http', 'https'),
+    SUPERGRAPH_POLL_INTERVAL_MS: nonNegativeInt(0),
     SUPERGRAPH_WATCH: flag(true),
     LOG_LEVEL: logLevel,
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -223,6 +224,20 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     ...overrideShape,
     ...timeoutShape,
   });
+  return { schema, overrideKeys, timeoutKeys };
+}
+
+/** Whether the gateway reads the variable `name` (deployment files are checked against this). */
+export function isGatewayVariable(name: string): boolean {
+  return OVERRIDE_VARIABLE.test(name) || TIMEOUT_VARIABLE.test(name) || name in gatewayEnvSchema({}).schema.shape;
+}
+
+/**
+ * Reads and validates the gateway's environment. Throws {@link ConfigError} naming every bad
+ * variable; nothing else in the gateway reads `process.env`.
+ */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const { schema, overrideKeys, timeoutKeys } = gatewayEnvSchema(env);
   const raw = loadConfig(schema, env);
 
   if (raw.SUPERGRAPH_PATH && raw.SUPERGRAPH_CONFIG) {

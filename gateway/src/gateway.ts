@@ -61,7 +61,15 @@ export { EXPLORER_PATH, type ExplorerOptions } from './explorer';
 export { type FetchTiming, type PlanExecutor, type PlanTreeNode, QUERY_PLAN_HEADER, type QueryPlanExtension } from './execute';
 export { type AuthorizationOptions, type Policy, UNAUTHORIZED_FIELD_OR_TYPE, authDirectivesOf, defaultPolicies } from './auth';
 // The config module travels with the factory: every mode maps the environment through it.
-export { type GatewayConfig, type GatewayDeps, gatewayOptionsFromConfig, loadGatewayConfig, openGatewayCacheStore } from './config';
+export {
+  type GatewayConfig,
+  type GatewayDeps,
+  gatewayEnvSchema,
+  gatewayOptionsFromConfig,
+  isGatewayVariable,
+  loadGatewayConfig,
+  openGatewayCacheStore,
+} from './config';
 
 /** Where the gateway gets its supergraph. */
 export type SupergraphSource =
