@@ -414,3 +414,69 @@ export function loadPaymentsProviderConfig(env: NodeJS.ProcessEnv = process.env)
     callTimeoutMs: raw.PSP_CALL_TIMEOUT_MS,
   };
 }
+
+/**
+ * The OpenTelemetry variables a process's SDK reads when tracing is on (`@shop/tracing` starts the
+ * Node SDK; traces only: metrics and logs stay with Prometheus and pino). Named one by one, from the
+ * OpenTelemetry SDK environment variable specification, so a misspelled one is caught.
+ */
+export const openTelemetryVariables: ReadonlySet<string> = new Set([
+  'OTEL_SDK_DISABLED',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_NODE_RESOURCE_DETECTORS',
+  'OTEL_LOG_LEVEL',
+  'OTEL_PROPAGATORS',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_BSP_EXPORT_TIMEOUT',
+  'OTEL_BSP_MAX_QUEUE_SIZE',
+  'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+  'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+  'OTEL_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+  'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_SPAN_EVENT_COUNT_LIMIT',
+  'OTEL_SPAN_LINK_COUNT_LIMIT',
+  'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT',
+  ...['', 'TRACES_'].flatMap((signal) =>
+    ['ENDPOINT', 'HEADERS', 'TIMEOUT', 'PROTOCOL', 'COMPRESSION', 'CERTIFICATE', 'CLIENT_KEY', 'CLIENT_CERTIFICATE', 'INSECURE'].map(
+      (name) => `OTEL_EXPORTER_OTLP_${signal}${name}`,
+    ),
+  ),
+]);
+
+/** Whether `name` is an OpenTelemetry variable the tracing SDK of a process reads ({@link openTelemetryVariables}). */
+export function isOpenTelemetryVariable(name: string): boolean {
+  return openTelemetryVariables.has(name);
+}
+
+/**
+ * The variables each subgraph's loaders read besides {@link loadSubgraphConfig}'s: accounts its
+ * sign-in settings, inventory its sweeper, orders its saga and shards, payments its provider.
+ */
+const subgraphOwnEnv: Readonly<Record<string, readonly object[]>> = {
+  accounts: [accountsAuthEnv],
+  inventory: [inventoryEnv],
+  orders: [checkoutEnv, shardingEnv],
+  payments: [paymentsProviderEnv],
+};
+
+/**
+ * Whether the process of subgraph `service` reads the variable `name` (deployment files are checked
+ * against this): the shapes {@link loadSubgraphConfig} builds (`<SERVICE>_PORT`,
+ * `<SERVICE>_DATABASE_URL`, {@link commonSubgraphEnv}, `INIT_CWD`), that service's own loaders'
+ * (accounts {@link accountsAuthEnv}, inventory {@link inventoryEnv}, orders {@link checkoutEnv} and
+ * {@link shardingEnv}, payments {@link paymentsProviderEnv}), and the OpenTelemetry variables.
+ */
+export function isSubgraphVariable(service: string, name: string): boolean {
+  const prefix = service.toUpperCase();
+  if (name === `${prefix}_PORT` || name === `${prefix}_DATABASE_URL` || name === 'INIT_CWD') return true;
+  // Own keys only: `in` would also accept Object.prototype's (`toString`, `constructor`).
+  if (Object.hasOwn(commonSubgraphEnv, name) || isOpenTelemetryVariable(name)) return true;
+  const own = Object.hasOwn(subgraphOwnEnv, service) ? subgraphOwnEnv[service] : undefined;
+  return (own ?? []).some((shape) => Object.hasOwn(shape, name));
+}
