@@ -38,13 +38,19 @@ export interface GatewayConfig {
   /** `HOST`. @default '0.0.0.0' */
   host: string;
   /**
-   * `SUPERGRAPH_PATH` (a composed supergraph) or `SUPERGRAPH_CONFIG` (a supergraph.yaml), never
-   * both. Relative paths are resolved against the directory npm was started from.
+   * `SUPERGRAPH_PATH` (a composed supergraph), `SUPERGRAPH_CONFIG` (a supergraph.yaml) or
+   * `SUPERGRAPH_URL` (a published supergraph), one of them. Relative paths are resolved against
+   * the directory npm was started from.
    * @default { path: '<repo root>/supergraph.graphql' }
    */
-  supergraph: Extract<SupergraphSource, { path: string } | { configPath: string }>;
+  supergraph: Extract<SupergraphSource, { path: string } | { configPath: string } | { url: string }>;
   /** `SUPERGRAPH_WATCH`: reload when the supergraph files change. @default true */
   watch: boolean;
+  /**
+   * `SUPERGRAPH_POLL_INTERVAL_MS`: look for a new supergraph this often (a conditional GET of
+   * `SUPERGRAPH_URL`, or a read of the file); 0: never. @default 10000 with SUPERGRAPH_URL, else 0
+   */
+  pollIntervalMs: number;
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: string;
   /** `NODE_ENV`. Introspection, the explorer and exposed query plans default to off in production. @default 'development' */
@@ -179,7 +185,7 @@ export function gatewayEnvSchema(env: NodeJS.ProcessEnv) {
     SUPERGRAPH_PATH: optionalString,
     SUPERGRAPH_CONFIG: optionalString,
     SUPERGRAPH_URL: optionalUrl('http', 'https'),
-    SUPERGRAPH_POLL_INTERVAL_MS: nonNegativeInt(0),
+    SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
     SUPERGRAPH_WATCH: flag(true),
     LOG_LEVEL: logLevel,
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -240,16 +246,19 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const { schema, overrideKeys, timeoutKeys } = gatewayEnvSchema(env);
   const raw = loadConfig(schema, env);
 
-  if (raw.SUPERGRAPH_PATH && raw.SUPERGRAPH_CONFIG) {
+  const sources = (['SUPERGRAPH_PATH', 'SUPERGRAPH_CONFIG', 'SUPERGRAPH_URL'] as const).filter((name) => raw[name]);
+  if (sources.length > 1) {
     throw new ConfigError(
-      'Invalid configuration:\n  SUPERGRAPH_PATH and SUPERGRAPH_CONFIG are both set; set one: a composed supergraph or a supergraph.yaml',
-      ['SUPERGRAPH_PATH', 'SUPERGRAPH_CONFIG'],
+      `Invalid configuration:\n  ${sources.join(' and ')} are all set; set one: a composed supergraph file, a supergraph.yaml or a published supergraph's URL`,
+      [...sources],
     );
   }
   const base = raw.INIT_CWD ?? process.cwd();
-  const supergraph: GatewayConfig['supergraph'] = raw.SUPERGRAPH_CONFIG
-    ? { configPath: path.resolve(base, raw.SUPERGRAPH_CONFIG) }
-    : { path: raw.SUPERGRAPH_PATH ? path.resolve(base, raw.SUPERGRAPH_PATH) : path.join(REPO_ROOT, 'supergraph.graphql') };
+  const supergraph: GatewayConfig['supergraph'] = raw.SUPERGRAPH_URL
+    ? { url: raw.SUPERGRAPH_URL }
+    : raw.SUPERGRAPH_CONFIG
+      ? { configPath: path.resolve(base, raw.SUPERGRAPH_CONFIG) }
+      : { path: raw.SUPERGRAPH_PATH ? path.resolve(base, raw.SUPERGRAPH_PATH) : path.join(REPO_ROOT, 'supergraph.graphql') };
 
   const subgraphUrlOverrides: Record<string, string> = {};
   for (const key of overrideKeys) {
@@ -263,6 +272,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     host: raw.HOST,
     supergraph,
     watch: raw.SUPERGRAPH_WATCH,
+    pollIntervalMs: raw.SUPERGRAPH_POLL_INTERVAL_MS ?? (raw.SUPERGRAPH_URL ? 10_000 : 0),
     logLevel: raw.LOG_LEVEL,
     nodeEnv: raw.NODE_ENV,
     introspection: raw.INTROSPECTION,
@@ -344,6 +354,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     bus: deps.bus,
     supergraph: config.supergraph,
     watch: config.watch,
+    pollIntervalMs: config.pollIntervalMs,
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     subgraphTimeouts: config.subgraphTimeouts,

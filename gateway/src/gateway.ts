@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
@@ -18,7 +19,7 @@ import {
 import type { Bus, Subscription } from '@shop/events';
 import { defaultEvictionEvents, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
-import type { Counter, Registry } from 'prom-client';
+import { type Counter, Gauge, type Registry } from 'prom-client';
 import {
   type DocumentLimits,
   type LoadSheddingOptions,
@@ -77,6 +78,12 @@ export type SupergraphSource =
   | { path: string }
   /** A rover-format supergraph.yaml, composed at start and again whenever it or a schema file changes. */
   | { configPath: string }
+  /**
+   * A composed supergraph published at an HTTP(S) URL (`npm run supergraph -- publish` and
+   * `-- serve`, or any static server): fetched at start, then polled every `pollIntervalMs` with
+   * `If-None-Match`, so an unchanged supergraph costs a 304.
+   */
+  | { url: string }
   /** A supergraph SDL held in memory; never reloaded. */
   | { sdl: string };
 
@@ -234,6 +241,13 @@ export interface GatewayOptions {
   watch?: boolean;
   /** How long to wait after the last file event before reloading; editors write in bursts. @default 100 */
   watchDebounceMs?: number;
+  /**
+   * Poll the supergraph source every this many ms, besides watching files: a `{ url }` source
+   * with a conditional GET, a file by reading it (file events do not reach every volume: NFS,
+   * some container mounts). 0: no polling. Ignored for `{ sdl }`.
+   * @default 10000 for a `{ url }`, 0 otherwise
+   */
+  pollIntervalMs?: number;
   /** Extra Apollo Server plugins (response cache, for instance). @default [] */
   plugins?: ApolloServerPlugin<GatewayContext>[];
   /** Extra HTTP routes, tried before `/graphql`; they win over the explorer's on the same path. @default {} */
@@ -385,8 +399,76 @@ interface LoadedSupergraph {
   files: string[];
 }
 
-async function loadSupergraph(source: SupergraphSource, logger: Logger, timeoutMs: number): Promise<LoadedSupergraph> {
+/** The largest supergraph a `{ url }` source may send: past it the fetch fails and the old one keeps serving. */
+export const MAX_SUPERGRAPH_BYTES = 20 * 1024 * 1024;
+
+/**
+ * A supergraph published at a URL: a GET with the last ETag (and Last-Modified) it saw, so an
+ * unchanged one is a 304 and answers the text it had. Anything but 200 or 304, a body over
+ * {@link MAX_SUPERGRAPH_BYTES} or no answer within `timeoutMs` is an error, and the caller
+ * keeps what it serves.
+ */
+class SupergraphUrl {
+  private etag: string | undefined;
+  private lastModified: string | undefined;
+  private text: string | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async fetch(): Promise<string> {
+    const headers: Record<string, string> = { accept: 'text/plain, application/graphql, */*' };
+    if (this.text !== undefined && this.etag) headers['if-none-match'] = this.etag;
+    if (this.text !== undefined && this.lastModified) headers['if-modified-since'] = this.lastModified;
+    const res = await fetch(this.url, { headers, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' }).catch((err: unknown) => {
+      throw new SupergraphConfigError(`Cannot fetch supergraph ${this.url}: ${(err as Error).message}`);
+    });
+    if (res.status === 304 && this.text !== undefined) {
+      await res.body?.cancel();
+      return this.text;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new SupergraphConfigError(`Cannot fetch supergraph ${this.url}: HTTP ${res.status}`);
+    }
+    const declared = Number(res.headers.get('content-length') ?? 0);
+    if (declared > MAX_SUPERGRAPH_BYTES) {
+      await res.body?.cancel();
+      throw new SupergraphConfigError(`Supergraph ${this.url} is ${declared} bytes, over the ${MAX_SUPERGRAPH_BYTES}-byte limit`);
+    }
+    const text = await readLimited(res, MAX_SUPERGRAPH_BYTES).catch((err: unknown) => {
+      throw new SupergraphConfigError(`Cannot fetch supergraph ${this.url}: ${(err as Error).message}`);
+    });
+    this.etag = res.headers.get('etag') ?? undefined;
+    this.lastModified = res.headers.get('last-modified') ?? undefined;
+    this.text = text;
+    return text;
+  }
+}
+
+/** A response body as text, failing once it passes `limit` bytes (a body without Content-Length is counted as it comes). */
+async function readLimited(res: Response, limit: number): Promise<string> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit) throw new Error(`the body passed the ${limit}-byte limit`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function loadSupergraph(
+  source: SupergraphSource,
+  logger: Logger,
+  timeoutMs: number,
+  remote: SupergraphUrl | undefined,
+): Promise<LoadedSupergraph> {
   if ('sdl' in source) return { supergraphSdl: source.sdl, files: [] };
+  if ('url' in source) return { supergraphSdl: await (remote ?? new SupergraphUrl(source.url, timeoutMs)).fetch(), files: [] };
   if ('path' in source) {
     const file = path.resolve(source.path);
     return { supergraphSdl: await readSupergraphFile(file), files: [file] };
@@ -460,10 +542,25 @@ function reloadCounter(registry: Registry): Counter<'result'> {
   return sharedCounter(
     registry,
     'gateway_supergraph_reloads_total',
-    'Supergraph reloads after a file change, by result (success or failure; a failure keeps the old supergraph)',
+    'Supergraph reloads after a file change or a poll that found a new one, by result (success or failure; a failure keeps the old supergraph)',
     ['result'],
   );
 }
+
+/** `gateway_supergraph_info{sha256}`: 1 for the supergraph this gateway serves (the first 16 hex digits of its SHA-256), so replicas can be compared. */
+function supergraphInfo(registry: Registry): Gauge<'sha256'> {
+  const existing = registry.getSingleMetric('gateway_supergraph_info');
+  if (existing) return existing as Gauge<'sha256'>;
+  return new Gauge({
+    name: 'gateway_supergraph_info',
+    help: 'The supergraph this gateway serves: 1, labelled with the first 16 hex digits of its SHA-256',
+    labelNames: ['sha256'],
+    registers: [registry],
+  });
+}
+
+/** The label `gateway_supergraph_info` gives a supergraph. */
+export const supergraphSha = (sdl: string): string => createHash('sha256').update(sdl).digest('hex').slice(0, 16);
 
 /**
  * Builds the gateway: Apollo Gateway planning over any valid supergraph, on Apollo Server, behind
@@ -481,7 +578,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const rateLimit = options.rateLimit ?? defaultRateLimit;
   const debounceMs = options.watchDebounceMs ?? 100;
   const source = options.supergraph;
-  const shouldWatch = (options.watch ?? true) && !('sdl' in source);
+  const shouldWatch = (options.watch ?? true) && !('sdl' in source) && !('url' in source);
+  const pollIntervalMs = 'sdl' in source ? 0 : (options.pollIntervalMs ?? ('url' in source ? 10_000 : 0));
+  const remote = 'url' in source ? new SupergraphUrl(source.url, timeoutMs) : undefined;
+  const info = supergraphInfo(telemetry.registry);
+  const serving = (sdl: string) => {
+    info.reset();
+    info.set({ sha256: supergraphSha(sdl) }, 1);
+  };
   const reloads = reloadCounter(telemetry.registry);
   const overrides = new Map(Object.entries(options.subgraphUrlOverrides ?? {}).map(([name, url]) => [normaliseName(name), url]));
   const introspection = options.introspection ?? true;
@@ -500,7 +604,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let watcher: FileWatcher | undefined;
 
   const load = async (): Promise<LoadedSupergraph> => {
-    const loaded = await loadSupergraph(source, logger, timeoutMs);
+    const loaded = await loadSupergraph(source, logger, timeoutMs, remote);
     // Serving it would ignore who may see what: refused, as @apollo/gateway refuses security features it does not know.
     if (options.authorization === false && linksAuthDirectives(loaded.supergraphSdl)) {
       throw new Error(
@@ -512,7 +616,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const supergraphSdl: SupergraphSdlHook = async ({ update }) => {
     const first = await load();
     current = first.supergraphSdl;
-    if (!shouldWatch) return { supergraphSdl: first.supergraphSdl };
+    serving(current);
+    if (!shouldWatch && pollIntervalMs === 0) return { supergraphSdl: first.supergraphSdl };
 
     // One reload at a time; events that arrive meanwhile fold into one more pass.
     let running = false;
@@ -550,20 +655,39 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // changed. Operations already executing finish on the plan they started with.
         update(next.supergraphSdl);
         current = next.supergraphSdl;
+        serving(current);
         reloads.inc({ result: 'success' });
-        logger.info('supergraph reloaded');
+        logger.info({ sha256: supergraphSha(current) }, 'supergraph reloaded');
       } catch (err) {
         reloads.inc({ result: 'failure' });
         logger.error({ err: loggable(err) }, 'new supergraph rejected; still serving the previous supergraph');
       }
     };
 
-    watcher = new FileWatcher(debounceMs, () => void reload(), logger);
-    watcher.setFiles(first.files);
+    if (shouldWatch) {
+      watcher = new FileWatcher(debounceMs, () => void reload(), logger);
+      watcher.setFiles(first.files);
+    }
+    // Each poll waits for the last (a slow registry is not asked twice at once); jittered by up to
+    // a tenth, so replicas started together do not ask together for ever.
+    let poller: NodeJS.Timeout | undefined;
+    const poll = () => {
+      poller = setTimeout(
+        () => {
+          void reload().finally(() => {
+            if (!closed) poll();
+          });
+        },
+        pollIntervalMs * (0.9 + Math.random() / 10),
+      );
+      poller.unref();
+    };
+    if (pollIntervalMs > 0) poll();
     return {
       supergraphSdl: first.supergraphSdl,
       cleanup: async () => {
         closed = true;
+        clearTimeout(poller);
         watcher?.close();
       },
     };
