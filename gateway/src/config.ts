@@ -51,6 +51,8 @@ export interface GatewayConfig {
    * `SUPERGRAPH_URL`, or a read of the file); 0: never. @default 10000 with SUPERGRAPH_URL, else 0
    */
   pollIntervalMs: number;
+  /** `DRAIN_DELAY_MS`: on SIGTERM, `/ready` answers 503 `draining` this long while requests are still served, then the drain. @default 0 */
+  drainDelayMs: number;
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: string;
   /** `NODE_ENV`. Introspection, the explorer and exposed query plans default to off in production. @default 'development' */
@@ -187,6 +189,7 @@ export function gatewayEnvSchema(env: NodeJS.ProcessEnv) {
     SUPERGRAPH_URL: optionalUrl('http', 'https'),
     SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
     SUPERGRAPH_WATCH: flag(true),
+    DRAIN_DELAY_MS: nonNegativeInt(0),
     LOG_LEVEL: logLevel,
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     INTROSPECTION: flag(developmentTools),
@@ -273,6 +276,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     supergraph,
     watch: raw.SUPERGRAPH_WATCH,
     pollIntervalMs: raw.SUPERGRAPH_POLL_INTERVAL_MS ?? (raw.SUPERGRAPH_URL ? 10_000 : 0),
+    drainDelayMs: raw.DRAIN_DELAY_MS,
     logLevel: raw.LOG_LEVEL,
     nodeEnv: raw.NODE_ENV,
     introspection: raw.INTROSPECTION,
@@ -355,6 +359,7 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     supergraph: config.supergraph,
     watch: config.watch,
     pollIntervalMs: config.pollIntervalMs,
+    drainDelayMs: config.drainDelayMs,
     subgraphUrlOverrides: config.subgraphUrlOverrides,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     subgraphTimeouts: config.subgraphTimeouts,

@@ -248,6 +248,12 @@ export interface GatewayOptions {
    * @default 10000 for a `{ url }`, 0 otherwise
    */
   pollIntervalMs?: number;
+  /**
+   * On `stop()`, how long `/ready` answers 503 `draining` while requests are still served, before
+   * the server stops accepting (`DRAIN_DELAY_MS`): load balancers take the replica out meanwhile.
+   * @default 0
+   */
+  drainDelayMs?: number;
   /** Extra Apollo Server plugins (response cache, for instance). @default [] */
   plugins?: ApolloServerPlugin<GatewayContext>[];
   /** Extra HTTP routes, tried before `/graphql`; they win over the explorer's on the same path. @default {} */
@@ -924,7 +930,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     invalidate: (entities) => invalidate(entities),
     invalidateSubgraph: (subgraph) => retire([subgraph], [EVERYTHING]),
     async listen(port, host) {
-      runningServer = await listen(server, port, host);
+      runningServer = await listen(server, port, host, { drainDelayMs: options.drainDelayMs ?? 0 });
       return runningServer;
     },
     async stop() {

@@ -155,6 +155,8 @@ export const commonSubgraphEnv = {
   // starts anyway and answers anyone, as anonymous; with one, it answers unsigned requests as
   // anonymous and checks signed ones (their caller is the gateway's). Never in a deployment.
   SUBGRAPH_ALLOW_UNSIGNED: flag(false),
+  // On SIGTERM, how long /ready says `draining` while requests are still served (load balancers' checks notice).
+  DRAIN_DELAY_MS: nonNegativeInt(0),
   ...limitsEnv,
 };
 
@@ -188,6 +190,8 @@ export interface SubgraphConfig {
    * requests as anonymous (with a secret, signed ones are still checked and carry their caller).
    */
   allowUnsigned: boolean;
+  /** `DRAIN_DELAY_MS`: on SIGTERM, `/ready` answers 503 `draining` this long while requests are still served, then the drain. @default 0 */
+  drainDelayMs: number;
 }
 
 /**
@@ -223,6 +227,7 @@ export function loadSubgraphConfig(service: string, defaultPort: number, env: No
     limits: limitsFrom(raw),
     subgraphSecret: raw.SUBGRAPH_SECRET,
     allowUnsigned: raw.SUBGRAPH_ALLOW_UNSIGNED,
+    drainDelayMs: raw.DRAIN_DELAY_MS,
   };
 }
 

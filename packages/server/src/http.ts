@@ -220,6 +220,13 @@ export interface HttpServerOptions<TContext extends BaseContext> {
   allowUnsigned?: boolean | undefined;
 }
 
+/**
+ * Servers that are draining: `/ready` answers 503 `draining` (a load balancer's health check
+ * takes the process out of rotation) while requests are still served, each response closing its
+ * connection so keep-alive clients reconnect to another replica.
+ */
+const draining = new WeakSet<Server>();
+
 /** A listening HTTP server that drains in-flight requests on `stop()`. */
 export interface RunningServer {
   server: Server;
@@ -552,10 +559,10 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
         res.writeHead(200, { 'content-type': JSON_TYPE }).end(JSON.stringify({ status: 'ok', service: telemetry.service }));
       } else if (path === '/ready') {
         route = 'ready';
-        const ok = await options.ready().catch(() => false);
+        const status = draining.has(server) ? 'draining' : (await options.ready().catch(() => false)) ? 'ready' : 'not ready';
         res
-          .writeHead(ok ? 200 : 503, { 'content-type': JSON_TYPE })
-          .end(JSON.stringify({ status: ok ? 'ready' : 'not ready', service: telemetry.service }));
+          .writeHead(status === 'ready' ? 200 : 503, { 'content-type': JSON_TYPE })
+          .end(JSON.stringify({ status, service: telemetry.service }));
       } else if (path === '/metrics') {
         route = 'metrics';
         const text = await telemetry.registry.metrics();
@@ -611,6 +618,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   };
 
   const server = createServer((req, res) => {
+    if (draining.has(server)) res.setHeader('connection', 'close');
     void handle(req, res);
   });
   server.once('close', () => admitter.close());
@@ -620,11 +628,21 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
   return server;
 }
 
+export interface DrainOptions {
+  /**
+   * `DRAIN_DELAY_MS`: on `stop()`, how long `/ready` answers 503 `draining` while requests are
+   * still served, before the server stops accepting: long enough for load balancers' health
+   * checks (and Kubernetes' endpoint removal) to take the replica out of rotation. @default 0
+   */
+  drainDelayMs?: number;
+}
+
 /**
- * Listens on `port` (0 for any free port) and returns a handle whose `stop()` stops accepting
- * connections, lets in-flight requests finish, then closes idle keep-alive connections.
+ * Listens on `port` (0 for any free port) and returns a handle whose `stop()` first reports not
+ * ready for `drainDelayMs` while still serving, then stops accepting connections, lets in-flight
+ * requests finish and closes idle keep-alive connections.
  */
-export async function listen(server: Server, port: number, host = '0.0.0.0'): Promise<RunningServer> {
+export async function listen(server: Server, port: number, host = '0.0.0.0', options: DrainOptions = {}): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -638,7 +656,12 @@ export async function listen(server: Server, port: number, host = '0.0.0.0'): Pr
     server,
     port: address.port,
     url: `http://${shownHost}:${address.port}`,
-    stop: () => stopServer(server),
+    stop: async () => {
+      draining.add(server);
+      const delayMs = options.drainDelayMs ?? 0;
+      if (delayMs > 0 && server.listening) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await stopServer(server);
+    },
   };
 }
 

@@ -129,7 +129,11 @@ export function runSubgraph(service: string, defaultPort: number, create: (optio
       : undefined;
     if (!bus) telemetry.logger.warn('AMQP_URL is not set: events stay in the outbox and nothing is consumed');
     const subgraph = await create(subgraphOptionsFromConfig(config, { telemetry, cacheStore, bus }));
-    await subgraph.listen(config.port, config.host, { gatewaySecret: config.subgraphSecret, allowUnsigned: config.allowUnsigned });
+    await subgraph.listen(config.port, config.host, {
+      gatewaySecret: config.subgraphSecret,
+      allowUnsigned: config.allowUnsigned,
+      drainDelayMs: config.drainDelayMs,
+    });
     const stoppable = {
       async stop() {
         await subgraph.stop();

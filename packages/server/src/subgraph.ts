@@ -84,6 +84,8 @@ export interface ListenOptions {
    * `allowUnsigned`). @default false
    */
   allowUnsigned?: boolean | undefined;
+  /** `DRAIN_DELAY_MS`: on `stop()`, `/ready` says `draining` this long while requests are still served. @default 0 */
+  drainDelayMs?: number | undefined;
 }
 
 /**
@@ -237,7 +239,9 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     name: telemetry.service,
     async listen(port, host, listenOptions) {
       if (running) throw new Error(`${telemetry.service} is listening already`);
-      running = await listen(serverFor(listenOptions?.gatewaySecret ?? options.gatewaySecret, listenOptions?.allowUnsigned), port, host);
+      running = await listen(serverFor(listenOptions?.gatewaySecret ?? options.gatewaySecret, listenOptions?.allowUnsigned), port, host, {
+        drainDelayMs: listenOptions?.drainDelayMs ?? 0,
+      });
       telemetry.logger.info({ url: `${running.url}/graphql` }, 'subgraph listening');
       return running;
     },
