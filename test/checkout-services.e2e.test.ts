@@ -226,7 +226,13 @@ class Shop extends ShopClient {
         const timers = await this.sql('orders', 'select * from checkout_timers where checkout_id = $1', [id]);
         const view = await this.sql('orders', 'select status, steps, version, ended_at from checkout_view where id = $1', [id]);
         lines.push(`${orderId} / ${id}: timers ${JSON.stringify(timers)}, view ${JSON.stringify(view)}`);
-        for (const e of events) lines.push(`  ${e.version} ${e.recorded_at} ${e.type} ${e.payload.slice(0, 300)}`);
+        for (const e of events.slice(0, 12)) lines.push(`  ${e.version} ${e.recorded_at} ${e.type} ${e.payload.slice(0, 300)}`);
+        if (events.length > 12) lines.push(`  ... ${events.length - 12} more, the last: ${JSON.stringify(events.at(-1))}`);
+        lines.push(`  payments: ${JSON.stringify(await this.sql('payments', 'select * from payments where checkout_id = $1', [id]))}`);
+        for (const op of await this.sql('payments', 'select * from payment_operations where checkout_id = $1 order by seq', [id]))
+          lines.push(`  operation: ${JSON.stringify(op)}`);
+        const keys = await this.sql('payments', 'select * from psp_simulator_ledger where idempotency_key like $1', [`${id}:%`]);
+        for (const k of keys) lines.push(`  psp: ${JSON.stringify(k)}`);
       }
       lines.push(`checkpoints ${JSON.stringify(await this.sql('orders', 'select * from es_checkpoints'))}`);
       lines.push(`now ${new Date().toISOString()}`);

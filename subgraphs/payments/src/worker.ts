@@ -16,6 +16,7 @@ import {
   retryDelayMs,
   stateReply,
 } from './domain';
+import { withDeadline } from './provider/deadline';
 import { type PaymentProvider, ProviderError, type ProviderStatus } from './provider/provider';
 
 /** How the worker paces itself. */
@@ -306,19 +307,14 @@ export class PaymentWorker implements BackgroundWorker {
    * timeout whatever the adapter does, so a provider that never answers holds nothing up.
    */
   private async timed<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.options.callTimeoutMs), this.shutdown.signal]);
     const stopTimer = this.metrics.duration.startTimer({ service: this.telemetry.service, operation });
     try {
-      return await new Promise<T>((resolve, reject) => {
-        const onAbort = () =>
-          reject(new ProviderError('timeout', `no answer from the payment provider within ${this.options.callTimeoutMs} ms`));
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        Promise.resolve()
-          .then(() => fn(signal))
-          .then(resolve, reject)
-          .finally(() => signal.removeEventListener('abort', onAbort));
-      });
+      return await withDeadline(
+        this.options.callTimeoutMs,
+        this.shutdown.signal,
+        fn,
+        () => new ProviderError('timeout', `no answer from the payment provider within ${this.options.callTimeoutMs} ms`),
+      );
     } finally {
       stopTimer();
     }
