@@ -217,6 +217,15 @@ const mapped: Record<string, MappedCheck> = {
   SUPERGRAPH_PATH: { value: '/tmp/elsewhere.graphql', check: (g) => expect(g.supergraph).toEqual({ path: '/tmp/elsewhere.graphql' }) },
   SUPERGRAPH_CONFIG: { value: '/tmp/elsewhere.yaml', check: (g) => expect(g.supergraph).toEqual({ configPath: '/tmp/elsewhere.yaml' }) },
   SUPERGRAPH_WATCH: { value: 'false', check: (g) => expect(g.watch).toBe(false) },
+  SUPERGRAPH_URL: {
+    value: 'http://registry:4100/supergraph.graphql',
+    check: (g) => expect([g.supergraph, g.pollIntervalMs]).toEqual([{ url: 'http://registry:4100/supergraph.graphql' }, 10_000]),
+  },
+  SUPERGRAPH_POLL_INTERVAL_MS: { value: '2500', check: (g) => expect(g.pollIntervalMs).toBe(2500) },
+  DRAIN_DELAY_MS: {
+    value: '1500',
+    check: (g, _s, env) => expect([g.drainDelayMs, loadSubgraphConfig('accounts', 4001, env).drainDelayMs]).toEqual([1500, 1500]),
+  },
   SUBGRAPH_TIMEOUT_MS: { value: '1234', check: (g) => expect(g.subgraphTimeoutMs).toBe(1234) },
   INTROSPECTION: { value: 'false', check: (g) => expect(g.introspection).toBe(false) },
   TRUSTED_DOCUMENTS_PATH: {

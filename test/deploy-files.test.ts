@@ -17,6 +17,18 @@ import * as policyV1 from 'kubernetes-models/policy/v1';
 import * as coreV1 from 'kubernetes-models/v1';
 import { isOpenTelemetryVariable, isSubgraphVariable } from '@shop/config';
 import { isGatewayVariable } from '@shop/gateway';
+import { balancerConfig } from '@shop/stack';
+
+/** The balancer's retry policy, as stack/src/haproxy.ts writes it for the rig: its defaults' lines and each backend's. */
+const RETRY_POLICY = (() => {
+  const lines = balancerConfig({ services: [{ name: 'x', bind: '0.0.0.0:1', servers: [] }] })
+    .split('\n')
+    .map((l) => l.trim());
+  return {
+    defaults: lines.filter((l) => /^(retries |retry-on |option redispatch|option http-buffer-request)/.test(l)),
+    backend: lines.filter((l) => /^(acl mutation |http-request disable-l7-retry)/.test(l)),
+  };
+})();
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 
@@ -569,6 +581,10 @@ function checkCompose(tree: Tree): string[] {
     return [...problems, 'compose.yaml: HAProxy must mount deploy/compose/haproxy.cfg at /usr/local/etc/haproxy/haproxy.cfg'];
   const { frontends, backends } = haproxySections(cfg);
   const defaultsCheck = /^\s*default-server\b.*\bcheck\b/m.test(cfg);
+  const cfgLines = cfg.split('\n').map((l) => l.trim());
+  for (const line of RETRY_POLICY.defaults)
+    if (!cfgLines.includes(line))
+      problems.push(`deploy/compose/haproxy.cfg: defaults lack "${line}" (stack/src/haproxy.ts's retry policy)`);
   const gatewayEnv = [...platform.values()].find((p) => p.name === 'gateway')?.env ?? new Map<string, string>();
   for (const [composeName, p] of platform) {
     if (p.replicas < 2) continue;
@@ -591,6 +607,9 @@ function checkCompose(tree: Tree): string[] {
       !defaultsCheck
     )
       problems.push(`deploy/compose/haproxy.cfg: backend ${backend.name} must health-check GET /ready`);
+    // The retry policy of stack/src/haproxy.ts, which the multi-host rig proves: a mutation is never sent twice.
+    const missing = RETRY_POLICY.backend.filter((line) => !backend.lines.includes(line));
+    if (missing.length > 0) problems.push(`deploy/compose/haproxy.cfg: backend ${backend.name} lacks ${missing.join('; ')}`);
     const frontend = frontends.find((f) => f.lines.includes(`default_backend ${backend.name}`));
     const bind = frontend?.lines.map((l) => /^bind\s+\S*:(\d+)/.exec(l)?.[1]).find((x) => x !== undefined);
     if (!bind) {

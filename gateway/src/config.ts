@@ -238,7 +238,7 @@ export function gatewayEnvSchema(env: NodeJS.ProcessEnv) {
 
 /** Whether the gateway reads the variable `name` (deployment files are checked against this). */
 export function isGatewayVariable(name: string): boolean {
-  return OVERRIDE_VARIABLE.test(name) || TIMEOUT_VARIABLE.test(name) || name in gatewayEnvSchema({}).schema.shape;
+  return OVERRIDE_VARIABLE.test(name) || TIMEOUT_VARIABLE.test(name) || Object.hasOwn(gatewayEnvSchema({}).schema.shape, name);
 }
 
 /**

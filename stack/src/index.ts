@@ -360,3 +360,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 export * from './subgraphs';
 export * from './services';
+export * from './hosts';
+export * from './haproxy';
+export * from './rig';

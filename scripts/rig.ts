@@ -1,0 +1,60 @@
+// `npm run rig`: the multi-host rig's scenario (stack/src/rig.ts), as test/rig.e2e.test.ts runs
+// it, printing what clients saw. Needs root, iproute2, HAProxy, and PostgreSQL, Redis and
+// RabbitMQ on this machine (TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_AMQP_URL override them).
+//
+//   npm run rig                                   run it, print the report
+//   npm run rig -- --write docs/deployment.md     and put the report between the file's
+//                                                 <!-- rig:start --> and <!-- rig:end --> markers
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseCli, runCli } from './lib/cli';
+import { REPO_ROOT, formatRigReport, runRigScenario, startRig, supergraphConfigWithout } from '@shop/stack';
+import { requireService, services, tempPostgres } from '@shop/testing';
+
+const USAGE = 'usage: npm run rig -- [--write <file>]';
+const START = '<!-- rig:start -->';
+const END = '<!-- rig:end -->';
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseCli(USAGE, { args: argv, options: { write: { type: 'string' } } });
+  await Promise.all([requireService('postgres'), requireService('redis'), requireService('amqp')]);
+  const databases = new Map(
+    ['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments'].map((s) => [s, tempPostgres(`rig_${s}`)]),
+  );
+  const previous = supergraphConfigWithout('products', 'reviewCount');
+  try {
+    const rig = await startRig({
+      databaseUrl: (name) => databases.get(name)?.url ?? '',
+      redisUrl: services.redis,
+      amqpUrl: services.amqp,
+      supergraphConfig: previous.file,
+    });
+    let report;
+    try {
+      report = await runRigScenario(rig, {
+        config: path.join(REPO_ROOT, 'supergraph.yaml'),
+        field: 'Product.reviewCount',
+        query: '{ topProducts(first: 1) { id reviewCount } }',
+      });
+    } finally {
+      await rig.close();
+    }
+    const text = formatRigReport(report);
+    process.stdout.write(`${text}\n`);
+    if (values.write) {
+      const file = path.resolve(process.env.INIT_CWD ?? process.cwd(), values.write);
+      const doc = await readFile(file, 'utf8');
+      const from = doc.indexOf(START);
+      const to = doc.indexOf(END);
+      if (from < 0 || to < from) throw new Error(`${file} has no ${START} ... ${END} section`);
+      await writeFile(file, `${doc.slice(0, from + START.length)}\n\n${text}\n\n${doc.slice(to)}`);
+      process.stdout.write(`written to ${file}\n`);
+    }
+    return report.totalErrors === 0 && report.brokenPublishRefused ? 0 : 1;
+  } finally {
+    previous.remove();
+    await Promise.all([...databases.values()].map((db) => db.drop()));
+  }
+}
+
+runCli('rig', main, { exit: true });
