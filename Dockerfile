@@ -61,9 +61,10 @@ ENV SERVICE=${SERVICE} \
     HOST=0.0.0.0
 WORKDIR /app
 # The node image's unprivileged user `node` is uid/gid 1000; numeric, so Kubernetes'
-# runAsNonRoot can verify it.
-COPY --chown=1000:1000 . .
-COPY --from=deps --chown=1000:1000 /app/ ./
+# runAsNonRoot can verify it. The code and dependencies stay root's: the user that runs them
+# cannot change them (only /tmp is written; the Kubernetes files mount the root file system read-only).
+COPY . .
+COPY --from=deps /app/ ./
 USER 1000:1000
 # The contract ports: gateway 4000, accounts 4001 ... payments 4006 (GATEWAY_PORT, <SERVICE>_PORT).
 EXPOSE 4000 4001 4002 4003 4004 4005 4006

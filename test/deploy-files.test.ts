@@ -26,7 +26,7 @@ const RETRY_POLICY = (() => {
     .map((l) => l.trim());
   return {
     defaults: lines.filter((l) => /^(retries |retry-on |option redispatch|option http-buffer-request)/.test(l)),
-    backend: lines.filter((l) => /^(acl mutation |http-request disable-l7-retry)/.test(l)),
+    backend: lines.filter((l) => /^(acl (names_mutation|query_text) |http-request disable-l7-retry)/.test(l)),
   };
 })();
 

@@ -4,7 +4,7 @@
 // through HAProxy while replicas are killed (SIGKILL) and stopped (SIGTERM, a drain) and
 // restarted, and a supergraph with one more field is rolled out; clients see no error. Needs
 // root, iproute2 and HAProxy (.ci/run installs them); cleans up after itself, also on failure.
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
@@ -46,7 +46,7 @@ describe('the load balancer', () => {
     };
   }
 
-  it('sends a query that lost its replica to another, and never a mutation', async () => {
+  it('sends a query that lost its replica to another, and never a mutation or a document sent by id', async () => {
     const reason = hostsUnavailable();
     if (reason) throw new Error(reason);
     const replicas = [await dyingReplica(), await dyingReplica()];
@@ -63,23 +63,46 @@ describe('the load balancer', () => {
     );
     try {
       await waitForListening('127.0.0.1', [port], haproxy);
-      const send = (query: string) =>
-        fetch(`http://127.0.0.1:${port}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ query }),
-        }).then((res) => res.status);
+      /** One request on a connection of its own (a 502 may close the balancer's side of a kept-alive one). */
+      const call = (method: 'GET' | 'POST', url: string, body?: unknown) =>
+        new Promise<number>((resolve, reject) => {
+          const text = body === undefined ? undefined : JSON.stringify(body);
+          const req = request(
+            `http://127.0.0.1:${port}${url}`,
+            {
+              method,
+              agent: false,
+              headers: text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {},
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.end(text);
+        });
+      const post = (body: unknown) => call('POST', '/graphql', body);
       const attempts = () => replicas.reduce((n, r) => n + r.bodies.length, 0);
+      /** How many times the balancer sent one request: tried, then retried twice (`retries 2`) when it may be. */
+      const sent = async (request: () => Promise<number>) => {
+        const before = attempts();
+        expect(await request()).toBe(502);
+        return attempts() - before;
+      };
 
-      // A query: tried, then retried twice (`retries 2`), the retry going to the other replica.
-      expect(await send('{ topProducts { id } }')).toBe(502);
-      expect(attempts()).toBe(3);
+      // Queries: sent again, the retry going to the other replica.
+      expect(await sent(() => post({ query: '{ topProducts { id } }' }))).toBe(3);
       expect(replicas.map((r) => r.bodies.length).every((n) => n > 0)).toBe(true);
-
-      // A mutation: sent once, whatever happened to it; the client hears 502 and decides.
-      const before = attempts();
-      expect(await send('mutation { updateProduct(id: "p1", input: { price: 1 }) { id } }')).toBe(502);
-      expect(attempts() - before).toBe(1);
+      expect(await sent(() => post({ query: 'query Home($n: Int) { topProducts(first: $n) { id } }', variables: { n: 2 } }))).toBe(3);
+      expect(await sent(() => call('GET', '/graphql?query=%7B__typename%7D'))).toBe(3);
+      // Sent once, whatever happened to it; the client hears 502 and decides: a mutation ...
+      expect(await sent(() => post({ query: 'mutation { updateProduct(id: "p1", input: { price: 1 }) { id } }' }))).toBe(1);
+      // ... a query that names a mutation somewhere (the balancer cannot tell: the safe side) ...
+      expect(await sent(() => post({ query: 'query { mutationLog { id } }' }))).toBe(1);
+      // ... and a document sent by id only: it may be a mutation.
+      expect(await sent(() => post({ extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } }))).toBe(1);
+      expect(await sent(() => post({ documentId: 'sha256:' + 'b'.repeat(64) }))).toBe(1);
     } finally {
       await stopChild(haproxy, 2000);
       await Promise.all(replicas.map((r) => r.close()));

@@ -252,7 +252,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const sources = (['SUPERGRAPH_PATH', 'SUPERGRAPH_CONFIG', 'SUPERGRAPH_URL'] as const).filter((name) => raw[name]);
   if (sources.length > 1) {
     throw new ConfigError(
-      `Invalid configuration:\n  ${sources.join(' and ')} are all set; set one: a composed supergraph file, a supergraph.yaml or a published supergraph's URL`,
+      `Invalid configuration:\n  ${sources.join(' and ')} are set; set only one: a composed supergraph file, a supergraph.yaml or a published supergraph's URL`,
       [...sources],
     );
   }

@@ -248,6 +248,8 @@ export interface GatewayOptions {
    * @default 10000 for a `{ url }`, 0 otherwise
    */
   pollIntervalMs?: number;
+  /** With a `{ url }` source: how long start-up keeps asking a registry that does not answer. @default 30000 */
+  supergraphStartupTimeoutMs?: number;
   /**
    * On `stop()`, how long `/ready` answers 503 `draining` while requests are still served, before
    * the server stops accepting (`DRAIN_DELAY_MS`): load balancers take the replica out meanwhile.
@@ -609,6 +611,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let closed = false;
   let watcher: FileWatcher | undefined;
 
+  /** The last supergraph `update` refused. */
+  let rejected: string | undefined;
   const load = async (): Promise<LoadedSupergraph> => {
     const loaded = await loadSupergraph(source, logger, timeoutMs, remote);
     // Serving it would ignore who may see what: refused, as @apollo/gateway refuses security features it does not know.
@@ -619,8 +623,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     return loaded;
   };
+  /**
+   * The first supergraph. A registry (`{ url }`) may be briefly away while a replica starts (it is
+   * one more service to restart): asked again with a growing pause for `startupTimeoutMs` before
+   * the gateway gives up. A file or a supergraph.yaml that does not load fails at once.
+   */
+  const loadAtStart = async (): Promise<LoadedSupergraph> => {
+    const until = Date.now() + (options.supergraphStartupTimeoutMs ?? 30_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await load();
+      } catch (err) {
+        if (!('url' in source) || Date.now() >= until) throw err;
+        const pauseMs = Math.min(4000, 250 * 2 ** (attempt - 1), Math.max(0, until - Date.now()));
+        logger.warn({ err: loggable(err), attempt, retryInMs: pauseMs }, 'supergraph registry not answering; asking again');
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
+  };
   const supergraphSdl: SupergraphSdlHook = async ({ update }) => {
-    const first = await load();
+    const first = await loadAtStart();
     current = first.supergraphSdl;
     serving(current);
     if (!shouldWatch && pollIntervalMs === 0) return { supergraphSdl: first.supergraphSdl };
@@ -655,18 +677,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return;
       }
       watcher?.setFiles(next.files);
-      if (closed || next.supergraphSdl === current) return;
+      // One that was rejected is not validated again at every poll (a 304 hands the same text back).
+      if (closed || next.supergraphSdl === current || next.supergraphSdl === rejected) return;
       try {
         // Apollo Gateway validates the new supergraph before swapping; if it throws, nothing
         // changed. Operations already executing finish on the plan they started with.
         update(next.supergraphSdl);
         current = next.supergraphSdl;
+        rejected = undefined;
         serving(current);
         reloads.inc({ result: 'success' });
         logger.info({ sha256: supergraphSha(current) }, 'supergraph reloaded');
       } catch (err) {
+        rejected = next.supergraphSdl;
         reloads.inc({ result: 'failure' });
-        logger.error({ err: loggable(err) }, 'new supergraph rejected; still serving the previous supergraph');
+        logger.error(
+          { err: loggable(err), sha256: supergraphSha(rejected) },
+          'new supergraph rejected; still serving the previous supergraph',
+        );
       }
     };
 

@@ -188,6 +188,23 @@ describe('a supergraph at a URL', () => {
     },
     30_000,
   );
+
+  it('validates a rejected supergraph once, not at every poll that hands it back', async () => {
+    const good = registry.text;
+    const failures = await reloads('failure');
+    // Not a text refused before: that one would be skipped from the start.
+    registry.text = 'type Query { books: [Int] }';
+    try {
+      await waitFor('the rejection', async () => (await reloads('failure')) > failures);
+      await polls(5);
+      expect(registry.requests.slice(-5).map((r) => r.status)).toEqual([304, 304, 304, 304, 304]);
+      expect(await reloads('failure')).toBe(failures + 1);
+    } finally {
+      registry.text = good;
+    }
+    await polls(2);
+    expect(await serving(good)).toBe(1);
+  });
 });
 
 describe('starting from a URL', () => {
@@ -195,11 +212,35 @@ describe('starting from a URL', () => {
     const down = await startRegistry('');
     down.mode = 'error';
     try {
-      await expect(createGateway({ telemetry: silentTelemetry('gateway'), supergraph: { url: down.url } })).rejects.toThrow(
-        `Cannot fetch supergraph ${down.url}: HTTP 503`,
-      );
+      const started = performance.now();
+      await expect(
+        createGateway({ telemetry: silentTelemetry('gateway'), supergraph: { url: down.url }, supergraphStartupTimeoutMs: 1000 }),
+      ).rejects.toThrow(`Cannot fetch supergraph ${down.url}: HTTP 503`);
+      // Asked again with growing pauses (250, 500 ms...) until the start-up timeout: 3 or 4 times in a second.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+      expect(down.requests.length).toBeGreaterThanOrEqual(3);
     } finally {
       await down.close();
+    }
+  });
+
+  it('waits for a registry that comes back within the start-up timeout', async () => {
+    const late = await startRegistry(composeFixture({ withBio: false }));
+    late.mode = 'error';
+    try {
+      const starting = createGateway({
+        telemetry: silentTelemetry('gateway'),
+        supergraph: { url: late.url },
+        subgraphUrlOverrides: fixtures.urls,
+        supergraphStartupTimeoutMs: 10_000,
+      });
+      await waitFor('two refused start-up fetches', async () => late.requests.length >= 2);
+      late.mode = 'ok';
+      const gateway = await starting;
+      expect(gateway.supergraphSdl()).toBe(late.text);
+      await gateway.stop();
+    } finally {
+      await late.close();
     }
   });
 });
@@ -214,7 +255,7 @@ describe('SUPERGRAPH_URL and SUPERGRAPH_POLL_INTERVAL_MS', () => {
     expect(loadGatewayConfig({ SUPERGRAPH_PATH: '/etc/shop/supergraph.graphql' }).pollIntervalMs).toBe(0);
     expect(() => loadGatewayConfig({ SUPERGRAPH_URL: 'ftp://r/s' })).toThrow(ConfigError);
     expect(() => loadGatewayConfig({ SUPERGRAPH_URL: 'http://r/s', SUPERGRAPH_PATH: 'x.graphql' })).toThrow(
-      /SUPERGRAPH_PATH and SUPERGRAPH_URL are all set; set one/,
+      /SUPERGRAPH_PATH and SUPERGRAPH_URL are set; set only one/,
     );
   });
 });

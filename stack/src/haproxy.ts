@@ -1,9 +1,12 @@
 // The load balancer's HAProxy configuration: one HTTP frontend per replicated service, health
 // checks on `/ready` (a draining replica answers 503 and leaves the rotation), and retries of
-// what is safe to retry. A request is retried on another replica when the one it went to refused
-// the connection, closed it without an answer, or answered 502/503/504; a request whose body
-// names a mutation never is (it may have been applied before the replica died), nor is a body
-// HAProxy could not buffer. The same text runs in the multi-host rig and in compose.yaml's image.
+// what is safe to retry. A request whose connection failed never reached a replica and is always
+// sent to another. One that was sent and got no answer (the connection closed, or a 502) is sent
+// again only when it is positively a query: a GET, or a POST whose JSON carries a `query` text
+// that starts with `query` or `{` and does not mention a mutation anywhere. Everything else, a
+// mutation, a document sent by id only (APQ, trusted documents), a body HAProxy could not buffer,
+// is never sent twice: it may have run before the replica died. deploy/compose/haproxy.cfg uses
+// the same retry lines (test/deploy-files.test.ts compares them).
 
 export interface BalancedService {
   /** `gateway`, `products`: the frontend and backend are named after it. */
@@ -42,7 +45,8 @@ export function balancerConfig(options: BalancerOptions): string {
     '  retries 2',
     // A retry goes to another replica.
     '  option redispatch 1',
-    '  retry-on conn-failure empty-response junk-response 502 503 504',
+    // Not 503 (a replica shedding load: the other is as loaded) nor 504 (a timeout would be waited for again).
+    '  retry-on conn-failure empty-response junk-response 502',
     // Down after one failed check, up after two good ones.
     `  default-server check inter ${inter}ms fastinter ${inter}ms downinter ${inter}ms fall 1 rise 2`,
   ];
@@ -56,9 +60,10 @@ export function balancerConfig(options: BalancerOptions): string {
       '  balance roundrobin',
       '  option httpchk GET /ready',
       '  http-check expect status 200',
-      // Never twice: a body that mentions a mutation (a query that only names one is not retried either, which is safe).
-      '  acl mutation req.body -m sub -i mutation',
-      '  http-request disable-l7-retry if mutation',
+      // Sent again only when positively a query (see the top of this file); a connection failure is retried whatever it is.
+      '  acl names_mutation req.body -m sub -i mutation',
+      `  acl query_text req.body -m reg '"query"[[:space:]]*:[[:space:]]*"[[:space:]]*(query[^_[:alnum:]]|[{])'`,
+      '  http-request disable-l7-retry if !METH_GET names_mutation || !METH_GET !query_text',
       ...service.servers.map((s) => `  server ${s.name} ${s.address}`),
     );
   }
@@ -80,4 +85,23 @@ export async function balancerStates(statsUrl: string): Promise<Map<string, stri
     states.set(`${backend}/${server}`, cells[status] ?? '');
   }
   return states;
+}
+
+/**
+ * How often the balancer has tried a request again so far, over every backend: the stats page's
+ * `wretr` (retries) plus `wredis` (redispatches to another replica). Differences between two
+ * readings count the retries in between.
+ */
+export async function balancerRetries(statsUrl: string): Promise<number> {
+  const res = await fetch(`${statsUrl}/stats;csv`, { signal: AbortSignal.timeout(2000) });
+  const [header, ...rows] = (await res.text()).split('\n').filter(Boolean);
+  const columns = (header ?? '').replace(/^# /, '').split(',');
+  const at = ['wretr', 'wredis'].map((name) => columns.indexOf(name));
+  let total = 0;
+  for (const row of rows) {
+    const cells = row.split(',');
+    if (cells[1] !== 'BACKEND') continue;
+    for (const i of at) total += Number(cells[i] ?? 0) || 0;
+  }
+  return total;
 }

@@ -84,6 +84,8 @@ function removeRecorded(record: RunRecord): void {
 function removeStale(): void {
   if (!existsSync(RECORDS)) return;
   for (const file of readdirSync(RECORDS)) {
+    // A live run's HAProxy configurations sit beside the records: only records are read here.
+    if (!file.endsWith('.json')) continue;
     const at = path.join(RECORDS, file);
     let record: RunRecord;
     try {
@@ -119,7 +121,7 @@ function freeSubnet(): string {
 export function createHostNetwork(): HostNetwork {
   const reason = hostsUnavailable();
   if (reason) throw new Error(reason);
-  mkdirSync(RECORDS, { recursive: true });
+  mkdirSync(RECORDS, { recursive: true, mode: 0o700 });
   removeStale();
   const id = randomBytes(3).toString('hex');
   const subnet = freeSubnet();
@@ -219,11 +221,15 @@ export function createHostNetwork(): HostNetwork {
 
 /** Starts HAProxy in the foreground on `config` (written to a file under /run). */
 export function runHaproxy(config: string, name: string, stdio: 'inherit' | 'ignore', host?: Host): ChildProcess {
-  mkdirSync(RECORDS, { recursive: true });
+  // Root's alone: the configurations name the addresses of the run's services.
+  mkdirSync(RECORDS, { recursive: true, mode: 0o700 });
   const file = path.join(RECORDS, `${name}.cfg`);
-  writeFileSync(file, `${config}\n`);
-  if (host) return host.spawn('haproxy', ['-db', '-f', file], {}, stdio);
-  return spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', stdio, stdio] });
+  writeFileSync(file, `${config}\n`, { mode: 0o600 });
+  const child = host
+    ? host.spawn('haproxy', ['-db', '-f', file], {}, stdio)
+    : spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', stdio, stdio] });
+  child.once('exit', () => rmSync(file, { force: true }));
+  return child;
 }
 
 /** Waits until every port accepts a connection at `address`, or the child exits. */

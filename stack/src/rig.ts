@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadAccountsAuthConfig } from '@shop/config';
-import { balancerConfig, balancerStates } from './haproxy';
+import { balancerConfig, balancerRetries, balancerStates } from './haproxy';
 import { type Host, type HostNetwork, createHostNetwork, runHaproxy, stopChild } from './hosts';
 import { waitForReady } from './services';
 import { REPO_ROOT, SUBGRAPHS, type SubgraphName, jwksUrlOf } from './subgraphs';
@@ -331,8 +331,10 @@ export interface RigEvent {
   /** Requests that overlapped the window. */
   requests: number;
   errors: number;
-  /** Client requests in flight when the action began. */
+  /** Client requests in flight when the action began (on both replicas). */
   inFlightAtStart: number;
+  /** Requests HAProxy sent again (to the other replica) during the window: what kept `errors` at 0. */
+  retried: number;
   p50Ms: number;
   p99Ms: number;
   errorSamples: string[];
@@ -385,7 +387,8 @@ export async function runRigScenario(rig: Rig, next: { config: string; field: st
     }
   };
   const load = Array.from({ length: clients }, client);
-  const measure = (event: string, from: number, to: number): RigEvent => {
+  const retries = () => balancerRetries(rig.statsUrl);
+  const measure = (event: string, from: number, to: number, retried: number): RigEvent => {
     const overlapping = samples.filter((s) => s.end >= from && s.start <= to);
     const times = overlapping.map((s) => s.end - s.start).sort((a, b) => a - b);
     const errors = overlapping.filter((s) => s.error);
@@ -395,6 +398,7 @@ export async function runRigScenario(rig: Rig, next: { config: string; field: st
       requests: overlapping.length,
       errors: errors.length,
       inFlightAtStart: samples.filter((s) => s.start <= from && s.end >= from).length,
+      retried,
       p50Ms: Math.round(quantile(times, 0.5) * 10) / 10,
       p99Ms: Math.round(quantile(times, 0.99) * 10) / 10,
       errorSamples: [...new Set(errors.map((e) => e.error as string))].slice(0, 5),
@@ -409,8 +413,9 @@ export async function runRigScenario(rig: Rig, next: { config: string; field: st
     // Warmed up first: the processes' first requests compile their code paths.
     await until(400);
     const baselineFrom = performance.now();
+    const baselineRetries = await retries();
     await until(400);
-    const baseline = measure('steady load, nothing happening', baselineFrom, performance.now());
+    const baseline = measure('steady load, nothing happening', baselineFrom, performance.now(), (await retries()) - baselineRetries);
 
     for (const [name, signal] of [
       ['gateway-1', 'SIGKILL'],
@@ -418,15 +423,17 @@ export async function runRigScenario(rig: Rig, next: { config: string; field: st
       ['gateway-2', 'SIGTERM'],
       ['products-2', 'SIGTERM'],
     ] as const) {
+      const before = await retries();
       const from = performance.now();
       await rig.kill(name, signal);
       await rig.restart(name);
       await rig.waitInRotation(name, true);
-      events.push(measure(`${signal} of ${name}, restarted, back in rotation`, from, performance.now()));
+      events.push(measure(`${signal} of ${name}, restarted, back in rotation`, from, performance.now(), (await retries()) - before));
       await until(100);
     }
 
     // The rollout: publish, then ask each replica directly until it knows the new field.
+    const rolloutRetries = await retries();
     const from = performance.now();
     const published = await rig.publish(next.config);
     if (published.code !== 0) throw new Error(`publishing the new supergraph failed:\n${published.output}`);
@@ -451,7 +458,14 @@ export async function runRigScenario(rig: Rig, next: { config: string; field: st
       }),
     );
     await until(100);
-    events.push(measure(`supergraph with ${next.field} published, both gateways switched`, from, performance.now()));
+    events.push(
+      measure(
+        `supergraph with ${next.field} published, both gateways switched`,
+        from,
+        performance.now(),
+        (await retries()) - rolloutRetries,
+      ),
+    );
 
     // A supergraph that does not compose is never published: the registry serves what it did.
     const before = await fetch(rig.registryUrl);
@@ -499,11 +513,11 @@ function brokenConfig(config: string): { file: string; remove: () => void } {
 /** The report as a Markdown table, for docs/deployment.md. */
 export function formatRigReport(report: RigReport): string {
   const row = (e: RigEvent) =>
-    `| ${e.event} | ${(e.windowMs / 1000).toFixed(1)} s | ${e.requests} | ${e.inFlightAtStart} | ${e.errors} | ${e.p50Ms} ms | ${e.p99Ms} ms |`;
+    `| ${e.event} | ${(e.windowMs / 1000).toFixed(1)} s | ${e.requests} | ${e.retried} | ${e.errors} | ${e.p50Ms} ms | ${e.p99Ms} ms |`;
   return [
     `${report.clients} clients sending queries through HAProxy without pause; ${report.totalRequests} requests, ${report.totalErrors} errors in all (run of ${report.at}).`,
     '',
-    '| What happened | Window | Requests | In flight at the start | Client errors | p50 | p99 |',
+    '| What happened | Window | Requests | Sent again by HAProxy | Client errors | p50 | p99 |',
     '| --- | --: | --: | --: | --: | --: | --: |',
     row(report.baseline),
     ...report.events.map(row),
