@@ -12,6 +12,8 @@ describe('loadGatewayConfig', () => {
       host: '0.0.0.0',
       supergraph: { path: path.join(REPO_ROOT, 'supergraph.graphql') },
       watch: true,
+      pollIntervalMs: 0,
+      drainDelayMs: 0,
       logLevel: 'info',
       nodeEnv: 'development',
       introspection: true,
