@@ -5,6 +5,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
+import { stopChild } from '@shop/stack';
+
+/** SIGTERM, then SIGKILL after a grace (10 s by default): the launchers' own helper. */
+export { stopChild };
 
 // The bench's children are told their ports up front: the one free-port finder (get-port).
 export { freePort } from '@shop/server';
@@ -141,19 +145,6 @@ export async function graphqlAnswers(url: string): Promise<boolean> {
   if (!res.ok) return false;
   const body = (await res.json()) as { data?: unknown };
   return body.data !== undefined;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
-export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 let clockTicks: number | undefined;

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadAccountsAuthConfig } from '@shop/config';
 import { balancerConfig, balancerRetries, balancerStates } from './haproxy';
-import { type Host, type HostNetwork, createHostNetwork, runHaproxy, stopChild } from './hosts';
-import { waitForReady } from './services';
+import { type Host, type HostNetwork, createHostNetwork, runHaproxy } from './hosts';
+import { stopChild, waitForReady } from './services';
 import { REPO_ROOT, SUBGRAPHS, type SubgraphName, jwksUrlOf } from './subgraphs';
 
 const PORTS: Record<SubgraphName | 'gateway', number> = {

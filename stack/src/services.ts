@@ -85,10 +85,11 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-function stopProcess(child: ChildProcess): Promise<void> {
+/** SIGTERM (a drain), then SIGKILL after `graceMs`; resolves when the child has exited. */
+export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
     child.once('exit', () => {
       clearTimeout(force);
       resolve();
@@ -126,7 +127,7 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
   const specs: Partial<Record<SubgraphName | 'gateway', { entry: string; env: Record<string, string>; readyUrl: string }>> = {};
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const stop = async () => {
-    await Promise.all(Object.values(processes).map(stopProcess));
+    await Promise.all(Object.values(processes).map((child) => stopChild(child, 15_000)));
   };
   const launch = (name: SubgraphName | 'gateway'): Promise<void> => {
     const spec = specs[name];
