@@ -47,8 +47,11 @@ export function balancerConfig(options: BalancerOptions): string {
     '  option redispatch 1',
     // Not 503 (a replica shedding load: the other is as loaded) nor 504 (a timeout would be waited for again).
     '  retry-on conn-failure empty-response junk-response 502',
-    // Down after one failed check, up after two good ones.
-    `  default-server check inter ${inter}ms fastinter ${inter}ms downinter ${inter}ms fall 1 rise 2`,
+    // A check may take 2 s: a replica busy for a moment (swapping in a new supergraph is a burst
+    // of CPU that holds its event loop) is not a dead one, and both replicas of a rollout are busy
+    // at once. Down after two failed checks, up after two good ones.
+    '  timeout check 2s',
+    `  default-server check inter ${inter}ms fastinter ${inter}ms downinter ${inter}ms fall 2 rise 2`,
   ];
   if (options.stats) lines.push('frontend stats', `  bind ${options.stats}`, '  stats enable', '  stats uri /stats', '  stats refresh 5s');
   for (const service of options.services) {

@@ -186,6 +186,11 @@ export async function createSubgraph<TContext extends BaseContext>(options: Subg
     parseOptions: parseOptionsFor(limits),
     includeStacktraceInErrorResponses: options.debug ?? false,
     formatError: errors.formatError,
+    // The process owner (runSubgraph's runMain, the embedded starter) handles signals and stops us
+    // in order: first the drain (DRAIN_DELAY_MS, in-flight requests), then Apollo. Apollo's own
+    // handlers (on whenever NODE_ENV is not `test`) stopped it at once and raised the signal
+    // again, which runMain took for a second signal and exited: no drain at all.
+    stopOnTerminationSignals: false,
     // Subgraphs sit behind the gateway: it introspects nothing, but `_service { sdl }` must answer.
     introspection: true,
     // The gateway forwards subgraph cache hints to its response cache.
