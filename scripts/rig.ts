@@ -8,7 +8,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCli, runCli } from './lib/cli';
-import { REPO_ROOT, formatRigReport, runRigScenario, startRig, supergraphConfigWithout } from '@shop/stack';
+import { formatRigReport, rigRollout, runRigScenario, startRig } from '@shop/stack';
 import { requireService, services, tempPostgres } from '@shop/testing';
 
 const USAGE = 'usage: npm run rig -- [--write <file>]';
@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
   const databases = new Map(
     ['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments'].map((s) => [s, tempPostgres(`rig_${s}`)]),
   );
-  const previous = supergraphConfigWithout('products', 'reviewCount');
+  const { previous, next } = rigRollout();
   try {
     const rig = await startRig({
       databaseUrl: (name) => databases.get(name)?.url ?? '',
@@ -31,11 +31,7 @@ async function main(argv: string[]): Promise<number> {
     });
     let report;
     try {
-      report = await runRigScenario(rig, {
-        config: path.join(REPO_ROOT, 'supergraph.yaml'),
-        field: 'Product.reviewCount',
-        query: '{ topProducts(first: 1) { id reviewCount } }',
-      });
+      report = await runRigScenario(rig, next);
     } finally {
       await rig.close();
     }

@@ -6,9 +6,7 @@
 // root, iproute2 and HAProxy (.ci/run installs them); cleans up after itself, also on failure.
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import {
-  REPO_ROOT,
   type Rig,
   balancerConfig,
   formatRigReport,
@@ -17,7 +15,7 @@ import {
   runRigScenario,
   startRig,
   stopChild,
-  supergraphConfigWithout,
+  rigRollout,
   waitForListening,
 } from '@shop/stack';
 import { freePort } from '@shop/server';
@@ -115,7 +113,7 @@ describe('the services mode across hosts, behind HAProxy', () => {
   const databases = ['accounts', 'products', 'inventory', 'reviews', 'orders', 'payments'].map(
     (s) => [s, tempPostgres(`rig_${s}`)] as const,
   );
-  const previous = supergraphConfigWithout('products', 'reviewCount');
+  const { previous, next } = rigRollout();
 
   beforeAll(async () => {
     const reason = hostsUnavailable();
@@ -143,11 +141,7 @@ describe('the services mode across hosts, behind HAProxy', () => {
     // Every process listens on its host's own address: none is reachable on this machine's loopback.
     for (const replica of rig.replicas.values()) expect(new URL(replica.baseUrl).hostname).toBe(replica.host.ip);
 
-    const report = await runRigScenario(rig, {
-      config: path.join(REPO_ROOT, 'supergraph.yaml'),
-      field: 'Product.reviewCount',
-      query: '{ topProducts(first: 1) { id reviewCount } }',
-    });
+    const report = await runRigScenario(rig, next);
     console.log(formatRigReport(report));
 
     expect(report.brokenPublishRefused).toBe(true);

@@ -238,8 +238,11 @@ export function gatewayEnvSchema(env: NodeJS.ProcessEnv) {
 
 /** Whether the gateway reads the variable `name` (deployment files are checked against this). */
 export function isGatewayVariable(name: string): boolean {
-  return OVERRIDE_VARIABLE.test(name) || TIMEOUT_VARIABLE.test(name) || Object.hasOwn(gatewayEnvSchema({}).schema.shape, name);
+  fixedVariables ??= new Set(Object.keys(gatewayEnvSchema({}).schema.shape));
+  return OVERRIDE_VARIABLE.test(name) || TIMEOUT_VARIABLE.test(name) || fixedVariables.has(name);
 }
+/** The schema's own keys, built once (the schema is rebuilt per environment; its fixed keys are not). */
+let fixedVariables: Set<string> | undefined;
 
 /**
  * Reads and validates the gateway's environment. Throws {@link ConfigError} naming every bad

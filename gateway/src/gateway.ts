@@ -473,10 +473,14 @@ async function loadSupergraph(
   source: SupergraphSource,
   logger: Logger,
   timeoutMs: number,
+  /** The `{ url }` source's fetcher, which keeps its ETag between loads. */
   remote: SupergraphUrl | undefined,
 ): Promise<LoadedSupergraph> {
   if ('sdl' in source) return { supergraphSdl: source.sdl, files: [] };
-  if ('url' in source) return { supergraphSdl: await (remote ?? new SupergraphUrl(source.url, timeoutMs)).fetch(), files: [] };
+  if ('url' in source) {
+    if (!remote) throw new Error(`no fetcher for the supergraph at ${source.url}`);
+    return { supergraphSdl: await remote.fetch(), files: [] };
+  }
   if ('path' in source) {
     const file = path.resolve(source.path);
     return { supergraphSdl: await readSupergraphFile(file), files: [file] };

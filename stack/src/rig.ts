@@ -314,6 +314,21 @@ export function supergraphConfigWithout(subgraph: SubgraphName, field: string): 
 
 // ---- the scenario ----------------------------------------------------------------------------
 
+/**
+ * The rollout the scenario makes: the supergraph before `Product.reviewCount` was added (what the
+ * rig starts with; `remove` deletes its folder), and the repository's, which adds it.
+ */
+export function rigRollout(): { previous: { file: string; remove: () => void }; next: { config: string; field: string; query: string } } {
+  return {
+    previous: supergraphConfigWithout('products', 'reviewCount'),
+    next: {
+      config: path.join(REPO_ROOT, 'supergraph.yaml'),
+      field: 'Product.reviewCount',
+      query: '{ topProducts(first: 1) { id reviewCount } }',
+    },
+  };
+}
+
 /** The query the load sends: products (through its HAProxy), inventory and reviews. */
 export const RIG_QUERY = 'query RigLoad { topProducts(first: 5) { id name price inStock reviews(first: 2) { rating } } }';
 
