@@ -323,8 +323,9 @@ beforeAll(async () => {
     host: '127.0.0.1',
     logger: pino({ level: 'silent' }),
     seed: { users: 50, products: 50, reviews: 200 },
-    // Every cache on, in Redis, under a prefix of this run's own.
-    cache: { kind: 'redis', url: REDIS_URL, prefix: `authz-test-${randomUUID()}` },
+    // Every cache on, in Redis, under a prefix of this run's own; its calls may take 5 s, so that
+    // the response cache's test counts what it keeps, not Redis timing out on a starved CI machine.
+    cache: { kind: 'redis', url: REDIS_URL, prefix: `authz-test-${randomUUID()}`, timeoutMs: 5_000 },
   });
   gateway = graphqlClient(stack.gatewayUrl);
   tokens.owner = await stack.token(OWNER);
@@ -397,6 +398,28 @@ describe('the authorization matrix, through the gateway with every cache on', ()
   });
 });
 
+/** The gateway's counters that explain a response cache miss: events consumed, cache errors, response cache results. */
+const gatewayCounters = async (): Promise<Map<string, number>> => {
+  const out = new Map<string, number>();
+  const add = async (metric: string, label: string, keep: (labels: Record<string, string | number>) => boolean) => {
+    for (const v of (await stack.registry.getSingleMetric(metric)?.get())?.values ?? []) {
+      if (!keep(v.labels as Record<string, string | number>)) continue;
+      const key = `${metric}{${String(v.labels[label])}}`;
+      out.set(key, (out.get(key) ?? 0) + v.value);
+    }
+  };
+  await add('events_consumed_total', 'type', (l) => l.service === 'gateway');
+  await add('cache_errors_total', 'op', (l) => l.service === 'gateway');
+  await add('cache_requests_total', 'result', (l) => l.service === 'gateway' && l.cache === 'response');
+  return out;
+};
+const changesSince = (before: Map<string, number>, after: Map<string, number>): string =>
+  [...after]
+    .map(([key, value]) => [key, value - (before.get(key) ?? 0)] as const)
+    .filter(([, delta]) => delta !== 0)
+    .map(([key, delta]) => `${key} +${delta}`)
+    .join(', ') || 'nothing counted';
+
 describe('two users at the same instants', () => {
   it('never receive each other’s private data, with every cache warm', async () => {
     const orderOf = {
@@ -463,21 +486,29 @@ describe('two users at the same instants', () => {
       30_000,
     );
     // Other services' events (inventory's StockChanged from those checkouts, relayed on their own
-    // schedule) still arrive now and then: one naming a user retires that user's cached response,
-    // and one landing while a response is made keeps it from being stored, so a round they land in
-    // asks accounts again, rightly. So a round is repeated until one runs undisturbed, at most ten
-    // times (five were not always enough on a loaded CI machine, where the rounds run slower and
-    // more events land in each): with the response cache broken, none would.
+    // schedule) may still arrive: one naming a user retires that user's cached response, and one
+    // landing while a response is made keeps it from being stored, so a round they land in asks
+    // accounts again, rightly. So a round is repeated until one runs undisturbed, at most ten
+    // times: with the response cache broken, none would. (Three clean-clone CI runs failed here
+    // with every round disturbed. Reproduced under CPU burners, the counters below showed why:
+    // cache calls timing out and the cache's breaker bypassing Redis, with no event consumed at
+    // all; hence the stack's 5 s cache limit above.)
     const whos: Array<'owner' | 'other'> = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? 'owner' : 'other'));
     const asked: number[] = [];
+    // What each round saw, printed when none ran undisturbed: the events the gateway consumed (by
+    // type), its cache errors (by op), and the response cache's hits, misses and stale entries.
+    const rounds: string[] = [];
     for (let round = 0; round < 10 && asked.at(-1) !== 0; round++) {
+      const start = await gatewayCounters();
       for (const who of ['owner', 'other'] as const) expected[who] = (await gateway.query(query, {}, headersOf(who))).data;
       const before = await accountsRequests();
       const answers = await Promise.all(whos.map(async (who) => ({ who, res: await gateway.query(query, {}, headersOf(who)) })));
       for (const { who, res } of answers) expect(res.data).toEqual(expected[who]);
       asked.push((await accountsRequests()) - before);
+      rounds.push(`round ${round}: accounts asked ${asked.at(-1)}; ${changesSince(start, await gatewayCounters())}`);
     }
     // Every one of the 400 came from the response cache: accounts was not asked again.
+    if (asked.at(-1) !== 0) throw new Error(`no round ran undisturbed:\n${rounds.join('\n')}`);
     expect(asked.at(-1)).toBe(0);
     // An anonymous caller, and a third user, get nothing of theirs from that cache.
     expect((await gateway.query(query)).data).toEqual({ me: null });

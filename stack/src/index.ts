@@ -100,7 +100,19 @@ export interface StackOptions {
    */
   cache?:
     | { kind: 'memory' }
-    | { kind: 'redis'; url: string; /** Key prefix, so a test's entries meet no other's. @default 'shop' */ prefix?: string }
+    | {
+        kind: 'redis';
+        url: string;
+        /** Key prefix, so a test's entries meet no other's. @default 'shop' */
+        prefix?: string;
+        /**
+         * Every cache call's limit, for every service. A test of what the caches keep (not of how
+         * they degrade) sets it high: on a CPU-starved machine 250 ms calls time out, and the
+         * cache's breaker then bypasses Redis, which is right in production and not what it tests.
+         * @default CACHE_TIMEOUT_MS of each service's config
+         */
+        timeoutMs?: number;
+      }
     | false;
   /** The gateway's fetch layers and caches, individually. @default all on */
   layers?: GatewayOptions['layers'];
@@ -238,7 +250,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           ? undefined
           : openCacheStore({
               telemetry: t,
-              timeoutMs,
+              timeoutMs: (cache.kind === 'redis' ? cache.timeoutMs : undefined) ?? timeoutMs,
               ...(cache.kind === 'redis' ? { redisUrl: cache.url, ...(cache.prefix ? { prefix: cache.prefix } : {}) } : {}),
             });
     if (store) started.unshift(store);
