@@ -557,8 +557,18 @@ class AmqpSubscription implements Subscription {
     });
     try {
       await channel.assertExchange(this.bus.names.exchange, 'topic', { durable: true });
-      await channel.assertQueue(this.bus.names.queue(group), { durable: true });
-      await channel.assertQueue(this.bus.names.dlq(group), { durable: true });
+      if (this.options.ephemeral) {
+        // This subscriber's own queue: gone with its connection, bounded while it lags.
+        await channel.assertQueue(this.bus.names.queue(group), {
+          durable: false,
+          exclusive: true,
+          autoDelete: true,
+          arguments: { 'x-max-length': 10_000, 'x-overflow': 'drop-head', 'x-message-ttl': 60_000 },
+        });
+      } else {
+        await channel.assertQueue(this.bus.names.queue(group), { durable: true });
+        await channel.assertQueue(this.bus.names.dlq(group), { durable: true });
+      }
       for (const type of types) await channel.bindQueue(this.bus.names.queue(group), this.bus.names.exchange, type);
       // One at a time without a batchHandler; with one, up to maxBatch in hand (they are still
       // handled in order, and unacknowledged ones return to the queue if the process dies).
@@ -667,6 +677,15 @@ class AmqpSubscription implements Subscription {
 
   private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: string, attempts: number, eventId = ''): Promise<void> {
     const { group } = this.options;
+    if (this.options.ephemeral) {
+      // An ephemeral queue keeps no dead letters: the event is dropped, and said so.
+      this.logger.warn(
+        { group, eventId, error: error.slice(0, MAX_ERROR_CHARS) },
+        'ephemeral subscriber dropped an event it could not handle',
+      );
+      this.settle(channel, message, 'ack');
+      return;
+    }
     const headers = {
       ...(message.properties.headers ?? {}),
       'x-error': error.slice(0, MAX_ERROR_CHARS),

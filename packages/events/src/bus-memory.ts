@@ -173,6 +173,7 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
     retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs,
     batchHandler,
     maxBatch,
+    ephemeral: options.ephemeral ?? false,
   };
 }
 
@@ -344,6 +345,14 @@ export class MemoryBroker {
       this.queues.set(group, q);
     }
     return q;
+  }
+
+  /** Deletes a group's queue and its bindings (an ephemeral subscriber's, when it closes). */
+  drop(group: string): void {
+    const q = this.queues.get(group);
+    if (!q) return;
+    this.queues.delete(group);
+    for (const bound of this.bindings.values()) bound.delete(q);
   }
 
   /** The group's queue if it was ever declared. */
@@ -529,7 +538,11 @@ export class MemoryBus implements Bus {
     let closing: Promise<void> | undefined;
     return {
       close: () => {
-        closing ??= consumer.stop().finally(() => this.subscriptions.delete(consumer));
+        closing ??= consumer.stop().finally(() => {
+          this.subscriptions.delete(consumer);
+          // An ephemeral queue goes with its subscriber, as RabbitMQ's auto-deleted one does.
+          if (resolved.ephemeral) this.broker.drop(resolved.group);
+        });
         return closing;
       },
     };

@@ -62,6 +62,16 @@ export interface SubscribeOptions {
   batchHandler?: (events: EventEnvelope[]) => Promise<void>;
   /** Most events per `batchHandler` call; on RabbitMQ also the prefetch. @default 100 with a batchHandler, else 1 */
   maxBatch?: number;
+  /**
+   * A queue of this subscriber's own, gone when it closes or its connection drops: for a fan-out
+   * to every replica (the gateway's subscriptions), where each replica must hear every event and
+   * none is wanted once nobody listens. The caller names a `group` unique to it. On RabbitMQ the
+   * queue is exclusive, auto-deleted, not durable and bounded (10,000 messages, the oldest
+   * dropped first; a message older than 60 s expires); there is no dead-letter queue, and a
+   * handler that throws loses its event (`maxAttempts` still applies). Events published while
+   * the connection is down are not delivered. @default false: a durable, shared group queue
+   */
+  ephemeral?: boolean;
 }
 
 export interface Subscription {

@@ -576,6 +576,60 @@ export function busContract(name: string, makeBus: MakeBus, hooks: BusContractHo
       expect(await bus.deadLetters(g)).toEqual([]);
     });
 
+    it('gives every ephemeral subscriber every event (a shared group still shares), and keeps nothing for one that closed', async () => {
+      const { bus: publisher } = await open('contract-fanout-publisher');
+      const replicas = [await open('contract-fanout-1'), await open('contract-fanout-2')];
+      const type = eventType('Fanned');
+      const own = (label: string) => `contract-ephemeral-${label}-${suffix()}`;
+      const seen = new Map<string, string[]>();
+      const listen = (bus: Bus, g: string, ephemeral: boolean) => {
+        seen.set(g, seen.get(g) ?? []);
+        return subscribe(bus, {
+          group: g,
+          types: [type],
+          ephemeral,
+          handler: async (e) => {
+            seen.get(g)?.push(e.aggregateId);
+          },
+        });
+      };
+      const [a, b] = [own('a'), own('b')];
+      const shared = group('fanout-shared');
+      const first = await listen(replicas[0]!.bus, a, true);
+      await listen(replicas[1]!.bus, b, true);
+      const sharedSeen: string[] = [];
+      for (const { bus } of replicas) {
+        await subscribe(bus, {
+          group: shared,
+          types: [type],
+          handler: async (e) => {
+            sharedSeen.push(e.aggregateId);
+          },
+        });
+      }
+      const events = range(1, 20).map((i) => testEvent(type, `e${i}`, 1));
+      await publisher.publish([...events, testEvent(type, 'barrier-1', 1)]);
+      const ids = [...events.map((e) => e.aggregateId), 'barrier-1'];
+      await waitFor(() => [a, b].every((g) => seen.get(g)?.includes('barrier-1')) && sharedSeen.includes('barrier-1'), 'the first barrier');
+      // Each ephemeral subscriber: all 21, in publish order. The shared group: each of the 21 once, over both replicas.
+      expect(seen.get(a)).toEqual(ids);
+      expect(seen.get(b)).toEqual(ids);
+      await waitFor(() => sharedSeen.length >= ids.length, 'the shared group');
+      expect([...sharedSeen].sort()).toEqual([...ids].sort());
+
+      // Closed, its queue is gone: what is published meanwhile is for the others only, and a new
+      // subscriber under the same name starts from what is published after it.
+      await first.close();
+      await publisher.publish([testEvent(type, 'while-closed', 1), testEvent(type, 'barrier-2', 1)]);
+      await waitFor(() => seen.get(b)?.includes('barrier-2') ?? false, 'the second barrier');
+      expect(seen.get(a)).toEqual(ids);
+      await listen(replicas[0]!.bus, a, true);
+      await publisher.publish([testEvent(type, 'barrier-3', 1)]);
+      await waitFor(() => seen.get(a)?.includes('barrier-3') ?? false, 'the third barrier');
+      expect(seen.get(a)).toEqual([...ids, 'barrier-3']);
+      expect(seen.get(b)).toEqual([...ids, 'while-closed', 'barrier-2', 'barrier-3']);
+    });
+
     it('reports readiness, accepts an empty publish, and refuses work once closed', async () => {
       const { bus } = await open('contract-lifecycle');
       expect(await bus.ready()).toBe(true);
