@@ -1,7 +1,7 @@
 import type { Bus, EventEnvelope, Subscription } from '@shop/events';
 
 /** The entities an event changed: its aggregate (type from the event name) and any it lists in `payload.affects`. */
-export function entitiesChangedBy(event: EventEnvelope): Array<{ typename: string; id: string }> {
+export function entitiesChangedBy(event: Pick<EventEnvelope, 'type' | 'aggregateId' | 'payload'>): Array<{ typename: string; id: string }> {
   const typename = /^[A-Z][a-z0-9]*/.exec(event.type)?.[0];
   const out = typename ? [{ typename, id: event.aggregateId }] : [];
   const affects = event.payload.affects;

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
@@ -17,7 +18,7 @@ import {
   defaultRetryOptions,
 } from './fetch';
 import type { Bus, Subscription } from '@shop/events';
-import { defaultEvictionEvents, subscribeEvictions } from './evictions';
+import { defaultEvictionEvents, entitiesChangedBy, subscribeEvictions } from './evictions';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { type Counter, Gauge, type Registry } from 'prom-client';
 import {
@@ -25,6 +26,7 @@ import {
   type LoadSheddingOptions,
   type RouteHandler,
   type RunningServer,
+  type StreamFront,
   type CostDirectives,
   type CostMode,
   type Identity,
@@ -41,15 +43,26 @@ import {
   encodeIdentity,
   listen,
   parseOptionsFor,
+  sendError,
   subgraphDocumentLimits,
   tracingPlugin,
 } from '@shop/server';
 import { tracingEnabled } from '@shop/tracing';
 import { type Logger, type Telemetry, sharedCounter } from '@shop/telemetry';
-import { type AuthorizationOptions, type TokenOptions, authorization, createAuthenticate, linksAuthDirectives } from './auth';
+import {
+  type AuthorizationOptions,
+  type TokenOptions,
+  authorization,
+  createAuthenticate,
+  createVerifyAuthorization,
+  linksAuthDirectives,
+} from './auth';
 import { type ExplorerOptions, createExplorer } from './explorer';
 import { shapePlans } from './plan';
-import { type PlanExecutor, unlessQueryPlanAsked, withPlanExecutor } from './execute';
+import { type PlanExecutor, type SubscriptionPhase, unlessQueryPlanAsked, withPlanExecutor } from './execute';
+import { type HubLimits, SHUTTING_DOWN, SubscriptionHub } from './subscriptions/hub';
+import { type EventTopics, eventTopicsOf } from './subscriptions/topics';
+import { createWsFront } from './subscriptions/ws';
 import { entityIdentity } from './fetch/entity-cache-store';
 import { EVERYTHING, Generations } from './fetch/generations';
 import { EVERYTHING_CHANGED } from './fetch/evict-after-mutation';
@@ -102,6 +115,8 @@ export interface GatewayContext extends BaseContext {
   identityHeader?: string | undefined;
   /** Set by the response cache: the shared write clock when the request began (in-flight sharing keys on it). */
   cacheClock?: string | undefined;
+  /** Set for a subscription's runs: its check, or the event it is resolved for (see `execute`). */
+  subscription?: SubscriptionPhase | undefined;
 }
 
 export interface GatewayOptions {
@@ -256,6 +271,14 @@ export interface GatewayOptions {
    * @default 0
    */
   drainDelayMs?: number;
+  /**
+   * Subscriptions (graphql-transport-ws on a WebSocket upgrade of `/graphql`, and Server-Sent
+   * Events for a request that accepts only `text/event-stream`), fed by the bus: the caps, the
+   * queue a subscriber may fall behind by, the event runs at once, the WebSocket ping interval.
+   * `false` refuses upgrades and event streams. Needs `bus` to deliver anything.
+   * @default on, with {@link defaultHubLimits} and a 15 s ping
+   */
+  subscriptions?: (Partial<HubLimits> & { keepAliveMs?: number }) | false;
   /** Extra Apollo Server plugins (response cache, for instance). @default [] */
   plugins?: ApolloServerPlugin<GatewayContext>[];
   /** Extra HTTP routes, tried before `/graphql`; they win over the explorer's on the same path. @default {} */
@@ -314,6 +337,8 @@ export interface Gateway {
   invalidate(entities: ReadonlyArray<{ typename: string; id: string | number }>): Promise<void>;
   /** Evicts everything the gateway has cached from one subgraph. */
   invalidateSubgraph(subgraph: string): Promise<void>;
+  /** Subscriptions active on this replica (checked and fed). */
+  subscriptions(): number;
   /** Drains in-flight HTTP requests, then stops Apollo Server, the gateway and the file watchers. */
   stop(): Promise<void>;
   readonly apollo: ApolloServer<GatewayContext>;
@@ -927,8 +952,90 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     evictions = await subscribeEvictions(options.bus, options.evictOn ?? defaultEvictionEvents, invalidate);
   }
 
+  /**
+   * The hub of this replica's subscriptions, fed by a bus queue of its own (every replica hears
+   * every event), the WebSocket and SSE fronts, and how they stop.
+   */
+  async function startSubscriptions(settings: Partial<HubLimits> & { keepAliveMs?: number }) {
+    let topics: EventTopics = eventTopicsOf(current);
+    const evictOn = new Set(options.evictOn ?? defaultEvictionEvents);
+    const hub = new SubscriptionHub({
+      apollo: apollo as unknown as ApolloServer<never>,
+      logger,
+      topics: () => topics,
+      limits: settings,
+      maxTokens: limits.tokens,
+      contextFor: (subscriber, requestId, phase): GatewayContext => ({
+        requestId,
+        logger: subscriber.logger.child({ requestId }),
+        // Each run has the budget of a request.
+        deadline: Date.now() + requestTimeoutMs,
+        identity: subscriber.identity,
+        identityHeader: subscriber.identity ? encodeIdentity(subscriber.identity) : undefined,
+        subscription: phase,
+      }),
+      // What the event changed is evicted first: the run must not read it from a cache.
+      beforeDispatch: async (event) => {
+        if (cacheStore && evictOn.has(event.type)) await invalidate(entitiesChangedBy(event));
+      },
+    });
+    const group = `gateway.subscriptions.${hostname()
+      .replace(/[^A-Za-z0-9._:-]/g, '-')
+      .slice(0, 60)}.${process.pid}.${randomUUID().slice(0, 8)}`;
+    let feed: Subscription | undefined;
+    let fedTypes = '';
+    const feedFor = async () => {
+      const types = [...topics.byType.keys()].sort();
+      if (!options.bus || types.join('\0') === fedTypes) return;
+      const previous = feed;
+      feed =
+        types.length === 0
+          ? undefined
+          : await options.bus.subscribe({ group, types, ephemeral: true, handler: (event) => hub.onEvent(event) });
+      fedTypes = types.join('\0');
+      await previous?.close();
+    };
+    await feedFor();
+    gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+      try {
+        topics = eventTopicsOf(coreSupergraphSdl);
+        feedFor().catch((err: unknown) => logger.error({ err }, 'could not subscribe to the new supergraph’s subscription events'));
+      } catch (err) {
+        logger.error({ err }, 'cannot read the @fromEvents directives of the new supergraph; keeping the previous ones');
+      }
+    });
+    const ws = createWsFront({
+      hub,
+      logger,
+      verify: createVerifyAuthorization(options.auth ?? {}),
+      maxPayload: 1_000_000,
+      maxTokens: limits.tokens,
+      ...(settings.keepAliveMs !== undefined ? { keepAliveMs: settings.keepAliveMs } : {}),
+      schema: () => undefined,
+    });
+    const front: StreamFront = {
+      upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
+      eventStream: async (_req, res) => {
+        sendError(res, 406, 'NOT_ACCEPTABLE', 'Server-Sent Events are not served yet: use graphql-transport-ws.');
+      },
+      close: async () => {
+        await hub.closeAll('The server is restarting; subscribe again.', SHUTTING_DOWN);
+        await ws.close();
+      },
+    };
+    return {
+      hub,
+      front,
+      stop: async () => {
+        await feed?.close();
+      },
+    };
+  }
+
   let stopped = false;
   const authenticate = createAuthenticate(options.auth ?? {});
+  const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+  const streams = options.subscriptions === false ? undefined : await startSubscriptions(options.subscriptions ?? {});
   const server = createHttpServer<GatewayContext>({
     telemetry,
     apollo,
@@ -942,7 +1049,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       identityHeader: identity ? encodeIdentity(identity) : undefined,
     }),
     responseLimit: options.maxResponseBytes,
-    requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+    requestTimeoutMs,
+    streams: streams?.front,
     admission: {
       loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding },
       rateLimiter:
@@ -961,6 +1069,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     supergraphSdl: () => current,
     invalidate: (entities) => invalidate(entities),
     invalidateSubgraph: (subgraph) => retire([subgraph], [EVERYTHING]),
+    subscriptions: () => streams?.hub.active ?? 0,
     async listen(port, host) {
       runningServer = await listen(server, port, host, { drainDelayMs: options.drainDelayMs ?? 0 });
       return runningServer;
@@ -969,6 +1078,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (stopped) return;
       stopped = true;
       await runningServer?.stop();
+      await streams?.stop();
       await evictions?.close();
       await apollo.stop();
       await transport.close();

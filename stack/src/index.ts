@@ -158,7 +158,10 @@ export interface Stack {
    * to what the roles grant (every scope for `admin`). The user need not exist. An unknown role or
    * scope is an error, so a typo cannot pass as a token without it.
    */
-  token(sub: string, claims?: { roles?: string[]; scopes?: string[] }): Promise<string>;
+  token(
+    sub: string,
+    claims?: { roles?: string[]; scopes?: string[]; /** A shorter lifetime than ACCESS_TOKEN_TTL_S. */ expiresInS?: number },
+  ): Promise<string>;
   /** The settings read from `env`, before the explicit options were applied. */
   config: { gateway: GatewayConfig; subgraphs: Record<SubgraphName, SubgraphConfig> };
   /** What each factory was given: the config's mapping with the explicit options over it. */
@@ -171,18 +174,25 @@ const isRole = (value: string): value is Role => (ROLES as readonly string[]).in
 const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
 
 /** Signs a test token with accounts' issuer; see `Stack.token`. */
-async function signTestToken(accounts: AccountsSubgraph, sub: string, claims: { roles?: string[]; scopes?: string[] }): Promise<string> {
+async function signTestToken(
+  accounts: AccountsSubgraph,
+  sub: string,
+  claims: { roles?: string[]; scopes?: string[]; expiresInS?: number },
+): Promise<string> {
   const roles = claims.roles ?? ['customer'];
   const scopes = claims.scopes;
   const unknown = [...roles.filter((r) => !isRole(r)), ...(scopes ?? []).filter((s) => !isScope(s))];
   if (unknown.length > 0)
     throw new Error(`stack.token: unknown role or scope ${unknown.join(', ')} (roles: ${ROLES.join(', ')}; scopes: ${SCOPES.join(', ')})`);
   const knownRoles = roles.filter(isRole);
-  const { token } = await accounts.accounts.issuer.issue({
-    sub,
-    roles: knownRoles,
-    scopes: scopes ? scopes.filter(isScope) : scopesFor(knownRoles),
-  });
+  const { token } = await accounts.accounts.issuer.issue(
+    {
+      sub,
+      roles: knownRoles,
+      scopes: scopes ? scopes.filter(isScope) : scopesFor(knownRoles),
+    },
+    claims.expiresInS,
+  );
   return token;
 }
 

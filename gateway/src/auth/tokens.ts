@@ -61,6 +61,24 @@ function reasonOf(err: unknown): string {
  * neither `jwksUrl` nor `keys` every token is refused: there is nothing to verify it with.
  */
 export function createAuthenticate(options: TokenOptions): Authenticate {
+  const verify = createVerifyAuthorization(options);
+  return async (req) => (await verify(req.headers.authorization))?.identity;
+}
+
+/** A verified `Authorization` value: who, and until when (epoch ms, the token's `exp`; undefined when it has none). */
+export interface VerifiedAuthorization {
+  identity: Identity;
+  expiresAt: number | undefined;
+}
+
+/**
+ * Verifies an `Authorization` value (`Bearer <token>`) as {@link createAuthenticate} does a
+ * request's header: undefined when there is none, else the identity and when the token expires
+ * (a subscription's stream is closed then); throws {@link AuthenticationError}.
+ */
+export function createVerifyAuthorization(
+  options: TokenOptions,
+): (header: string | undefined) => Promise<VerifiedAuthorization | undefined> {
   const keys: JWTVerifyGetKey | undefined =
     options.keys ??
     (options.jwksUrl
@@ -75,8 +93,7 @@ export function createAuthenticate(options: TokenOptions): Authenticate {
     ...(options.issuer ? { issuer: options.issuer } : {}),
     ...(options.audience ? { audience: options.audience } : {}),
   };
-  return async (req) => {
-    const header = req.headers.authorization;
+  return async (header) => {
     if (header === undefined || header === '') return undefined;
     const match = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)[ ]*$/i.exec(header);
     if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <token>".');
@@ -88,6 +105,9 @@ export function createAuthenticate(options: TokenOptions): Authenticate {
       throw new AuthenticationError(reasonOf(err));
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') throw new AuthenticationError('The token names no subject ("sub").');
-    return { sub: payload.sub, roles: stringList(payload.roles), scopes: scopesOf(payload) };
+    return {
+      identity: { sub: payload.sub, roles: stringList(payload.roles), scopes: scopesOf(payload) },
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    };
   };
 }

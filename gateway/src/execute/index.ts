@@ -31,6 +31,25 @@ import { type FetchTiming, type QueryPlanExtension, asksForQueryPlan, exposedPla
 
 export { QUERY_PLAN_HEADER, type FetchTiming, type PlanTreeNode, type QueryPlanExtension, unlessQueryPlanAsked } from './expose';
 
+/**
+ * What a subscription operation is run for (`GatewayContext.subscription`): the check when a
+ * client subscribes (the owner's root field only: it authorizes the subscriber and the object
+ * exists), or one bus event (the root field for that event, then every other subgraph's fields).
+ */
+export type SubscriptionPhase = { phase: 'check' } | { phase: 'event'; event: SubscriptionEventFields };
+
+/** The event's fields a subscription's owner is sent (a bus envelope's, see @shop/server's SubscriptionEvent). */
+export interface SubscriptionEventFields {
+  id: string;
+  type: string;
+  aggregateId: string;
+  aggregateVersion: number;
+  payload: Record<string, unknown>;
+}
+
+/** A subscription sent as a plain HTTP request: it needs a stream to answer on. */
+export const SUBSCRIPTION_TRANSPORT_REQUIRED = 'SUBSCRIPTION_TRANSPORT_REQUIRED';
+
 /** Which executor runs the plans: ours, or @apollo/gateway's own (`PLAN_EXECUTOR`). */
 export type PlanExecutor = 'own' | 'apollo';
 
@@ -102,13 +121,12 @@ interface Options {
 const ms = (from: number, to: number) => Math.round((to - from) * 1000) / 1000;
 
 /**
- * The gateway Apollo Server is given: `gateway` itself for Apollo's executor with plans not
- * exposed, else a wrapper that runs the plans on ours ({@link PlanExecutor} `own`) or on Apollo's,
- * and exposes them to the requests that ask. When the members our executor needs are not where
+ * The gateway Apollo Server is given: a wrapper that runs the plans on ours ({@link PlanExecutor}
+ * `own`) or on Apollo's, runs every subscription on ours (Apollo's has none), and exposes plans
+ * to the requests that ask. When the members our executor needs are not where
  * @apollo/gateway 2.14 keeps them (another version), it says so once and lets Apollo's executor run.
  */
 export function withPlanExecutor(gateway: ApolloGateway, options: Options): GatewayInterface {
-  if (options.executor === 'apollo' && !options.exposeQueryPlan) return gateway;
   const internals = gateway as unknown as GatewayInternals;
   // Per API schema (a reload plans again) and parsed document (Apollo Server keeps one per query text).
   const prepared = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, Prepared>>>();
@@ -129,7 +147,7 @@ export function withPlanExecutor(gateway: ApolloGateway, options: Options): Gate
     const known = byName.get(name);
     if (known) return known;
     const plan = await planFor(requestContext);
-    const root = plan.node?.kind === 'Subscription' ? undefined : plan.node;
+    const root = plan.node?.kind === 'Subscription' ? plan.node.rest : plan.node;
     const made = {
       plan,
       shaper: new OperationShaper(schema, document, requestContext.operation),
@@ -191,9 +209,35 @@ export function withPlanExecutor(gateway: ApolloGateway, options: Options): Gate
     const supergraphSchema = internals.supergraphSchema;
     const services = internals.serviceMap;
     if (!supergraphSchema || !services) throw new Error('The gateway has no supergraph loaded');
-    if (plan.node?.kind === 'Subscription') throw new Error('Execution of subscriptions not supported by gateway');
     const timings: FetchTimings | undefined = exposing ? { origin, records: [] } : undefined;
-    if (plan.node) {
+    if (plan.node?.kind === 'Subscription') {
+      const phase = (requestContext.context as { subscription?: SubscriptionPhase }).subscription;
+      if (!phase) {
+        return {
+          errors: [
+            new GraphQLError(
+              'A subscription needs a stream: connect with graphql-transport-ws (WebSocket) or send Accept: text/event-stream (Server-Sent Events) to this endpoint.',
+              { extensions: { code: SUBSCRIPTION_TRANSPORT_REQUIRED } },
+            ),
+          ],
+        };
+      }
+      // The primary fetch asks the field's owner, with the event (signed with the body) when
+      // there is one; the rest of the plan resolves the other subgraphs' fields as for a query.
+      const run: PlanRun = {
+        serviceMap: services,
+        requestContext,
+        supergraphSchema,
+        conditions: coerced,
+        errors,
+        timings,
+        extensions: phase.phase === 'event' ? { subscriptionEvent: phase.event } : undefined,
+      };
+      await executeNode(run, plan.node.primary, { path: [], data, fullResult: data });
+      if (phase.phase === 'check') return errors.length > 0 ? { errors: errors as GraphQLError[] } : { data: null };
+      run.extensions = undefined;
+      if (plan.node.rest) await executeNode(run, plan.node.rest, { path: [], data, fullResult: data });
+    } else if (plan.node) {
       const run: PlanRun = { serviceMap: services, requestContext, supergraphSchema, conditions: coerced, errors, timings };
       await executeNode(run, plan.node, { path: [], data, fullResult: data });
     }
@@ -224,7 +268,9 @@ export function withPlanExecutor(gateway: ApolloGateway, options: Options): Gate
   const executor: GatewayExecutor = (requestContext) => {
     // One header look-up per request, and only where the config allows plans out at all.
     const exposing = options.exposeQueryPlan && asksForQueryPlan(requestContext.request.http?.headers);
-    if (!own || !supported || requestContext.metrics.captureTraces) {
+    // Apollo's executor runs no subscription: ours runs every one, whatever PLAN_EXECUTOR says.
+    const subscription = requestContext.operation.operation === 'subscription';
+    if (!supported || (!subscription && (!own || requestContext.metrics.captureTraces))) {
       if (!apolloExecutor) throw new Error('The gateway is not loaded');
       return exposing ? withApolloPlan(requestContext, apolloExecutor) : apolloExecutor(requestContext);
     }

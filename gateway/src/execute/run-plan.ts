@@ -46,6 +46,11 @@ export interface PlanRun {
    * no clock is read and no record is made (the request path of every other request).
    */
   timings?: FetchTimings | undefined;
+  /**
+   * Sent in the body's `extensions` with every fetch while set: a subscription's primary fetch
+   * carries the event it is resolved for (`{ subscriptionEvent }`), signed with the body.
+   */
+  extensions?: Record<string, unknown> | undefined;
 }
 
 /** The subgraph calls of one request, in the order they were answered. */
@@ -198,7 +203,9 @@ async function send(
   const { requestContext, timings } = run;
   const request = {
     kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
-    request: { query: fetch.operation, variables, operationName: fetch.operationName },
+    request: run.extensions
+      ? { query: fetch.operation, variables, operationName: fetch.operationName, extensions: run.extensions }
+      : { query: fetch.operation, variables, operationName: fetch.operationName },
     incomingRequestContext: requestContext,
     context: requestContext.context,
     document: fetch.operationDocumentNode,

@@ -91,7 +91,10 @@ export class BatchingDataSource<TContext extends object> implements GraphQLDataS
       signal: context?.signal instanceof AbortSignal ? context.signal : undefined,
       deadline: typeof context?.deadline === 'number' ? context.deadline : undefined,
       cachePolicy: incoming ? cachePolicyOf(options.incomingRequestContext.overallCachePolicy) : undefined,
-      body: undefined,
+      // Extensions (a subscription's event) go in the body as sent: in-flight sharing keys on it.
+      body: request.extensions
+        ? JSON.stringify({ query, variables, operationName: request.operationName, extensions: request.extensions })
+        : undefined,
       representationCount: undefined,
       // The client request's context: one object for all of its fetches.
       scope: context,

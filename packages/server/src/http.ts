@@ -1,6 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
 import getPort from 'get-port';
 import { HeaderMap } from '@apollo/server';
@@ -31,6 +32,38 @@ export interface RequestInfo {
    * for an anonymous request, and always undefined where nothing verifies it.
    */
   identity: Identity | undefined;
+  /**
+   * In a subgraph: the bus event a subscription field is resolved for, as the gateway sends it in
+   * the body's `extensions.subscriptionEvent` (see `subscriptionEventOf`). Read only from a body
+   * whose signature was verified, or where the subgraph checks none (then, like the identity, it
+   * comes from whoever reached it: resolvers still authorize the caller on what they read).
+   */
+  subscriptionEvent?: SubscriptionEvent | undefined;
+}
+
+/** What a subscription field's resolver is told about the event it answers (a bus envelope's fields). */
+export interface SubscriptionEvent {
+  id: string;
+  type: string;
+  aggregateId: string;
+  aggregateVersion: number;
+  payload: Record<string, unknown>;
+}
+
+/** The `extensions.subscriptionEvent` of a parsed request body, when it has that shape. */
+export function subscriptionEventOf(body: unknown): SubscriptionEvent | undefined {
+  const event = (body as { extensions?: { subscriptionEvent?: unknown } } | null)?.extensions?.subscriptionEvent;
+  if (typeof event !== 'object' || event === null) return undefined;
+  const e = event as Record<string, unknown>;
+  if (typeof e.id !== 'string' || typeof e.type !== 'string' || typeof e.aggregateId !== 'string') return undefined;
+  if (typeof e.aggregateVersion !== 'number' || typeof e.payload !== 'object' || e.payload === null) return undefined;
+  return {
+    id: e.id,
+    type: e.type,
+    aggregateId: e.aggregateId,
+    aggregateVersion: e.aggregateVersion,
+    payload: e.payload as Record<string, unknown>,
+  };
 }
 
 /** A verified caller: the token's subject, roles and scopes. */
@@ -218,6 +251,32 @@ export interface HttpServerOptions<TContext extends BaseContext> {
    * is never believed. @default false
    */
   allowUnsigned?: boolean | undefined;
+  /**
+   * Long-lived streams on the GraphQL path (the gateway's subscriptions): `upgrade` takes a
+   * WebSocket upgrade of `graphqlPath` (any other path is refused with 404, and every upgrade
+   * with 503 while draining); `eventStream` answers a request to `graphqlPath` that accepts only
+   * `text/event-stream`, after admission and `authenticate` (it reads the body itself);
+   * `close` ends every stream with a coded reason when the server drains, before it stops.
+   * @default none: upgrades are refused and event streams are not offered
+   */
+  streams?: StreamFront | undefined;
+}
+
+/** See {@link HttpServerOptions.streams}. */
+export interface StreamFront {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  eventStream(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What `listen().stop()` runs after the drain delay, before it stops the server: the streams' close. */
+const closeStreams = new WeakMap<Server, () => Promise<void>>();
+
+/** True when a request asks for Server-Sent Events (and not for a JSON answer as well). */
+export function wantsEventStream(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const ranges = accept.split(',').map((range) => parseMediaType(range).essence);
+  return ranges.includes('text/event-stream') && !ranges.some((r) => r === 'application/json' || r === 'application/graphql-response+json');
 }
 
 /**
@@ -481,6 +540,8 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       } catch (err) {
         throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
       }
+      // A subgraph's: only what the gateway signed (or, where nothing is checked, what was sent).
+      if (gatewaySecret === undefined || signature) info.subscriptionEvent = subscriptionEventOf(body);
     } else if (gatewaySecret !== undefined && signature) {
       info.identity = verifySignedBody(gatewaySecret, req, signature, '');
     }
@@ -575,7 +636,8 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
           if (handled !== false) return;
         }
         if (path === graphqlPath) {
-          route = 'graphql';
+          const stream = options.streams !== undefined && wantsEventStream(req.headers.accept);
+          route = stream ? 'graphql-stream' : 'graphql';
           const admission = await admitter.admit(req);
           if (!admission.admitted) {
             requestsShed.inc({ service: telemetry.service, reason: admission.code === 'RATE_LIMITED' ? 'rate_limited' : 'overloaded' });
@@ -585,6 +647,13 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
           }
           try {
             if (options.authenticate) info.identity = await options.authenticate(req);
+            if (stream && options.streams) {
+              // A stream holds no in-flight slot for its life: it has its own caps.
+              admission.done();
+              info.deadline = undefined;
+              await options.streams.eventStream(req, res, info);
+              return;
+            }
             if (tracingEnabled()) {
               await inSpan(`${telemetry.service} graphql`, { 'shop.service': telemetry.service, 'shop.request_id': requestId }, () =>
                 handleGraphQL(req, res, info),
@@ -622,6 +691,19 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
     void handle(req, res);
   });
   server.once('close', () => admitter.close());
+  const streams = options.streams;
+  if (streams) {
+    closeStreams.set(server, () => streams.close());
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const refuse = (status: string) => {
+        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      };
+      if (path !== graphqlPath) refuse('404 Not Found');
+      else if (draining.has(server)) refuse('503 Service Unavailable');
+      else streams.upgrade(req, socket, head);
+    });
+  }
   // Keep-alive longer than typical client/load-balancer idle timeouts avoids racing resets.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -660,6 +742,8 @@ export async function listen(server: Server, port: number, host = '0.0.0.0', opt
       draining.add(server);
       const delayMs = options.drainDelayMs ?? 0;
       if (delayMs > 0 && server.listening) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      // Streams never end by themselves: each is closed with a coded reason, so clients reconnect elsewhere.
+      await closeStreams.get(server)?.();
       await stopServer(server);
     },
   };

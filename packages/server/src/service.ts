@@ -8,7 +8,7 @@ import type { Logger, Telemetry } from '@shop/telemetry';
 import { type Subgraph, type SubgraphOptions, createSubgraph } from './subgraph';
 import type { DocumentLimits } from './limits';
 import type { InputLimits } from './input-guard';
-import type { Identity, RouteHandler } from './http';
+import type { Identity, RouteHandler, SubscriptionEvent } from './http';
 
 export type { StoreLocation };
 
@@ -96,6 +96,8 @@ export interface ContextDeps<Repo> {
    * ownership with it (see authz.ts).
    */
   identity: Identity | undefined;
+  /** The bus event a subscription field is resolved for (`RequestInfo.subscriptionEvent`), else undefined. */
+  subscriptionEvent: SubscriptionEvent | undefined;
 }
 
 /** Where by-id loaders keep entities between requests. */
@@ -204,7 +206,8 @@ export function defineStoreSubgraph<DB, Repo extends Seedable, TContext extends 
         telemetry,
         typeDefs: definition.typeDefs,
         resolvers: definition.resolvers,
-        context: async ({ logger, identity }) => definition.context({ repository, telemetry, logger, pageMax, hot, identity }),
+        context: async ({ logger, identity, subscriptionEvent }) =>
+          definition.context({ repository, telemetry, logger, pageMax, hot, identity, subscriptionEvent }),
         ready: () => store.ping(),
         close: release,
         debug: options.debug ?? false,

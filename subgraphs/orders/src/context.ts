@@ -1,4 +1,4 @@
-import type { Identity } from '@shop/server';
+import type { Identity, SubscriptionEvent } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { ShardedOrders } from './sharding/router';
 import type { Loaders } from './loaders';
@@ -18,4 +18,6 @@ export interface Context {
    * orders:admin caller's) to read and change.
    */
   viewer: Identity | undefined;
+  /** Set when the gateway resolves `Subscription.orderUpdated` for one of the order's events. */
+  subscriptionEvent: SubscriptionEvent | undefined;
 }

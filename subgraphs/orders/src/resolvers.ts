@@ -7,6 +7,7 @@ import {
   declareChanges,
   encodeCursor,
   isOwnerOr,
+  notFound,
   pageRequest,
   quote,
   reportPartial,
@@ -183,6 +184,32 @@ const Mutation = {
 
 export const resolvers: Resolvers = {
   DateTime,
+  Subscription: {
+    // The gateway runs a subscription (it holds the connection and hears the bus): it sends this
+    // field once to check the subscriber (the order as it is now), then once per event with the
+    // event in the signed request (the order at that event's version: exactly the state after
+    // that change, even while the read model is behind). Either way only the customer or an
+    // orders:admin caller sees it; an unknown order is NOT_FOUND, so a subscription to it is refused.
+    orderUpdated: {
+      subscribe: () => {
+        throw new GraphQLError('Subscribe through the gateway: orders resolves Subscription fields per event', {
+          extensions: { code: 'SUBSCRIPTION_TRANSPORT_REQUIRED' },
+        });
+      },
+      resolve: async (_: unknown, { id }: { id: string }, ctx: Context) => {
+        if (!ctx.viewer) throw unauthorizedField('Order');
+        const event = ctx.subscriptionEvent;
+        const version = event?.aggregateId === id ? Number(event.payload.version ?? event.aggregateVersion) : undefined;
+        const order =
+          version !== undefined && Number.isSafeInteger(version) && version > 0
+            ? await ctx.orders.atVersion(id, version)
+            : await ctx.loaders.order.load(id);
+        const seen = visible(ctx, order);
+        if (!seen) throw notFound('Order', id);
+        return seen;
+      },
+    },
+  },
   Query: {
     // Its customer's or an orders:admin caller's; for anyone else null with UNAUTHORIZED_FIELD_OR_TYPE
     // (an unknown id is null without an error, as for the customer). Anonymous callers are refused

@@ -136,13 +136,14 @@ export async function createOrders(options: OrdersOptions): Promise<OrdersSubgra
       return sharded;
     },
     consumes: (orders) => routedConsumers(orders),
-    context: ({ repository: orders, telemetry: t, logger, pageMax, identity }) => ({
+    context: ({ repository: orders, telemetry: t, logger, pageMax, identity, subscriptionEvent }) => ({
       orders,
       loaders: createLoaders(orders, t),
       logger,
       requestId: requestIdOf(logger),
       pageMax,
       viewer: identity,
+      subscriptionEvent,
     }),
   });
   const subgraph = await factory({ ...options, store: storeLocationOf(locations[0]!) }).catch(async (err: unknown) => {

@@ -43,10 +43,11 @@ export class TokenIssuer {
   ) {}
 
   /** A signed access token for `claims`: `sub`, `iss`, `aud`, `iat`, `exp`, `jti`, `roles`, `scope`; `kid` in the header. */
-  async issue(claims: Claims): Promise<AccessToken> {
+  async issue(claims: Claims, ttlS?: number): Promise<AccessToken> {
     const key = await this.signingKey();
     const iat = Math.floor(this.now() / 1000);
-    const ttl = this.settings.accessTokenTtlS;
+    // A shorter life than ACCESS_TOKEN_TTL_S: tests of what happens at expiry (never longer).
+    const ttl = ttlS !== undefined ? Math.min(ttlS, this.settings.accessTokenTtlS) : this.settings.accessTokenTtlS;
     const token = await new SignJWT({ roles: claims.roles, scope: claims.scopes.join(' ') })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
       .setSubject(claims.sub)

@@ -365,6 +365,11 @@ export class OrdersRepository {
     return replay((await this.events.readStream(orderId, { recordedAtOrBefore: instant })).map(toDomainEvent));
   }
 
+  /** The order rebuilt from its events up to `version`: what it was right after that change. */
+  async atVersion(orderId: string, version: number): Promise<Order | null> {
+    return replay((await this.events.readStream(orderId, { toVersion: version })).map(toDomainEvent));
+  }
+
   /** Drops every order read model and replays the event store from position zero. */
   rebuild(): Promise<RebuildReport> {
     return this.projections.rebuild();

@@ -380,6 +380,11 @@ export class ShardedOrders {
     return shard ? this.guarded(shard, () => shard.orders.asOf(orderId, instant)) : null;
   }
 
+  async atVersion(orderId: string, version: number): Promise<Order | null> {
+    const shard = this.forId(orderId);
+    return shard ? this.guarded(shard, () => shard.orders.atVersion(orderId, version)) : null;
+  }
+
   async checkoutById(checkoutId: string): Promise<CheckoutView | null> {
     const shard = this.forId(checkoutId);
     return shard ? this.guarded(shard, () => shard.orders.checkoutById(checkoutId)) : null;

@@ -1,0 +1,246 @@
+// Subscriptions through the gateway, over graphql-transport-ws (WebSocket): a customer follows
+// their order and sees each change once, in order, with fields from orders, products, inventory
+// and accounts resolved per event; a stranger and an anonymous caller are refused; a plain HTTP
+// subscription gets a coded error; a draining gateway closes every socket with 1012 and every
+// subscription with SHUTTING_DOWN.
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { type Client, createClient } from 'graphql-ws';
+import { STACK_TEST_ENV, type Stack, startStack } from '@shop/stack';
+import { bearer, eventually, graphqlClient } from '@shop/testing';
+
+jest.setTimeout(120_000);
+
+const FAST = {
+  CHECKOUT_STEP_TIMEOUT_MS: '1000',
+  CHECKOUT_TIMER_INTERVAL_MS: '100',
+  RESERVATION_SWEEP_INTERVAL_MS: '100',
+  PSP_LATENCY_MS: '2',
+  RATE_LIMIT_POINTS: '0',
+};
+const OWNER = 'u00001';
+const STRANGER = 'u00002';
+const FOLLOW = `subscription Follow($id: ID!) {
+  orderUpdated(id: $id) { id version status total lines { quantity product { id name inStock } } customer { id name } }
+}`;
+
+interface Followed {
+  id: string;
+  version: number;
+  status: string;
+  total: number;
+  lines: Array<{ quantity: number; product: { id: string; name: string; inStock: boolean | null } | null }>;
+  customer: { id: string; name: string } | null;
+}
+
+let stack: Stack;
+let gateway: ReturnType<typeof graphqlClient>;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({
+    env: { ...STACK_TEST_ENV, ...FAST },
+    store: () => ({ sqlitePath: ':memory:' }),
+    ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0, orders: 0, payments: 0 },
+    host: '127.0.0.1',
+    logger: pino({ level: 'silent' }),
+    seed: { users: 10, products: 10, reviews: 10 },
+  });
+  gateway = graphqlClient(stack.gatewayUrl);
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.dispose();
+  await stack?.stop();
+});
+
+const wsUrl = () => stack.gatewayUrl.replace(/^http/, 'ws');
+
+function wsClient(token: string | undefined, extra: Partial<Parameters<typeof createClient>[0]> = {}): Client {
+  const client = createClient({
+    url: wsUrl(),
+    webSocketImpl: WebSocket,
+    lazy: true,
+    retryAttempts: 0,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    ...extra,
+  });
+  clients.push(client);
+  return client;
+}
+
+/** Subscribes and collects each `next` payload; resolves `done` on complete or error. */
+function follow<T>(client: Client, query: string, variables: Record<string, unknown>) {
+  const results: Array<{ data?: T | null; errors?: ReadonlyArray<{ message: string; extensions?: Record<string, unknown> }> }> = [];
+  let error: unknown;
+  let completed = false;
+  const stop = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (r) => results.push(r),
+      error: (e) => {
+        // A close event or a list of GraphQL errors: kept as what a test can compare.
+        error = Array.isArray(e)
+          ? e
+          : { code: (e as { code?: number }).code, reason: (e as { reason?: string }).reason, message: String(e) };
+        completed = true;
+      },
+      complete: () => {
+        completed = true;
+      },
+    },
+  );
+  return {
+    results,
+    stop,
+    get error() {
+      return error;
+    },
+    get completed() {
+      return completed;
+    },
+  };
+}
+
+async function as<T>(user: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const res = await gateway.query<T>(query, variables, bearer(await stack.token(user)));
+  if (res.errors?.length) throw new Error(JSON.stringify(res.errors));
+  return res.data as T;
+}
+
+async function newOrder(user: string): Promise<string> {
+  return (await as<{ createOrder: { id: string } }>(user, 'mutation ($k: ID) { createOrder(id: $k) { id } }', { k: randomUUID() }))
+    .createOrder.id;
+}
+const addLine = (user: string, id: string, productId: string, quantity: number) =>
+  as(user, 'mutation ($id: ID!, $p: ID!, $q: Int!) { addOrderLine(orderId: $id, productId: $p, quantity: $q) { id } }', {
+    id,
+    p: productId,
+    q: quantity,
+  });
+
+/** Waits until the subscription has been checked and registered: its first event would otherwise race it. */
+async function subscribed(stream: { results: unknown[]; error: unknown; completed: boolean }, active: () => number, before: number) {
+  await eventually(
+    async () => ({ active: active(), completed: stream.completed }),
+    (s) => s.active > before || s.completed,
+    10_000,
+  );
+}
+
+describe('orderUpdated over graphql-transport-ws', () => {
+  it('shows its customer each change once, in order, with fields from orders, products, inventory and accounts', async () => {
+    const orderId = await newOrder(OWNER);
+    const client = wsClient(await stack.token(OWNER));
+    const before = stack.gateway.subscriptions();
+    const stream = follow<{ orderUpdated: Followed }>(client, FOLLOW, { id: orderId });
+    await subscribed(stream, () => stack.gateway.subscriptions(), before);
+    expect(stream.error).toBeUndefined();
+
+    await addLine(OWNER, orderId, 'p00001', 2);
+    await addLine(OWNER, orderId, 'p00002', 1);
+    await as(OWNER, 'mutation ($id: ID!, $k: String!) { checkout(orderId: $id, idempotencyKey: $k) { id } }', {
+      id: orderId,
+      k: randomUUID(),
+    });
+    const last = await eventually(
+      async () => stream.results.at(-1)?.data?.orderUpdated,
+      (o) => o?.status === 'CONFIRMED' || o?.status === 'REJECTED',
+      60_000,
+    );
+    expect(last?.status).toBe('CONFIRMED');
+    const seen = stream.results.map((r) => {
+      expect(r.errors).toBeUndefined();
+      return r.data?.orderUpdated as Followed;
+    });
+    // One message per change, versions strictly increasing from the first line added (version 2: created is 1).
+    const versions = seen.map((o) => o.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(versions.length);
+    expect(versions[0]).toBe(2);
+    // Two lines added (a draft), the checkout under way (placed), then confirmed.
+    const statuses = seen.map((o) => o.status);
+    expect(statuses.slice(0, 2)).toEqual(['DRAFT', 'DRAFT']);
+    expect(statuses.at(-1)).toBe('CONFIRMED');
+    expect(statuses.slice(2, -1).every((s) => s === 'PLACED')).toBe(true);
+    expect(statuses.length).toBeGreaterThanOrEqual(4);
+    // Each is the order at that change: one line, then two, then placed with the same lines.
+    expect(seen[0]?.lines.map((l) => [l.product?.id, l.quantity])).toEqual([['p00001', 2]]);
+    expect(seen[1]?.lines.map((l) => [l.product?.id, l.quantity])).toEqual([
+      ['p00001', 2],
+      ['p00002', 1],
+    ]);
+    // Fields of other subgraphs, resolved per event: products' name, inventory's inStock, accounts' name.
+    for (const o of seen) {
+      expect(o.customer?.id).toBe(OWNER);
+      expect(typeof o.customer?.name).toBe('string');
+      for (const line of o.lines) {
+        expect(typeof line.product?.name).toBe('string');
+        expect(typeof line.product?.inStock).toBe('boolean');
+      }
+    }
+    expect(seen.at(-1)?.total).toBeGreaterThan(0);
+    stream.stop();
+  });
+
+  it('refuses a stranger and an anonymous caller, and a plain HTTP subscription, each with its code', async () => {
+    const orderId = await newOrder(OWNER);
+    const stranger = follow(wsClient(await stack.token(STRANGER)), FOLLOW, { id: orderId });
+    const anonymous = follow(wsClient(undefined), FOLLOW, { id: orderId });
+    await eventually(
+      async () => [stranger.completed, anonymous.completed],
+      (done) => done.every(Boolean),
+      10_000,
+    );
+    const codes = (e: unknown) => (Array.isArray(e) ? e.map((x: { extensions?: { code?: string } }) => x.extensions?.code) : e);
+    expect(codes(stranger.error)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+    expect(codes(anonymous.error)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+    // Nothing reaches them when the order changes.
+    await addLine(OWNER, orderId, 'p00003', 1);
+    expect(stranger.results).toEqual([]);
+    expect(anonymous.results).toEqual([]);
+
+    const res = await gateway.query(FOLLOW, { id: orderId }, bearer(await stack.token(OWNER)));
+    expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['SUBSCRIPTION_TRANSPORT_REQUIRED']);
+  });
+
+  it('a token that expires ends its subscriptions with TOKEN_EXPIRED and closes the socket with 4401', async () => {
+    const orderId = await newOrder(OWNER);
+    // A token that lives two seconds.
+    const token = await stack.token(OWNER, { expiresInS: 2 });
+    const closes: number[] = [];
+    const client = wsClient(token, { on: { closed: (e) => closes.push((e as { code: number }).code) } });
+    const stream = follow(client, FOLLOW, { id: orderId });
+    await eventually(
+      async () => stream.completed,
+      (done) => done,
+      15_000,
+    );
+    expect(closes).toEqual([4401]);
+    expect(stream.results.at(-1)?.errors?.map((e) => e.extensions?.code)).toEqual(['TOKEN_EXPIRED']);
+  });
+});
+
+describe('a draining gateway', () => {
+  it('ends every subscription with SHUTTING_DOWN and closes each socket with 1012, then stops', async () => {
+    const orderId = await newOrder(OWNER);
+    const closes: number[] = [];
+    const client = wsClient(await stack.token(OWNER), { on: { closed: (e) => closes.push((e as { code: number }).code) } });
+    const before = stack.gateway.subscriptions();
+    const stream = follow(client, FOLLOW, { id: orderId });
+    await subscribed(stream, () => stack.gateway.subscriptions(), before);
+    const started = Date.now();
+    await stack.stop();
+    // Well under stopServer's 10 s grace: no socket was left to time out.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await eventually(
+      async () => closes.length,
+      (n) => n > 0,
+      5_000,
+    );
+    expect(closes).toEqual([1012]);
+    expect(stream.results.at(-1)?.errors?.map((e) => e.extensions?.code)).toEqual(['SHUTTING_DOWN']);
+    expect(stack.gateway.subscriptions()).toBe(0);
+  });
+});
