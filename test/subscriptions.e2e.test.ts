@@ -1,12 +1,14 @@
-// Subscriptions through the gateway, over graphql-transport-ws (WebSocket): a customer follows
+// Subscriptions through the gateway, over graphql-transport-ws (WebSocket) and Server-Sent
+// Events (the GraphQL over SSE protocol, distinct connections), each case over both: a customer follows
 // their order and sees each change once, in order, with fields from orders, products, inventory
 // and accounts resolved per event; a stranger and an anonymous caller are refused; a plain HTTP
 // subscription gets a coded error; a draining gateway closes every socket with 1012 and every
-// subscription with SHUTTING_DOWN.
+// subscription with SHUTTING_DOWN; an expired token ends them with TOKEN_EXPIRED.
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { type Client, createClient } from 'graphql-ws';
+import { type Client as SseClient, createClient as createSseClient } from 'graphql-sse';
 import { STACK_TEST_ENV, type Stack, startStack } from '@shop/stack';
 import { bearer, eventually, graphqlClient } from '@shop/testing';
 
@@ -36,7 +38,11 @@ interface Followed {
 
 let stack: Stack;
 let gateway: ReturnType<typeof graphqlClient>;
-const clients: Client[] = [];
+const clients: Array<Client | SseClient> = [];
+
+/** What both transports' clients offer: subscribe with a sink, get an unsubscribe function. */
+type Transport = 'graphql-transport-ws' | 'sse';
+type AnyClient = Pick<Client, 'subscribe'>;
 
 beforeAll(async () => {
   stack = await startStack({
@@ -70,8 +76,29 @@ function wsClient(token: string | undefined, extra: Partial<Parameters<typeof cr
   return client;
 }
 
+/** A client of the GraphQL over SSE protocol (distinct connections: one stream per operation). */
+function sseClient(token: string | undefined): SseClient {
+  const client = createSseClient({
+    url: stack.gatewayUrl,
+    retryAttempts: 0,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  clients.push(client);
+  return client;
+}
+
+const clientOf = (transport: Transport, token: string | undefined): AnyClient => (transport === 'sse' ? sseClient(token) : wsClient(token));
+
+/** The codes a subscription was refused with: graphql-ws's `error` message, or SSE's one `next` with errors. */
+function refusalCodes(stream: { error: unknown; results: Array<{ errors?: ReadonlyArray<{ extensions?: Record<string, unknown> }> }> }) {
+  const errors = Array.isArray(stream.error)
+    ? (stream.error as Array<{ extensions?: Record<string, unknown> }>)
+    : stream.results[0]?.errors;
+  return errors?.map((e) => e.extensions?.code);
+}
+
 /** Subscribes and collects each `next` payload; resolves `done` on complete or error. */
-function follow<T>(client: Client, query: string, variables: Record<string, unknown>) {
+function follow<T>(client: AnyClient, query: string, variables: Record<string, unknown>) {
   const results: Array<{ data?: T | null; errors?: ReadonlyArray<{ message: string; extensions?: Record<string, unknown> }> }> = [];
   let error: unknown;
   let completed = false;
@@ -129,10 +156,10 @@ async function subscribed(stream: { results: unknown[]; error: unknown; complete
   );
 }
 
-describe('orderUpdated over graphql-transport-ws', () => {
+describe.each<Transport>(['graphql-transport-ws', 'sse'])('orderUpdated over %s', (transport) => {
   it('shows its customer each change once, in order, with fields from orders, products, inventory and accounts', async () => {
     const orderId = await newOrder(OWNER);
-    const client = wsClient(await stack.token(OWNER));
+    const client = clientOf(transport, await stack.token(OWNER));
     const before = stack.gateway.subscriptions();
     const stream = follow<{ orderUpdated: Followed }>(client, FOLLOW, { id: orderId });
     await subscribed(stream, () => stack.gateway.subscriptions(), before);
@@ -186,50 +213,55 @@ describe('orderUpdated over graphql-transport-ws', () => {
 
   it('refuses a stranger and an anonymous caller, and a plain HTTP subscription, each with its code', async () => {
     const orderId = await newOrder(OWNER);
-    const stranger = follow(wsClient(await stack.token(STRANGER)), FOLLOW, { id: orderId });
-    const anonymous = follow(wsClient(undefined), FOLLOW, { id: orderId });
+    const stranger = follow(clientOf(transport, await stack.token(STRANGER)), FOLLOW, { id: orderId });
+    const anonymous = follow(clientOf(transport, undefined), FOLLOW, { id: orderId });
     await eventually(
       async () => [stranger.completed, anonymous.completed],
       (done) => done.every(Boolean),
       10_000,
     );
-    const codes = (e: unknown) => (Array.isArray(e) ? e.map((x: { extensions?: { code?: string } }) => x.extensions?.code) : e);
-    expect(codes(stranger.error)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
-    expect(codes(anonymous.error)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
-    // Nothing reaches them when the order changes.
+    expect(refusalCodes(stranger)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+    expect(refusalCodes(anonymous)).toEqual(['UNAUTHORIZED_FIELD_OR_TYPE']);
+    // Nothing (more) reaches them when the order changes.
+    const before = [stranger.results.length, anonymous.results.length];
     await addLine(OWNER, orderId, 'p00003', 1);
-    expect(stranger.results).toEqual([]);
-    expect(anonymous.results).toEqual([]);
+    expect([stranger.results.length, anonymous.results.length]).toEqual(before);
+    expect(stranger.results.every((r) => r.data === undefined || r.data === null)).toBe(true);
 
     const res = await gateway.query(FOLLOW, { id: orderId }, bearer(await stack.token(OWNER)));
     expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['SUBSCRIPTION_TRANSPORT_REQUIRED']);
   });
 
-  it('a token that expires ends its subscriptions with TOKEN_EXPIRED and closes the socket with 4401', async () => {
+  it('a token that expires ends its subscriptions with TOKEN_EXPIRED (and closes a socket with 4401)', async () => {
     const orderId = await newOrder(OWNER);
     // A token that lives two seconds.
     const token = await stack.token(OWNER, { expiresInS: 2 });
     const closes: number[] = [];
-    const client = wsClient(token, { on: { closed: (e) => closes.push((e as { code: number }).code) } });
+    const client =
+      transport === 'sse'
+        ? clientOf(transport, token)
+        : wsClient(token, { on: { closed: (e) => closes.push((e as { code: number }).code) } });
     const stream = follow(client, FOLLOW, { id: orderId });
     await eventually(
-      async () => stream.completed,
+      async () => stream.completed && (transport === 'sse' || closes.length > 0),
       (done) => done,
       15_000,
     );
-    expect(closes).toEqual([4401]);
+    expect(closes).toEqual(transport === 'sse' ? [] : [4401]);
     expect(stream.results.at(-1)?.errors?.map((e) => e.extensions?.code)).toEqual(['TOKEN_EXPIRED']);
   });
 });
 
 describe('a draining gateway', () => {
-  it('ends every subscription with SHUTTING_DOWN and closes each socket with 1012, then stops', async () => {
+  it('ends every subscription with SHUTTING_DOWN (over both transports) and closes each socket with 1012, then stops', async () => {
     const orderId = await newOrder(OWNER);
     const closes: number[] = [];
     const client = wsClient(await stack.token(OWNER), { on: { closed: (e) => closes.push((e as { code: number }).code) } });
     const before = stack.gateway.subscriptions();
     const stream = follow(client, FOLLOW, { id: orderId });
     await subscribed(stream, () => stack.gateway.subscriptions(), before);
+    const overSse = follow(sseClient(await stack.token(OWNER)), FOLLOW, { id: orderId });
+    await subscribed(overSse, () => stack.gateway.subscriptions(), before + 1);
     const started = Date.now();
     await stack.stop();
     // Well under stopServer's 10 s grace: no socket was left to time out.
@@ -241,6 +273,14 @@ describe('a draining gateway', () => {
     );
     expect(closes).toEqual([1012]);
     expect(stream.results.at(-1)?.errors?.map((e) => e.extensions?.code)).toEqual(['SHUTTING_DOWN']);
+    // The SSE stream: its last `next` says why, then `complete`.
+    await eventually(
+      async () => overSse.completed,
+      (done) => done,
+      5_000,
+    );
+    expect(overSse.results.at(-1)?.errors?.map((e) => e.extensions?.code)).toEqual(['SHUTTING_DOWN']);
+    expect(overSse.error).toBeUndefined();
     expect(stack.gateway.subscriptions()).toBe(0);
   });
 });

@@ -43,7 +43,6 @@ import {
   encodeIdentity,
   listen,
   parseOptionsFor,
-  sendError,
   subgraphDocumentLimits,
   tracingPlugin,
 } from '@shop/server';
@@ -62,6 +61,7 @@ import { shapePlans } from './plan';
 import { type PlanExecutor, type SubscriptionPhase, unlessQueryPlanAsked, withPlanExecutor } from './execute';
 import { type HubLimits, SHUTTING_DOWN, SubscriptionHub } from './subscriptions/hub';
 import { type EventTopics, eventTopicsOf } from './subscriptions/topics';
+import { createSseFront } from './subscriptions/sse';
 import { createWsFront } from './subscriptions/ws';
 import { entityIdentity } from './fetch/entity-cache-store';
 import { EVERYTHING, Generations } from './fetch/generations';
@@ -1004,22 +1004,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         logger.error({ err }, 'cannot read the @fromEvents directives of the new supergraph; keeping the previous ones');
       }
     });
+    const verify = createVerifyAuthorization(options.auth ?? {});
     const ws = createWsFront({
       hub,
       logger,
-      verify: createVerifyAuthorization(options.auth ?? {}),
+      verify,
       maxPayload: 1_000_000,
       maxTokens: limits.tokens,
       ...(settings.keepAliveMs !== undefined ? { keepAliveMs: settings.keepAliveMs } : {}),
       schema: () => undefined,
     });
+    const sse = createSseFront({ hub, verify, bodyLimit: 1_000_000, maxTokens: limits.tokens });
     const front: StreamFront = {
       upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
-      eventStream: async (_req, res) => {
-        sendError(res, 406, 'NOT_ACCEPTABLE', 'Server-Sent Events are not served yet: use graphql-transport-ws.');
-      },
+      eventStream: (req, res, info) => sse.eventStream(req, res, info),
       close: async () => {
         await hub.closeAll('The server is restarting; subscribe again.', SHUTTING_DOWN);
+        sse.close();
         await ws.close();
       },
     };

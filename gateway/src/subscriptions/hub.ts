@@ -85,6 +85,20 @@ export type ResultStream = AsyncIterableIterator<FormattedExecutionResult> & {
 /** Either the stream, or the errors that refused the subscription. */
 export type SubscribeOutcome = { ok: true; stream: ResultStream } | { ok: false; errors: readonly GraphQLError[] };
 
+/**
+ * Whether a request's operation is a subscription: parsed with the gateway's token limit (a
+ * hostile document costs linear time, once); a document that does not parse is not one (it is
+ * run as a query, and the pipeline reports why it does not parse).
+ */
+export function isSubscriptionRequest(request: SubscribeRequest, maxTokens: number): boolean {
+  try {
+    const document = parse(request.query, { noLocation: true, maxTokens });
+    return getOperationAST(document, request.operationName)?.operation === 'subscription';
+  } catch {
+    return false;
+  }
+}
+
 const coded = (message: string, code: string) => new GraphQLError(message, { extensions: { code } });
 
 /** A small counting semaphore: at most `limit` event runs at once. */

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ExecutionArgs, type FormattedExecutionResult, GraphQLError, type GraphQLSchema, parse } from 'graphql';
+import { type ExecutionArgs, type FormattedExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST, parse } from 'graphql';
 import { CloseCode, makeServer } from 'graphql-ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '@shop/telemetry';
@@ -125,13 +125,7 @@ export function createWsFront(options: WsFrontOptions) {
         extensions: payload.extensions,
       };
       const context: OperationContext = { payload: request, subscriber };
-      const isSubscription = document.definitions.some(
-        (d) =>
-          d.kind === 'OperationDefinition' &&
-          d.operation === 'subscription' &&
-          (payload.operationName ? d.name?.value === payload.operationName : true),
-      );
-      if (isSubscription) {
+      if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
         const outcome = await hub.subscribe(request, subscriber);
         // Refused (limits, validation, authorization, the owner's check): an `error` message.
         if (!outcome.ok) return [...outcome.errors];

@@ -482,6 +482,67 @@ function refuseDeepJson(text: string, what: string): void {
   }
 }
 
+/** A request body's JSON: refused with a coded 400 when empty, nested too deep or not JSON. */
+function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+  refuseDeepJson(text, 'The request body');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A GraphQL request's parameters, as a stream transport reads them itself. */
+export interface GraphQLParams {
+  query: string;
+  variables: Record<string, unknown> | undefined;
+  operationName: string | undefined;
+  extensions: Record<string, unknown> | undefined;
+}
+
+/**
+ * The parameters of a GraphQL request sent to a stream (an SSE request): from the URL of a GET,
+ * from the JSON body of a POST, with the checks of the GraphQL endpoint (415 for a body that is
+ * not JSON in UTF-8, 413 past `limit` bytes, 400 for JSON nested too deep, not JSON, or without
+ * a `query` string); throws what `createHttpServer`'s handler answers with its code.
+ */
+export async function readGraphQLParams(req: IncomingMessage, limit: number): Promise<GraphQLParams> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  let raw: Record<string, unknown>;
+  if (method === 'POST') {
+    refuseUnlessJson(req.headers['content-type']);
+    const body = parseJsonBody(await readBody(req, limit));
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new HttpError(400, 'BAD_REQUEST', 'Request body must be a JSON object');
+    raw = body as Record<string, unknown>;
+  } else if (method === 'GET') {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    raw = {};
+    for (const name of ['query', 'operationName']) raw[name] = url.searchParams.get(name) ?? undefined;
+    for (const name of ['variables', 'extensions']) {
+      const param = url.searchParams.get(name);
+      if (param) raw[name] = parseJsonBody(param);
+    }
+  } else {
+    throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'Use GET or POST');
+  }
+  const objectOrUndefined = (value: unknown, name: string): Record<string, unknown> | undefined => {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, 'BAD_REQUEST', `${name} must be an object`);
+    return value as Record<string, unknown>;
+  };
+  if (typeof raw.query !== 'string' || raw.query === '') throw new HttpError(400, 'BAD_REQUEST', 'The request has no query string');
+  if (raw.operationName !== undefined && raw.operationName !== null && typeof raw.operationName !== 'string')
+    throw new HttpError(400, 'BAD_REQUEST', 'operationName must be a string');
+  return {
+    query: raw.query,
+    variables: objectOrUndefined(raw.variables, 'variables'),
+    operationName: typeof raw.operationName === 'string' ? raw.operationName : undefined,
+    extensions: objectOrUndefined(raw.extensions, 'extensions'),
+  };
+}
+
 /**
  * Creates the HTTP front of a process: `/health`, `/ready`, `/metrics`, extra routes and the
  * GraphQL endpoint on Apollo Server's framework-neutral `executeHTTPGraphQLRequest`. A POST whose
@@ -533,13 +594,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       refuseUnlessJson(req.headers['content-type']);
       const text = await readBody(req, bodyLimit);
       if (gatewaySecret !== undefined && signature) info.identity = verifySignedBody(gatewaySecret, req, signature, text);
-      if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
-      refuseDeepJson(text, 'The request body');
-      try {
-        body = JSON.parse(text);
-      } catch (err) {
-        throw new HttpError(400, 'BAD_REQUEST', `Request body is not valid JSON: ${(err as Error).message}`);
-      }
+      body = parseJsonBody(text);
       // A subgraph's: only what the gateway signed (or, where nothing is checked, what was sent).
       if (gatewaySecret === undefined || signature) info.subscriptionEvent = subscriptionEventOf(body);
     } else if (gatewaySecret !== undefined && signature) {
