@@ -61,6 +61,7 @@ import { shapePlans } from './plan';
 import { type PlanExecutor, type SubscriptionPhase, unlessQueryPlanAsked, withPlanExecutor } from './execute';
 import { type HubLimits, SHUTTING_DOWN, SubscriptionHub } from './subscriptions/hub';
 import { type EventTopics, eventTopicsOf } from './subscriptions/topics';
+import { subscriptionMetrics } from './subscriptions/metrics';
 import { createSseFront } from './subscriptions/sse';
 import { createWsFront } from './subscriptions/ws';
 import { entityIdentity } from './fetch/entity-cache-store';
@@ -964,6 +965,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger,
       topics: () => topics,
       limits: settings,
+      onMetrics: subscriptionMetrics(telemetry.registry),
       maxTokens: limits.tokens,
       contextFor: (subscriber, requestId, phase): GatewayContext => ({
         requestId,

@@ -31,26 +31,36 @@ export interface ServicesOptions {
   only?: readonly SubgraphName[];
   /** Start the gateway after the subgraphs. @default true */
   gateway?: boolean;
+  /**
+   * Gateway processes, each on its own port with the same environment (`gateway`, `gateway-2`,
+   * ...): replicas that share the broker and the cache, as behind a load balancer. @default 1
+   */
+  gatewayReplicas?: number;
 }
+
+/** A process of the services mode: a subgraph, the gateway, or another gateway replica. */
+export type ProcessName = SubgraphName | 'gateway' | `gateway-${number}`;
 
 /** The services mode: each subgraph and the gateway in its own process. */
 export interface Services {
   /** Empty when started with `gateway: false`. */
   gatewayUrl: string;
+  /** Every gateway replica's URL, `gatewayUrl` first. */
+  gatewayUrls: string[];
   /** `SUBGRAPH_SECRET` of every process: the environment's, or generated for this run. Direct calls to a subgraph sign with it. */
   subgraphSecret: string;
   subgraphUrls: Record<SubgraphName, string>;
   /** The running processes: every one started (see `only` and `gateway`), the current one after a restart. */
-  processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>>;
+  processes: Partial<Record<ProcessName, ChildProcess>>;
   /** SIGTERM to every process (each drains, then exits), then waits for them. */
   stop(): Promise<void>;
   /**
    * Sends `signal` to one process and waits for it to exit: SIGKILL is a crash (no drain, no
    * clean-up), SIGTERM a graceful stop. @default 'SIGKILL'
    */
-  kill(name: SubgraphName | 'gateway', signal?: NodeJS.Signals): Promise<void>;
+  kill(name: ProcessName, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a stopped (or killed) process again with the same port, database and environment, and waits for `/ready`. */
-  restart(name: SubgraphName | 'gateway'): Promise<void>;
+  restart(name: ProcessName): Promise<void>;
 }
 
 export { freePort };
@@ -122,28 +132,32 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
   };
   const subgraphConfigs = loadSubgraphConfigs(inherited);
   const gatewayConfig = options.gateway === false ? undefined : loadGatewayConfig(inherited);
-  const processes: Partial<Record<SubgraphName | 'gateway', ChildProcess>> = {};
+  const processes: Partial<Record<ProcessName, ChildProcess>> = {};
   /** How each process was started, to start it again the same way. */
-  const specs: Partial<Record<SubgraphName | 'gateway', { entry: string; env: Record<string, string>; readyUrl: string }>> = {};
+  const specs: Partial<Record<ProcessName, { entry: string; env: Record<string, string>; readyUrl: string }>> = {};
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const stop = async () => {
-    await Promise.all(Object.values(processes).map((child) => stopChild(child, 15_000)));
+    await Promise.all(
+      Object.values(processes)
+        .filter((child): child is ChildProcess => child !== undefined)
+        .map((child) => stopChild(child, 15_000)),
+    );
   };
-  const launch = (name: SubgraphName | 'gateway'): Promise<void> => {
+  const launch = (name: ProcessName): Promise<void> => {
     const spec = specs[name];
     if (!spec) throw new Error(`${name} was not started by this services instance`);
     const child = startProcess(spec.entry, spec.env, stdio);
     processes[name] = child;
     return waitForReady(spec.readyUrl, child, timeout);
   };
-  const kill = async (name: SubgraphName | 'gateway', signal: NodeJS.Signals = 'SIGKILL') => {
+  const kill = async (name: ProcessName, signal: NodeJS.Signals = 'SIGKILL') => {
     const child = processes[name];
     if (!child) throw new Error(`${name} was not started by this services instance`);
     const done = exited(child);
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await done;
   };
-  const restart = async (name: SubgraphName | 'gateway') => {
+  const restart = async (name: ProcessName) => {
     const child = processes[name];
     if (child && child.exitCode === null && child.signalCode === null)
       throw new Error(`${name} is still running (pid ${child.pid}): kill it first`);
@@ -168,9 +182,10 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
       ready.push(launch(def.name));
     }
     await Promise.all(ready);
-    let gatewayUrl = '';
-    if (gatewayConfig) {
-      const requested = portFor(options.ports, 'gateway', gatewayConfig.port);
+    const gatewayUrls: string[] = [];
+    for (let replica = 1; gatewayConfig && replica <= (options.gatewayReplicas ?? 1); replica++) {
+      const name: ProcessName = replica === 1 ? 'gateway' : `gateway-${replica}`;
+      const requested = replica === 1 ? portFor(options.ports, 'gateway', gatewayConfig.port) : 0;
       const gatewayPort = requested === 0 ? await freePort() : requested;
       // The gateway routes to the services started here, except where SUBGRAPH_<NAME>_URL says otherwise.
       const overrides = Object.fromEntries(
@@ -179,7 +194,7 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
           subgraphUrls[s.name],
         ]),
       );
-      specs.gateway = {
+      specs[name] = {
         entry: join('gateway', 'src', 'index.ts'),
         // Tokens are verified against these services' accounts, with the issuer and audience it
         // stamps, unless JWKS_URL names another issuer.
@@ -191,10 +206,10 @@ export async function startServices(options: ServicesOptions = {}): Promise<Serv
         },
         readyUrl: `http://127.0.0.1:${gatewayPort}/ready`,
       };
-      await launch('gateway');
-      gatewayUrl = `http://localhost:${gatewayPort}/graphql`;
+      await launch(name);
+      gatewayUrls.push(`http://localhost:${gatewayPort}/graphql`);
     }
-    return { gatewayUrl, subgraphUrls, subgraphSecret, processes, stop, kill, restart };
+    return { gatewayUrl: gatewayUrls[0] ?? '', gatewayUrls, subgraphUrls, subgraphSecret, processes, stop, kill, restart };
   } catch (err) {
     await stop();
     throw err;

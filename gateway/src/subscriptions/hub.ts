@@ -164,7 +164,8 @@ class ActiveSubscription implements ResultStream {
       this.fail(coded('The subscription fell too far behind its events and was ended; subscribe again.', SLOW_CONSUMER), 'slow_consumer');
       return;
     }
-    this.chain = this.chain.then(() => this.runEvent(event));
+    const accepted = performance.now();
+    this.chain = this.chain.then(() => this.runEvent(event, accepted));
   }
 
   /** The check passed: the events that arrived meanwhile run now. */
@@ -174,12 +175,11 @@ class ActiveSubscription implements ResultStream {
     for (const event of held) this.accept(event);
   }
 
-  private async runEvent(event: HubEvent): Promise<void> {
+  private async runEvent(event: HubEvent, accepted: number): Promise<void> {
     if (this.done) return;
-    const started = performance.now();
     const result = await this.hub.run(this, { phase: 'event', event }, `${this.id}:${event.id}`);
     if (this.done) return;
-    this.hub.options.onMetrics?.delivered(this.topic.field, (performance.now() - started) / 1000);
+    this.hub.options.onMetrics?.delivered(this.topic.field, (performance.now() - accepted) / 1000);
     this.push(result);
   }
 
