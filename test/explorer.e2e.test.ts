@@ -1,7 +1,9 @@
 // The explorer in a real browser (Debian's chromium, driven by playwright-core) against the
 // embedded stack: the page renders, runs an operation from its tabs, shows the result, opens the
-// docs from introspection, and in all of that the browser asks nothing of any host but the
-// gateway's. Every request leaving for elsewhere is aborted and recorded, and the test fails on it.
+// docs from introspection, follows an order over a WebSocket, and in all of that the browser asks
+// nothing of any host but the gateway's. Every request leaving for elsewhere is aborted and
+// recorded, and the test fails on it.
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,11 +11,12 @@ import path from 'node:path';
 import pino from 'pino';
 import { type Browser, type BrowserContext, type Page, type Request, chromium } from 'playwright-core';
 import { type Stack, startStack } from '@shop/stack';
-import { graphqlClient } from '@shop/testing';
+import { bearer, eventually, graphqlClient } from '@shop/testing';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'explorer.png');
 const PLAN_SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'explorer-plan.png');
+const SUBSCRIPTION_SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'explorer-subscription.png');
 /** The operation of the explorer's HomePage tab: products, inventory, reviews and accounts answer it. */
 const HOME_PAGE = readFileSync(path.resolve(__dirname, '..', 'operations', 'HomePage.graphql'), 'utf8');
 /** Generous: a cold chromium on a loaded CI machine takes seconds to parse 1 MB of GraphiQL. */
@@ -34,6 +37,8 @@ let context: BrowserContext;
 let page: Page;
 let base: string;
 const requests: string[] = [];
+/** WebSockets the page opened: playwright reports them apart from requests, and routes none of them. */
+const sockets: string[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
@@ -65,6 +70,7 @@ beforeAll(async () => {
   await context.route('**/*', (route) => (isLocal(route.request().url()) ? route.continue() : route.abort('blockedbyclient')));
   page = await context.newPage();
   page.on('request', (request) => requests.push(request.url()));
+  page.on('websocket', (socket) => sockets.push(socket.url()));
   // A blocked request, a Content-Security-Policy violation or a script error shows up here.
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
@@ -109,6 +115,7 @@ describe('the explorer in a browser, offline', () => {
       'WriteReview',
       'AddToOrder',
       'Checkout',
+      'FollowOrder',
     ]);
     expect(await tabs.first().getAttribute('aria-selected')).toBe('true');
     // With its example variables, and a headers editor (for auth) beside them.
@@ -215,17 +222,142 @@ describe('the explorer in a browser, offline', () => {
     expect(plain.headers()['apollo-expose-query-plan']).toBeUndefined();
   });
 
+  it('follows an order from the FollowOrder tab over a WebSocket, as the signed-in user, and shows each change as it comes', async () => {
+    await page.goto(`${base}/explorer`);
+    await page.locator('.graphiql-tab', { hasText: 'SignIn' }).click();
+    await page.locator('.graphiql-query-editor', { hasText: 'signIn' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.graphiql-execute-button').click();
+    const badge = page.locator('button.explorer-session', { hasText: /signed in as u\d+/ });
+    await badge.waitFor({ timeout: UI_TIMEOUT });
+    const user = String(await badge.getAttribute('data-session'));
+
+    // That user's order, with a first line, made through the gateway as them.
+    const api = graphqlClient(stack.gatewayUrl);
+    const auth = bearer(await stack.token(user));
+    const as = async <T>(query: string, variables: Record<string, unknown>): Promise<T> => {
+      const res = await api.query<T>(query, variables, auth);
+      expect(res.errors).toBeUndefined();
+      return res.data as T;
+    };
+    const { createOrder } = await as<{ createOrder: { id: string } }>('mutation ($k: ID) { createOrder(id: $k) { id } }', {
+      k: randomUUID(),
+    });
+    const orderId = createOrder.id;
+    const addLine = (productId: string, quantity: number) =>
+      as<{ addOrderLine: Followed }>(
+        `mutation ($id: ID!, $p: ID!, $q: Int!) { addOrderLine(orderId: $id, productId: $p, quantity: $q) ${FOLLOWED} }`,
+        { id: orderId, p: productId, q: quantity },
+      );
+    await addLine('p00001', 1);
+
+    // FollowOrder for that order, typed into the variables editor as a reader would.
+    await page.locator('.graphiql-tab', { hasText: 'FollowOrder' }).click();
+    await page.locator('.graphiql-query-editor', { hasText: 'orderUpdated' }).waitFor({ timeout: UI_TIMEOUT });
+    const variables = page.locator('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror');
+    await variables.click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.insertText(JSON.stringify({ id: orderId }));
+    await page.locator('.graphiql-editor-tool', { hasText: orderId }).waitFor({ timeout: UI_TIMEOUT });
+
+    // Running it opens one WebSocket to the endpoint (a subscription sent over HTTP is refused
+    // with SUBSCRIPTION_TRANSPORT_REQUIRED), and the gateway then holds the subscription, checked:
+    // the page's token reached it in connection_init.
+    const before = stack.gateway.subscriptions();
+    const socketsBefore = sockets.length;
+    await page.locator('.graphiql-execute-button').click();
+    await eventually(
+      async () => ({ subscriptions: stack.gateway.subscriptions(), response: await responseText() }),
+      (s) => s.subscriptions > before || s.response.includes('"errors"'),
+      UI_TIMEOUT,
+    );
+    expect({ subscriptions: stack.gateway.subscriptions(), response: await responseText() }).toEqual({
+      subscriptions: before + 1,
+      response: '',
+    });
+    expect(sockets.slice(socketsBefore)).toEqual([`${base.replace(/^http/, 'ws')}/graphql`]);
+
+    // The user changes the order elsewhere: the page shows the order as that change left it, with
+    // what orders, products, inventory and accounts say of it, as the mutation answered it.
+    const { addOrderLine: changed } = await addLine('p00002', 7);
+    expect(changed.version).toBe(3);
+    const shown = await eventually(
+      async () => parsed(await responseText()),
+      (r) => r?.data?.orderUpdated?.version === changed.version,
+      UI_TIMEOUT,
+    );
+    expect(shown?.data).toEqual({ orderUpdated: changed });
+    expect(changed.lines.map((l) => l.quantity)).toEqual([1, 7]);
+    await page.screenshot({ path: await screenshotPath(SUBSCRIPTION_SCREENSHOT) });
+
+    // Stopping it (the same button) ends the subscription on the gateway at once, not at the next event.
+    await page.locator('.graphiql-execute-button').click();
+    await eventually(
+      async () => stack.gateway.subscriptions(),
+      (n) => n === before,
+      UI_TIMEOUT,
+    );
+
+    // So does signing out: nothing keeps following the order as a user who signed out. GraphiQL
+    // sees the subscription end (its button runs again rather than stops).
+    await page.locator('.graphiql-execute-button').click();
+    await page.locator('.graphiql-execute-button[aria-label^="Stop"]').waitFor({ timeout: UI_TIMEOUT });
+    await eventually(
+      async () => stack.gateway.subscriptions(),
+      (n) => n === before + 1,
+      UI_TIMEOUT,
+    );
+    await badge.click();
+    await page.locator('.explorer-session[data-session="anonymous"]').waitFor({ timeout: UI_TIMEOUT });
+    await eventually(
+      async () => stack.gateway.subscriptions(),
+      (n) => n === before,
+      UI_TIMEOUT,
+    );
+    await page.locator('.graphiql-execute-button[aria-label^="Execute"]').waitFor({ timeout: UI_TIMEOUT });
+    expect(await responseText()).toBe('');
+  });
+
   it('asked nothing of any host but the gateway, and logged no error', () => {
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.filter((url) => !isLocal(url))).toEqual([]);
     expect(requests.filter((url) => new URL(url).origin !== base && !url.startsWith('data:'))).toEqual([]);
+    expect(sockets.length).toBeGreaterThan(0);
+    expect(sockets.filter((url) => new URL(url).host !== new URL(base).host)).toEqual([]);
     expect(problems).toEqual([]);
   });
 });
 
+/** The selection FollowOrder asks for (operations/orders/FollowOrder.graphql), and its answer's shape. */
+const FOLLOWED = '{ id version status total lines { quantity product { name inStock } } customer { name } }';
+interface Followed {
+  id: string;
+  version: number;
+  status: string;
+  total: number;
+  lines: Array<{ quantity: number; product: { name: string; inStock: boolean | null } | null }>;
+  customer: { name: string } | null;
+}
+
+/** The result pane's text, as GraphiQL wrote it (its editor draws only the lines in view). */
+function responseText(): Promise<string> {
+  return page
+    .locator('.graphiql-response .CodeMirror')
+    .evaluate((editor) => (editor as unknown as { CodeMirror?: { getValue(): string } }).CodeMirror?.getValue() ?? '', undefined, {
+      timeout: UI_TIMEOUT,
+    });
+}
+
+function parsed(text: string): { data?: { orderUpdated?: Followed } } | undefined {
+  try {
+    return JSON.parse(text) as { data?: { orderUpdated?: Followed } };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Where a screenshot goes: `file` under docs/ (docs/explorer.png is the README's picture,
- * docs/explorer-plan.png its plan panel's) only when asked with UPDATE_SCREENSHOT=1, a temporary
+ * docs/explorer-plan.png its plan panel's, docs/explorer-subscription.png a followed order's) only when asked with UPDATE_SCREENSHOT=1, a temporary
  * file otherwise, so that `npm test` rewrites no tracked file.
  */
 async function screenshotPath(file: string): Promise<string> {

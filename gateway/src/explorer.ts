@@ -1,6 +1,7 @@
 // The gateway's own GraphQL explorer: GraphiQL 3 on React 18, every byte served by the gateway
 // from node_modules, so it works with no internet and sends nothing to a CDN. The page offers the
-// repository's storefront operations (operations/*.graphql) as tabs with example variables.
+// repository's storefront operations (operations/*.graphql) as tabs with example variables, and
+// runs subscriptions over graphql-transport-ws with graphql-ws's own browser client.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
@@ -135,7 +136,10 @@ const CSS = 'text/css; charset=utf-8';
 /** A package's directory: `require.resolve` of the file itself is refused by the packages' `exports` maps. */
 const packageDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`));
 
-/** The page's files, in load order: the UMD globals GraphiQL needs come before it. */
+/**
+ * The page's files, in load order: the UMD globals GraphiQL needs come before it, and graphql-ws's
+ * client (the `graphqlWs` global GraphiQL's fetcher runs subscriptions with) before the boot script.
+ */
 function assetSources(): Array<{ name: string; file: string; type: string }> {
   return [
     { name: 'graphiql.min.css', file: path.join(packageDir('graphiql'), 'graphiql.min.css'), type: CSS },
@@ -147,6 +151,7 @@ function assetSources(): Array<{ name: string; file: string; type: string }> {
       type: JS,
     },
     { name: 'graphiql.min.js', file: path.join(packageDir('graphiql'), 'graphiql.min.js'), type: JS },
+    { name: 'graphql-ws.min.js', file: path.join(packageDir('graphql-ws'), 'umd', 'graphql-ws.min.js'), type: JS },
     { name: 'explorer.js', file: path.join(STATIC_DIR, 'explorer.js'), type: JS },
   ];
 }
@@ -169,7 +174,9 @@ const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u0
 
 /**
  * The page's policy: everything from the gateway itself, nothing from anywhere else. Fonts and
- * icons in GraphiQL's CSS are `data:` URLs. Inline styles stay allowed: GraphiQL's dialogs set
+ * icons in GraphiQL's CSS are `data:` URLs. `connect-src 'self'` also lets the page open its
+ * subscriptions' WebSocket to the gateway: under CSP Level 3 'self' matches ws: and wss: on the
+ * page's own host and port (the browser test runs one in Chromium). Inline styles stay allowed: GraphiQL's dialogs set
  * them, and a policy without 'unsafe-inline' blocks them (seen in the browser test's console).
  */
 const CONTENT_SECURITY_POLICY = [
@@ -252,7 +259,7 @@ async function operationsFrom(options: ExplorerOptions): Promise<ExplorerOperati
 
 /**
  * Builds the explorer's routes. Reads the operations and every asset once, here: a request never
- * touches the disk. Rejects when an asset is missing (graphiql, react or react-dom not installed)
+ * touches the disk. Rejects when an asset is missing (graphiql, graphql-ws, react or react-dom not installed)
  * or a configured operations folder cannot be read.
  */
 export async function createExplorer(options: ExplorerOptions = {}): Promise<Explorer> {

@@ -1,8 +1,8 @@
-/* global document, window, React, ReactDOM, GraphiQL */
+/* global document, window, React, ReactDOM, GraphiQL, graphqlWs */
 // The explorer page's boot script, served by the gateway at /explorer/assets/explorer.js. It is a
 // file rather than an inline <script> so the page's Content-Security-Policy can say
 // `script-src 'self'`: the browser then refuses any script that is not the gateway's own.
-// React, ReactDOM and GraphiQL are the UMD globals of the scripts loaded before this one.
+// React, ReactDOM, GraphiQL and graphqlWs are the UMD globals of the scripts loaded before this one.
 (() => {
   'use strict';
   const config = JSON.parse(document.getElementById('explorer-config').textContent);
@@ -12,20 +12,19 @@
   // GraphiQL uses stored tabs over defaultTabs; a namespace per set of operations means a changed
   // operations folder shows its new tabs, while edits survive a reload meanwhile.
   const storage = GraphiQL.createLocalStorage({ namespace: `explorer:${config.version}` });
-  // GraphiQL 3.9 opens the first tab's query but fills the variables editor from storage only,
-  // so on a first visit the first tab would show no variables: store them before it starts.
+  // With no stored tabs, GraphiQL 3.9 opens the first tab but fills its editors from the stored
+  // query and variables: on a first visit the first tab would show no variables, and after a
+  // reload within the 500 ms it waits before storing tabs (the browser test does that), the
+  // first tab would get the last query run, under that query's name, beside that query's own
+  // tab. Store the first tab's own before it starts.
   try {
     if (storage.getItem('graphiql:tabState') === null && config.tabs.length > 0) {
+      storage.setItem('graphiql:query', config.tabs[0].query);
       storage.setItem('graphiql:variables', config.tabs[0].variables);
     }
   } catch {
     // No localStorage (blocked by the browser): GraphiQL then runs without persistence.
   }
-
-  // GraphiQL 3.9 sends the operation name its editor parsed last, about 100 ms after an edit or a
-  // tab switch; a run inside that window sends the previous tab's name, which the server refuses
-  // ("Unknown operation named ..."). Send the name of the operation the query actually holds.
-  const send = GraphiQL.createFetcher({ url: endpoint });
 
   // Signing in from the explorer: the access token a SignIn, SignUp or Refresh answer carries is
   // kept in this page's memory (never in storage) and sent as `Authorization: Bearer` with the
@@ -48,6 +47,42 @@
       }
     }
   };
+
+  // Subscriptions run over graphql-transport-ws on the endpoint's own path (ws: or wss:, as the
+  // page's scheme), everything else over HTTP. A browser cannot set headers on a WebSocket, so the
+  // Authorization a request would carry (the headers editor's, else the signed-in token) goes in
+  // connection_init's payload instead. A socket keeps the credentials it was opened with, so a
+  // subscription under another Authorization gets a new client (lazy: no socket until something
+  // subscribes), and a new fetcher around it. Signing in or out disposes a client made from the
+  // session, which ends what it followed: nothing keeps running as a user who signed out. Queries
+  // and mutations never replace it: GraphiQL stops a subscription before it runs anything else,
+  // but its docs pane introspects whenever it likes.
+  const sendHttp = GraphiQL.createFetcher({ url: endpoint });
+  const wsEndpoint = (() => {
+    const url = new URL(endpoint);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    return url.href;
+  })();
+  let subscriptions = null;
+  const dropSubscriptions = () => {
+    if (subscriptions) subscriptions.wsClient.dispose();
+    subscriptions = null;
+  };
+  const sendSubscription = (authorization, fromSession) => {
+    if (!subscriptions || subscriptions.authorization !== authorization) {
+      dropSubscriptions();
+      const wsClient = graphqlWs.createClient({
+        url: wsEndpoint,
+        lazy: true,
+        connectionParams: () => (authorization ? { authorization } : {}),
+      });
+      subscriptions = { authorization, fromSession, wsClient, send: GraphiQL.createFetcher({ url: endpoint, wsClient }) };
+    }
+    return subscriptions.send;
+  };
+  session.listeners.add(() => {
+    if (subscriptions && subscriptions.fromSession) dropSubscriptions();
+  });
 
   // The query plan panel: with the "Query plan" button pressed, operations are sent with Apollo
   // Router's `Apollo-Expose-Query-Plan: true`, and a gateway that allows it (EXPOSE_QUERY_PLAN, on
@@ -78,7 +113,8 @@
   const usePlan = () => useStore(plan);
 
   const fetcher = (params, options) => {
-    let headers = options && options.headers ? options.headers : {};
+    const fromEditor = options && options.headers ? options.headers : {};
+    let headers = fromEditor;
     if (session.token && !hasAuthorization(headers)) headers = { ...headers, authorization: `Bearer ${session.token}` };
     const introspection = params.operationName === 'IntrospectionQuery';
     if (plan.on && !introspection && !hasHeader(headers, PLAN_HEADER)) headers = { ...headers, [PLAN_HEADER]: 'true' };
@@ -86,32 +122,63 @@
       remember(part);
       if (!introspection) showPlan(part);
     };
+    const own = ownOperation(params, options);
+    let send = sendHttp;
+    if (own.subscription) {
+      const authorization = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization');
+      send = sendSubscription(authorization ? String(authorization[1]) : null, !hasAuthorization(fromEditor));
+    }
     // GraphiQL's fetcher resolves to the result, or to an async iterable of results (its
-    // multipart fetcher, used for every request by default): both are looked into.
-    return Promise.resolve(send(withOwnOperationName(params), { ...options, headers })).then((result) => {
-      if (result && typeof result[Symbol.asyncIterator] === 'function') {
-        return (async function* () {
-          for await (const part of result) {
-            seen(part);
-            yield part;
-          }
-        })();
-      }
+    // multipart fetcher, used for every HTTP request by default, and a subscription): both are
+    // looked into.
+    return Promise.resolve(send(own.params, { ...own.options, headers })).then((result) => {
+      if (result && typeof result[Symbol.asyncIterator] === 'function') return tap(result, seen);
       seen(result);
       return result;
     });
   };
-  const withOwnOperationName = (params) => {
-    if (!params.operationName || typeof params.query !== 'string') return params;
-    let operations;
+  // An async iterable that shows each result to `seen` on its way to GraphiQL. Not an async
+  // generator: GraphiQL stops a subscription with the iterator's return(), which a generator
+  // waiting for the next event would queue until that event came; here it reaches graphql-ws at
+  // once, and the subscription ends then.
+  const tap = (iterable, seen) => {
+    const inner = iterable[Symbol.asyncIterator]();
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next: () =>
+        inner.next().then((step) => {
+          if (!step.done) seen(step.value);
+          return step;
+        }),
+      return: (value) => (inner.return ? inner.return(value) : Promise.resolve({ done: true, value })),
+    };
+  };
+  // GraphiQL 3.9 sends the operation name and the document its editor parsed last, about 100 ms
+  // after an edit or a tab switch; a run inside that window sends the previous tab's name, which
+  // the server refuses ("Unknown operation named ..."), and its document, by which GraphiQL's
+  // fetcher would send a subscription over HTTP or a query over the WebSocket. Send the query's
+  // own: its operation's name when the one given names none of them, and its parsed document.
+  const ownOperation = (params, options) => {
+    const unparsed = { params, options, subscription: false };
+    if (typeof params.query !== 'string') return unparsed;
+    let document;
     try {
-      operations = GraphiQL.GraphQL.parse(params.query).definitions.filter((d) => d.kind === 'OperationDefinition');
+      document = GraphiQL.GraphQL.parse(params.query);
     } catch {
-      return params; // a syntax error: the server says where
+      return unparsed; // a syntax error: the server says where
     }
-    if (operations.some((d) => d.name && d.name.value === params.operationName)) return params;
-    if (operations.length !== 1) return params;
-    return { ...params, operationName: operations[0].name ? operations[0].name.value : null };
+    const operations = document.definitions.filter((d) => d.kind === 'OperationDefinition');
+    const nameOf = (d) => (d.name ? d.name.value : null);
+    let operation = operations.find((d) => params.operationName && nameOf(d) === params.operationName);
+    if (!operation && operations.length === 1) operation = operations[0];
+    const operationName = operation ? nameOf(operation) : params.operationName;
+    return {
+      params: operationName === params.operationName ? params : { ...params, operationName },
+      options: { ...options, documentAST: document },
+      subscription: Boolean(operation && operation.operation === 'subscription'),
+    };
   };
 
   const SessionBadge = () => {

@@ -78,13 +78,14 @@ describe('GET /explorer', () => {
     expect(csp).not.toMatch(/https?:|\*/);
   });
 
-  it('loads React, ReactDOM, GraphiQL and the boot script, in that order', async () => {
+  it('loads React, ReactDOM, GraphiQL, the graphql-ws client and the boot script, in that order', async () => {
     const { assets } = await page(gw.url);
     const scripts = assets.filter((u) => u.includes('.js'));
     expect(scripts.map((u) => u.split('?')[0])).toEqual([
       '/explorer/assets/react.production.min.js',
       '/explorer/assets/react-dom.production.min.js',
       '/explorer/assets/graphiql.min.js',
+      '/explorer/assets/graphql-ws.min.js',
       '/explorer/assets/explorer.js',
     ]);
   });
@@ -130,11 +131,15 @@ describe('explorer assets', () => {
     }
   });
 
-  it('are the installed packages, GraphiQL 3 on React 18', async () => {
+  it('are the installed packages, GraphiQL 3 on React 18, and graphql-ws', async () => {
     const graphiql = await (await fetch(`${gw.url}/explorer/assets/graphiql.min.js`)).text();
     expect(graphiql).toContain('createFetcher');
     const react = await (await fetch(`${gw.url}/explorer/assets/react.production.min.js`)).text();
     expect(react).toMatch(/version="18\./);
+    // graphql-ws's browser build, which defines the `graphqlWs` global the boot script subscribes with.
+    const graphqlWs = await (await fetch(`${gw.url}/explorer/assets/graphql-ws.min.js`)).text();
+    expect(graphqlWs).toContain('.graphqlWs={}');
+    expect(graphqlWs).toContain('graphql-transport-ws');
   });
 
   it('reference nothing outside the page: every CSS url() is a data: URL, no @import', async () => {
@@ -298,7 +303,7 @@ describe('example variables', () => {
 });
 
 describe('the default operations folder', () => {
-  it("is the repository's operations/, queries before mutations", async () => {
+  it("is the repository's operations/, queries before mutations before subscriptions", async () => {
     const explorer = await createExplorer();
     expect(explorer.operations.map((o) => `${o.kind} ${o.name}`)).toEqual([
       'query CategoryListing',
@@ -313,6 +318,7 @@ describe('the default operations folder', () => {
       'mutation WriteReview',
       'mutation AddToOrder',
       'mutation Checkout',
+      'subscription FollowOrder',
     ]);
     expect(explorer.operations[0]?.variables).toBe('{\n  "category": "books"\n}');
   });
