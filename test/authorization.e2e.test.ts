@@ -44,6 +44,12 @@ interface Case {
   expect: Record<Role, Verdict>;
   /** Extra checks on an allowed answer. */
   check?: (data: unknown, role: Role) => void;
+  /**
+   * A subscription: sent as a GraphQL over SSE request; once its answer's headers arrive (the
+   * gateway sends them after the check), `trigger` makes the change it waits for, and the first
+   * `next` decides (a refusal is a `next` with the errors).
+   */
+  trigger?: (variables: Record<string, unknown>) => Promise<void>;
 }
 
 let stack: Stack;
@@ -111,6 +117,43 @@ function verdictOf(res: GraphQLResponse, path: Array<string | number>): Verdict 
   return value === null || value === undefined ? 'null without an error' : 'ok';
 }
 
+/**
+ * A subscription's first result over GraphQL over SSE: the request, then (its headers mean the
+ * check is done) `trigger`, then the first `next` frame read off the stream, which is then closed.
+ */
+async function firstEvent(
+  query: string,
+  variables: Record<string, unknown>,
+  headers: Record<string, string>,
+  trigger: (variables: Record<string, unknown>) => Promise<void>,
+): Promise<GraphQLResponse> {
+  const aborter = new AbortController();
+  const res = await fetch(stack.gatewayUrl, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query, variables }),
+    signal: aborter.signal,
+  });
+  try {
+    await trigger(variables);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      const frame = /event: next\ndata: (.*)\n\n/.exec(text);
+      if (frame) {
+        const body = JSON.parse(frame[1] as string) as Pick<GraphQLResponse, 'data' | 'errors'>;
+        return { status: res.status, headers: res.headers, data: body.data, errors: body.errors };
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended without a next: ${JSON.stringify(text)}`);
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    aborter.abort();
+  }
+}
+
 const CASES: Case[] = [
   {
     covers: 'User.email',
@@ -144,6 +187,19 @@ const CASES: Case[] = [
     variables: async () => ({ id: await draftOrderOf('owner', true) }),
     path: ['order'],
     expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: UNAUTHORIZED, admin: 'ok' },
+  },
+  {
+    // Following an order: its customer or orders:admin; the change is the owner's.
+    covers: 'Subscription.orderUpdated',
+    subgraph: 'orders',
+    query: 'subscription ($id: ID!) { orderUpdated(id: $id) { id version customer { id } } }',
+    variables: async () => ({ id: await draftOrderOf('owner', true) }),
+    trigger: async ({ id }) => {
+      await as('owner', 'mutation ($id: ID!) { addOrderLine(orderId: $id, productId: "p00002", quantity: 1) { id } }', { id });
+    },
+    path: ['orderUpdated'],
+    expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: UNAUTHORIZED, admin: 'ok' },
+    check: (data) => expect((data as { orderUpdated: { version: number } }).orderUpdated.version).toBeGreaterThan(2),
   },
   {
     // Every customer's orders, from every shard: support staff's view (the orders:admin scope).
@@ -358,7 +414,10 @@ describe('the authorization matrix, through the gateway with every cache on', ()
     for (const role of ROLES) {
       // Twice: the second answer may come from a cache warmed by the first (or by another role).
       for (const round of [1, 2]) {
-        const res = await gateway.query(c.query, await c.variables(role), headersOf(role));
+        const variables = await c.variables(role);
+        const res = c.trigger
+          ? await firstEvent(c.query, variables, headersOf(role), c.trigger)
+          : await gateway.query(c.query, variables, headersOf(role));
         expect(res.status).toBe(200);
         const verdict = verdictOf(res, c.path);
         seen[`${role}#${round}`] = verdict;

@@ -39,28 +39,40 @@ export function createSseFront(options: SseFrontOptions) {
     const params = await readGraphQLParams(req, options.bodyLimit);
     // The HTTP front verified the token; its expiry is read here (the stream ends then).
     const verified = info.identity ? await options.verify(req.headers.authorization) : undefined;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.write(':\n\n');
-    open.add(res);
     const connection = { id: randomUUID(), active: 0 };
     const subscriber = { identity: info.identity, connection, logger: info.logger };
+    const start = () => {
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(':\n\n');
+    };
+    // The answer's headers go once the subscription is checked: a client that has them knows it
+    // is refused (one `next` with the errors, then `complete`) or registered (nothing is missed).
+    if (!isSubscriptionRequest(params, options.maxTokens)) {
+      const result = await hub.execute(params, subscriber, info.requestId);
+      start();
+      res.end(frame('next', result) + frame('complete'));
+      return;
+    }
+    const outcome = await hub.subscribe(params, subscriber);
+    if (outcome.ok && (res.destroyed || req.socket.destroyed)) {
+      // The client left during the check: nobody to stream to.
+      await outcome.stream.return();
+      return;
+    }
+    start();
+    if (!outcome.ok) {
+      res.end(frame('next', { errors: outcome.errors.map((e) => e.toJSON()) }) + frame('complete'));
+      return;
+    }
+    open.add(res);
     const ping = setInterval(() => res.write(':\n\n'), pingMs);
     let expiry: NodeJS.Timeout | undefined;
     try {
-      if (!isSubscriptionRequest(params, options.maxTokens)) {
-        res.write(frame('next', await hub.execute(params, subscriber, info.requestId)));
-        return;
-      }
-      const outcome = await hub.subscribe(params, subscriber);
-      if (!outcome.ok) {
-        res.write(frame('next', { errors: outcome.errors.map((e) => e.toJSON()) }));
-        return;
-      }
       const stream = outcome.stream;
       res.once('close', () => void stream.return());
       if (verified?.expiresAt !== undefined) {
