@@ -315,6 +315,13 @@ const mapped: Record<string, MappedCheck> = {
   LEVEL_FETCHES: { value: 'false', check: (g) => expect(g.levelFetches).toBe(false) },
   PLAN_EXECUTOR: { value: 'apollo', check: (g) => expect(g.executor).toBe('apollo') },
   EXPOSE_QUERY_PLAN: { value: 'false', check: (g) => expect(g.exposeQueryPlan).toBe(false) },
+  SUBSCRIPTIONS: { value: 'false', check: (g) => expect(g.subscriptions).toBe(false) },
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: { value: '3', check: (g) => expect(g.subscriptions).toMatchObject({ perConnection: 3 }) },
+  MAX_SUBSCRIPTIONS_PER_USER: { value: '7', check: (g) => expect(g.subscriptions).toMatchObject({ perUser: 7 }) },
+  MAX_SUBSCRIPTIONS: { value: '900', check: (g) => expect(g.subscriptions).toMatchObject({ total: 900 }) },
+  SUBSCRIPTION_QUEUE: { value: '8', check: (g) => expect(g.subscriptions).toMatchObject({ queue: 8 }) },
+  SUBSCRIPTION_EXECUTIONS: { value: '16', check: (g) => expect(g.subscriptions).toMatchObject({ concurrency: 16 }) },
+  WS_KEEPALIVE_MS: { value: '5000', check: (g) => expect(g.subscriptions).toMatchObject({ keepAliveMs: 5000 }) },
   INFLIGHT_DEDUPE: { value: 'false', check: (g) => expect(g.layers).toEqual(expect.objectContaining({ inflight: false })) },
   HOT_CACHE_TTL_MS: { value: '4321', check: (_g, s) => expect(s.hotCacheTtlMs).toBe(4321) },
   CACHE_TIMEOUT_MS: {

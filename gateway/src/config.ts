@@ -109,6 +109,21 @@ export interface GatewayConfig {
    */
   exposeQueryPlan: boolean;
   /**
+   * Subscriptions: `SUBSCRIPTIONS` (false refuses WebSocket upgrades and event streams),
+   * `MAX_SUBSCRIPTIONS_PER_CONNECTION` (20), `MAX_SUBSCRIPTIONS_PER_USER` (50, per replica),
+   * `MAX_SUBSCRIPTIONS` (20,000 per replica), `SUBSCRIPTION_QUEUE` (32 events a subscriber may
+   * fall behind), `SUBSCRIPTION_EXECUTIONS` (64 event runs at once), `WS_KEEPALIVE_MS` (15,000).
+   */
+  subscriptions: {
+    enabled: boolean;
+    perConnection: number;
+    perUser: number;
+    total: number;
+    queue: number;
+    concurrency: number;
+    keepAliveMs: number;
+  };
+  /**
    * The caching and batching layers, each switchable: `GATEWAY_CACHE` (all three caches),
    * `ENTITY_CACHE`, `RESPONSE_CACHE`, `DEDUPE_REPRESENTATIONS`, `MERGE_FETCHES`, `REQUEST_MEMO`, `INFLIGHT_DEDUPE`
    * (all default true) and `CACHE_TIMEOUT_MS` (every cache call's limit, default 250).
@@ -218,6 +233,13 @@ export function gatewayEnvSchema(env: NodeJS.ProcessEnv) {
     LEVEL_FETCHES: flag(true),
     PLAN_EXECUTOR: z.enum(['own', 'apollo']).default('own'),
     EXPOSE_QUERY_PLAN: flag(developmentTools),
+    SUBSCRIPTIONS: flag(true),
+    MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(20),
+    MAX_SUBSCRIPTIONS_PER_USER: positiveInt(50),
+    MAX_SUBSCRIPTIONS: positiveInt(20_000),
+    SUBSCRIPTION_QUEUE: positiveInt(32),
+    SUBSCRIPTION_EXECUTIONS: positiveInt(64),
+    WS_KEEPALIVE_MS: positiveInt(15_000),
     INFLIGHT_DEDUPE: flag(true),
     CACHE_TIMEOUT_MS: positiveInt(250),
     ENTITY_CACHE_TTL: secondsByName('Type=seconds,Type=seconds', false),
@@ -314,6 +336,15 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     levelFetches: raw.LEVEL_FETCHES,
     planExecutor: raw.PLAN_EXECUTOR,
     exposeQueryPlan: raw.EXPOSE_QUERY_PLAN,
+    subscriptions: {
+      enabled: raw.SUBSCRIPTIONS,
+      perConnection: raw.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      perUser: raw.MAX_SUBSCRIPTIONS_PER_USER,
+      total: raw.MAX_SUBSCRIPTIONS,
+      queue: raw.SUBSCRIPTION_QUEUE,
+      concurrency: raw.SUBSCRIPTION_EXECUTIONS,
+      keepAliveMs: raw.WS_KEEPALIVE_MS,
+    },
     layers: {
       cache: raw.GATEWAY_CACHE,
       entityCache: raw.ENTITY_CACHE,
@@ -390,6 +421,16 @@ export function gatewayOptionsFromConfig(config: GatewayConfig, deps: GatewayDep
     levelFetches: config.levelFetches,
     executor: config.planExecutor,
     exposeQueryPlan: config.exposeQueryPlan,
+    subscriptions: config.subscriptions.enabled
+      ? {
+          perConnection: config.subscriptions.perConnection,
+          perUser: config.subscriptions.perUser,
+          total: config.subscriptions.total,
+          queue: config.subscriptions.queue,
+          concurrency: config.subscriptions.concurrency,
+          keepAliveMs: config.subscriptions.keepAliveMs,
+        }
+      : false,
     auth: config.auth,
     subgraphSecret: config.subgraphSecret,
   };

@@ -22,6 +22,7 @@ describe('loadGatewayConfig', () => {
       levelFetches: true,
       planExecutor: 'own',
       exposeQueryPlan: true,
+      subscriptions: { enabled: true, perConnection: 20, perUser: 50, total: 20_000, queue: 32, concurrency: 64, keepAliveMs: 15_000 },
       subgraphTimeoutMs: 10_000,
       subgraphTimeouts: {},
       requestTimeoutMs: 15_000,
