@@ -48,8 +48,13 @@ it('a subgraph process says draining on /ready, still answers, then exits 0', as
       seen.push(res ? `${res.status} ${((await res.json()) as { status: string }).status}` : 'refused');
       health = (await fetch(`${base}/health`).catch(() => undefined))?.status ?? 0;
     }
-    expect(seen.length).toBeGreaterThan(0);
-    expect(new Set(seen)).toEqual(new Set(['503 draining']));
+    // The signal reaches the child's event loop a moment after kill(): a /ready answered before
+    // that says ready (a clean-clone CI run on a loaded machine saw one). From the first
+    // `draining` on, every answer says draining, and the process still answers for the delay.
+    const first = seen.indexOf('503 draining');
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(new Set(seen.slice(0, first))).toEqual(new Set(first > 0 ? ['200 ready'] : []));
+    expect(new Set(seen.slice(first))).toEqual(new Set(['503 draining']));
     expect(health).toBe(200);
     expect(await exited).toEqual({ code: 0, signal: null });
     expect(performance.now() - signalled).toBeGreaterThanOrEqual(1400);
