@@ -119,6 +119,8 @@ export interface StackOptions {
   entityCache?: GatewayOptions['entityCache'];
   responseCache?: GatewayOptions['responseCache'];
   responseCacheTtl?: GatewayOptions['responseCacheTtl'];
+  /** The gateway's subscription caps and queues. @default the gateway's */
+  subscriptions?: GatewayOptions['subscriptions'];
   /**
    * The event bus: one in-process broker shared by every service (the embedded mode), RabbitMQ,
    * or none (events then wait in each outbox). @default RabbitMQ with `AMQP_URL` (exchange
@@ -351,6 +353,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         entityCache: options.entityCache,
         responseCache: options.responseCache,
         responseCacheTtl: options.responseCacheTtl,
+        subscriptions: options.subscriptions,
         trustedDocuments: options.trustedDocuments,
         limits: options.limits,
         cost: options.cost,

@@ -252,9 +252,12 @@ export class SubscriptionHub {
     this.limiter = new Limiter(this.limits.concurrency);
   }
 
-  /** Active subscriptions on this replica. */
+  /** Subscriptions registered and still being checked (their events are held). */
+  private checking = 0;
+
+  /** Active subscriptions on this replica: checked, and fed every event that concerns them. */
   get active(): number {
-    return this.count;
+    return this.count - this.checking;
   }
 
   /**
@@ -275,7 +278,13 @@ export class SubscriptionHub {
     const target = this.targetOf(request);
     const sub = target ? new ActiveSubscription(this, subscriber, request, target.topic, target.key) : undefined;
     if (sub) this.register(sub);
-    const checked = await this.runOnce(request, subscriber, { phase: 'check' }, `${subscriber.connection.id}:check:${randomUUID()}`);
+    if (sub) this.checking++;
+    let checked: FormattedExecutionResult;
+    try {
+      checked = await this.runOnce(request, subscriber, { phase: 'check' }, `${subscriber.connection.id}:check:${randomUUID()}`);
+    } finally {
+      if (sub) this.checking--;
+    }
     if (checked.errors && checked.errors.length > 0) {
       void sub?.return();
       return { ok: false, errors: checked.errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) };
