@@ -202,6 +202,19 @@ const CASES: Case[] = [
     check: (data) => expect((data as { orderUpdated: { version: number } }).orderUpdated.version).toBeGreaterThan(2),
   },
   {
+    // Following an order's checkout: its customer or orders:admin; the owner starts the checkout.
+    covers: 'Subscription.checkoutProgress',
+    subgraph: 'orders',
+    query: 'subscription ($id: ID!) { checkoutProgress(orderId: $id) { id status } }',
+    variables: async () => ({ id: await draftOrderOf('owner', true) }),
+    trigger: async ({ id }) => {
+      await as('owner', 'mutation ($id: ID!, $k: String!) { checkout(orderId: $id, idempotencyKey: $k) { id } }', { id, k: randomUUID() });
+    },
+    path: ['checkoutProgress'],
+    expect: { anonymous: UNAUTHORIZED, owner: 'ok', other: UNAUTHORIZED, admin: 'ok' },
+    check: (data) => expect((data as { checkoutProgress: { status: string } }).checkoutProgress.status).toBe('RUNNING'),
+  },
+  {
     // Every customer's orders, from every shard: support staff's view (the orders:admin scope).
     covers: 'Query.orders',
     subgraph: 'orders',

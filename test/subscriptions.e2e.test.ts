@@ -211,6 +211,46 @@ describe.each<Transport>(['graphql-transport-ws', 'sse'])('orderUpdated over %s'
     stream.stop();
   });
 
+  it('shows the checkout each step of the way: every event once, in order, the last one CONFIRMED', async () => {
+    const orderId = await newOrder(OWNER);
+    await addLine(OWNER, orderId, 'p00001', 1);
+    const before = stack.gateway.subscriptions();
+    const progress = follow<{
+      checkoutProgress: { id: string; status: string; steps: Array<{ name: string; status: string; attempts: number }> } | null;
+    }>(
+      clientOf(transport, await stack.token(OWNER)),
+      'subscription ($id: ID!) { checkoutProgress(orderId: $id) { id status reason steps { name status attempts } } }',
+      { id: orderId },
+    );
+    await subscribed(progress, () => stack.gateway.subscriptions(), before);
+    await as(OWNER, 'mutation ($id: ID!, $k: String!) { checkout(orderId: $id, idempotencyKey: $k) { id } }', {
+      id: orderId,
+      k: randomUUID(),
+    });
+    await eventually(
+      async () => progress.results.at(-1)?.data?.checkoutProgress?.status,
+      (status) => status === 'CONFIRMED' || status === 'REJECTED',
+      60_000,
+    );
+    const seen = progress.results.map((r) => {
+      expect(r.errors).toBeUndefined();
+      return r.data?.checkoutProgress;
+    });
+    // Started, then every step started and succeeded (each its own message, the steps list growing), then confirmed.
+    expect(seen[0]?.status).toBe('RUNNING');
+    expect(seen.at(-1)?.status).toBe('CONFIRMED');
+    const stepCounts = seen.map((c) => c?.steps.length ?? 0);
+    expect(stepCounts).toEqual([...stepCounts].sort((a, b) => a - b));
+    const last = seen.at(-1);
+    expect(last?.steps.length).toBeGreaterThanOrEqual(2);
+    expect(last?.steps.every((s) => s.status === 'DONE')).toBe(true);
+    // Every message is a new state (an event delivered twice would repeat one): at least one
+    // for started, one per step started and done, and confirmed.
+    for (let i = 1; i < seen.length; i++) expect(JSON.stringify(seen[i])).not.toBe(JSON.stringify(seen[i - 1]));
+    expect(seen.length).toBeGreaterThanOrEqual(2 + 2 * (last?.steps.length ?? 0) - 1);
+    expect(new Set(seen.map((c) => c?.id))).toEqual(new Set([last?.id]));
+  });
+
   it('refuses a stranger and an anonymous caller, and a plain HTTP subscription, each with its code', async () => {
     const orderId = await newOrder(OWNER);
     const stranger = follow(clientOf(transport, await stack.token(STRANGER)), FOLLOW, { id: orderId });

@@ -361,12 +361,30 @@ export class CheckoutOrchestrator {
     );
     let current = state;
     const ended: Array<() => void> = [];
+    const published: Array<{ type: string; aggregateId: string; payload: Record<string, unknown> }> = [];
     for (const e of events) {
       const event = toCheckoutEvent(e.type, e.data, e.version);
       const before = current;
       current = evolve(current, event);
       ended.push(...(await this.effects(trx, before, current, event, correlationId)));
+      // Published too (schema version 1), in this transaction: the gateway's checkoutProgress
+      // subscribers follow them. `version` is the checkout stream's, so a reader can rebuild the
+      // checkout exactly as it was after this event.
+      if (current)
+        published.push({
+          type: e.type,
+          aggregateId: id,
+          payload: {
+            ...e.data,
+            checkoutId: id,
+            orderId: current.orderId,
+            customerId: current.customerId,
+            version: e.version,
+            correlationId,
+          },
+        });
     }
+    if (published.length > 0) await appendEvents(trx, this.source, published);
     if (current && (current.current === null || isTerminal(current.status))) {
       await this.db(trx).deleteFrom('checkout_timers').where('checkout_id', '=', current.id).execute();
     } else if (current?.deadline) {

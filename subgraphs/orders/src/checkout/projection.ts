@@ -77,6 +77,9 @@ const rowOf = (c: Checkout): CheckoutRow => ({
   slot: slotOf(c.customerId),
 });
 
+/** A checkout's state as `Order.checkout` shows it (what its row would read back as). */
+export const checkoutViewOf = (c: Checkout): CheckoutView => viewOf(rowOf(c));
+
 /** Reads a row back into the state the decider folds (for the projection's next event). */
 function stateOf(r: CheckoutRow, lines: Checkout['lines']): Checkout {
   const v = viewOf(r);

@@ -8,7 +8,8 @@ import type { Logger } from '@shop/telemetry';
 import { type Order, type OrderCommand, type OrderState, decide, isRejection, replay } from '../domain';
 import type { HistoryEntryModel } from '../model';
 import { type OrderReadModels, type OrderRow, fromRow, orderProjections, toDomainEvent } from './projections';
-import { type CheckoutTables, type CheckoutView, checkoutProjection, viewOf } from '../checkout/projection';
+import { type CheckoutTables, type CheckoutView, checkoutProjection, checkoutViewOf, viewOf } from '../checkout/projection';
+import { checkoutStream, replayCheckout, toCheckoutEvent } from '../checkout/domain';
 import { orderIdFor } from '../sharding/ids';
 import { ownershipGuard } from '../sharding/ownership';
 
@@ -363,6 +364,13 @@ export class OrdersRepository {
   /** Time travel: the order rebuilt from the events recorded at or before `instant` (ISO 8601). */
   async asOf(orderId: string, instant: string): Promise<Order | null> {
     return replay((await this.events.readStream(orderId, { recordedAtOrBefore: instant })).map(toDomainEvent));
+  }
+
+  /** A checkout rebuilt from its stream up to `version`: what it was right after that event. */
+  async checkoutAtVersion(checkoutId: string, version: number): Promise<CheckoutView | null> {
+    const stream = await this.events.readStream(checkoutStream(checkoutId), { toVersion: version });
+    const state = replayCheckout(stream.map((e) => toCheckoutEvent(e.type, e.data, e.version)));
+    return state ? checkoutViewOf(state) : null;
   }
 
   /** The order rebuilt from its events up to `version`: what it was right after that change. */

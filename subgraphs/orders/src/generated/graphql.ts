@@ -344,12 +344,24 @@ export type QueryOrdersArgs = {
 export type Subscription = {
   __typename?: 'Subscription';
   /**
+   * The order's checkout as it is after each of its events: started, each step started, succeeded
+   * or failed, confirmed, rejected, reversed. One message per event, in order, each the checkout at
+   * that event's version (null until the order's first checkout starts, for the check only). Only
+   * the order's customer, or a caller with the orders:admin scope, may follow it.
+   */
+  checkoutProgress: Maybe<Checkout>;
+  /**
    * The order as it is after each change: a line added or removed, placed, cancelled, checkout
    * started, confirmed or rejected. One message per change, in order, each the order at that
    * change's version. Only its customer, or a caller with the orders:admin scope, may follow it;
    * anyone else's subscription is refused with UNAUTHORIZED_FIELD_OR_TYPE.
    */
   orderUpdated: Order;
+};
+
+
+export type SubscriptionCheckoutProgressArgs = {
+  orderId: Scalars['ID']['input'];
 };
 
 
@@ -682,6 +694,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 }>;
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  checkoutProgress?: SubscriptionResolver<Maybe<ResolversTypes['Checkout']>, "checkoutProgress", ParentType, ContextType, RequireFields<SubscriptionCheckoutProgressArgs, 'orderId'>>;
   orderUpdated?: SubscriptionResolver<ResolversTypes['Order'], "orderUpdated", ParentType, ContextType, RequireFields<SubscriptionOrderUpdatedArgs, 'id'>>;
 }>;
 

@@ -385,6 +385,11 @@ export class ShardedOrders {
     return shard ? this.guarded(shard, () => shard.orders.atVersion(orderId, version)) : null;
   }
 
+  async checkoutAtVersion(checkoutId: string, version: number): Promise<CheckoutView | null> {
+    const shard = this.forId(checkoutId);
+    return shard ? this.guarded(shard, () => shard.orders.checkoutAtVersion(checkoutId, version)) : null;
+  }
+
   async checkoutById(checkoutId: string): Promise<CheckoutView | null> {
     const shard = this.forId(checkoutId);
     return shard ? this.guarded(shard, () => shard.orders.checkoutById(checkoutId)) : null;
