@@ -251,6 +251,72 @@ describe.each<Transport>(['graphql-transport-ws', 'sse'])('orderUpdated over %s'
     expect(new Set(seen.map((c) => c?.id))).toEqual(new Set([last?.id]));
   });
 
+  it("follows a product's stock, anonymously: each change once, with the levels it made and products' name", async () => {
+    const productId = transport === 'sse' ? 'p00009' : 'p00010';
+    const before = stack.gateway.subscriptions();
+    const stock = follow<{ stockChanged: { id: string; name: string; quantityOnHand: number; inStock: boolean } }>(
+      clientOf(transport, undefined),
+      'subscription ($id: ID!) { stockChanged(productId: $id) { id name quantityOnHand inStock } }',
+      { id: productId },
+    );
+    await subscribed(stock, () => stack.gateway.subscriptions(), before);
+    const admin = await stack.token('u00009', { roles: ['customer', 'admin'] });
+    for (const quantity of [5, 0, 7])
+      await gateway.query(
+        'mutation ($p: ID!, $q: Int!) { setStock(productId: $p, quantity: $q) { id } }',
+        { p: productId, q: quantity },
+        bearer(admin),
+      );
+    await eventually(
+      async () => stock.results.length,
+      (n) => n >= 3,
+      15_000,
+    );
+    expect(stock.results.map((r) => r.errors)).toEqual([undefined, undefined, undefined]);
+    expect(stock.results.map((r) => [r.data?.stockChanged.quantityOnHand, r.data?.stockChanged.inStock])).toEqual([
+      [5, true],
+      [0, false],
+      [7, true],
+    ]);
+    expect(stock.results.every((r) => r.data?.stockChanged.id === productId && typeof r.data.stockChanged.name === 'string')).toBe(true);
+  });
+
+  it('follows a product anonymously: each update once, as it is then; an unknown product is NOT_FOUND', async () => {
+    const productId = transport === 'sse' ? 'p00007' : 'p00008';
+    const before = stack.gateway.subscriptions();
+    const changes = follow<{ productChanged: { id: string; name: string; price: number; inStock: boolean | null } }>(
+      clientOf(transport, undefined),
+      'subscription ($id: ID!) { productChanged(id: $id) { id name price inStock } }',
+      { id: productId },
+    );
+    await subscribed(changes, () => stack.gateway.subscriptions(), before);
+    const admin = await stack.token('u00009', { roles: ['customer', 'admin'] });
+    for (const price of [1234, 5678])
+      await gateway.query(
+        'mutation ($p: ID!, $price: Int!) { updateProduct(id: $p, input: { price: $price }) { id } }',
+        { p: productId, price },
+        bearer(admin),
+      );
+    await eventually(
+      async () => changes.results.length,
+      (n) => n >= 2,
+      15_000,
+    );
+    expect(changes.results.map((r) => [r.errors, r.data?.productChanged.price])).toEqual([
+      [undefined, 1234],
+      [undefined, 5678],
+    ]);
+    expect(changes.results.every((r) => typeof r.data?.productChanged.name === 'string')).toBe(true);
+
+    const unknown = follow(clientOf(transport, undefined), 'subscription { productChanged(id: "p99999") { id } }', {});
+    await eventually(
+      async () => unknown.completed,
+      (done) => done,
+      10_000,
+    );
+    expect(refusalCodes(unknown)).toEqual(['NOT_FOUND']);
+  });
+
   it('refuses a stranger and an anonymous caller, and a plain HTTP subscription, each with its code', async () => {
     const orderId = await newOrder(OWNER);
     const stranger = follow(clientOf(transport, await stack.token(STRANGER)), FOLLOW, { id: orderId });

@@ -1,4 +1,4 @@
-import type { Identity } from '@shop/server';
+import type { Identity, SubscriptionEvent } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { StockRepository } from './data/repository';
 import type { Loaders } from './loaders';
@@ -10,4 +10,6 @@ export interface Context {
   logger: Logger;
   /** The caller the gateway signed for; undefined when anonymous. setStock needs its inventory:write scope. */
   viewer: Identity | undefined;
+  /** Set when the gateway resolves `Subscription.stockChanged` for one StockChanged event. */
+  subscriptionEvent: SubscriptionEvent | undefined;
 }

@@ -11,6 +11,8 @@ export interface ProductRef {
   price?: number | null;
   /** Grams, owned by products. */
   weight?: number | null;
+  /** The levels a StockChanged event carried (`stockChanged`): the fields answer these, not the store's. */
+  stock?: StockLevels;
 }
 
 /** Orders at or above this price (integer cents) ship free. */

@@ -100,11 +100,12 @@ export async function createInventory(options: InventoryOptions): Promise<Invent
       sweeper = worker;
       return interval === false ? { start: () => {}, kick: () => {}, stop: () => worker.stop() } : worker;
     },
-    context: ({ repository: stock, telemetry, logger, identity }) => ({
+    context: ({ repository: stock, telemetry, logger, identity, subscriptionEvent }) => ({
       stock,
       loaders: createLoaders(stock, telemetry),
       logger,
       viewer: identity,
+      subscriptionEvent,
     }),
   })(options);
   if (!repository || !sweeper) throw new Error('inventory: the subgraph was built without its repository or sweeper');

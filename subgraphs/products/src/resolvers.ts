@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { boundedFirst, declareChanges, pageRequest, requireScope, toConnection, validateInput } from '@shop/server';
+import { GraphQLError } from 'graphql';
+import { boundedFirst, declareChanges, notFound, pageRequest, requireScope, toConnection, validateInput } from '@shop/server';
+import type { Context } from './context';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -44,6 +46,23 @@ const Mutation = {
 } satisfies MutationResolvers;
 
 export const resolvers: Resolvers = {
+  Subscription: {
+    // The gateway runs it: once to check (the product must exist), then once per event of the
+    // product (updated, discontinued, its rating changed): the product as it is when the event is
+    // resolved (products keeps no history to rebuild an older state from).
+    productChanged: {
+      subscribe: () => {
+        throw new GraphQLError('Subscribe through the gateway: products resolves Subscription fields per event', {
+          extensions: { code: 'SUBSCRIPTION_TRANSPORT_REQUIRED' },
+        });
+      },
+      resolve: async (_: unknown, { id }: { id: string }, { loaders }: Context) => {
+        const product = await loaders.product.loader.load(id);
+        if (!product) throw notFound('Product', id);
+        return product;
+      },
+    },
+  },
   Query: {
     product: (_, { id }, { loaders }) => loaders.product.loader.load(id),
     products: async (_, { first, after, category }, { products, pageMax }) => {
