@@ -358,6 +358,53 @@ describe.each<Transport>(['graphql-transport-ws', 'sse'])('orderUpdated over %s'
   });
 });
 
+describe('hostile WebSocket clients', () => {
+  /** Opens a raw graphql-transport-ws socket, sends `messages`, and resolves with how it closed (or the HTTP status that refused it). */
+  function raw(path: string, messages: string[]): Promise<{ code?: number; reason?: string; status?: number }> {
+    return new Promise((resolve) => {
+      const socket = new WebSocket(stack.gatewayUrl.replace(/^http/, 'ws').replace(/\/graphql$/, path), 'graphql-transport-ws');
+      socket.once('open', () => messages.forEach((m) => socket.send(m)));
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      socket.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode });
+        socket.terminate();
+      });
+      socket.once('error', () => undefined);
+    });
+  }
+  const init = JSON.stringify({ type: 'connection_init', payload: {} });
+
+  it('each gets a coded close, and the gateway keeps serving', async () => {
+    const deep = `{"id":"1","type":"subscribe","payload":{"query":"{ __typename }","variables":{"v":${'['.repeat(10_000)}${']'.repeat(10_000)}}}}`;
+    expect(await raw('/graphql', [init, deep])).toEqual({ code: 4400, reason: 'The message nests JSON deeper than 64 levels' });
+    expect((await raw('/graphql', [init, '{not json'])).code).toBe(4400);
+    // Subscribing before connection_init: graphql-ws's own 4401.
+    expect((await raw('/graphql', [JSON.stringify({ id: '1', type: 'subscribe', payload: { query: '{ __typename }' } })])).code).toBe(4401);
+    // A bad token in connection_init: 4403 with the reason.
+    const forbidden = await raw('/graphql', [
+      JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer not.a.token' } }),
+    ]);
+    expect(forbidden.code).toBe(4403);
+    expect(forbidden.reason).toMatch(/^UNAUTHENTICATED/);
+    // Another path: refused before any socket exists.
+    expect(await raw('/elsewhere', [])).toEqual({ status: 404 });
+    expect((await gateway.query('{ __typename }')).data).toEqual({ __typename: 'Query' });
+  });
+
+  it('a query over the socket runs once through the same pipeline, as over HTTP', async () => {
+    const client = wsClient(undefined);
+    const result = await new Promise((resolve, reject) => {
+      let value: unknown;
+      client.subscribe(
+        { query: '{ product(id: "p00001") { id name } }' },
+        { next: (r) => (value = r), error: reject, complete: () => resolve(value) },
+      );
+    });
+    expect(result).toEqual(expect.objectContaining({ data: { product: { id: 'p00001', name: expect.any(String) } } }));
+    expect((result as { errors?: unknown }).errors).toBeUndefined();
+  });
+});
+
 describe('a draining gateway', () => {
   it('ends every subscription with SHUTTING_DOWN (over both transports) and closes each socket with 1012, then stops', async () => {
     const orderId = await newOrder(OWNER);

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { type ExecutionArgs, type FormattedExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST, parse } from 'graphql';
 import { CloseCode, makeServer } from 'graphql-ws';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { MAX_JSON_DEPTH, jsonDeeperThan } from '@shop/server';
 import type { Logger } from '@shop/telemetry';
 import type { VerifiedAuthorization } from '../auth';
 import type { ResultStream, SubscribeRequest, Subscriber, SubscriptionHub } from './hub';
@@ -201,6 +202,11 @@ export function createWsFront(options: WsFrontOptions) {
         onMessage: (cb) =>
           socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
             const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+            // As for an HTTP body: JSON nested past 64 levels is refused before anything parses it.
+            if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+              socket.close(CloseCode.BadRequest, `The message nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+              return;
+            }
             cb(text).catch((err: unknown) => {
               logger.error({ err }, 'websocket message failed');
               socket.close(CloseCode.InternalServerError, 'Internal server error');

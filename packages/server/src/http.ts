@@ -464,6 +464,15 @@ export const MAX_JSON_DEPTH = 64;
  * real variable comes near 64 levels.
  */
 function refuseDeepJson(text: string, what: string): void {
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH))
+    throw new HttpError(400, 'BAD_REQUEST', `${what} nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);
+}
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `max`, in one pass over the text (no
+ * parse): for a request body, a URL parameter or a WebSocket message before it is parsed.
+ */
+export function jsonDeeperThan(text: string, max: number): boolean {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -475,11 +484,12 @@ function refuseDeepJson(text: string, what: string): void {
     } else if (c === 0x22) {
       inString = true;
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > MAX_JSON_DEPTH) throw new HttpError(400, 'BAD_REQUEST', `${what} nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);
+      if (++depth > max) return true;
     } else if (c === 0x5d || c === 0x7d) {
       depth--;
     }
   }
+  return false;
 }
 
 /** A request body's JSON: refused with a coded 400 when empty, nested too deep or not JSON. */
@@ -756,7 +766,22 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
       };
       if (path !== graphqlPath) refuse('404 Not Found');
       else if (draining.has(server)) refuse('503 Service Unavailable');
-      else streams.upgrade(req, socket, head);
+      else {
+        // Admission as for a request (load shedding, the per-client rate limit), released once the
+        // handshake is handed on: a long-lived socket holds no in-flight slot (streams have caps).
+        admitter.admit(req).then(
+          (admission) => {
+            if (!admission.admitted) {
+              requestsShed.inc({ service: telemetry.service, reason: admission.code === 'RATE_LIMITED' ? 'rate_limited' : 'overloaded' });
+              refuse(admission.status === 429 ? '429 Too Many Requests' : '503 Service Unavailable');
+              return;
+            }
+            admission.done();
+            streams.upgrade(req, socket, head);
+          },
+          () => refuse('503 Service Unavailable'),
+        );
+      }
     });
   }
   // Keep-alive longer than typical client/load-balancer idle timeouts avoids racing resets.
