@@ -492,6 +492,9 @@ export function jsonDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
+/** A request's path and query, parsed (the base only completes the relative URL; no host is read from it). */
+const searchOf = (req: IncomingMessage): URL => new URL(req.url ?? '/', 'http://localhost');
+
 /** A request body's JSON: refused with a coded 400 when empty, nested too deep or not JSON. */
 function parseJsonBody(text: string): unknown {
   if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
@@ -527,7 +530,7 @@ export async function readGraphQLParams(req: IncomingMessage, limit: number): Pr
       throw new HttpError(400, 'BAD_REQUEST', 'Request body must be a JSON object');
     raw = body as Record<string, unknown>;
   } else if (method === 'GET') {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = searchOf(req);
     raw = {};
     for (const name of ['query', 'operationName']) raw[name] = url.searchParams.get(name) ?? undefined;
     for (const name of ['variables', 'extensions']) {
@@ -594,7 +597,7 @@ export function createHttpServer<TContext extends BaseContext>(options: HttpServ
 
   const handleGraphQL = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => {
     const method = (req.method ?? 'GET').toUpperCase();
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = searchOf(req);
     let body: unknown = undefined;
     // Header and freshness first: an unsigned request is refused before its body is read (or, with
     // allowUnsigned, answered as anonymous).
