@@ -40,6 +40,9 @@ export function balancerConfig(options: BalancerOptions): string {
     `  timeout server ${options.serverTimeoutMs ?? 30_000}ms`,
     '  timeout http-request 10s',
     '  timeout http-keep-alive 10s',
+    // A WebSocket or SSE subscription is a tunnel once upgraded: idle for up to 1 h between
+    // events (the gateway pings every 15 s and 12 s anyway).
+    '  timeout tunnel 1h',
     // Buffered, so that a retry can send the body again and the mutation test can read it.
     '  option http-buffer-request',
     '  retries 2',
