@@ -17,7 +17,6 @@
 // bus, the gateway's run of the subscription through orders, products, inventory and accounts,
 // and the socket), p50/p95/p99 over every change.
 import { fork } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -27,11 +26,10 @@ import { bearer, graphqlClient } from '@shop/testing';
 import type { ClientJob, ClientMessage, Received } from './children/subscription-clients';
 import { summarise } from './lib/common';
 import { parseOptionValues, runBench } from './lib/harness';
+import { writeBetweenMarkers } from '../scripts/lib/cli';
 
 const USAGE =
   'usage: npm run bench:subscriptions -- [--subscribers N] [--changes N] [--users N] [--concurrency N | --rate W] [--write <file>] [--json]';
-const START = '<!-- subscriptions:start -->';
-const END = '<!-- subscriptions:end -->';
 
 const Options = z.object({
   subscribers: z.coerce.number().int().min(1).max(20_000).default(1000),
@@ -295,15 +293,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const text = `${sections.join('\n\n')}\n\nProduced by \`npm run bench:subscriptions -- --write docs/subscriptions.md\`.`;
   process.stdout.write(`${text}\n`);
-  if (options.write) {
-    const file = path.resolve(process.env.INIT_CWD ?? process.cwd(), options.write);
-    const doc = await readFile(file, 'utf8');
-    const from = doc.indexOf(START);
-    const to = doc.indexOf(END);
-    if (from < 0 || to < from) throw new Error(`${file} has no ${START} ... ${END} section`);
-    await writeFile(file, `${doc.slice(0, from + START.length)}\n\n${text}\n\n${doc.slice(to)}`);
-    process.stdout.write(`written to ${file}\n`);
-  }
+  if (options.write) process.stdout.write(`written to ${await writeBetweenMarkers(options.write, 'subscriptions', text)}\n`);
 }
 
 if (require.main === module) runBench('bench:subscriptions', main);

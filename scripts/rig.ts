@@ -5,15 +5,11 @@
 //   npm run rig                                   run it, print the report
 //   npm run rig -- --write docs/deployment.md     and put the report between the file's
 //                                                 <!-- rig:start --> and <!-- rig:end --> markers
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { parseCli, runCli } from './lib/cli';
+import { parseCli, runCli, writeBetweenMarkers } from './lib/cli';
 import { formatRigReport, rigRollout, runRigScenario, startRig } from '@shop/stack';
 import { requireService, services, tempPostgres } from '@shop/testing';
 
 const USAGE = 'usage: npm run rig -- [--write <file>]';
-const START = '<!-- rig:start -->';
-const END = '<!-- rig:end -->';
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCli(USAGE, { args: argv, options: { write: { type: 'string' } } });
@@ -37,15 +33,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const text = formatRigReport(report);
     process.stdout.write(`${text}\n`);
-    if (values.write) {
-      const file = path.resolve(process.env.INIT_CWD ?? process.cwd(), values.write);
-      const doc = await readFile(file, 'utf8');
-      const from = doc.indexOf(START);
-      const to = doc.indexOf(END);
-      if (from < 0 || to < from) throw new Error(`${file} has no ${START} ... ${END} section`);
-      await writeFile(file, `${doc.slice(0, from + START.length)}\n\n${text}\n\n${doc.slice(to)}`);
-      process.stdout.write(`written to ${file}\n`);
-    }
+    if (values.write) process.stdout.write(`written to ${await writeBetweenMarkers(values.write, 'rig', text)}\n`);
     return report.totalErrors === 0 && report.brokenPublishRefused ? 0 : 1;
   } finally {
     previous.remove();

@@ -1,7 +1,8 @@
 // What the repository's command-line tools (scripts/ and bench/) share: reading a file that may not
-// exist, parsing arguments with node:util's parseArgs under one convention, and running `main`
+// exist, writing a generated report into a document, parsing arguments with node:util's parseArgs under one convention, and running `main`
 // with the exit-code convention (0 done, 1 failed, 2 usage error).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** A file's text, or undefined when it cannot be read (it does not exist yet). */
@@ -11,6 +12,23 @@ export async function readIfExists(file: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Puts `text` between the `<!-- name:start -->` and `<!-- name:end -->` markers of `file` (a path
+ * as typed where `npm run` was run), replacing what was there; throws when the markers are missing.
+ * Returns the file's absolute path.
+ */
+export async function writeBetweenMarkers(file: string, name: string, text: string): Promise<string> {
+  const target = path.resolve(process.env.INIT_CWD ?? process.cwd(), file);
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const doc = await readFile(target, 'utf8');
+  const from = doc.indexOf(start);
+  const to = doc.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`${target} has no ${start} ... ${end} section`);
+  await writeFile(target, `${doc.slice(0, from + start.length)}\n\n${text}\n\n${doc.slice(to)}`);
+  return target;
 }
 
 /**

@@ -16,3 +16,4 @@ export * from './changes';
 export * from './authz';
 export * from './partial';
 export * from './tracing-plugin';
+export * from './subscription-field';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { declareChanges, requireScope, validateInput } from '@shop/server';
-import { GraphQLError } from 'graphql';
+import { declareChanges, requireScope, subscriptionField, validateInput } from '@shop/server';
 import { type ProductRef, type StockLevels, availableOf, shippingEstimate } from './domain';
 import type { Context } from './context';
 import { STOCK_CHANGED } from './events';
@@ -28,26 +27,19 @@ export const resolvers: Resolvers = {
   Subscription: {
     // The gateway runs it: once to check (the product's current levels), then once per StockChanged
     // of the product, with the event signed in the request: the levels it carried, exactly.
-    stockChanged: {
-      subscribe: () => {
-        throw new GraphQLError('Subscribe through the gateway: inventory resolves Subscription fields per event', {
-          extensions: { code: 'SUBSCRIPTION_TRANSPORT_REQUIRED' },
-        });
-      },
-      resolve: (_: unknown, args: { productId: string }, ctx: Context): ProductRef => {
-        const id = validateInput(productId, args.productId, 'productId');
-        const event = ctx.subscriptionEvent;
-        const payload = event?.payload;
-        if (
-          event?.type === STOCK_CHANGED &&
-          event.aggregateId === id &&
-          typeof payload?.quantityOnHand === 'number' &&
-          typeof payload.quantityReserved === 'number'
-        )
-          return { id, stock: { onHand: payload.quantityOnHand, reserved: payload.quantityReserved } };
-        return { id };
-      },
-    },
+    stockChanged: subscriptionField('inventory', (args: { productId: string }, ctx: Context): ProductRef => {
+      const id = validateInput(productId, args.productId, 'productId');
+      const event = ctx.subscriptionEvent;
+      const payload = event?.payload;
+      if (
+        event?.type === STOCK_CHANGED &&
+        event.aggregateId === id &&
+        typeof payload?.quantityOnHand === 'number' &&
+        typeof payload.quantityReserved === 'number'
+      )
+        return { id, stock: { onHand: payload.quantityOnHand, reserved: payload.quantityReserved } };
+      return { id };
+    }),
   },
   // The product's stock fields changed, whatever the client selected (an `id`-less selection too).
   Mutation: declareChanges(Mutation, {

@@ -14,6 +14,7 @@ import {
   requireIdentity,
   requireOwnerOr,
   requireScope,
+  subscriptionField,
   unauthorizedField,
 } from '@shop/server';
 import { slotOf } from '@shop/eventstore';
@@ -190,49 +191,35 @@ export const resolvers: Resolvers = {
     // event in the signed request (the order at that event's version: exactly the state after
     // that change, even while the read model is behind). Either way only the customer or an
     // orders:admin caller sees it; an unknown order is NOT_FOUND, so a subscription to it is refused.
-    orderUpdated: {
-      subscribe: () => {
-        throw new GraphQLError('Subscribe through the gateway: orders resolves Subscription fields per event', {
-          extensions: { code: 'SUBSCRIPTION_TRANSPORT_REQUIRED' },
-        });
-      },
-      resolve: async (_: unknown, { id }: { id: string }, ctx: Context) => {
-        if (!ctx.viewer) throw unauthorizedField('Order');
-        const event = ctx.subscriptionEvent;
-        const version = event?.aggregateId === id ? Number(event.payload.version ?? event.aggregateVersion) : undefined;
-        const order =
-          version !== undefined && Number.isSafeInteger(version) && version > 0
-            ? await ctx.orders.atVersion(id, version)
-            : await ctx.loaders.order.load(id);
-        const seen = visible(ctx, order);
-        if (!seen) throw notFound('Order', id);
-        return seen;
-      },
-    },
+    orderUpdated: subscriptionField('orders', async ({ id }: { id: string }, ctx: Context) => {
+      if (!ctx.viewer) throw unauthorizedField('Order');
+      const event = ctx.subscriptionEvent;
+      const version = event?.aggregateId === id ? Number(event.payload.version ?? event.aggregateVersion) : undefined;
+      const order =
+        version !== undefined && Number.isSafeInteger(version) && version > 0
+          ? await ctx.orders.atVersion(id, version)
+          : await ctx.loaders.order.load(id);
+      const seen = visible(ctx, order);
+      if (!seen) throw notFound('Order', id);
+      return seen;
+    }),
     // The same, for the order's checkout: per event the checkout at that event's version (from its
     // stream, not the view, which may be behind); at the check, the order (which must exist and be
     // the caller's) and its current checkout, null before one starts.
-    checkoutProgress: {
-      subscribe: () => {
-        throw new GraphQLError('Subscribe through the gateway: orders resolves Subscription fields per event', {
-          extensions: { code: 'SUBSCRIPTION_TRANSPORT_REQUIRED' },
-        });
-      },
-      resolve: async (_: unknown, { orderId }: { orderId: string }, ctx: Context) => {
-        if (!ctx.viewer) throw unauthorizedField('Checkout');
-        const event = ctx.subscriptionEvent;
-        const version = Number(event?.payload.version);
-        if (event && event.payload.orderId === orderId && Number.isSafeInteger(version) && version > 0) {
-          const checkout = await ctx.orders.checkoutAtVersion(event.aggregateId, version);
-          if (!checkout || checkout.orderId !== orderId) throw notFound('Checkout', event.aggregateId);
-          if (!isOwnerOr(ctx.viewer, checkout.customerId, ORDERS_ADMIN)) throw unauthorizedField('Checkout');
-          return checkout;
-        }
-        const order = visible(ctx, await ctx.loaders.order.load(orderId));
-        if (!order) throw notFound('Order', orderId);
-        return order.checkoutId ? ctx.loaders.checkout.load(order.id) : null;
-      },
-    },
+    checkoutProgress: subscriptionField('orders', async ({ orderId }: { orderId: string }, ctx: Context) => {
+      if (!ctx.viewer) throw unauthorizedField('Checkout');
+      const event = ctx.subscriptionEvent;
+      const version = Number(event?.payload.version);
+      if (event && event.payload.orderId === orderId && Number.isSafeInteger(version) && version > 0) {
+        const checkout = await ctx.orders.checkoutAtVersion(event.aggregateId, version);
+        if (!checkout || checkout.orderId !== orderId) throw notFound('Checkout', event.aggregateId);
+        if (!isOwnerOr(ctx.viewer, checkout.customerId, ORDERS_ADMIN)) throw unauthorizedField('Checkout');
+        return checkout;
+      }
+      const order = visible(ctx, await ctx.loaders.order.load(orderId));
+      if (!order) throw notFound('Order', orderId);
+      return order.checkoutId ? ctx.loaders.checkout.load(order.id) : null;
+    }),
   },
   Query: {
     // Its customer's or an orders:admin caller's; for anyone else null with UNAUTHORIZED_FIELD_OR_TYPE

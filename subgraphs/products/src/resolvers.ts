@@ -1,6 +1,14 @@
 import { z } from 'zod';
-import { GraphQLError } from 'graphql';
-import { boundedFirst, declareChanges, notFound, pageRequest, requireScope, toConnection, validateInput } from '@shop/server';
+import {
+  boundedFirst,
+  declareChanges,
+  notFound,
+  pageRequest,
+  requireScope,
+  subscriptionField,
+  toConnection,
+  validateInput,
+} from '@shop/server';
 import type { Context } from './context';
 import type { MutationResolvers, Resolvers } from './generated/graphql';
 
@@ -50,18 +58,11 @@ export const resolvers: Resolvers = {
     // The gateway runs it: once to check (the product must exist), then once per event of the
     // product (updated, discontinued, its rating changed): the product as it is when the event is
     // resolved (products keeps no history to rebuild an older state from).
-    productChanged: {
-      subscribe: () => {
-        throw new GraphQLError('Subscribe through the gateway: products resolves Subscription fields per event', {
-          extensions: { code: 'SUBSCRIPTION_TRANSPORT_REQUIRED' },
-        });
-      },
-      resolve: async (_: unknown, { id }: { id: string }, { loaders }: Context) => {
-        const product = await loaders.product.loader.load(id);
-        if (!product) throw notFound('Product', id);
-        return product;
-      },
-    },
+    productChanged: subscriptionField('products', async ({ id }: { id: string }, { loaders }: Context) => {
+      const product = await loaders.product.loader.load(id);
+      if (!product) throw notFound('Product', id);
+      return product;
+    }),
   },
   Query: {
     product: (_, { id }, { loaders }) => loaders.product.loader.load(id),
