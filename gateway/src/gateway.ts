@@ -981,9 +981,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         if (cacheStore && evictOn.has(event.type)) await invalidate(entitiesChangedBy(event));
       },
     });
-    const group = `gateway.subscriptions.${hostname()
+    // A queue of this replica's own, named anew for each set of event types: a supergraph that
+    // changes them gets a new queue before the old one goes (the two overlap, and the version
+    // check drops what both deliver).
+    const queueBase = `gateway.subscriptions.${hostname()
       .replace(/[^A-Za-z0-9._:-]/g, '-')
       .slice(0, 60)}.${process.pid}.${randomUUID().slice(0, 8)}`;
+    let queues = 0;
     let feed: Subscription | undefined;
     let fedTypes = '';
     const feedFor = async () => {
@@ -993,7 +997,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       feed =
         types.length === 0
           ? undefined
-          : await options.bus.subscribe({ group, types, ephemeral: true, handler: (event) => hub.onEvent(event) });
+          : await options.bus.subscribe({
+              group: `${queueBase}.${++queues}`,
+              types,
+              ephemeral: true,
+              handler: (event) => hub.onEvent(event),
+            });
       fedTypes = types.join('\0');
       await previous?.close();
     };
