@@ -1,7 +1,9 @@
 // Subscriptions in the services mode with two gateway replicas: every process its own, on its own
 // PostgreSQL database, events through real RabbitMQ under a namespace of this run's own. An event
 // orders produces reaches subscribers on both replicas (each replica hears the bus on a queue of
-// its own); a replica killed with SIGKILL leaves the other's subscribers receiving.
+// its own); a replica restarted with SIGTERM closes its sockets with 1012 and a retrying
+// graphql-ws client subscribes again by itself; a replica killed with SIGKILL leaves the other's
+// subscribers receiving.
 import { randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { type Client, createClient } from 'graphql-ws';
@@ -86,17 +88,24 @@ describe('subscriptions on two gateway replicas (services mode, RabbitMQ)', () =
     return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
   };
 
-  it('an event produced by orders reaches subscribers on both replicas, and on the survivor after a SIGKILL', async () => {
+  it('an event produced by orders reaches subscribers on both replicas; a restarted replica’s client subscribes again; the survivor of a SIGKILL keeps receiving', async () => {
     const [first, second] = services.gatewayUrls as [string, string];
     const orderId = (
       await as<{ createOrder: { id: string } }>(first, 'mutation ($k: ID) { createOrder(id: $k) { id } }', { k: randomUUID() })
     ).createOrder.id;
 
+    // A client that retries, as a frontend would: a 1012 close (a drain) is not fatal to it, and
+    // on reconnecting it subscribes again by itself.
+    const closes: number[] = [];
     const ws: Client = createClient({
       url: first.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
-      retryAttempts: 0,
+      retryAttempts: 100,
+      retryWait: () => new Promise((resolve) => setTimeout(resolve, 250)),
       connectionParams: { authorization: `Bearer ${token}` },
+      // Every failed attempt is retried: while the replica is down the attempts fail with errors (refused, 503), not close codes.
+      shouldRetry: () => true,
+      on: { closed: (e) => closes.push((e as { code: number }).code) },
     });
     closers.push(() => ws.dispose());
     const sse: SseClient = createSseClient({ url: second, retryAttempts: 0, headers: { authorization: `Bearer ${token}` } });
@@ -124,16 +133,37 @@ describe('subscriptions on two gateway replicas (services mode, RabbitMQ)', () =
       expect(typeof seen[0]?.customer?.name).toBe('string');
     }
 
-    // Replica 1 dies; replica 2's subscriber still gets the next change, written through replica 2.
-    await services.kill('gateway', 'SIGKILL');
-    await addLine(second, orderId, 'p00002');
+    // Replica 1 restarts (SIGTERM: it drains, closing the socket with 1012); the client reconnects
+    // and subscribes again by itself, and gets the next change, written through replica 2.
+    await services.kill('gateway', 'SIGTERM');
+    expect(closes).toContain(1012);
+    await services.restart('gateway');
     await eventually(
-      async () => onSecond.seen.length,
-      (n) => n >= 2,
+      async () => active(first),
+      (n) => n >= 1,
       30_000,
     );
-    expect(onSecond.seen.map((o) => o.version)).toEqual([2, 3]);
-    expect(onSecond.seen[1]?.lines).toHaveLength(2);
+    await addLine(second, orderId, 'p00002');
+    await eventually(
+      async () => [onFirst.seen.length, onSecond.seen.length],
+      (n) => n.every((x) => x >= 2),
+      30_000,
+    );
+    expect(onFirst.seen.map((o) => o.version)).toEqual([2, 3]);
+    expect(onFirst.errors).toEqual([]);
+    // Done with it: a retrying client would keep calling the replica killed next.
+    await ws.dispose();
+
+    // Replica 1 dies outright; replica 2's subscriber still gets the next change.
+    await services.kill('gateway', 'SIGKILL');
+    await addLine(second, orderId, 'p00003');
+    await eventually(
+      async () => onSecond.seen.length,
+      (n) => n >= 3,
+      30_000,
+    );
+    expect(onSecond.seen.map((o) => o.version)).toEqual([2, 3, 4]);
+    expect(onSecond.seen[2]?.lines).toHaveLength(3);
     expect(onSecond.errors).toEqual([]);
   });
 });

@@ -1029,10 +1029,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const front: StreamFront = {
       upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
       eventStream: (req, res, info) => sse.eventStream(req, res, info),
+      // Sockets first: a WebSocket closed with 1012 leaves its subscriptions uncompleted, so a
+      // graphql-ws client reconnects (through the balancer, to another replica) and subscribes
+      // again by itself. An SSE stream cannot be resumed: it ends with SHUTTING_DOWN, then complete.
       close: async () => {
+        await ws.close();
         await hub.closeAll('The server is restarting; subscribe again.', SHUTTING_DOWN);
         sse.close();
-        await ws.close();
       },
     };
     return {
