@@ -80,6 +80,13 @@ export async function openStore<DB>(options: StoreOptions): Promise<Store<DB>> {
     });
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', (err) => telemetry.logger.warn({ err }, 'idle PostgreSQL client error'));
+    // Nor one in use: pg fails its query (the caller sees that) and also emits 'error' on the
+    // client, which pg-pool listens to only while the client is idle. A connection cut under a
+    // running query (pg_terminate_backend, a server restart) crashed the process with that
+    // unhandled 'error' (a clean-clone CI run of test/sharding.e2e.test.ts: read ECONNRESET).
+    pool.on('connect', (client) => {
+      client.on('error', (err) => telemetry.logger.warn({ err }, 'PostgreSQL connection lost under a query'));
+    });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), log });
     return makeStore(db, 'postgres');
   }
