@@ -52,6 +52,8 @@ beforeAll(async () => {
     host: '127.0.0.1',
     logger: pino({ level: 'silent' }),
     seed: { users: 10, products: 10, reviews: 10 },
+    // Pings every second, so the heartbeat test need not wait 15 s (clients answer them by themselves).
+    subscriptions: { keepAliveMs: 1000 },
   });
   gateway = graphqlClient(stack.gatewayUrl);
 });
@@ -389,6 +391,31 @@ describe('hostile WebSocket clients', () => {
     // Another path: refused before any socket exists.
     expect(await raw('/elsewhere', [])).toEqual({ status: 404 });
     expect((await gateway.query('{ __typename }')).data).toEqual({ __typename: 'Query' });
+  });
+
+  it('are pinged, and one that answers no ping is dropped', async () => {
+    // `ws` answers pings by itself; this client is told not to, as a frozen or vanished peer would not.
+    const socket = new WebSocket(stack.gatewayUrl.replace(/^http/, 'ws'), 'graphql-transport-ws', { autoPong: false });
+    const pings: number[] = [];
+    socket.on('ping', () => pings.push(Date.now()));
+    socket.once('open', () => socket.send(init));
+    const closed = await new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    // Pinged once, then dropped at the next interval without a pong (terminated: no close frame).
+    expect(pings.length).toBeGreaterThanOrEqual(1);
+    expect(closed).toBe(1006);
+    // A client that answers stays: it has had pings and is still open two intervals later.
+    const answering = new WebSocket(stack.gatewayUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const answered: number[] = [];
+    answering.on('ping', () => answered.push(Date.now()));
+    await new Promise((resolve) => answering.once('open', resolve));
+    answering.send(init);
+    await eventually(
+      async () => answered.length,
+      (n) => n >= 3,
+      15_000,
+    );
+    expect(answering.readyState).toBe(WebSocket.OPEN);
+    answering.close();
   });
 
   it('a query over the socket runs once through the same pipeline, as over HTTP', async () => {

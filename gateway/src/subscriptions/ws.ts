@@ -175,14 +175,21 @@ export function createWsFront(options: WsFrontOptions) {
     sockets.add(socket);
     const extra: Extra = { socket, request, connection: { id: randomUUID(), active: 0 } };
     let awaitingPong = false;
-    const ping = setInterval(() => {
-      if (awaitingPong) {
-        socket.terminate();
-        return;
-      }
-      awaitingPong = true;
-      socket.ping();
-    }, keepAliveMs);
+    // The verdict waits for this turn's I/O (setImmediate runs after the poll phase): on a busy
+    // loop the timer can run before a pong that already arrived is read.
+    const ping = setInterval(
+      () =>
+        setImmediate(() => {
+          if (socket.readyState !== socket.OPEN) return;
+          if (awaitingPong) {
+            socket.terminate();
+            return;
+          }
+          awaitingPong = true;
+          socket.ping();
+        }),
+      keepAliveMs,
+    );
     socket.on('pong', () => {
       awaitingPong = false;
     });
