@@ -467,3 +467,37 @@ describe('a draining gateway', () => {
     expect(stack.gateway.subscriptions()).toBe(0);
   });
 });
+
+describe('the per-client rate limit', () => {
+  it('counts the upgrade and each subscribe message on an open socket, as it counts requests', async () => {
+    const limited = await startStack({
+      env: { ...STACK_TEST_ENV, RATE_LIMIT_POINTS: '3', RATE_LIMIT_WINDOW_S: '60' },
+      store: () => ({ sqlitePath: ':memory:' }),
+      ports: { gateway: 0, accounts: 0, products: 0, inventory: 0, reviews: 0, orders: 0, payments: 0 },
+      host: '127.0.0.1',
+      logger: pino({ level: 'silent' }),
+      seed: { users: 2, products: 2, reviews: 0 },
+    });
+    const client = createClient({ url: limited.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const once = () =>
+        new Promise<string>((resolve) => {
+          client.subscribe(
+            { query: '{ __typename }' },
+            {
+              next: () => resolve('ok'),
+              error: (e) => resolve(Array.isArray(e) ? String((e[0] as { extensions?: { code?: string } }).extensions?.code) : String(e)),
+              complete: () => undefined,
+            },
+          );
+        });
+      const seen: string[] = [];
+      for (let i = 0; i < 4; i++) seen.push(await once());
+      // Three points: the upgrade's, then two messages; the rest are refused with the code.
+      expect(seen).toEqual(['ok', 'ok', 'RATE_LIMITED', 'RATE_LIMITED']);
+    } finally {
+      await client.dispose();
+      await limited.stop();
+    }
+  });
+});

@@ -1020,6 +1020,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       hub,
       logger,
       verify,
+      rateLimiter,
       maxPayload: 1_000_000,
       maxTokens: limits.tokens,
       ...(settings.keepAliveMs !== undefined ? { keepAliveMs: settings.keepAliveMs } : {}),
@@ -1050,6 +1051,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let stopped = false;
   const authenticate = createAuthenticate(options.auth ?? {});
   const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+  // One per-client budget for requests and for subscribe messages on an open WebSocket.
+  const rateLimiter =
+    rateLimit === false ? undefined : (cacheStore ?? openCacheStore({ telemetry })).rateLimiter({ name: 'gateway', ...rateLimit });
   const streams = options.subscriptions === false ? undefined : await startSubscriptions(options.subscriptions ?? {});
   const server = createHttpServer<GatewayContext>({
     telemetry,
@@ -1068,8 +1072,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     streams: streams?.front,
     admission: {
       loadShedding: options.loadShedding === false ? false : { ...defaultLoadShedding, ...options.loadShedding },
-      rateLimiter:
-        rateLimit === false ? undefined : (cacheStore ?? openCacheStore({ telemetry })).rateLimiter({ name: 'gateway', ...rateLimit }),
+      rateLimiter,
     },
     // Ready means a supergraph is loaded (apollo.start resolved). Subgraphs being down is not
     // a reason to leave the rotation: the gateway still answers, with partial data and coded errors.

@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import { type ExecutionArgs, type FormattedExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST, parse } from 'graphql';
 import { CloseCode, makeServer } from 'graphql-ws';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { MAX_JSON_DEPTH, jsonDeeperThan } from '@shop/server';
+import { MAX_JSON_DEPTH, addressOf, jsonDeeperThan } from '@shop/server';
+import type { RateLimiter } from '@shop/cache';
 import type { Logger } from '@shop/telemetry';
 import type { VerifiedAuthorization } from '../auth';
 import type { ResultStream, SubscribeRequest, Subscriber, SubscriptionHub } from './hub';
@@ -36,6 +37,12 @@ export interface WsFrontOptions {
   connectionInitWaitTimeoutMs?: number;
   /** Largest number of tokens in a document (the gateway's limit). */
   maxTokens: number;
+  /**
+   * The gateway's per-client rate limit (`RATE_LIMIT_POINTS`): each subscribe message (a
+   * subscription, or a query over the socket) costs a point, as a request does, so an open
+   * socket is no way around it. @default none
+   */
+  rateLimiter?: RateLimiter | undefined;
   /** The API schema (graphql-ws's ExecutionArgs carry one; the hub's pipeline uses Apollo's). */
   schema: () => GraphQLSchema | undefined;
 }
@@ -113,6 +120,15 @@ export function createWsFront(options: WsFrontOptions) {
     onSubscribe: async (ctx, _id, payload) => {
       const subscriber = ctx.extra.subscriber;
       if (!subscriber) return [new GraphQLError('Not connected.', { extensions: { code: 'UNAUTHENTICATED' } })];
+      if (options.rateLimiter) {
+        const verdict = await options.rateLimiter.consume(addressOf(ctx.extra.request));
+        if (!verdict.allowed)
+          return [
+            new GraphQLError('Too many requests from this client; retry later.', {
+              extensions: { code: 'RATE_LIMITED', retryAfterMs: verdict.retryAfterMs },
+            }),
+          ];
+      }
       let document;
       try {
         document = parse(payload.query, { noLocation: true, maxTokens: options.maxTokens });

@@ -83,7 +83,7 @@ function onLoopSample(listener: (delay: number, now: number) => void): () => voi
 const LATE_IN_A_ROW = 3;
 
 /** The connection's address: proxies in front are not trusted to name the client. */
-const addressOf = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+export const addressOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
 
 /**
  * Hand-written rather than a library: the Node options (`under-pressure`, `overload-protection`)
