@@ -223,8 +223,9 @@ export function createWsFront(options: WsFrontOptions) {
           }),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
-          socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-            const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+          // The server's sockets have binaryType 'nodebuffer': a message is one Buffer (read as is, not copied).
+          socket.on('message', (data: Buffer) => {
+            const text = data.toString('utf8');
             // As for an HTTP body: JSON nested past 64 levels is refused before anything parses it.
             if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
               socket.close(CloseCode.BadRequest, `The message nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
